@@ -32,3 +32,10 @@ export const unverifiable = (message: string, detail?: string): VerifyError =>
   new VerifyError('unverifiable', message, detail)
 export const mismatch = (message: string, detail?: string): VerifyError =>
   new VerifyError('mismatch', message, detail)
+
+/** Anything thrown that is not a VerifyError means the verifier could not finish: unverifiable. */
+export function toVerifyError(error: unknown): VerifyError {
+  if (error instanceof VerifyError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  return new VerifyError('unverifiable', `could not complete the verification: ${message}`)
+}

@@ -1,4 +1,3 @@
-import * as core from '@actions/core'
+import { run } from './main.js'
 
-// Placeholder entry, replaced by the action's main in the action issue.
-core.getInput('attestation', { required: true })
+await run()

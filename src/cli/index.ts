@@ -1,2 +1,6 @@
 #!/usr/bin/env node
-console.log('usage: verify-model')
+import { run } from '../exec.js'
+import { processIo } from './io.js'
+import { main } from './main.js'
+
+process.exitCode = await main(process.argv.slice(2), { io: processIo, run, exitCode: 0 })

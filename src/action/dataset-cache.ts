@@ -1,0 +1,93 @@
+import { rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { treeSha256 } from '../digest/tree.js'
+import type { Ledger } from '../protocol/ledger.js'
+import { prepareDataset } from '../reproduce/dataset.js'
+
+/** The part of @actions/cache used here, injectable for tests. */
+export interface CacheApi {
+  isFeatureAvailable(): boolean
+  restoreCache(paths: string[], key: string): Promise<string | undefined>
+  saveCache(paths: string[], key: string): Promise<number>
+}
+
+export interface DatasetCacheOptions {
+  cache: CacheApi
+  workDir: string
+  warn: (message: string) => void
+  info: (message: string) => void
+  /** Bound on each cache call: a hanging cache service costs at most this. */
+  timeoutMs?: number
+}
+
+export const cacheKey = (root: string): string => `verify-model-dataset-${root}`
+
+/**
+ * Restores the ledger's downloadable dataset from the Actions cache (re-verifying its root, since
+ * a cache is not trusted) or downloads it and saves it. Returns the directory to build with, or
+ * undefined when the ledger has no downloadable dataset. Cache trouble is only ever a warning.
+ */
+export async function resolveCachedDataset(
+  ledger: Ledger,
+  options: DatasetCacheOptions
+): Promise<string | undefined> {
+  const dataset = ledger.dataset
+  if (!dataset?.uri) return undefined
+  if (!options.cache.isFeatureAvailable()) {
+    options.info('dataset cache: the Actions cache service is not available here; downloading')
+    return undefined
+  }
+  const key = cacheKey(dataset.treeSha256)
+  const cachedDir = path.join(options.workDir, 'dataset-cache')
+  const restoredKey = await bounded(options, 'restore', () =>
+    options.cache.restoreCache([cachedDir], key)
+  )
+  if (restoredKey) {
+    const restored = await treeSha256(cachedDir).catch(() => undefined)
+    if (restored?.root === dataset.treeSha256) {
+      options.info(`dataset cache: restored and re-verified ${dataset.treeSha256}`)
+      return cachedDir
+    }
+    options.warn(
+      `dataset cache: the restored dataset's root ${restored?.root ?? '(not a valid tree)'} is not ${dataset.treeSha256}; discarding it and downloading`
+    )
+    await rm(cachedDir, { recursive: true, force: true })
+  }
+  const prepared = await prepareDataset(dataset, {
+    workDir: path.join(options.workDir, 'dataset-download')
+  })
+  if (!prepared) return undefined
+  // Saved under the same path it is restored to: the cache's version hashes the paths.
+  await rm(cachedDir, { recursive: true, force: true })
+  await rename(prepared.dir, cachedDir)
+  await bounded(options, 'save', () => options.cache.saveCache([cachedDir], key))
+  return cachedDir
+}
+
+async function bounded<T>(
+  options: DatasetCacheOptions,
+  what: string,
+  call: () => Promise<T>
+): Promise<T | undefined> {
+  const timeoutMs = options.timeoutMs ?? 120_000
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<undefined>(resolve => {
+    timer = setTimeout(() => {
+      options.warn(
+        `dataset cache: ${what} did not finish within ${timeoutMs / 1000} s; going on without the cache`
+      )
+      resolve(undefined)
+    }, timeoutMs)
+    timer.unref()
+  })
+  try {
+    return await Promise.race([call(), timeout])
+  } catch (error) {
+    options.warn(
+      `dataset cache: ${what} failed (${error instanceof Error ? error.message : String(error)}); going on without the cache`
+    )
+    return undefined
+  } finally {
+    clearTimeout(timer)
+  }
+}

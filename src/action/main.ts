@@ -1,0 +1,189 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { isPassing, toVerifyError } from '../errors.js'
+import type { Run } from '../exec.js'
+import type { DownloadFn } from '../download.js'
+import { verifyModel, type Reporter } from '../verify/pipeline.js'
+import type { Report } from '../verify/report.js'
+import { resolveCachedDataset, type CacheApi } from './dataset-cache.js'
+import { InputError, parseInputs, type ActionInputs, type GetInput } from './inputs.js'
+import { renderSummary } from './summary.js'
+import { writeOutputs } from './outputs.js'
+
+/** The slice of @actions/core the action uses, injected so tests need no module mocks. */
+export interface ActionCore {
+  getInput: GetInput
+  setOutput(name: string, value: string): void
+  setFailed(message: string): void
+  error(message: string, properties?: { title?: string }): void
+  warning(message: string): void
+  info(message: string): void
+  startGroup(name: string): void
+  endGroup(): void
+  writeSummary(html: string): Promise<void>
+}
+
+export interface ActionDeps {
+  core: ActionCore
+  run: Run
+  download: DownloadFn
+  cache: CacheApi
+  env: NodeJS.ProcessEnv
+}
+
+const MAX_SBA_BYTES = 32 * 1024 * 1024
+const MAX_MODEL_FILE_BYTES = 1024 ** 4
+
+/** The action: parse inputs → fetch → verify → outputs, summary and the step's status. */
+export async function runAction(deps: ActionDeps): Promise<void> {
+  const { core } = deps
+  let inputs: ActionInputs
+  try {
+    inputs = parseInputs(core.getInput, deps.env)
+  } catch (error) {
+    if (error instanceof InputError) return core.setFailed(error.message)
+    throw error
+  }
+
+  await mkdir(inputs.workingDirectory, { recursive: true })
+  const staging = await mkdtemp(path.join(inputs.workingDirectory, 'verify-model-'))
+  const reporter = groupReporter(core)
+  try {
+    reporter.phase('fetch')
+    const sba = await fetchAttestation(inputs, staging, deps)
+    const model = await fetchModel(inputs, staging, deps)
+    const report = await verifyModel(
+      {
+        mode: inputs.mode,
+        sba,
+        trustedKeys: inputs.publicKeys,
+        threshold: inputs.threshold,
+        model,
+        expectedCapability: inputs.expectedCapability,
+        datasetDir: inputs.dataset,
+        allowNetwork: inputs.allowNetwork,
+        timeoutCapSeconds: inputs.timeoutCapSeconds,
+        workDir: staging
+      },
+      {
+        run: deps.run,
+        reporter,
+        resolveDataset:
+          inputs.cache && !inputs.dataset
+            ? ledger =>
+                resolveCachedDataset(ledger, {
+                  cache: deps.cache,
+                  workDir: staging,
+                  warn: core.warning,
+                  info: core.info
+                })
+            : undefined
+      }
+    )
+    reporter.end()
+    await finish(report, inputs, deps)
+  } catch (error) {
+    reporter.end()
+    // A failure before the pipeline (fetching the SBA or the model) is still a verdict.
+    const report = failureReport(inputs, error)
+    await finish(report, inputs, deps)
+  } finally {
+    await rm(staging, { recursive: true, force: true })
+  }
+}
+
+async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): Promise<void> {
+  const { core } = deps
+  const reportPath = path.join(
+    inputs.workingDirectory,
+    `verify-model-report-${deps.env.GITHUB_RUN_ID ?? process.pid}-${Date.now()}.json`
+  )
+  await writeFile(reportPath, JSON.stringify(report, null, 2) + '\n')
+  writeOutputs(core.setOutput, report, reportPath)
+  if (inputs.showSummary) await core.writeSummary(renderSummary(report))
+  if (isPassing(report.result)) {
+    core.info(`${report.result}: ${report.reason}`)
+    if (report.capability) core.info(`capability: ${report.capability}`)
+  } else {
+    core.error(report.reason, { title: `verify-model: ${report.result}` })
+    core.setFailed(`${report.result}: ${report.reason}`)
+  }
+}
+
+async function fetchAttestation(
+  inputs: ActionInputs,
+  staging: string,
+  deps: ActionDeps
+): Promise<Buffer> {
+  if (inputs.attestation.kind === 'path') return readFile(inputs.attestation.path)
+  const file = path.join(staging, 'attestation.json')
+  deps.core.info(`downloading the attestation from ${inputs.attestation.url}`)
+  await deps.download(inputs.attestation.url, file, { maxBytes: MAX_SBA_BYTES })
+  return readFile(file)
+}
+
+/** A downloaded single file is the model itself (the single-file rule names it); several make a tree. */
+async function fetchModel(
+  inputs: ActionInputs,
+  staging: string,
+  deps: ActionDeps
+): Promise<string | undefined> {
+  if (inputs.modelUrls.length === 0) return inputs.model
+  const dir = path.join(staging, 'model')
+  await mkdir(dir)
+  for (const { name, url } of inputs.modelUrls) {
+    deps.core.info(`downloading ${name} from ${url}`)
+    await deps.download(url, path.join(dir, name), { maxBytes: MAX_MODEL_FILE_BYTES })
+  }
+  return inputs.modelUrls.length === 1 ? path.join(dir, inputs.modelUrls[0].name) : dir
+}
+
+function failureReport(inputs: ActionInputs, error: unknown): Report {
+  const failure = toVerifyError(error)
+  return {
+    schemaVersion: 1,
+    mode: inputs.mode,
+    result: failure.verdict,
+    reason: failure.message,
+    checks: [{ name: 'fetch', status: 'fail', detail: failure.message }]
+  }
+}
+
+const HEARTBEAT_MS = 60_000
+
+/** One collapsible log group per phase, and a heartbeat while a build runs. */
+function groupReporter(core: ActionCore): Reporter & { end(): void } {
+  let open = false
+  let lastProgress = 0
+  let heartbeat: NodeJS.Timeout | undefined
+  const end = () => {
+    clearInterval(heartbeat)
+    if (open) core.endGroup()
+    open = false
+  }
+  return {
+    phase: name => {
+      end()
+      core.startGroup(name)
+      open = true
+      if (name === 'build') {
+        const started = Date.now()
+        heartbeat = setInterval(
+          () => core.info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`),
+          HEARTBEAT_MS
+        )
+        heartbeat.unref()
+      }
+    },
+    info: line => core.info(line),
+    buildLog: chunk => process.stdout.write(chunk),
+    hashProgress: (what, progress) => {
+      const now = Date.now()
+      if (now - lastProgress < 5000) return
+      lastProgress = now
+      const gib = (n: number) => (n / 2 ** 30).toFixed(2)
+      core.info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`)
+    },
+    end
+  }
+}

@@ -1,0 +1,117 @@
+import { isPassing } from '../errors.js'
+import type { ManifestEntry } from '../digest/types.js'
+import { shortDigest, type Report } from '../verify/report.js'
+
+/** GitHub rejects a step summary over 1 MiB; stay well below it. */
+export const SUMMARY_LIMIT_BYTES = 900 * 1024
+const MAX_DIFF_ROWS = 200
+const MAX_LOG_TAIL_CHARS = 32 * 1024
+
+const ICONS: Record<Report['result'], string> = {
+  verified: '✅',
+  reproduced: '✅',
+  mismatch: '❌',
+  invalid: '⛔',
+  unverifiable: '⚠️'
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
+}
+
+/** The job summary: the verdict first and large, then the checks, then the evidence. */
+export function renderSummary(report: Report): string {
+  const parts = [
+    `<h1>${ICONS[report.result]} verify-model: ${escapeHtml(report.result)}</h1>`,
+    `<p><b>${escapeHtml(report.reason)}</b></p>`,
+    isPassing(report.result) && report.capability
+      ? `<p>Capability: <code>${escapeHtml(report.capability)}</code></p>`
+      : '',
+    renderChecks(report),
+    renderFacts(report),
+    renderDiff(report),
+    renderDetail(report)
+  ]
+  const html = parts.filter(Boolean).join('\n')
+  return truncateUtf8(html, SUMMARY_LIMIT_BYTES)
+}
+
+function renderChecks(report: Report): string {
+  if (report.checks.length === 0) return ''
+  const rows = report.checks.map(
+    check =>
+      `<tr><td>${check.status === 'pass' ? '✅' : check.status === 'fail' ? '❌' : '➖'}</td><td>${escapeHtml(check.name)}</td><td>${escapeHtml(check.detail)}</td></tr>`
+  )
+  return `<h2>Checks</h2>\n<table><tr><th></th><th>check</th><th>detail</th></tr>\n${rows.join('\n')}\n</table>`
+}
+
+function renderFacts(report: Report): string {
+  const facts: [string, string | undefined][] = [
+    ['mode', report.mode],
+    ['attestation digest', report.attestationDigest],
+    ['signing key ids', report.keyIds?.join(', ')],
+    ['source', report.source && `${report.source.uri} @ ${report.source.commit}`],
+    ['image', report.image],
+    ['dataset root', report.datasetRoot],
+    [
+      'build',
+      report.build &&
+        `exit ${report.build.exitCode} in ${(report.build.durationMs / 1000).toFixed(1)} s`
+    ],
+    ['reproduced root', report.reproduced?.root],
+    ['downloaded root', report.downloaded?.root],
+    ['expected capability', report.expectedCapability],
+    ['capability', report.capability]
+  ]
+  const rows = facts
+    .filter((fact): fact is [string, string] => fact[1] !== undefined)
+    .map(
+      ([name, value]) =>
+        `<tr><td>${escapeHtml(name)}</td><td><code>${escapeHtml(value)}</code></td></tr>`
+    )
+  return `<h2>Details</h2>\n<table>\n${rows.join('\n')}\n</table>`
+}
+
+function renderDiff(report: Report): string {
+  if (!report.diff) return ''
+  const { added, removed, changed } = report.diff
+  const entry = (e: ManifestEntry) => `${e.size} B <code>${shortDigest(e.sha256)}</code>`
+  const rows = [
+    ...changed.map(
+      c =>
+        `<tr><td>changed</td><td><code>${escapeHtml(c.path)}</code></td><td>${entry(c.expected)}</td><td>${entry(c.actual)}</td><td>${escapeHtml((report.explanations?.[c.path] ?? []).join('; '))}</td></tr>`
+    ),
+    ...added.map(
+      e =>
+        `<tr><td>added</td><td><code>${escapeHtml(e.path)}</code></td><td></td><td>${entry(e)}</td><td></td></tr>`
+    ),
+    ...removed.map(
+      e =>
+        `<tr><td>removed</td><td><code>${escapeHtml(e.path)}</code></td><td>${entry(e)}</td><td></td><td></td></tr>`
+    )
+  ]
+  const shown = rows.slice(0, MAX_DIFF_ROWS)
+  const more =
+    rows.length > shown.length
+      ? `<p>… and ${rows.length - shown.length} more file(s): see the JSON report.</p>`
+      : ''
+  return `<h2>Differences (rebuild → download)</h2>\n<table><tr><th></th><th>file</th><th>rebuilt</th><th>downloaded</th><th>what differs</th></tr>\n${shown.join('\n')}\n</table>${more}`
+}
+
+function renderDetail(report: Report): string {
+  const detail = report.detail ?? (isPassing(report.result) ? undefined : report.build?.logTail)
+  if (!detail) return ''
+  const tail =
+    detail.length > MAX_LOG_TAIL_CHARS ? `…\n${detail.slice(-MAX_LOG_TAIL_CHARS)}` : detail
+  return `<details><summary>Build log (tail)</summary>\n\n<pre>${escapeHtml(tail)}</pre>\n</details>`
+}
+
+function truncateUtf8(text: string, limit: number): string {
+  if (Buffer.byteLength(text) <= limit) return text
+  const note = '\n<p>(summary truncated: see the JSON report)</p>'
+  let cut = Buffer.from(text)
+    .subarray(0, limit - Buffer.byteLength(note))
+    .toString('utf8')
+  cut = cut.replace(/\uFFFD$/, '')
+  return cut + note
+}

@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import type { Command } from 'commander'
+import type { Run } from '../../exec.js'
+import { treeSha256 } from '../../digest/tree.js'
+import { createStatement, type BuildSpec } from '../../protocol/ledger.js'
+import { asUsageError, collect, UsageError } from '../io.js'
+import type { CliContext } from '../main.js'
+
+interface LedgerInitOptions {
+  sourceUri?: string
+  commit?: string
+  sourceDir?: string
+  image: string
+  platform?: string
+  dataset?: string
+  datasetUri?: string
+  dependency: string[]
+  output: string[]
+  env: string[]
+  sourceDateEpoch?: string
+  workdir?: string
+  network?: string
+  timeoutSeconds?: string
+  cpus?: string
+  gpus?: string
+  out?: string
+}
+
+export function registerLedger(program: Command, context: CliContext): void {
+  const ledger = program.command('ledger').description('Write build ledgers (in-toto statements).')
+  ledger
+    .command('init')
+    .description('Write a build ledger statement from flags; the build command follows `--`.')
+    .argument('<command...>', 'the build command and its arguments, after --')
+    .option(
+      '--source-uri <uri>',
+      'git+https://…, git+ssh://… or git+file://… (default with --source-dir: its git+file:// URL)'
+    )
+    .option('--commit <sha>', 'full commit id (default with --source-dir: its HEAD)')
+    .option(
+      '--source-dir <dir>',
+      'a local clone: reads HEAD, the commit time and --dependency files'
+    )
+    .requiredOption('--image <ref>', 'the pinned image, REGISTRY/REPOSITORY@sha256:DIGEST')
+    .option('--platform <os/arch>', 'image platform (default linux/amd64)')
+    .option('--dataset <dir>', 'the dataset directory: its treeSha256 root is computed')
+    .option('--dataset-uri <url>', 'where verifiers can download the dataset archive')
+    .option(
+      '--dependency <path>',
+      'a lock file in the source tree to pin by sha256; repeatable',
+      collect,
+      []
+    )
+    .option(
+      '--output <name>',
+      'a declared output under /out; repeatable (default: all of /out)',
+      collect,
+      []
+    )
+    .option('--env <NAME=VALUE>', 'an environment variable for the build; repeatable', collect, [])
+    .option('--source-date-epoch <seconds>', "SOURCE_DATE_EPOCH (default: the commit's time)")
+    .option('--workdir <dir>', 'working directory relative to /src')
+    .option('--network <none|bridge>', 'build network')
+    .option('--timeout-seconds <n>', 'build time limit')
+    .option('--cpus <n>', 'CPU set size and thread count')
+    .option('--gpus <none|all>', 'GPUs for the build')
+    .option('-o, --out <file>', 'write the statement here instead of stdout')
+    .action(async (command: string[], options: LedgerInitOptions) => {
+      const statement = await statementFromFlags(command, options, context.run).catch(error => {
+        throw asUsageError(error)
+      })
+      if (options.out) writeFileSync(options.out, statement)
+      else context.io.stdout(Buffer.from(statement).toString('utf8'))
+    })
+}
+
+async function statementFromFlags(
+  command: string[],
+  options: LedgerInitOptions,
+  run: Run
+): Promise<Uint8Array> {
+  const sourceDir = options.sourceDir && path.resolve(options.sourceDir)
+  const gitCommit =
+    options.commit ?? (sourceDir ? await git(run, sourceDir, ['rev-parse', 'HEAD']) : undefined)
+  if (!gitCommit) throw new UsageError('give --commit, or --source-dir to read HEAD')
+  const sourceUri = options.sourceUri ?? (sourceDir ? `git+file://${sourceDir}` : undefined)
+  if (!sourceUri)
+    throw new UsageError('give --source-uri (or --source-dir for a local git+file:// source)')
+  const sourceDateEpoch = options.sourceDateEpoch
+    ? integerFlag('--source-date-epoch', options.sourceDateEpoch)
+    : sourceDir
+      ? Number(await git(run, sourceDir, ['show', '-s', '--format=%ct', gitCommit]))
+      : undefined
+  if (sourceDateEpoch === undefined)
+    throw new UsageError('give --source-date-epoch, or --source-dir to use the commit time')
+  if (options.dependency.length > 0 && !sourceDir) {
+    throw new UsageError('--dependency needs --source-dir to compute the file digests')
+  }
+  return createStatement({
+    sourceUri,
+    gitCommit,
+    dependencies: options.dependency.map(name => ({
+      name,
+      sha256: createHash('sha256')
+        .update(readFileSync(path.join(sourceDir!, name)))
+        .digest('hex')
+    })),
+    dataset: options.dataset
+      ? { uri: options.datasetUri, treeSha256: (await treeSha256(options.dataset)).root }
+      : undefined,
+    image: { ...parseImageFlag(options.image), platform: options.platform },
+    build: {
+      command,
+      env: parseEnvFlags(options.env),
+      sourceDateEpoch,
+      outputs: options.output.length > 0 ? options.output : undefined,
+      workdir: options.workdir,
+      network: options.network as BuildSpec['network'] | undefined,
+      timeoutSeconds: optionalInteger('--timeout-seconds', options.timeoutSeconds),
+      cpus: optionalInteger('--cpus', options.cpus),
+      gpus: options.gpus as BuildSpec['gpus'] | undefined
+    }
+  })
+}
+
+async function git(run: Run, dir: string, args: string[]): Promise<string> {
+  const result = await run('git', ['-C', dir, ...args])
+  if (result.exitCode !== 0)
+    throw new UsageError(`git ${args.join(' ')} in ${dir} failed: ${result.stderr.trim()}`)
+  return result.stdout.trim()
+}
+
+export function parseImageFlag(reference: string): { uri: string; sha256: string } {
+  const match = /^([^@\s]+)@sha256:([0-9a-f]{64})$/.exec(reference)
+  if (!match) {
+    throw new UsageError(
+      `--image must be REGISTRY/REPOSITORY@sha256:<64 hex>, got '${reference}' (pin by digest, never a tag)`
+    )
+  }
+  return { uri: `oci://${match[1]}`, sha256: match[2] }
+}
+
+function parseEnvFlags(pairs: string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map(pair => {
+      const separator = pair.indexOf('=')
+      if (separator <= 0) throw new UsageError(`--env takes NAME=VALUE, got '${pair}'`)
+      return [pair.slice(0, separator), pair.slice(separator + 1)]
+    })
+  )
+}
+
+function integerFlag(flag: string, value: string): number {
+  const number = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number)) {
+    throw new UsageError(`${flag} must be a whole number, got '${value}'`)
+  }
+  return number
+}
+
+function optionalInteger(flag: string, value: string | undefined): number | undefined {
+  return value === undefined ? undefined : integerFlag(flag, value)
+}

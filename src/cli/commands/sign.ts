@@ -1,0 +1,37 @@
+import { writeFileSync } from 'node:fs'
+import type { Command } from 'commander'
+import { signEnvelope } from '../../protocol/envelope.js'
+import { parsePrivateKey } from '../../protocol/keys.js'
+import { parseStatement } from '../../protocol/ledger.js'
+import { asUsageError, collect, readInputFile, UsageError } from '../io.js'
+import type { CliContext } from '../main.js'
+
+export function registerSign(program: Command, context: CliContext): void {
+  program
+    .command('sign')
+    .description(
+      'Sign a build ledger statement into a DSSE envelope (the SBA). Refuses a statement that fails validation.'
+    )
+    .argument('<statement>', 'the in-toto statement JSON (from `verify-model ledger init`)')
+    .option('--key <file>', 'PKCS#8 PEM private key; repeat for several signers', collect, [])
+    .option('-o, --output <file>', 'write the SBA here instead of stdout')
+    .action((statementPath: string, options: { key: string[]; output?: string }) => {
+      if (options.key.length === 0) throw new UsageError('at least one --key is required')
+      const statement = readInputFile(statementPath, 'statement')
+      const keys = options.key.map(file => {
+        try {
+          return parsePrivateKey(readInputFile(file, 'private key').toString('utf8'))
+        } catch (error) {
+          throw asUsageError(error)
+        }
+      })
+      try {
+        parseStatement(statement)
+      } catch (error) {
+        throw asUsageError(error)
+      }
+      const sba = signEnvelope(statement, keys)
+      if (options.output) writeFileSync(options.output, sba)
+      else context.io.stdout(sba)
+    })
+}

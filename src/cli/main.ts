@@ -1,0 +1,79 @@
+import { Command, CommanderError } from 'commander'
+import { VerifyError } from '../errors.js'
+import { UsageError, type CliIo } from './io.js'
+import { registerDigest } from './commands/digest.js'
+import { registerKeygen } from './commands/keygen.js'
+import { registerSign } from './commands/sign.js'
+import { registerVerifySba } from './commands/verify-sba.js'
+import { registerCapability } from './commands/capability.js'
+import { registerLedger } from './commands/ledger.js'
+import { registerBuild } from './commands/build.js'
+import { registerVerify } from './commands/verify.js'
+import type { Run } from '../exec.js'
+import { VERSION } from '../version.js'
+
+export const EXIT_PASS = 0
+export const EXIT_FAILED = 1
+export const EXIT_USAGE = 2
+
+export interface CliContext {
+  io: CliIo
+  run: Run
+  /** Set by a command: the process exit code when it returns normally. */
+  exitCode: number
+}
+
+export function buildProgram(context: CliContext): Command {
+  const program = new Command('verify-model')
+    .description(
+      'Verify a downloaded ML model by rebuilding it from its Signed Build Attestation.\nExit codes: 0 pass, 1 verification failed, 2 usage or input error.'
+    )
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({
+      writeOut: text => context.io.stdout(text),
+      writeErr: text => context.io.stderr(text)
+    })
+    .showHelpAfterError('(run verify-model --help for usage)')
+  for (const register of [
+    registerDigest,
+    registerKeygen,
+    registerSign,
+    registerVerifySba,
+    registerCapability,
+    registerLedger,
+    registerBuild,
+    registerVerify
+  ]) {
+    register(program, context)
+  }
+  return program
+}
+
+/** Runs the CLI and returns its exit code; never calls process.exit itself. */
+export async function main(argv: readonly string[], context: CliContext): Promise<number> {
+  const program = buildProgram(context)
+  try {
+    await program.parseAsync([...argv], { from: 'user' })
+    return context.exitCode
+  } catch (error) {
+    return exitCodeFor(error, context.io)
+  }
+}
+
+function exitCodeFor(error: unknown, io: CliIo): number {
+  if (error instanceof CommanderError) {
+    return error.exitCode === 0 ? EXIT_PASS : EXIT_USAGE
+  }
+  if (error instanceof UsageError) {
+    io.stderr(`error: ${error.message}\n`)
+    return EXIT_USAGE
+  }
+  if (error instanceof VerifyError) {
+    io.stderr(`${error.verdict}: ${error.message}\n`)
+    if (error.detail) io.stderr(`${error.detail}\n`)
+    return EXIT_FAILED
+  }
+  io.stderr(`error: ${error instanceof Error ? error.message : String(error)}\n`)
+  return EXIT_USAGE
+}

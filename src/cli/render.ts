@@ -1,0 +1,49 @@
+import type { Reporter } from '../verify/pipeline.js'
+import { describeEntry, type Report } from '../verify/report.js'
+import type { CliIo } from './io.js'
+
+/** Progress and build log on stderr, so stdout stays the command's result. */
+export function stderrReporter(io: CliIo): Reporter {
+  let lastProgress = 0
+  return {
+    phase: name => io.stderr(`==> ${name}\n`),
+    info: line => io.stderr(`${line}\n`),
+    buildLog: chunk => io.stderr(chunk.toString('utf8')),
+    hashProgress: (what, progress) => {
+      const now = Date.now()
+      if (now - lastProgress < 2000 && progress.bytesDone < progress.bytesTotal) return
+      lastProgress = now
+      const gib = (n: number) => (n / 2 ** 30).toFixed(2)
+      io.stderr(
+        `    hashing ${what}: ${gib(progress.bytesDone)} / ${gib(progress.bytesTotal)} GiB\n`
+      )
+    }
+  }
+}
+
+/** The human form of a report: the verdict first, then the facts behind it. */
+export function renderReportText(report: Report): string {
+  const lines = [`${report.result}: ${report.reason}`]
+  const fact = (label: string, value: string | undefined) => {
+    if (value !== undefined) lines.push(`  ${label.padEnd(20)} ${value}`)
+  }
+  fact('attestation-digest', report.attestationDigest)
+  fact('key-ids', report.keyIds?.join(', '))
+  fact('reproduced-digest', report.reproduced?.root)
+  fact('model-digest', report.downloaded?.root)
+  fact('capability', report.capability)
+  if (report.diff) {
+    for (const entry of report.diff.added)
+      lines.push(`  added    ${entry.path} (${describeEntry(entry)})`)
+    for (const entry of report.diff.removed)
+      lines.push(`  removed  ${entry.path} (${describeEntry(entry)})`)
+    for (const change of report.diff.changed) {
+      lines.push(
+        `  changed  ${change.path} (${describeEntry(change.expected)} → ${describeEntry(change.actual)})`
+      )
+      for (const line of report.explanations?.[change.path] ?? []) lines.push(`           ${line}`)
+    }
+  }
+  if (report.detail) lines.push('', report.detail.trimEnd())
+  return lines.join('\n') + '\n'
+}

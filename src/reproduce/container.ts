@@ -1,0 +1,211 @@
+import path from 'node:path'
+import { StringDecoder } from 'node:string_decoder'
+import { invalid, unverifiable } from '../errors.js'
+import type { Run } from '../exec.js'
+import type { Ledger } from '../protocol/ledger.js'
+
+// The container contract of PROTOCOL.md section 4, as one `docker run` argv.
+
+export interface MountPaths {
+  /** Absolute host paths. */
+  src: string
+  data?: string
+  out: string
+}
+
+export interface RunArgsOptions {
+  /** The container's name: runContainer kills and removes it by this name. */
+  name: string
+  /** The caller's opt-in for `network: bridge`. */
+  allowNetwork: boolean
+  /** CPUs the runner can use (a CPU set of `build.cpus` must fit). */
+  hostCpus: number
+  pidsLimit?: number
+  /** Memory limit (docker syntax, e.g. `8g`); no limit when absent. */
+  memory?: string
+  /** Size of the `/tmp` tmpfs (docker syntax). */
+  tmpSize?: string
+}
+
+export const DEFAULT_PIDS_LIMIT = 4096
+export const DEFAULT_TMP_SIZE = '2g'
+
+/** The environment every build gets (PROTOCOL.md section 4), before `build.env`. */
+export function normalizedEnv(build: Ledger['build']): Record<string, string> {
+  const threads = String(build.cpus)
+  return {
+    SOURCE_DATE_EPOCH: String(build.sourceDateEpoch),
+    TZ: 'UTC',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    PYTHONHASHSEED: '0',
+    OMP_NUM_THREADS: threads,
+    MKL_NUM_THREADS: threads,
+    OPENBLAS_NUM_THREADS: threads,
+    CUBLAS_WORKSPACE_CONFIG: ':4096:8',
+    HF_HUB_OFFLINE: '1',
+    HF_DATASETS_OFFLINE: '1',
+    TRANSFORMERS_OFFLINE: '1',
+    PIP_NO_INDEX: '1',
+    WANDB_MODE: 'disabled',
+    HOME: '/tmp'
+  }
+}
+
+const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME']
+
+/**
+ * The exact `docker run` argv for a ledger. Pure. Every ledger string lands in its own argv
+ * element: the command after the image reference (docker passes everything there to the
+ * container verbatim), env values inside `-e NAME=VALUE`. Nothing is ever given to a shell.
+ *
+ * - No `--rm`: the container is named, killed at the timeout and removed explicitly, so it
+ *   dies even when the docker client does not.
+ * - `--entrypoint ''`: the ledger's command is the whole argv, whatever ENTRYPOINT the image sets.
+ * - Docker itself adds `PATH` (when the image sets none) and `HOSTNAME`; nothing comes from the host.
+ */
+export function buildRunArgs(ledger: Ledger, paths: MountPaths, options: RunArgsOptions): string[] {
+  const { build, environment } = ledger
+  if (build.network === 'bridge' && !options.allowNetwork)
+    throw invalid(
+      "predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access"
+    )
+  if (options.hostCpus < build.cpus)
+    throw unverifiable(
+      `predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${options.hostCpus}: use a larger runner`
+    )
+  for (const name of RESERVED_ENV)
+    if (Object.hasOwn(build.env, name))
+      throw invalid(`predicate.build.env.${name}: must not be set (the verifier fixes it)`)
+
+  const env = { ...normalizedEnv(build), ...build.env }
+  const args = [
+    'run',
+    '--name',
+    options.name,
+    '--hostname',
+    'build',
+    '--platform',
+    environment.platform,
+    '--read-only',
+    '--tmpfs',
+    `/tmp:rw,exec,nosuid,nodev,mode=1777,size=${options.tmpSize ?? DEFAULT_TMP_SIZE}`,
+    '--user',
+    '1000:1000',
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
+    '--pids-limit',
+    String(options.pidsLimit ?? DEFAULT_PIDS_LIMIT),
+    '--network',
+    build.network,
+    '--cpuset-cpus',
+    build.cpus === 1 ? '0' : `0-${build.cpus - 1}`
+  ]
+  if (options.memory !== undefined)
+    args.push('--memory', options.memory, '--memory-swap', options.memory)
+  if (build.gpus === 'all') args.push('--gpus', 'all')
+  for (const [name, value] of Object.entries(env)) args.push('-e', `${name}=${value}`)
+  args.push('--mount', bindMount(paths.src, '/src'))
+  if (paths.data !== undefined) args.push('--mount', bindMount(paths.data, '/data', 'readonly'))
+  args.push(
+    '--mount',
+    bindMount(paths.out, '/out'),
+    '--workdir',
+    path.posix.join('/src', build.workdir),
+    '--entrypoint',
+    '',
+    environment.reference,
+    ...build.command
+  )
+  return args
+}
+
+/**
+ * `--mount` takes CSV: a host path with a comma or a quote is quoted the CSV way, so a
+ * caller-given directory can never add a mount option.
+ */
+function bindMount(source: string, target: string, ...flags: string[]): string {
+  const fields = ['type=bind', `src=${source}`, `dst=${target}`, ...flags]
+  return fields
+    .map(field => (/[",\n\r]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field))
+    .join(',')
+}
+
+export interface RunContainerOptions {
+  run: Run
+  /** Must be the `--name` in args. */
+  name: string
+  timeoutSeconds: number
+  onLog?: (chunk: Buffer) => void
+  now?: () => number
+  /** Kept whole lines of the log's end. */
+  tailLines?: number
+  tailChars?: number
+}
+
+export interface ContainerResult {
+  exitCode: number
+  durationMs: number
+  logTail: string
+  timedOut: boolean
+}
+
+/**
+ * Runs `docker <args>` attached, streaming the log (stdout and stderr as they come) and
+ * keeping its tail. At the timeout the container itself is killed (`docker kill`), not only
+ * the client; the container is removed on every path.
+ */
+export async function runContainer(
+  args: readonly string[],
+  options: RunContainerOptions
+): Promise<ContainerResult> {
+  const { run, name } = options
+  const now = options.now ?? Date.now
+  const tail = new LogTail(options.tailLines ?? 200, options.tailChars ?? 64 * 1024)
+  const decoders = { out: new StringDecoder('utf8'), err: new StringDecoder('utf8') }
+  const onChunk = (stream: 'out' | 'err') => (chunk: Buffer) => {
+    tail.push(decoders[stream].write(chunk))
+    options.onLog?.(chunk)
+  }
+  const started = now()
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const client = run('docker', args, { onStdout: onChunk('out'), onStderr: onChunk('err') })
+    const expired = new Promise<'expired'>(resolve => {
+      timer = setTimeout(() => resolve('expired'), options.timeoutSeconds * 1000)
+    })
+    const timedOut = (await Promise.race([client, expired])) === 'expired'
+    if (timedOut) await run('docker', ['kill', name])
+    const { exitCode } = await client
+    tail.push(decoders.out.end() + decoders.err.end())
+    return { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut }
+  } finally {
+    clearTimeout(timer)
+    // A failure to start docker at all is already the error being thrown: keep that one.
+    await run('docker', ['rm', '--force', name]).catch(() => undefined)
+  }
+}
+
+/** The end of a log: at most `maxLines` lines and `maxChars` characters. */
+export class LogTail {
+  private buffer = ''
+
+  constructor(
+    private readonly maxLines: number,
+    private readonly maxChars: number
+  ) {}
+
+  push(text: string): void {
+    this.buffer += text
+    if (this.buffer.length > 2 * this.maxChars) this.buffer = this.buffer.slice(-this.maxChars)
+  }
+
+  text(): string {
+    const lines = this.buffer.slice(-this.maxChars).split('\n')
+    // A trailing newline leaves an empty last element that is not a line of its own.
+    const last = lines.at(-1) === '' ? lines.length - 1 : lines.length
+    return lines.slice(Math.max(0, last - this.maxLines)).join('\n')
+  }
+}

@@ -1,0 +1,96 @@
+import { invalid, unverifiable } from '../errors.js'
+import type { Run } from '../exec.js'
+import type { ImageRef } from '../protocol/ledger.js'
+
+const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker'
+
+/** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
+export async function preflight(run: Run): Promise<void> {
+  let result
+  try {
+    result = await run('docker', ['version', '--format', '{{.Server.Version}}'])
+  } catch (error) {
+    throw unverifiable(
+      `docker is not installed or not on PATH (${messageOf(error)}): install Docker, or ${START_DOCKER}`
+    )
+  }
+  if (result.exitCode === 0) return
+  const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`
+  if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
+    throw unverifiable(
+      `permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`
+    )
+  throw unverifiable(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`)
+}
+
+export interface PullOptions {
+  /** Further attempts after the first, for errors that may be transient. */
+  retries?: number
+  /** Delay before the first retry; doubled for each further one. */
+  backoffMs?: number
+  sleep?: (ms: number) => Promise<void>
+}
+
+// Registry answers that no retry can change.
+const PERMANENT_PULL_ERROR =
+  /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i
+
+/**
+ * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
+ * the ledger's platform unless the daemon already has that repo digest, retrying errors that
+ * may be transient, then checks the daemon reports exactly that repo digest.
+ */
+export async function pullImage(
+  run: Run,
+  image: ImageRef,
+  options: PullOptions = {}
+): Promise<void> {
+  if (await holdsDigest(run, image)) return
+  const retries = options.retries ?? 3
+  const sleep =
+    options.sleep ?? ((ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms)))
+  let delay = options.backoffMs ?? 2000
+  for (let attempt = 0; ; attempt++) {
+    const result = await run('docker', ['pull', '--platform', image.platform, image.reference])
+    if (result.exitCode === 0) break
+    const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`
+    if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
+      throw unverifiable(
+        `environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`
+      )
+    await sleep(delay)
+    delay *= 2
+  }
+  if (!(await holdsDigest(run, image)))
+    throw invalid(
+      `environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`
+    )
+}
+
+async function holdsDigest(run: Run, image: ImageRef): Promise<boolean> {
+  const result = await run('docker', [
+    'image',
+    'inspect',
+    '--format',
+    '{{json .RepoDigests}}',
+    image.reference
+  ])
+  if (result.exitCode !== 0) return false
+  const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`)
+  const repoDigests = JSON.parse(result.stdout) as string[] | null
+  return (repoDigests ?? []).some(repoDigest => familiarName(repoDigest) === wanted)
+}
+
+/** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
+export function familiarName(reference: string): string {
+  const withoutHub = reference.replace(/^(?:index\.)?docker\.io\//, '')
+  return withoutHub.replace(/^library\/([^/]+)$/, '$1')
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1)?.trim() ?? ''
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

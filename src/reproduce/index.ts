@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto'
+import { chmod, cp, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { VerifyError, unverifiable } from '../errors.js'
+import type { Run } from '../exec.js'
+import type { HashProgress, TreeDigest } from '../digest/types.js'
+import type { Ledger } from '../protocol/ledger.js'
+import { buildRunArgs, runContainer } from './container.js'
+import { checkDependencies } from './dependencies.js'
+import { prepareDataset } from './dataset.js'
+import { preflight, pullImage } from './docker.js'
+import { collectOutputs } from './outputs.js'
+import { fetchSource } from './source.js'
+
+export type ReproducePhase = 'source' | 'dependencies' | 'dataset' | 'image' | 'build' | 'outputs'
+
+export interface ReproduceOptions {
+  /** Where the temporary source, dataset and output directories are made (and removed). */
+  workDir: string
+  /** A local copy of the ledger's dataset; else `dataset.uri` is downloaded. */
+  datasetDir?: string
+  /** The caller's opt-in for a ledger asking `network: bridge`. */
+  allowNetwork: boolean
+  /** The build is killed at the lower of this and the ledger's `timeoutSeconds`. */
+  timeoutCapSeconds?: number
+  /** Move the outputs here (a path that must not exist yet) instead of removing them. */
+  keepOutputsIn?: string
+  onPhase?: (phase: ReproducePhase, detail?: string) => void
+  onLog?: (chunk: Buffer) => void
+  onHashProgress?: (progress: HashProgress) => void
+}
+
+export interface ReproduceDeps {
+  run: Run
+  /** CPUs this runner can give the build (default: what the process may use). */
+  hostCpus?: number
+  now?: () => number
+  sleep?: (ms: number) => Promise<void>
+}
+
+export interface ReproduceResult {
+  outputs: TreeDigest
+  /** Where the outputs are: `keepOutputsIn`, or (when it was not given) a removed directory. */
+  outDir: string
+  exitCode: number
+  durationMs: number
+  logTail: string
+  dataset?: TreeDigest
+  commit: string
+  imageReference: string
+}
+
+/**
+ * Runs PROTOCOL.md section 4 for a ledger: source at its commit, dependencies, dataset,
+ * image by digest, one `docker run` under the contract, then the outputs' tree digest.
+ * Throws a VerifyError with the verdict of section 6 on any failure; the temporary
+ * directories and the container are removed on every path.
+ */
+export async function reproduce(
+  ledger: Ledger,
+  options: ReproduceOptions,
+  deps: ReproduceDeps
+): Promise<ReproduceResult> {
+  const { build } = ledger
+  const phase = options.onPhase ?? (() => undefined)
+  if (options.keepOutputsIn !== undefined) await mustNotExist(options.keepOutputsIn)
+  const scratch = await mkdtemp(path.join(options.workDir, 'reproduce-'))
+  try {
+    const srcDir = path.join(scratch, 'src')
+    const outDir = path.join(scratch, 'out')
+
+    phase('source', ledger.source.uri)
+    await fetchSource(ledger.source, srcDir, {
+      run: deps.run,
+      sourceDateEpoch: build.sourceDateEpoch
+    })
+
+    phase('dependencies', `${ledger.dependencies.length} file(s)`)
+    await checkDependencies(srcDir, ledger.dependencies)
+
+    let dataset: { dir: string; digest: TreeDigest } | undefined
+    if (ledger.dataset) {
+      phase('dataset', ledger.dataset.uri ?? options.datasetDir)
+      dataset = await prepareDataset(ledger.dataset, { dir: options.datasetDir, workDir: scratch })
+    }
+
+    phase('image', ledger.environment.reference)
+    await preflight(deps.run)
+    await pullImage(deps.run, ledger.environment, { sleep: deps.sleep })
+
+    // The build runs as uid 1000, the verifier as whoever runs it (root here, uid 1001 on
+    // GitHub runners): /src and /out must be writable by the build whatever their owner, and
+    // what the build writes (umask 022 by default) stays readable for hashing afterwards.
+    await makeWorldWritable(srcDir)
+    await mkdir(outDir)
+    await chmod(outDir, 0o777)
+
+    const name = `verify-model-${randomBytes(6).toString('hex')}`
+    const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity)
+    const args = buildRunArgs(
+      ledger,
+      { src: srcDir, data: dataset?.dir, out: outDir },
+      {
+        name,
+        allowNetwork: options.allowNetwork,
+        hostCpus: deps.hostCpus ?? os.availableParallelism()
+      }
+    )
+    phase('build', `${name}: ${build.command.join(' ')}`)
+    const container = await runContainer(args, {
+      run: deps.run,
+      name,
+      timeoutSeconds,
+      onLog: options.onLog,
+      now: deps.now
+    })
+    if (container.timedOut)
+      throw unverifiable(
+        `build exceeded timeoutSeconds=${timeoutSeconds}: killed`,
+        container.logTail
+      )
+    if (container.exitCode !== 0)
+      throw unverifiable(
+        `the build exited with code ${container.exitCode}: see the log tail`,
+        container.logTail
+      )
+
+    phase('outputs', build.outputs?.join(', ') ?? 'all of /out')
+    const outputs = await collectOutputs(outDir, build.outputs, {
+      onProgress: options.onHashProgress
+    }).catch(error => {
+      throw error instanceof VerifyError
+        ? error
+        : unverifiable(
+            `cannot read the outputs the build left in /out: ${(error as Error).message}`
+          )
+    })
+    let keptDir = outDir
+    if (options.keepOutputsIn !== undefined) {
+      await moveDirectory(outDir, options.keepOutputsIn)
+      keptDir = options.keepOutputsIn
+    }
+    return {
+      outputs,
+      outDir: keptDir,
+      exitCode: container.exitCode,
+      durationMs: container.durationMs,
+      logTail: container.logTail,
+      dataset: dataset?.digest,
+      commit: ledger.source.gitCommit,
+      imageReference: ledger.environment.reference
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true })
+  }
+}
+
+async function mustNotExist(target: string): Promise<void> {
+  const exists = await stat(target).then(
+    () => true,
+    () => false
+  )
+  if (exists) throw unverifiable(`the output directory ${target} already exists: choose a new path`)
+}
+
+async function moveDirectory(from: string, to: string): Promise<void> {
+  await mkdir(path.dirname(to), { recursive: true })
+  try {
+    await rename(from, to)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error
+    await cp(from, to, { recursive: true, preserveTimestamps: true })
+  }
+}
+
+/** Directories 0777, files gain rw for all (mode bits only: mtimes stay at sourceDateEpoch). */
+async function makeWorldWritable(dir: string): Promise<void> {
+  await chmod(dir, 0o777)
+  for (const dirent of await readdir(dir, { withFileTypes: true })) {
+    const child = path.join(dir, dirent.name)
+    if (dirent.isDirectory()) await makeWorldWritable(child)
+    else if (dirent.isFile()) await chmod(child, ((await stat(child)).mode & 0o777) | 0o666)
+  }
+}

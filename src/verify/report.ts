@@ -1,0 +1,53 @@
+import type { Verdict } from '../errors.js'
+import type { ManifestEntry, TreeDigest } from '../digest/types.js'
+import type { ManifestDiff } from '../compare/manifest-diff.js'
+
+export const REPORT_SCHEMA_VERSION = 1
+
+export type CheckStatus = 'pass' | 'fail' | 'skip'
+
+/** One row of the report's table of checks, in the order they ran. */
+export interface Check {
+  name: string
+  status: CheckStatus
+  detail: string
+}
+
+export interface BuildSummary {
+  exitCode: number
+  durationMs: number
+  logTail: string
+}
+
+/** Everything a verification found; written as the JSON report and rendered as the summary. */
+export interface Report {
+  schemaVersion: typeof REPORT_SCHEMA_VERSION
+  mode: 'verify' | 'reproduce' | 'check'
+  result: Verdict
+  /** One line: why the result is what it is. */
+  reason: string
+  /** Longer material behind the reason, e.g. the build log tail. */
+  detail?: string
+  checks: Check[]
+  attestationDigest?: string
+  keyIds?: string[]
+  source?: { uri: string; commit: string }
+  image?: string
+  datasetRoot?: string
+  build?: BuildSummary
+  reproduced?: TreeDigest
+  downloaded?: TreeDigest
+  diff?: ManifestDiff
+  /** Per changed file, lines that explain the difference (tensors, first differing byte). */
+  explanations?: Record<string, string[]>
+  capability?: string
+  expectedCapability?: string
+}
+
+export function shortDigest(hex: string): string {
+  return hex.slice(0, 12)
+}
+
+export function describeEntry(entry: ManifestEntry): string {
+  return `${entry.size} B, sha256 ${shortDigest(entry.sha256)}`
+}
