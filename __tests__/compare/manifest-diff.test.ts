@@ -43,7 +43,10 @@ describe('diffManifests', () => {
     // In UTF-16 the emoji's surrogate 0xD83D sorts before U+FF5E; in UTF-8 (F0 > EF) after it.
     const emoji = '\u{1F600}.bin'
     const fullwidth = '\uFF5E.bin'
-    const diff = diffManifests([], [entry(emoji, 1, 'a'), entry(fullwidth, 1, 'b'), entry('Z', 1, 'c')])
+    const diff = diffManifests(
+      [],
+      [entry(emoji, 1, 'a'), entry(fullwidth, 1, 'b'), entry('Z', 1, 'c')]
+    )
     expect(diff.added.map(e => e.path)).toEqual(['Z', fullwidth, emoji])
     expect(comparePaths('a', 'B')).toBeGreaterThan(0)
   })

@@ -45,7 +45,8 @@ describe('indices', () => {
     expect(unravelIndex(0, [], false)).toEqual([])
     expect(ravelIndex([1, 2], [3, 4])).toBe(6)
     expect(ravelIndex([1, 2, 3], [2, 3, 4])).toBe(23)
-    for (let p = 0; p < 24; p++) expect(ravelIndex(unravelIndex(p, [2, 3, 4], false), [2, 3, 4])).toBe(p)
+    for (let p = 0; p < 24; p++)
+      expect(ravelIndex(unravelIndex(p, [2, 3, 4], false), [2, 3, 4])).toBe(p)
   })
 
   it('counts elements without overflowing on hostile shapes', () => {
@@ -136,7 +137,12 @@ describe('compareElements', () => {
 
   it('decodes big-endian data', async () => {
     const be: ElementType = { kind: 'int', size: 2, littleEndian: false }
-    const stats = await compare(be, [2], encode('i2', [1, -300], false), encode('i2', [1, 300], false))
+    const stats = await compare(
+      be,
+      [2],
+      encode('i2', [1, -300], false),
+      encode('i2', [1, 300], false)
+    )
     expect(stats.maxAbsDiff).toBe(600)
   })
 

@@ -33,9 +33,9 @@ const load = <T>(name: string): T =>
   JSON.parse(readFileSync(path.join(vectorsDir, name), 'utf8')) as T
 
 const keyVectors = load<{ keys: KeyVector[] }>('keys.json').keys
-const paeCases = load<{ cases: { payloadType: string; payloadBase64: string; paeBase64: string }[] }>(
-  'pae.json'
-).cases
+const paeCases = load<{
+  cases: { payloadType: string; payloadBase64: string; paeBase64: string }[]
+}>('pae.json').cases
 const sbaCases = load<{ cases: SbaCase[] }>('sba.json').cases
 
 // Why each invalid case must fail: the stage and JSON path the message names.
@@ -58,7 +58,8 @@ const expectedFailure: Record<string, string> = {
   'uppercase-image-digest': 'predicate.environment.digest.sha256: expected 64 lowercase hex',
   'bad-env-name': 'predicate.build.env["X -v /:/host"]: invalid variable name',
   'image-uri-with-tag': 'predicate.environment.uri: a tag is not allowed',
-  'sde-reserved-env': 'predicate.build.env.SOURCE_DATE_EPOCH: SOURCE_DATE_EPOCH is set by the verifier'
+  'sde-reserved-env':
+    'predicate.build.env.SOURCE_DATE_EPOCH: SOURCE_DATE_EPOCH is set by the verifier'
 }
 
 const trustedKey = (index: number) => {
@@ -68,18 +69,21 @@ const trustedKey = (index: number) => {
 }
 
 describe('keys.json', () => {
-  it.each(keyVectors.map(k => [k.index, k] as const))('key %i: every form gives one key', (_, k) => {
-    const forms = [k.publicPem, k.publicDerBase64, k.publicRawHex, k.publicRawBase64]
-    for (const form of forms) {
-      const key = parsePublicKey(form)
-      expect(toHex(key.raw)).toBe(k.publicRawHex)
-      expect(key.keyId).toBe(k.keyid)
-      expect(Buffer.from(key.spkiDer).toString('base64')).toBe(k.publicDerBase64)
+  it.each(keyVectors.map(k => [k.index, k] as const))(
+    'key %i: every form gives one key',
+    (_, k) => {
+      const forms = [k.publicPem, k.publicDerBase64, k.publicRawHex, k.publicRawBase64]
+      for (const form of forms) {
+        const key = parsePublicKey(form)
+        expect(toHex(key.raw)).toBe(k.publicRawHex)
+        expect(key.keyId).toBe(k.keyid)
+        expect(Buffer.from(key.spkiDer).toString('base64')).toBe(k.publicDerBase64)
+      }
+      const privateKey = parsePrivateKey(k.privatePkcs8Pem)
+      expect(toHex(privateKey.publicKey.raw)).toBe(k.publicRawHex)
+      expect(privateKey.publicKey.keyId).toBe(k.keyid)
     }
-    const privateKey = parsePrivateKey(k.privatePkcs8Pem)
-    expect(toHex(privateKey.publicKey.raw)).toBe(k.publicRawHex)
-    expect(privateKey.publicKey.keyId).toBe(k.keyid)
-  })
+  )
 })
 
 describe('pae.json', () => {

@@ -29,7 +29,12 @@ export function parseStrictJson(input: Uint8Array | string, what: string): unkno
       throw invalid(`${what}: not valid UTF-8`)
     }
   }
-  return new Parser(text, what).parseDocument()
+  const parser = new Parser(text, what)
+  // Decoded UTF-8 cannot hold a lone surrogate; a string given directly is checked once here.
+  if (typeof input === 'string' && LONE_SURROGATE.test(text)) {
+    parser.fail('text contains a lone UTF-16 surrogate')
+  }
+  return parser.parseDocument()
 }
 
 /** A parsed JSON object (not null, not an array). */
@@ -48,21 +53,21 @@ export function formatJsonPath(path: readonly (string | number)[]): string {
   return out
 }
 
-const ESCAPES: Record<string, string> = {
-  '"': '"',
-  '\\': '\\',
-  '/': '/',
-  b: '\b',
-  f: '\f',
-  n: '\n',
-  r: '\r',
-  t: '\t'
-}
+// Escape letter (as a char code) to the character it stands for.
+const ESCAPES = new Map<number, string>(
+  [...'"\\/bfnrt'].map((c, i) => [c.charCodeAt(0), '"\\/\b\f\n\r\t'[i]])
+)
 
-const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y
-// Characters a string may contain unescaped: anything but '"', '\\' and controls U+0000..U+001F.
-// eslint-disable-next-line no-control-regex -- RFC 8259 forbids raw controls in strings
-const PLAIN_RUN = /[^"\\\u0000-\u001f]*/y
+// In a /u regex a surrogate code unit only matches when it is not half of a valid pair.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const MINUS = 0x2d
+const ZERO = 0x30
+const NINE = 0x39
+
+const isDigit = (c: number) => c >= ZERO && c <= NINE
 
 class Parser {
   private pos = 0
@@ -82,23 +87,23 @@ class Parser {
   }
 
   private parseValue(depth: number): JsonValue {
-    const c = this.text[this.pos]
+    const c = this.text.charCodeAt(this.pos)
     switch (c) {
-      case '{':
+      case 0x7b: // {
         return this.parseObject(depth + 1)
-      case '[':
+      case 0x5b: // [
         return this.parseArray(depth + 1)
-      case '"':
+      case QUOTE:
         return this.parseString()
-      case 't':
+      case 0x74: // t
         return this.parseLiteral('true', true)
-      case 'f':
+      case 0x66: // f
         return this.parseLiteral('false', false)
-      case 'n':
+      case 0x6e: // n
         return this.parseLiteral('null', null)
       default:
-        if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.parseNumber()
-        return this.fail(c === undefined ? 'unexpected end of input' : `unexpected ${describe(c)}`)
+        if (c === MINUS || isDigit(c)) return this.parseNumber()
+        return this.fail(`unexpected ${this.describeHere()}`)
     }
   }
 
@@ -107,17 +112,15 @@ class Parser {
     this.pos++
     const object = Object.create(null) as JsonObject
     this.skipWhitespace()
-    if (this.text[this.pos] === '}') {
+    if (this.text.charCodeAt(this.pos) === 0x7d) {
       this.pos++
       return object
     }
     for (;;) {
       this.skipWhitespace()
-      if (this.text[this.pos] !== '"') this.fail('expected a string key')
+      if (this.text.charCodeAt(this.pos) !== QUOTE) this.fail('expected a string key')
       const key = this.parseString()
-      if (Object.hasOwn(object, key)) {
-        this.fail(`duplicate key ${quote(key)}`)
-      }
+      if (Object.hasOwn(object, key)) this.fail(`duplicate key ${quote(key)}`)
       this.skipWhitespace()
       this.expect(':')
       this.skipWhitespace()
@@ -125,7 +128,7 @@ class Parser {
       object[key] = this.parseValue(depth)
       this.path.pop()
       this.skipWhitespace()
-      if (this.text[this.pos] === ',') {
+      if (this.text.charCodeAt(this.pos) === 0x2c) {
         this.pos++
         continue
       }
@@ -139,7 +142,7 @@ class Parser {
     this.pos++
     const array: JsonValue[] = []
     this.skipWhitespace()
-    if (this.text[this.pos] === ']') {
+    if (this.text.charCodeAt(this.pos) === 0x5d) {
       this.pos++
       return array
     }
@@ -149,7 +152,7 @@ class Parser {
       array.push(this.parseValue(depth))
       this.path.pop()
       this.skipWhitespace()
-      if (this.text[this.pos] === ',') {
+      if (this.text.charCodeAt(this.pos) === 0x2c) {
         this.pos++
         continue
       }
@@ -159,49 +162,78 @@ class Parser {
   }
 
   private parseString(): string {
-    this.pos++ // opening quote
+    const text = this.text
+    let pos = this.pos + 1 // after the opening quote
+    let runStart = pos
     let out = ''
+    let escapedSurrogate = false
     for (;;) {
-      PLAIN_RUN.lastIndex = this.pos
-      PLAIN_RUN.exec(this.text)
-      out += this.text.slice(this.pos, PLAIN_RUN.lastIndex)
-      this.pos = PLAIN_RUN.lastIndex
-      const c = this.text[this.pos]
-      if (c === '"') {
-        this.pos++
-        if (hasLoneSurrogate(out)) this.fail('string contains a lone UTF-16 surrogate')
-        return out
+      const c = text.charCodeAt(pos)
+      if (c === QUOTE) break
+      if (c >= 0x20 && c !== BACKSLASH) {
+        pos++
+        continue
       }
-      if (c === undefined) this.fail('unterminated string')
-      if (c !== '\\') this.fail(`unescaped control character ${describe(c)} in a string`)
-      const e = this.text[this.pos + 1]
-      if (e === 'u') {
-        const hex = this.text.slice(this.pos + 2, this.pos + 6)
+      this.pos = pos
+      if (Number.isNaN(c)) this.fail('unterminated string')
+      if (c < 0x20) this.fail(`unescaped control character ${this.describeHere()} in a string`)
+      out += text.slice(runStart, pos)
+      const e = text.charCodeAt(pos + 1)
+      if (e === 0x75) {
+        // \uXXXX
+        const hex = text.slice(pos + 2, pos + 6)
         if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('invalid \\u escape')
-        out += String.fromCharCode(parseInt(hex, 16))
-        this.pos += 6
-      } else if (e !== undefined && Object.hasOwn(ESCAPES, e)) {
-        out += ESCAPES[e]
-        this.pos += 2
+        const unit = parseInt(hex, 16)
+        escapedSurrogate ||= unit >= 0xd800 && unit <= 0xdfff
+        out += String.fromCharCode(unit)
+        pos += 6
       } else {
-        this.fail('invalid escape sequence')
+        const replacement = ESCAPES.get(e)
+        if (replacement === undefined) this.fail('invalid escape sequence')
+        out += replacement
+        pos += 2
       }
+      runStart = pos
     }
+    out += text.slice(runStart, pos)
+    this.pos = pos + 1
+    if (escapedSurrogate && LONE_SURROGATE.test(out)) {
+      this.fail('string contains a lone UTF-16 surrogate')
+    }
+    return out
   }
 
   private parseNumber(): number {
-    NUMBER.lastIndex = this.pos
-    const match = NUMBER.exec(this.text)
-    if (match === null) return this.fail('invalid number')
-    this.pos = NUMBER.lastIndex
-    const value = Number(match[0])
-    if (!Number.isFinite(value)) this.fail(`number out of range: ${match[0].slice(0, 40)}`)
+    // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+    const text = this.text
+    const start = this.pos
+    let pos = start
+    if (text.charCodeAt(pos) === MINUS) pos++
+    if (text.charCodeAt(pos) === ZERO) pos++
+    else if (isDigit(text.charCodeAt(pos))) while (isDigit(text.charCodeAt(pos))) pos++
+    else this.failAt(pos, 'invalid number')
+    if (text.charCodeAt(pos) === 0x2e) {
+      pos++
+      if (!isDigit(text.charCodeAt(pos))) this.failAt(pos, 'invalid number: digit expected after .')
+      while (isDigit(text.charCodeAt(pos))) pos++
+    }
+    if ((text.charCodeAt(pos) | 0x20) === 0x65) {
+      pos++
+      const sign = text.charCodeAt(pos)
+      if (sign === 0x2b || sign === MINUS) pos++
+      if (!isDigit(text.charCodeAt(pos)))
+        this.failAt(pos, 'invalid number: digit expected in exponent')
+      while (isDigit(text.charCodeAt(pos))) pos++
+    }
+    this.pos = pos
+    const value = Number(text.slice(start, pos))
+    if (!Number.isFinite(value))
+      this.fail(`number out of range: ${text.slice(start, Math.min(pos, start + 40))}`)
     return value
   }
 
   private parseLiteral<T>(word: string, value: T): T {
-    if (!this.text.startsWith(word, this.pos))
-      this.fail(`unexpected ${describe(this.text[this.pos])}`)
+    if (!this.text.startsWith(word, this.pos)) this.fail(`unexpected ${this.describeHere()}`)
     this.pos += word.length
     return value
   }
@@ -211,12 +243,7 @@ class Parser {
   }
 
   private expect(c: string): void {
-    const found = this.text[this.pos]
-    if (found !== c) {
-      this.fail(
-        `expected '${c}' but found ${found === undefined ? 'end of input' : describe(found)}`
-      )
-    }
+    if (this.text[this.pos] !== c) this.fail(`expected '${c}' but found ${this.describeHere()}`)
     this.pos++
   }
 
@@ -228,7 +255,12 @@ class Parser {
     }
   }
 
-  private fail(message: string): never {
+  private failAt(pos: number, message: string): never {
+    this.pos = pos
+    return this.fail(message)
+  }
+
+  fail(message: string): never {
     const where = formatJsonPath(this.path)
     throw invalid(
       `${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`
@@ -248,23 +280,16 @@ class Parser {
     }
     return `line ${line}, column ${this.pos - lineStart + 1}`
   }
-}
 
-// In a /u regex a surrogate code unit only matches when it is not half of a valid pair.
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u
-
-function hasLoneSurrogate(s: string): boolean {
-  return LONE_SURROGATE.test(s)
+  private describeHere(): string {
+    if (this.pos >= this.text.length) return 'end of input'
+    const code = this.text.charCodeAt(this.pos)
+    return code < 0x20 || code === 0x7f || code === 0xfeff
+      ? `character U+${code.toString(16).padStart(4, '0').toUpperCase()}`
+      : `'${this.text[this.pos]}'`
+  }
 }
 
 function quote(key: string): string {
   return `'${key.length > 80 ? `${key.slice(0, 80)}…` : key}'`
-}
-
-function describe(c: string | undefined): string {
-  if (c === undefined) return 'end of input'
-  const code = c.charCodeAt(0)
-  return code < 0x20 || code === 0x7f || code === 0xfeff
-    ? `character U+${code.toString(16).padStart(4, '0').toUpperCase()}`
-    : `'${c}'`
 }

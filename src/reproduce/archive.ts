@@ -81,7 +81,7 @@ export async function unpackArchive(
   const format = await detectArchiveFormat(file, label)
 
   const dryRun = new EntryPlan(label, limits)
-  await forEachEntry(file, format, label, async (raw) => {
+  await forEachEntry(file, format, label, async raw => {
     dryRun.add(raw)
   })
 
@@ -89,7 +89,7 @@ export async function unpackArchive(
   if ((await readdir(target)).length > 0) throw new Error(`unpack target ${target} is not empty`)
   const plan = new EntryPlan(label, limits)
   try {
-    await forEachEntry(file, format, label, async (raw) => {
+    await forEachEntry(file, format, label, async raw => {
       const entry = plan.add(raw)
       if (entry) await writeEntry(target, entry, raw, label)
     })
@@ -114,7 +114,8 @@ class EntryPlan {
 
   /** Returns what to write, or undefined for the archive's root directory itself (`./`). */
   add(raw: RawEntry): PlannedEntry | undefined {
-    const fail = (reason: string) => invalid(`${this.label}: entry ${JSON.stringify(raw.name)}: ${reason}`)
+    const fail = (reason: string) =>
+      invalid(`${this.label}: entry ${JSON.stringify(raw.name)}: ${reason}`)
     if (++this.entries > this.limits.maxEntries) {
       throw invalid(`${this.label}: more than ${this.limits.maxEntries} entries (the limit)`)
     }
@@ -194,9 +195,9 @@ async function writeEntry(
   )
   let written = 0
   try {
+    // The readers end an entry at its declared size (tar) or fail past it (yauzl validates sizes).
     for await (const chunk of body) {
       written += chunk.length
-      if (written > entry.size) break
       await handle.write(chunk)
     }
     await handle.chmod(entry.mode)
@@ -247,10 +248,10 @@ async function forEachTarEntry(
   visit: (entry: RawEntry) => Promise<void>
 ): Promise<void> {
   const extract = tar.extract()
-  const streams: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [createReadStream(file)]
-  if (gzipped) streams.push(createGunzip())
-  const piped = pipeline([...streams, extract] as Parameters<typeof pipeline>[0])
-  // The iteration below reports the error; the pipeline's rejection must not go unhandled.
+  // streamx streams work in node's pipeline; only their typings differ.
+  const sink = extract as unknown as NodeJS.WritableStream
+  const input = createReadStream(file)
+  const piped = gzipped ? pipeline(input, createGunzip(), sink) : pipeline(input, sink)
   piped.catch(() => {})
   try {
     for await (const member of extract) {
@@ -260,7 +261,7 @@ async function forEachTarEntry(
         type: TAR_TYPES[header.type ?? ''] ?? `tar entry of type ${String(header.type)}`,
         size: header.size ?? 0,
         mode: header.mode ?? 0,
-        open: async () => member
+        open: async () => member as unknown as AsyncIterable<Buffer>
       })
       member.resume()
     }
@@ -295,7 +296,8 @@ async function forEachZipEntry(
   })
   try {
     for await (const entry of zip.eachEntry()) {
-      const unixMode = entry.versionMadeBy >>> 8 === MADE_BY_UNIX ? entry.externalFileAttributes >>> 16 : 0
+      const unixMode =
+        entry.versionMadeBy >>> 8 === MADE_BY_UNIX ? entry.externalFileAttributes >>> 16 : 0
       const name = decodeZipName(entry.fileNameRaw)
       let type = UNIX_FILE_TYPES[unixMode & 0o170000]
       if (type === undefined) {
@@ -311,7 +313,12 @@ async function forEachZipEntry(
         type,
         size: entry.uncompressedSize,
         mode: unixMode,
-        open: async () => (await zip.openReadStreamPromise(entry)) as Readable
+        open: async () => {
+          const stream: Readable = await zip.openReadStreamPromise(entry)
+          // The reader reports the first error; yauzl can emit more once it has stopped listening.
+          stream.on('error', () => {})
+          return stream
+        }
       })
     }
   } finally {

@@ -55,6 +55,28 @@ export function normalizedEnv(build: Ledger['build']): Record<string, string> {
 const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME']
 
 /**
+ * What the verifier's policy and this runner allow, checked before anything is fetched:
+ * network only with the caller's opt-in, enough CPUs, and a `build.env` that leaves the
+ * verifier's own variables alone.
+ */
+export function checkRunnable(
+  build: Ledger['build'],
+  runner: Pick<RunArgsOptions, 'allowNetwork' | 'hostCpus'>
+): void {
+  if (build.network === 'bridge' && !runner.allowNetwork)
+    throw invalid(
+      "predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access"
+    )
+  if (runner.hostCpus < build.cpus)
+    throw unverifiable(
+      `predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`
+    )
+  for (const name of RESERVED_ENV)
+    if (Object.hasOwn(build.env, name))
+      throw invalid(`predicate.build.env.${name}: must not be set (the verifier fixes it)`)
+}
+
+/**
  * The exact `docker run` argv for a ledger. Pure. Every ledger string lands in its own argv
  * element: the command after the image reference (docker passes everything there to the
  * container verbatim), env values inside `-e NAME=VALUE`. Nothing is ever given to a shell.
@@ -65,19 +87,8 @@ const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME']
  * - Docker itself adds `PATH` (when the image sets none) and `HOSTNAME`; nothing comes from the host.
  */
 export function buildRunArgs(ledger: Ledger, paths: MountPaths, options: RunArgsOptions): string[] {
+  checkRunnable(ledger.build, options)
   const { build, environment } = ledger
-  if (build.network === 'bridge' && !options.allowNetwork)
-    throw invalid(
-      "predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access"
-    )
-  if (options.hostCpus < build.cpus)
-    throw unverifiable(
-      `predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${options.hostCpus}: use a larger runner`
-    )
-  for (const name of RESERVED_ENV)
-    if (Object.hasOwn(build.env, name))
-      throw invalid(`predicate.build.env.${name}: must not be set (the verifier fixes it)`)
-
   const env = { ...normalizedEnv(build), ...build.env }
   const args = [
     'run',
@@ -113,7 +124,7 @@ export function buildRunArgs(ledger: Ledger, paths: MountPaths, options: RunArgs
     '--mount',
     bindMount(paths.out, '/out'),
     '--workdir',
-    path.posix.join('/src', build.workdir),
+    path.posix.join('/src', build.workdir).replace(/(?<=.)\/+$/, ''),
     '--entrypoint',
     '',
     environment.reference,

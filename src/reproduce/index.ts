@@ -6,7 +6,7 @@ import { VerifyError, unverifiable } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
 import type { Ledger } from '../protocol/ledger.js'
-import { buildRunArgs, runContainer } from './container.js'
+import { buildRunArgs, checkRunnable, runContainer } from './container.js'
 import { checkDependencies } from './dependencies.js'
 import { prepareDataset } from './dataset.js'
 import { preflight, pullImage } from './docker.js'
@@ -64,6 +64,11 @@ export async function reproduce(
 ): Promise<ReproduceResult> {
   const { build } = ledger
   const phase = options.onPhase ?? (() => undefined)
+  const runner = {
+    allowNetwork: options.allowNetwork,
+    hostCpus: deps.hostCpus ?? os.availableParallelism()
+  }
+  checkRunnable(build, runner)
   if (options.keepOutputsIn !== undefined) await mustNotExist(options.keepOutputsIn)
   const scratch = await mkdtemp(path.join(options.workDir, 'reproduce-'))
   try {
@@ -79,11 +84,11 @@ export async function reproduce(
     phase('dependencies', `${ledger.dependencies.length} file(s)`)
     await checkDependencies(srcDir, ledger.dependencies)
 
-    let dataset: { dir: string; digest: TreeDigest } | undefined
-    if (ledger.dataset) {
-      phase('dataset', ledger.dataset.uri ?? options.datasetDir)
-      dataset = await prepareDataset(ledger.dataset, { dir: options.datasetDir, workDir: scratch })
-    }
+    phase('dataset', ledger.dataset ? (options.datasetDir ?? ledger.dataset.uri) : 'none declared')
+    const dataset = await prepareDataset(ledger.dataset, {
+      dir: options.datasetDir,
+      workDir: scratch
+    })
 
     phase('image', ledger.environment.reference)
     await preflight(deps.run)
@@ -101,11 +106,7 @@ export async function reproduce(
     const args = buildRunArgs(
       ledger,
       { src: srcDir, data: dataset?.dir, out: outDir },
-      {
-        name,
-        allowNetwork: options.allowNetwork,
-        hostCpus: deps.hostCpus ?? os.availableParallelism()
-      }
+      { name, ...runner }
     )
     phase('build', `${name}: ${build.command.join(' ')}`)
     const container = await runContainer(args, {

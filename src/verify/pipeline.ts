@@ -1,5 +1,4 @@
 import path from 'node:path'
-import { stat } from 'node:fs/promises'
 import { mismatch, toVerifyError, type Verdict } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { PublicKey } from '../protocol/keys.js'
@@ -9,8 +8,8 @@ import type { Ledger } from '../protocol/ledger.js'
 import { treeSha256 } from '../digest/tree.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
 import { reproduce, type ReproduceResult } from '../reproduce/index.js'
-import { diffManifests } from '../compare/manifest-diff.js'
-import { explainFileDifference, formatExplanation } from '../compare/explain.js'
+import { diffManifests, type ManifestDiff } from '../compare/manifest-diff.js'
+import { explainMismatch, formatExplanation } from '../compare/explain.js'
 import { REPORT_SCHEMA_VERSION, shortDigest, type Check, type Report } from './report.js'
 
 export type Mode = Report['mode']
@@ -56,8 +55,6 @@ export interface VerifyDeps {
   /** Supplies the dataset directory when the request has none (the action's cache). */
   resolveDataset?: (ledger: Ledger) => Promise<string | undefined>
 }
-
-const MAX_EXPLAINED_FILES = 20
 
 /**
  * The whole protocol, shared by the CLI and the action: signature → reproduction → comparison.
@@ -131,7 +128,7 @@ async function runProtocol(
   tracker.start('compare')
   if (downloaded.root !== reproduced.outputs.root) {
     report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest)
-    report.explanations = await explainChanges(report, reproduced.outDir, request.model!)
+    report.explanations = await explainChanges(report.diff, reproduced.outDir, request.model!)
     const { added, removed, changed } = report.diff
     throw mismatch(
       `the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`
@@ -240,22 +237,14 @@ function recordReproduction(
 }
 
 async function explainChanges(
-  report: Report,
+  diff: ManifestDiff,
   reproducedDir: string,
   model: string
 ): Promise<Record<string, string[]>> {
-  const modelIsFile = (await stat(model)).isFile()
-  const explanations: Record<string, string[]> = {}
-  for (const change of report.diff!.changed.slice(0, MAX_EXPLAINED_FILES)) {
-    const actual = modelIsFile ? model : path.join(model, change.path)
-    const explanation = await explainFileDifference(
-      path.join(reproducedDir, change.path),
-      actual,
-      change.path
-    )
-    explanations[change.path] = formatExplanation(explanation)
-  }
-  return explanations
+  const explanations = await explainMismatch(reproducedDir, model, diff)
+  return Object.fromEntries(
+    [...explanations].map(([file, explanation]) => [file, formatExplanation(explanation)])
+  )
 }
 
 /** Builds the report's table of checks from the phases as they start, pass and fail. */

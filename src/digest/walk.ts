@@ -1,0 +1,158 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { invalid } from '../errors.js'
+import type { FileToHash } from './hash-file.js'
+
+/** A regular file of a tree: `path` relative to the root, `/`-separated, as on disk. */
+export interface TreeFile extends FileToHash {
+  relativePath: string
+}
+
+export interface ListOptions {
+  /** Entry name when the target is a single file (default: its base name). */
+  singleName?: string
+  /** Called for every file as it is found (the engine starts its threads early). */
+  onFile?: (file: TreeFile) => void
+}
+
+const RULE = 'PROTOCOL.md section 1'
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/**
+ * The regular files of a tree (PROTOCOL.md section 1), sorted by path bytes. `invalid` on a
+ * symbolic link anywhere (the target included), a socket, FIFO or device, a name that is not
+ * UTF-8, an unreadable directory, or no files at all.
+ *
+ * Synchronous on purpose: for 20,000 files, readdirSync + lstatSync take ~85 ms where the
+ * promise API takes 300-800 ms, and nothing else runs while a tree is listed.
+ */
+export function listTree(target: string, options: ListOptions = {}): TreeFile[] {
+  const stats = lstatOrFail(target)
+  if (stats.isFile()) {
+    const file = toFile(target, options.singleName ?? path.basename(target), stats)
+    options.onFile?.(file)
+    return [file]
+  }
+  if (!stats.isDirectory()) throw notATreeEntry(target, stats)
+  const files: TreeFile[] = []
+  const directories = [{ absolute: target, relative: '' }]
+  for (let next = directories.pop(); next; next = directories.pop()) {
+    for (const entry of readDirectory(next.absolute)) {
+      const name = decodeName(next.absolute, entry.name)
+      const absolute = `${next.absolute}${path.sep}${name}`
+      const relative = next.relative === '' ? name : `${next.relative}/${name}`
+      if (entry.isDirectory()) {
+        directories.push({ absolute, relative })
+        continue
+      }
+      if (!entry.isFile() && !isUnknownType(entry)) throw notATreeEntry(absolute, entry)
+      const entryStats = lstatOrFail(absolute)
+      if (entryStats.isDirectory()) directories.push({ absolute, relative })
+      else if (!entryStats.isFile()) throw notATreeEntry(absolute, entryStats)
+      else {
+        const file = toFile(absolute, relative, entryStats)
+        options.onFile?.(file)
+        files.push(file)
+      }
+    }
+  }
+  if (files.length === 0)
+    throw invalid(
+      `${target}: the tree has no regular files (empty directories contribute nothing); an empty tree has no digest (${RULE})`
+    )
+  return sortByPathBytes(files)
+}
+
+/** Unsigned bytewise order of the UTF-8 paths, never locale order. */
+export function sortByPathBytes<T extends { relativePath: string }>(files: T[]): T[] {
+  const keyed = files.map(file => ({ file, key: Buffer.from(file.relativePath, 'utf8') }))
+  keyed.sort((a, b) => Buffer.compare(a.key, b.key))
+  return keyed.map(({ file }) => file)
+}
+
+function toFile(absolute: string, relative: string, stats: fs.Stats): TreeFile {
+  return {
+    path: absolute,
+    relativePath: relative,
+    size: stats.size,
+    mtimeMs: stats.mtimeMs,
+    ino: stats.ino
+  }
+}
+
+function lstatOrFail(target: string): fs.Stats {
+  try {
+    return fs.lstatSync(target)
+  } catch (error) {
+    throw invalid(`${target}: cannot be read as a tree (${codeOf(error)})`)
+  }
+}
+
+function readDirectory(directory: string): fs.Dirent<Buffer>[] {
+  try {
+    return fs.readdirSync(directory, { withFileTypes: true, encoding: 'buffer' })
+  } catch (error) {
+    throw invalid(
+      `${directory}: directory cannot be read (${codeOf(error)}): every directory of a tree must be readable`
+    )
+  }
+}
+
+function decodeName(directory: string, name: Buffer): string {
+  try {
+    return utf8.decode(name)
+  } catch {
+    throw invalid(
+      `${directory}${path.sep}${escapeBytes(name)}: file name is not valid UTF-8; tree paths are UTF-8 (${RULE}): rename it`
+    )
+  }
+}
+
+/** Printable ASCII as is, every other byte as \xNN. */
+function escapeBytes(name: Buffer): string {
+  return [...name]
+    .map(byte =>
+      byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, '0')}`
+    )
+    .join('')
+}
+
+type Typed = Pick<
+  fs.Dirent,
+  'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isSocket' | 'isBlockDevice' | 'isCharacterDevice'
+>
+
+/** Some file systems do not report types in directory entries; those are lstat-ed. */
+function isUnknownType(entry: Typed): boolean {
+  return !(
+    entry.isFile() ||
+    entry.isDirectory() ||
+    entry.isSymbolicLink() ||
+    entry.isFIFO() ||
+    entry.isSocket() ||
+    entry.isBlockDevice() ||
+    entry.isCharacterDevice()
+  )
+}
+
+function notATreeEntry(target: string, entry: Typed): Error {
+  const kind = entry.isSymbolicLink()
+    ? 'a symbolic link'
+    : entry.isFIFO()
+      ? 'a FIFO'
+      : entry.isSocket()
+        ? 'a socket'
+        : entry.isBlockDevice() || entry.isCharacterDevice()
+          ? 'a device'
+          : 'not a regular file or directory'
+  const fix = entry.isSymbolicLink()
+    ? 'links are errors, never followed: replace it with the file it points to'
+    : 'only regular files and directories may be in a tree'
+  return invalid(`${target}: is ${kind}; ${fix} (${RULE})`)
+}
+
+function codeOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? String(error)
+}
