@@ -13,7 +13,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-restricted-imports': [
         'error',
-        { paths: [{ name: 'node:child_process', importNames: ['exec', 'execSync'], message: 'Never run through a shell: use execFile/spawn with an argv array.' }] }
+        {
+          paths: [
+            {
+              name: 'node:child_process',
+              importNames: ['exec', 'execSync'],
+              message: 'Never run through a shell: use execFile/spawn with an argv array.'
+            }
+          ]
+        }
       ]
     }
   }

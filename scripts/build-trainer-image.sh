@@ -18,7 +18,8 @@
 #     digest is printed at once, without Docker;
 #   - the rootfs tarball $VERIFY_MODEL_CACHE/tiny-trainer-rootfs.tar (default cache dir
 #     ~/.cache/verify-model) with its package list and key beside it: when the registry lost the
-#     image, it is imported and pushed again without a new debootstrap.
+#     image, it is imported and pushed again without a new debootstrap;
+#   - the downloaded .debs ($VERIFY_MODEL_CACHE/debootstrap-debs), so a rebuild downloads nothing.
 # Logs go to stderr. Needs debootstrap and root (or sudo) for a cold build, Docker and a registry
 # (scripts/services.sh up) for import and push; REGISTRY defaults to 127.0.0.1:5000 (plain HTTP).
 set -euo pipefail
@@ -34,6 +35,7 @@ CACHE_DIR=${VERIFY_MODEL_CACHE:-$HOME/.cache/verify-model}
 ROOTFS_TAR=$CACHE_DIR/tiny-trainer-rootfs.tar
 ROOTFS_PACKAGES=$CACHE_DIR/tiny-trainer-rootfs.packages
 ROOTFS_KEY=$CACHE_DIR/tiny-trainer-rootfs.key
+DEBS_DIR=$CACHE_DIR/debootstrap-debs
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 log() { echo "build-trainer-image: $*" >&2; }
@@ -134,8 +136,16 @@ build_rootfs() {
   # shellcheck disable=SC2064 # expand $work now: it is local
   trap "as_root rm -rf '$work'" EXIT
   log "debootstrap $SUITE from $mirror (a few minutes)"
-  as_root debootstrap --variant=minbase --arch="$ARCH" --include=python3-numpy \
-    "$SUITE" "$work/root" "$mirror" >&2
+  # --cache-dir keeps the downloaded .debs (checked against the Release files on reuse).
+  mkdir -p "$DEBS_DIR"
+  as_root debootstrap --foreign --variant=minbase --arch="$ARCH" --include=python3-numpy \
+    --cache-dir="$DEBS_DIR" "$SUITE" "$work/root" "$mirror" >&2
+  # The second stage runs dpkg in the new root. Without an fsync after every file (mmdebstrap's
+  # default) it is much faster; the tree only ends up in a tarball.
+  as_root mkdir -p "$work/root/etc/dpkg/dpkg.cfg.d"
+  echo force-unsafe-io | as_root tee "$work/root/etc/dpkg/dpkg.cfg.d/unsafe-io" >/dev/null
+  as_root chroot "$work/root" /debootstrap/debootstrap --second-stage >&2
+  as_root rm "$work/root/etc/dpkg/dpkg.cfg.d/unsafe-io"
   trim_rootfs "$work/root"
   package_list "$work/root" >"$work/packages"
   as_root tar --create --file=- --directory="$work/root" --format=gnu --sort=name --mtime=@0 \

@@ -10,9 +10,13 @@ const bundles = [
 
 rmSync('dist', { recursive: true, force: true })
 for (const { entry, out } of bundles) {
-  execFileSync(ncc, ['build', entry, '-o', out, '--license', 'licenses.txt', '--target', 'es2022', '--quiet'], {
-    stdio: 'inherit'
-  })
+  execFileSync(
+    ncc,
+    ['build', entry, '-o', out, '--license', 'licenses.txt', '--target', 'es2022', '--quiet'],
+    {
+      stdio: 'inherit'
+    }
+  )
 }
 writeFileSync('dist/package.json', JSON.stringify({ type: 'module' }, null, 2) + '\n')
 chmodSync('dist/cli/index.js', 0o755)

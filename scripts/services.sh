@@ -3,7 +3,8 @@
 # 127.0.0.1:5000.
 #
 #   scripts/services.sh up     start what is missing (idempotent; a no-op where Docker runs)
-#   scripts/services.sh down   stop only what `up` started
+#   scripts/services.sh down   stop what `up` started on this machine (never a daemon or registry
+#                              that was already there), remove its state and registry storage
 #
 # Where `docker info` already answers (GitHub runners, a developer's Docker Desktop) no daemon is
 # installed or started. Otherwise the Debian packages are installed when missing and `dockerd` is
@@ -25,7 +26,13 @@ die() {
 }
 
 as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo --non-interactive "$@"; fi
+  if [ "$(id -u)" = 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo --non-interactive "$@"
+  else
+    die "not root and no sudo: cannot run $1"
+  fi
 }
 
 docker_answers() { docker info >/dev/null 2>&1; }
@@ -40,11 +47,15 @@ recorded_process_alive() {
   [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$comm" ]
 }
 
+# wait_until WHAT LOG CHECK [PID]: until CHECK succeeds; fails early when PID (the launcher) exits.
 wait_until() {
-  local what=$1 log=$2 check=$3 deadline=$((SECONDS + WAIT_SECONDS))
+  local what=$1 log=$2 check=$3 pid=${4:-} deadline=$((SECONDS + WAIT_SECONDS)) reason
   until "$check"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "services: error: $what did not answer within ${WAIT_SECONDS}s; last lines of $log:" >&2
+    reason=''
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then reason='exited'; fi
+    if [ "$SECONDS" -ge "$deadline" ]; then reason="did not answer within ${WAIT_SECONDS}s"; fi
+    if [ -n "$reason" ]; then
+      echo "services: error: $what $reason; last lines of $log:" >&2
       tail -n 30 "$log" >&2 2>/dev/null || true
       exit 1
     fi
@@ -63,6 +74,10 @@ missing_packages() {
 
 install_packages() {
   local missing
+  if ! command -v dpkg-query >/dev/null; then
+    say "not a Debian system: make sure these are installed: $*"
+    return
+  fi
   mapfile -t missing < <(missing_packages "$@")
   if [ "${#missing[@]}" -eq 0 ]; then
     say "packages present: $*"
@@ -84,7 +99,7 @@ start_dockerd() {
   say "starting dockerd (log: $STATE_DIR/dockerd.log)"
   # setsid: the daemon outlives this script and an interrupt in the calling terminal.
   as_root setsid dockerd >"$STATE_DIR/dockerd.log" 2>&1 </dev/null &
-  wait_until dockerd "$STATE_DIR/dockerd.log" docker_answers
+  wait_until dockerd "$STATE_DIR/dockerd.log" docker_answers $!
   # The daemon's own pid (with sudo, $! would be sudo's) is what `down` stops.
   as_root cat /var/run/docker.pid >"$STATE_DIR/dockerd.pid"
   say "dockerd up (pid $(cat "$STATE_DIR/dockerd.pid"), storage driver $(docker info --format '{{.Driver}}'))"
@@ -108,13 +123,14 @@ EOF
     say "starting docker-registry on $REGISTRY_ADDR (log: $STATE_DIR/registry.log)"
     setsid docker-registry serve "$STATE_DIR/registry.yml" >"$STATE_DIR/registry.log" 2>&1 </dev/null &
     echo $! >"$STATE_DIR/registry.pid"
+    wait_until registry "$STATE_DIR/registry.log" registry_answers "$(cat "$STATE_DIR/registry.pid")"
   else
     say "starting the registry:2 container $REGISTRY_CONTAINER on $REGISTRY_ADDR"
     docker rm -f "$REGISTRY_CONTAINER" >/dev/null 2>&1 || true
     docker run -d --name "$REGISTRY_CONTAINER" -p "$REGISTRY_ADDR:5000" registry:2 >"$STATE_DIR/registry.log"
     echo "$REGISTRY_CONTAINER" >"$STATE_DIR/registry.container"
+    wait_until registry "$STATE_DIR/registry.log" registry_answers
   fi
-  wait_until registry "$STATE_DIR/registry.log" registry_answers
   say "registry up on $REGISTRY_ADDR"
 }
 
@@ -128,6 +144,9 @@ up() {
     fi
     install_packages busybox-static git
   else
+    if [[ "$(docker info 2>&1 || true)" == *'permission denied'* ]]; then
+      die "a Docker daemon runs but this user may not use its socket: add the user to the docker group (then log in again) or run with sudo"
+    fi
     install_packages docker.io docker-registry skopeo busybox-static git iptables curl
     start_dockerd
   fi

@@ -29,9 +29,12 @@ function recursiveMth(leaves: Uint8Array[]): Buffer {
 describe('merkleRoot', () => {
   const leaves = rfc6962.leaves.map(leaf => Buffer.from(leaf, 'hex'))
 
-  it.each(Object.entries(rfc6962.roots))('matches rfc6962.json over the first %s leaves', (n, root) => {
-    expect(hex(merkleRoot(leaves.slice(0, Number(n))))).toBe(root)
-  })
+  it.each(Object.entries(rfc6962.roots))(
+    'matches rfc6962.json over the first %s leaves',
+    (n, root) => {
+      expect(hex(merkleRoot(leaves.slice(0, Number(n))))).toBe(root)
+    }
+  )
 
   it('equals the recursive definition for every size up to 70', () => {
     const many = Array.from({ length: 70 }, (_, i) => Buffer.from(`leaf ${i}`))

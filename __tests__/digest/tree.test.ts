@@ -89,10 +89,22 @@ describe('single file', () => {
 
 describe('treeSha256 rejects what is not a tree', () => {
   it.each([
-    ['a symlink to a file', (dir: string) => fs.symlinkSync(path.join(dir, 'real'), path.join(dir, 'link'))],
-    ['a symlink to a directory', (dir: string) => fs.symlinkSync(path.join(dir, 'sub'), path.join(dir, 'link'))],
-    ['a dangling symlink', (dir: string) => fs.symlinkSync(path.join(dir, 'missing'), path.join(dir, 'link'))],
-    ['a symlink loop', (dir: string) => fs.symlinkSync(path.join(dir, 'link'), path.join(dir, 'link'))]
+    [
+      'a symlink to a file',
+      (dir: string) => fs.symlinkSync(path.join(dir, 'real'), path.join(dir, 'link'))
+    ],
+    [
+      'a symlink to a directory',
+      (dir: string) => fs.symlinkSync(path.join(dir, 'sub'), path.join(dir, 'link'))
+    ],
+    [
+      'a dangling symlink',
+      (dir: string) => fs.symlinkSync(path.join(dir, 'missing'), path.join(dir, 'link'))
+    ],
+    [
+      'a symlink loop',
+      (dir: string) => fs.symlinkSync(path.join(dir, 'link'), path.join(dir, 'link'))
+    ]
   ])('%s', async (_name, makeLink) => {
     const dir = freshDir()
     writeTree(dir, { real: 'x', 'sub/inner': 'y' })
@@ -149,9 +161,14 @@ describe('treeSha256 rejects what is not a tree', () => {
   it('a file name that is not valid UTF-8, shown with its bytes escaped', async () => {
     const dir = freshDir()
     writeTree(dir, { 'sub/ok': 'x' })
-    fs.writeFileSync(Buffer.concat([Buffer.from(`${dir}/sub/`), Buffer.from([0x6d, 0xff, 0xfe])]), 'y')
+    fs.writeFileSync(
+      Buffer.concat([Buffer.from(`${dir}/sub/`), Buffer.from([0x6d, 0xff, 0xfe])]),
+      'y'
+    )
     const error = await rejection(treeSha256(dir))
-    expect(error.message).toContain(`${path.join(dir, 'sub')}/m\\xff\\xfe: file name is not valid UTF-8`)
+    expect(error.message).toContain(
+      `${path.join(dir, 'sub')}/m\\xff\\xfe: file name is not valid UTF-8`
+    )
   })
 
   it('a directory name that is not valid UTF-8', async () => {
@@ -159,7 +176,9 @@ describe('treeSha256 rejects what is not a tree', () => {
     const bad = Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0xc3, 0x28])])
     fs.mkdirSync(bad)
     fs.writeFileSync(Buffer.concat([bad, Buffer.from('/f')]), 'x')
-    expect((await rejection(treeSha256(dir))).message).toContain('\\xc3(: file name is not valid UTF-8')
+    expect((await rejection(treeSha256(dir))).message).toContain(
+      '\\xc3(: file name is not valid UTF-8'
+    )
   })
 
   it('an empty directory, or one holding only empty directories', async () => {
@@ -204,7 +223,9 @@ describe('treeSha256 rejects what is not a tree', () => {
       expect(error.message).toContain(`${path.join(dir, 'locked')}: is not readable (EACCES)`)
       fs.chmodSync(path.join(dir, 'locked'), 0o644)
       fs.chmodSync(path.join(dir, 'secret'), 0o000)
-      expect((await rejection(treeSha256(dir))).message).toContain('directory cannot be read (EACCES)')
+      expect((await rejection(treeSha256(dir))).message).toContain(
+        'directory cannot be read (EACCES)'
+      )
       fs.chmodSync(path.join(dir, 'secret'), 0o755)
     }
   })

@@ -81,7 +81,9 @@ describe('parseStrictJson', () => {
     rejects('tru', "unexpected 't'")
     rejects('[01]', "expected ']' but found '1'")
     rejects('+1', "unexpected '+'")
-    rejects('1.', 'unexpected data after the JSON value')
+    rejects('1.', 'invalid number: digit expected after . (line 1, column 3)')
+    rejects('1e+', 'invalid number: digit expected in exponent')
+    rejects('-', 'invalid number (line 1, column 2)')
     rejects('.5', "unexpected '.'")
   })
 

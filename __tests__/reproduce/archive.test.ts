@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { VerifyError } from '../../src/errors.js'
 import {
   detectArchiveFormat,
@@ -72,13 +73,17 @@ const goodListing = {
 }
 
 describe('unpackArchive', () => {
-  it('unpacks a tar, normalising ./ and giving files mode 0644 or 0755 only', async () => {
+  it('unpacks a tar, normalising ./, with modes 0644 or 0755 only whatever the umask', async () => {
     await writeFile(archive, await tarArchive(good))
-    const result = await unpackArchive(archive, target)
+    const umask = process.umask(0o077)
+    const result = await unpackArchive(archive, target).finally(() => process.umask(umask))
     expect(result).toEqual({ format: 'tar', files: 3, bytes: 19 })
     expect(await listing(target)).toEqual(goodListing)
     expect((await stat(path.join(target, 'sub/run.sh'))).mode & 0o7777).toBe(0o755)
     expect((await stat(path.join(target, 'a.txt'))).mode & 0o7777).toBe(0o644)
+    for (const dir of ['', 'sub', 'deep', 'deep/er']) {
+      expect([dir, (await stat(path.join(target, dir))).mode & 0o7777]).toEqual([dir, 0o755])
+    }
   })
 
   it('unpacks a tar.gz and a zip, detected by content whatever the file is called', async () => {
@@ -188,6 +193,17 @@ describe('unpackArchive', () => {
     const bomb = zipArchive([{ name: 'zeros', content: Buffer.alloc(100_000) }])
     await writeFile(archive, bomb)
     await expectRejected({ maxBytes: 99_999 }, /unpacks to more than 99999 bytes/)
+  })
+
+  it('stops a gzip of endless zero blocks after the archive end', async () => {
+    const tarball = await tarArchive(good)
+    const padded = Buffer.concat([tarball, Buffer.alloc(8 * 2 ** 20)])
+    await writeFile(archive, gzipSync(padded))
+    await expectRejected({ maxBytes: 1000, maxEntries: 10 }, /the tar stream runs past \d+ bytes/)
+    await writeFile(archive, gzipSync(Buffer.concat([tarball, Buffer.alloc(2 ** 19)])))
+    await expect(
+      unpackArchive(archive, target, { limits: { maxBytes: 1000, maxEntries: 10 } })
+    ).resolves.toMatchObject({ files: 3 })
   })
 
   it('rejects a zip entry that lies about its size', async () => {

@@ -38,8 +38,8 @@ p write_data "$(try touch /data/evil)"
 p write_tmp "$(try touch /tmp/ok)"
 p write_src "$(try touch /src/ok)"
 p su_root "$(try su -c true root </dev/null)"
-p host_loopback "$(try wget -q -T 2 -O /dev/null http://127.0.0.1:5000/v2/)"
-p outside "$(wget -q -T 2 -O /dev/null http://172.17.0.1/ 2>&1 | tr '\\n' ' ')"
+p host_loopback "$(nc -w 2 127.0.0.1 5000 </dev/null 2>&1)"
+p outside "$(nc -w 2 172.17.0.1 80 </dev/null 2>&1)"
 p data "$(cat /data/input.txt)"
 `
 
@@ -218,10 +218,14 @@ describeDocker('reproduce in the pinned image', () => {
       })
     })
 
-    it('has no network: only lo, the host loopback unreachable, everything else unreachable', () => {
+    it('has no network: only its own lo (the registry on the host loopback is not there), nothing routable', () => {
       expect(probe.interfaces.trim()).toBe('lo')
-      expect(probe.host_loopback).toBe('refused')
-      expect(probe.outside).toMatch(/Network is unreachable/)
+      expect(probe.host_loopback).toMatch(
+        /can't connect to remote host \(127\.0\.0\.1\): Connection refused/
+      )
+      expect(probe.outside).toMatch(
+        /can't connect to remote host \(172\.17\.0\.1\): Network is unreachable/
+      )
     })
 
     it('reads the verified dataset at /data, and its output depends on it', () => {
@@ -353,6 +357,15 @@ describeDocker('reproduce in the pinned image', () => {
       )
     })
     expect(phases.at(-1)).toBe('image')
+  })
+
+  // The CI runners and this machine have no GPU (nor the NVIDIA runtime docker needs for one).
+  it("is unverifiable, with docker's reason, when the ledger asks for GPUs this runner lacks", async () => {
+    const { error } = await reproduceIn(ledgerOf({ gpus: 'all' }))
+    expect(error).toMatchObject({
+      verdict: 'unverifiable',
+      message: expect.stringMatching(/docker could not start the build container \(exit 125: .*gpu/)
+    })
   })
 
   it("is invalid when the ledger asks for network 'bridge' without the caller's opt-in", async () => {

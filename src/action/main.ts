@@ -1,5 +1,6 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { removeBuildTree } from '../reproduce/cleanup.js'
 import { isPassing, toVerifyError } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { DownloadFn } from '../download.js'
@@ -88,7 +89,7 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     const report = failureReport(inputs, error)
     await finish(report, inputs, deps)
   } finally {
-    await rm(staging, { recursive: true, force: true })
+    await removeBuildTree(staging, deps.run)
   }
 }
 

@@ -174,7 +174,10 @@ export function makeBatches(
   while (start < order.length) {
     let end = start
     let cost = 0
-    while (end < order.length && (end === start || cost + costOf(files[order[end]].size) <= targetCost)) {
+    while (
+      end < order.length &&
+      (end === start || cost + costOf(files[order[end]].size) <= targetCost)
+    ) {
       cost += costOf(files[order[end]].size)
       end++
     }

@@ -26,13 +26,11 @@ export async function treeSha256(target: string, options: TreeOptions = {}): Pro
       onFile: file => engine.anticipate(file.size)
     })
     const digests = Buffer.from((await engine.hash(files)).buffer)
-    const manifest = files.map(
-      (file, i): ManifestEntry => ({
-        path: file.relativePath,
-        size: file.size,
-        sha256: digests.toString('hex', 32 * i, 32 * i + 32)
-      })
-    )
+    const manifest = files.map((file, i): ManifestEntry => ({
+      path: file.relativePath,
+      size: file.size,
+      sha256: digests.toString('hex', 32 * i, 32 * i + 32)
+    }))
     return { root: manifestRoot(manifest), manifest }
   } finally {
     engine.close()

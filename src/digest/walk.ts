@@ -121,7 +121,13 @@ function escapeBytes(name: Buffer): string {
 
 type Typed = Pick<
   fs.Dirent,
-  'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isSocket' | 'isBlockDevice' | 'isCharacterDevice'
+  | 'isFile'
+  | 'isDirectory'
+  | 'isSymbolicLink'
+  | 'isFIFO'
+  | 'isSocket'
+  | 'isBlockDevice'
+  | 'isCharacterDevice'
 >
 
 /** Some file systems do not report types in directory entries; those are lstat-ed. */

@@ -39,28 +39,26 @@ export function publicKeyFromRaw(raw: Uint8Array): PublicKey {
  */
 export function parsePublicKey(input: string | Uint8Array, field = 'public key'): PublicKey {
   if (typeof input !== 'string') {
-    if (isSpkiDer(input)) return publicKeyFromRaw(input.subarray(SPKI_PREFIX.length))
-    return parsePublicKey(Buffer.from(input).toString('utf8'), field)
+    return fromSpkiDer(input) ?? parsePublicKey(Buffer.from(input).toString('utf8'), field)
   }
   const text = input.trim()
-  const reject = (why = 'not an Ed25519 public key'): never => {
+  const reject = (why: string): never => {
     throw invalid(`${field}: ${why}; ${ACCEPTED_PUBLIC_FORMS}`)
   }
   if (text.startsWith('-----BEGIN')) {
     const der = pemBody(text, 'PUBLIC KEY')
-    if (der === undefined || !isSpkiDer(der))
-      return reject(`not an Ed25519 key (${describePem(text)})`)
-    return publicKeyFromRaw(der.subarray(SPKI_PREFIX.length))
+    const key = der === undefined ? undefined : fromSpkiDer(der)
+    return key ?? reject(`not an Ed25519 key (${describePem(text)})`)
   }
   if (/^[0-9a-fA-F]{64}$/.test(text)) return publicKeyFromRaw(Buffer.from(text, 'hex'))
   let bytes: Uint8Array
   try {
     bytes = decodeBase64Strict(text, field)
   } catch {
-    return reject()
+    return reject('not an Ed25519 public key (neither PEM, hex nor base64)')
   }
   if (bytes.length === 32) return publicKeyFromRaw(bytes)
-  return isSpkiDer(bytes) ? publicKeyFromRaw(bytes.subarray(SPKI_PREFIX.length)) : reject()
+  return fromSpkiDer(bytes) ?? reject(`base64 of ${bytes.length} bytes is no Ed25519 key`)
 }
 
 /** Several keys: one per line in any single-line form, PEM blocks allowed, blank lines ignored. */
@@ -145,8 +143,9 @@ function describePem(text: string): string {
   return label === undefined ? 'not PEM' : `PEM '${label}' block, malformed or of another kind`
 }
 
-function isSpkiDer(bytes: Uint8Array): boolean {
-  return bytes.length === SPKI_PREFIX.length + 32 && startsWith(bytes, SPKI_PREFIX)
+function fromSpkiDer(der: Uint8Array): PublicKey | undefined {
+  if (der.length !== SPKI_PREFIX.length + 32 || !startsWith(der, SPKI_PREFIX)) return undefined
+  return publicKeyFromRaw(der.subarray(SPKI_PREFIX.length))
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {

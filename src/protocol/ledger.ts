@@ -243,11 +243,13 @@ function parseOutputs(node: Node): string[] {
   const items = node.array()
   if (items.length === 0)
     node.fail('expected a non-empty array (omit outputs to collect all of /out)')
-  const outputs = items.map(n => n.relativePath())
-  outputs.forEach((path, i) => {
-    if (outputs.indexOf(path) !== i) items[i].fail(`duplicate output '${clip(path)}'`)
+  const seen = new Set<string>()
+  return items.map(item => {
+    const path = item.relativePath()
+    if (seen.has(path)) item.fail(`duplicate output '${clip(path)}'`)
+    seen.add(path)
+    return path
   })
-  return outputs
 }
 
 /** A value at a JSON path, with typed accessors that fail naming that path. */

@@ -53,10 +53,8 @@ export function formatJsonPath(path: readonly (string | number)[]): string {
   return out
 }
 
-// Escape letter (as a char code) to the character it stands for.
-const ESCAPES = new Map<number, string>(
-  [...'"\\/bfnrt'].map((c, i) => [c.charCodeAt(0), '"\\/\b\f\n\r\t'[i]])
-)
+// The letters after a backslash that RFC 8259 allows besides 'u', as char codes.
+const SIMPLE_ESCAPES = new Set([...'"\\/bfnrt'].map(c => c.charCodeAt(0)))
 
 // In a /u regex a surrogate code unit only matches when it is not half of a valid pair.
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u
@@ -71,7 +69,9 @@ const isDigit = (c: number) => c >= ZERO && c <= NINE
 
 class Parser {
   private pos = 0
-  private readonly path: (string | number)[] = []
+  // path[d] is the key or index of the value being parsed at depth d + 1, undefined between
+  // values: cheaper than pushing and popping for every value, and enough to name the JSON path.
+  private readonly path: (string | number | undefined)[] = []
 
   constructor(
     private readonly text: string,
@@ -124,9 +124,9 @@ class Parser {
       this.skipWhitespace()
       this.expect(':')
       this.skipWhitespace()
-      this.path.push(key)
+      this.path[depth - 1] = key
       object[key] = this.parseValue(depth)
-      this.path.pop()
+      this.path[depth - 1] = undefined
       this.skipWhitespace()
       if (this.text.charCodeAt(this.pos) === 0x2c) {
         this.pos++
@@ -148,9 +148,9 @@ class Parser {
     }
     for (;;) {
       this.skipWhitespace()
-      this.path.push(array.length)
+      this.path[depth - 1] = array.length
       array.push(this.parseValue(depth))
-      this.path.pop()
+      this.path[depth - 1] = undefined
       this.skipWhitespace()
       if (this.text.charCodeAt(this.pos) === 0x2c) {
         this.pos++
@@ -163,9 +163,9 @@ class Parser {
 
   private parseString(): string {
     const text = this.text
-    let pos = this.pos + 1 // after the opening quote
-    let runStart = pos
-    let out = ''
+    const start = this.pos
+    let pos = start + 1 // after the opening quote
+    let escaped = false
     let escapedSurrogate = false
     for (;;) {
       const c = text.charCodeAt(pos)
@@ -177,7 +177,7 @@ class Parser {
       this.pos = pos
       if (Number.isNaN(c)) this.fail('unterminated string')
       if (c < 0x20) this.fail(`unescaped control character ${this.describeHere()} in a string`)
-      out += text.slice(runStart, pos)
+      escaped = true
       const e = text.charCodeAt(pos + 1)
       if (e === 0x75) {
         // \uXXXX
@@ -185,22 +185,23 @@ class Parser {
         if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('invalid \\u escape')
         const unit = parseInt(hex, 16)
         escapedSurrogate ||= unit >= 0xd800 && unit <= 0xdfff
-        out += String.fromCharCode(unit)
         pos += 6
-      } else {
-        const replacement = ESCAPES.get(e)
-        if (replacement === undefined) this.fail('invalid escape sequence')
-        out += replacement
+      } else if (SIMPLE_ESCAPES.has(e)) {
         pos += 2
+      } else {
+        this.fail('invalid escape sequence')
       }
-      runStart = pos
     }
-    out += text.slice(runStart, pos)
     this.pos = pos + 1
-    if (escapedSurrogate && LONE_SURROGATE.test(out)) {
+    // The token is now known to be a valid JSON string literal: let the native decoder unescape it.
+    const value = escaped
+      ? (JSON.parse(text.slice(start, pos + 1)) as string)
+      : text.slice(start + 1, pos)
+    if (escapedSurrogate && LONE_SURROGATE.test(value)) {
+      this.pos = start
       this.fail('string contains a lone UTF-16 surrogate')
     }
-    return out
+    return value
   }
 
   private parseNumber(): number {
@@ -261,7 +262,10 @@ class Parser {
   }
 
   fail(message: string): never {
-    const where = formatJsonPath(this.path)
+    const end = this.path.indexOf(undefined)
+    const where = formatJsonPath(
+      (end === -1 ? this.path : this.path.slice(0, end)) as (string | number)[]
+    )
     throw invalid(
       `${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`
     )

@@ -2,9 +2,9 @@
 // accepted; every entry name is checked before anything is written, and the whole archive is
 // checked in a first pass that writes nothing, so a hostile archive leaves no file anywhere.
 import { createReadStream } from 'node:fs'
-import { constants, mkdir, open, readdir, rm } from 'node:fs/promises'
+import { chmod, constants, mkdir, open, readdir, rm } from 'node:fs/promises'
 import path from 'node:path'
-import type { Readable } from 'node:stream'
+import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import tar from 'tar-stream'
@@ -81,7 +81,7 @@ export async function unpackArchive(
   const format = await detectArchiveFormat(file, label)
 
   const dryRun = new EntryPlan(label, limits)
-  await forEachEntry(file, format, label, async raw => {
+  await forEachEntry(file, format, { label, limits }, async raw => {
     dryRun.add(raw)
   })
 
@@ -89,10 +89,14 @@ export async function unpackArchive(
   if ((await readdir(target)).length > 0) throw new Error(`unpack target ${target} is not empty`)
   const plan = new EntryPlan(label, limits)
   try {
-    await forEachEntry(file, format, label, async raw => {
+    await forEachEntry(file, format, { label, limits }, async raw => {
       const entry = plan.add(raw)
       if (entry) await writeEntry(target, entry, raw, label)
     })
+    // Readable by the build's uid whatever the umask, like the files (0644/0755).
+    for (const directory of ['', ...plan.directories]) {
+      await chmod(path.join(target, directory), 0o755)
+    }
   } catch (error) {
     await rm(target, { recursive: true, force: true })
     throw error
@@ -215,12 +219,12 @@ async function writeEntry(
 async function forEachEntry(
   file: string,
   format: ArchiveFormat,
-  label: string,
+  { label, limits }: { label: string; limits: UnpackLimits },
   visit: (entry: RawEntry) => Promise<void>
 ): Promise<void> {
   try {
     if (format === 'zip') await forEachZipEntry(file, visit)
-    else await forEachTarEntry(file, format === 'tar.gz', visit)
+    else await forEachTarEntry(file, format === 'tar.gz', tarStreamCap(limits, label), visit)
   } catch (error) {
     if (error instanceof VerifyError) throw error
     const code = (error as NodeJS.ErrnoException).code
@@ -242,16 +246,36 @@ const TAR_TYPES: Record<string, string> = {
   'contiguous-file': 'contiguous file'
 }
 
+/**
+ * Bounds the tar stream itself. Beyond its files' data a tar holds only headers and padding, so
+ * a stream much longer than the limits allow (a small gzip of endless zero blocks, which the tar
+ * reader would skip for hours) is cut off.
+ */
+function tarStreamCap(limits: UnpackLimits, label: string): Transform {
+  const cap = limits.maxBytes + limits.maxEntries * 4096 + 2 ** 20
+  let seen = 0
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      if (seen <= cap) done(null, chunk)
+      else
+        done(invalid(`${label}: the tar stream runs past ${cap} bytes, more than the limits allow`))
+    }
+  })
+}
+
 async function forEachTarEntry(
   file: string,
   gzipped: boolean,
+  cap: Transform,
   visit: (entry: RawEntry) => Promise<void>
 ): Promise<void> {
   const extract = tar.extract()
   // streamx streams work in node's pipeline; only their typings differ.
   const sink = extract as unknown as NodeJS.WritableStream
   const input = createReadStream(file)
-  const piped = gzipped ? pipeline(input, createGunzip(), sink) : pipeline(input, sink)
+  const piped = gzipped ? pipeline(input, createGunzip(), cap, sink) : pipeline(input, cap, sink)
+  // The iteration below reports the error; the pipeline's rejection must not go unhandled.
   piped.catch(() => {})
   try {
     for await (const member of extract) {

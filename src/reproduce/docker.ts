@@ -87,7 +87,8 @@ export function familiarName(reference: string): string {
   return withoutHub.replace(/^library\/([^/]+)$/, '$1')
 }
 
-function lastLine(text: string): string {
+/** The last non-empty line: where docker and registries put the reason. */
+export function lastLine(text: string): string {
   return text.trim().split('\n').at(-1)?.trim() ?? ''
 }
 

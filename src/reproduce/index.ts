@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, cp, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises'
+import { chmod, cp, lstat, mkdir, mkdtemp, readdir, rename, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { VerifyError, unverifiable } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
 import type { Ledger } from '../protocol/ledger.js'
+import { removeBuildTree } from './cleanup.js'
 import { buildRunArgs, checkRunnable, runContainer } from './container.js'
 import { checkDependencies } from './dependencies.js'
 import { prepareDataset } from './dataset.js'
-import { preflight, pullImage } from './docker.js'
+import { lastLine, preflight, pullImage } from './docker.js'
 import { collectOutputs } from './outputs.js'
 import { fetchSource } from './source.js'
 
@@ -121,6 +122,11 @@ export async function reproduce(
         `build exceeded timeoutSeconds=${timeoutSeconds}: killed`,
         container.logTail
       )
+    if (container.exitCode === DOCKER_RUN_FAILED)
+      throw unverifiable(
+        `docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`,
+        container.logTail
+      )
     if (container.exitCode !== 0)
       throw unverifiable(
         `the build exited with code ${container.exitCode}: see the log tail`,
@@ -153,12 +159,20 @@ export async function reproduce(
       imageReference: ledger.environment.reference
     }
   } finally {
-    await rm(scratch, { recursive: true, force: true })
+    await removeBuildTree(scratch, deps.run)
   }
 }
 
+/** `docker run`'s own failure (a bad option, no GPU driver), as opposed to the build's. */
+const DOCKER_RUN_FAILED = 125
+
+/** The docker client's own error line (`docker: …`), which a usage hint may follow. */
+function dockerReason(log: string): string {
+  return log.split('\n').findLast(line => line.startsWith('docker: ')) ?? lastLine(log)
+}
+
 async function mustNotExist(target: string): Promise<void> {
-  const exists = await stat(target).then(
+  const exists = await lstat(target).then(
     () => true,
     () => false
   )

@@ -41,63 +41,37 @@ export async function fetchSource(
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'verify-model-git-'))
   try {
-    const git = gitRunner(deps.run, scratch, SCHEMES[new URL(url).protocol])
     const gitDir = path.join(scratch, 'repo.git')
-    const format = commit.length === 64 ? 'sha256' : 'sha1'
-    await git.ok('init', ['init', '--quiet', '--bare', `--object-format=${format}`, '--', gitDir])
-
-    const shallow = await git.run([
-      '-C',
+    const git = gitRunner(deps.run, {
+      home: scratch,
       gitDir,
-      'fetch',
-      '--quiet',
-      '--no-tags',
-      '--depth',
-      '1',
-      '--',
-      url,
-      commit
-    ])
+      scheme: SCHEMES[new URL(url).protocol]
+    })
+    const format = commit.length === 64 ? 'sha256' : 'sha1'
+    await git.ok('init', ['init', '--quiet', '--bare', `--object-format=${format}`])
+
+    const fetchFrom = (options: string[], refspec: string) =>
+      git.run(['fetch', '--quiet', '--no-tags', ...options, '--', url, refspec])
+    const shallow = await fetchFrom(['--depth', '1'], commit)
     if (shallow.exitCode !== 0) {
-      const full = await git.run([
-        '-C',
-        gitDir,
-        'fetch',
-        '--quiet',
-        '--no-tags',
-        '--',
-        url,
-        '+refs/*:refs/fetched/*'
-      ])
+      // A server on protocol v0 refuses a commit that is no ref's tip: take every ref instead.
+      const full = await fetchFrom([], '+refs/*:refs/fetched/*')
       if (full.exitCode !== 0) {
         throw unverifiable(`predicate.source.uri: cannot fetch ${source.uri}: ${gitReason(full)}`)
       }
     }
-    const present = await git.run(['--git-dir', gitDir, 'cat-file', '-e', commit])
-    if (present.exitCode !== 0) {
+    if ((await git.run(['cat-file', '-e', commit])).exitCode !== 0) {
       throw unverifiable(
         `predicate.source.digest.gitCommit: commit ${commit} not found at ${source.uri}`
       )
     }
 
-    await git.ok('checkout', [
-      '--git-dir',
-      gitDir,
-      '--work-tree',
-      dest,
-      'checkout',
-      '--quiet',
-      '--detach',
-      '--force',
-      commit,
-      '--'
-    ])
-    const head = (
-      await git.ok('rev-parse', ['--git-dir', gitDir, 'rev-parse', 'HEAD'])
-    ).stdout.trim()
-    if (head !== commit) {
+    const checkout = ['checkout', '--quiet', '--detach', '--force', commit, '--']
+    await git.ok('checkout', [`--work-tree=${dest}`, ...checkout])
+    const head = await git.ok('rev-parse', ['rev-parse', 'HEAD'])
+    if (head.stdout.trim() !== commit) {
       throw invalid(
-        `predicate.source.digest.gitCommit: ledger ${commit}, checked out ${head} (not a commit id)`
+        `predicate.source.digest.gitCommit: ledger ${commit} is not a commit id: it checks out as ${head.stdout.trim()}`
       )
     }
   } catch (error) {
@@ -127,7 +101,7 @@ export function checkSourceUri(uri: string): string {
   }
   if (parsed.protocol !== 'file:' && parsed.hostname === '') throw fail('no host')
   // Leading '-' would reach ssh as an option (CVE-2017-1000117).
-  if (parsed.hostname.startsWith('-') || decodeURIComponent(parsed.username).startsWith('-')) {
+  if ([parsed.hostname, parsed.username].some(part => /^(-|%2d)/i.test(part))) {
     throw fail("host or user starts with '-'")
   }
   if (parsed.password !== '' || (parsed.protocol === 'https:' && parsed.username !== '')) {
@@ -142,10 +116,11 @@ interface Git {
   ok(what: string, args: string[]): Promise<RunResult>
 }
 
-function gitRunner(run: Run, scratch: string, scheme: string): Git {
+/** Git on one repository, isolated from the host's configuration and environment. */
+function gitRunner(run: Run, where: { home: string; gitDir: string; scheme: string }): Git {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: scratch,
+    HOME: where.home,
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_CONFIG_GLOBAL: '/dev/null',
     GIT_TERMINAL_PROMPT: '0',
@@ -158,7 +133,7 @@ function gitRunner(run: Run, scratch: string, scheme: string): Git {
   }
   const config = [
     'protocol.allow=never',
-    `protocol.${scheme}.allow=always`,
+    `protocol.${where.scheme}.allow=always`,
     'core.symlinks=true',
     'transfer.fsckObjects=true',
     // An https remote that stops sending is given up after a minute under 1 KB/s.
@@ -166,7 +141,8 @@ function gitRunner(run: Run, scratch: string, scheme: string): Git {
     'http.lowSpeedTime=60',
     'core.sshCommand=ssh -o BatchMode=yes -o ConnectTimeout=30'
   ].flatMap(setting => ['-c', setting])
-  const runGit = (args: string[]) => run('git', [...config, ...args], { env })
+  const runGit = (args: string[]) =>
+    run('git', [...config, `--git-dir=${where.gitDir}`, ...args], { env })
   return {
     run: runGit,
     async ok(what, args) {
@@ -187,7 +163,7 @@ function gitReason(result: RunResult): string {
   )
 }
 
-/** Sets the mtime of the directory `root` and everything under it (links themselves, never their targets). */
+/** Sets the mtime of `root` and everything under it (of links themselves, never their targets). */
 async function setTreeMtime(root: string, epoch: number): Promise<void> {
   for (const dirent of await readdir(root, { withFileTypes: true })) {
     const child = path.join(root, dirent.name)

@@ -1,7 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'
+import { removeBuildTree } from '../../reproduce/cleanup.js'
 import { verifyAttestation } from '../../protocol/attestation.js'
 import { parseStrictJson } from '../../protocol/strict-json.js'
 import { parseStatement, type Ledger } from '../../protocol/ledger.js'
@@ -67,7 +68,7 @@ export function registerBuild(program: Command, context: CliContext): void {
           })
         else context.io.stdout(`${result.outputs.root}\n`)
       } finally {
-        await rm(workDir, { recursive: true, force: true })
+        await removeBuildTree(workDir, context.run)
       }
     })
 }

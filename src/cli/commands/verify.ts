@@ -1,7 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'
+import { removeBuildTree } from '../../reproduce/cleanup.js'
 import { isPassing } from '../../errors.js'
 import { verifyModel } from '../../verify/pipeline.js'
 import {
@@ -77,7 +78,7 @@ export function registerVerify(program: Command, context: CliContext): void {
         else context.io.stdout(renderReportText(report))
         context.exitCode = isPassing(report.result) ? EXIT_PASS : EXIT_FAILED
       } finally {
-        await rm(workDir, { recursive: true, force: true })
+        await removeBuildTree(workDir, context.run)
       }
     })
 }

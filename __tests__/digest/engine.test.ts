@@ -1,0 +1,280 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { BUFFER_SIZE, createEngine, type EngineOptions } from '../../src/digest/engine.js'
+import { loadBatchHasher, type AfterChunk } from '../../src/digest/hash-file.js'
+import { manifestRoot, treeSha256 } from '../../src/digest/tree.js'
+import type { ManifestEntry } from '../../src/digest/types.js'
+import { listTree, type TreeFile } from '../../src/digest/walk.js'
+import { VerifyError } from '../../src/errors.js'
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-test-'))
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }))
+
+/** mulberry32: a small seeded generator, so every run builds the same trees. */
+function random(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Seeded noise; files are slices of it at random offsets. */
+function noise(next: () => number, size: number): Buffer {
+  const words = new Uint32Array(Math.ceil(size / 4))
+  for (let i = 0; i < words.length; i++) words[i] = next() * 4294967296
+  return Buffer.from(words.buffer, 0, size)
+}
+
+/** 50-80 files, nested up to 4 deep, sizes 0 to 3 MiB including the read-buffer edges. */
+function writeRandomTree(dir: string, seed: number, extraBytes = 0): void {
+  const next = random(seed)
+  const pool = noise(next, 4 * BUFFER_SIZE)
+  const edges = [
+    0,
+    1,
+    BUFFER_SIZE - 1,
+    BUFFER_SIZE,
+    BUFFER_SIZE + 1,
+    2 * BUFFER_SIZE,
+    3 * BUFFER_SIZE
+  ]
+  const count = 50 + Math.floor(next() * 30)
+  for (let i = 0; i < count; i++) {
+    const depth = Math.floor(next() * 5)
+    const parts = Array.from({ length: depth }, () => `d${Math.floor(next() * 4)}`)
+    const roll = next()
+    const size =
+      i < edges.length
+        ? edges[i]
+        : roll < 0.7
+          ? Math.floor(next() * 65536)
+          : Math.floor(next() * 3 * BUFFER_SIZE)
+    const file = path.join(dir, ...parts, `f${i}${next() < 0.2 ? 'é' : ''}`)
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    const offset = Math.floor(next() * (pool.length - size))
+    fs.writeFileSync(file, pool.subarray(offset, offset + size))
+  }
+  if (extraBytes > 0) fs.writeFileSync(path.join(dir, 'big'), Buffer.alloc(extraBytes, seed))
+}
+
+/** The plain single-threaded reference: readFileSync and createHash, sorted by path bytes. */
+function referenceManifest(dir: string): ManifestEntry[] {
+  const entries: ManifestEntry[] = []
+  const visit = (relative: string) => {
+    for (const name of fs.readdirSync(path.join(dir, relative))) {
+      const child = relative === '' ? name : `${relative}/${name}`
+      const absolute = path.join(dir, child)
+      if (fs.statSync(absolute).isDirectory()) visit(child)
+      else {
+        const content = fs.readFileSync(absolute)
+        const sha256 = createHash('sha256').update(content).digest('hex')
+        entries.push({ path: child, size: content.length, sha256 })
+      }
+    }
+  }
+  visit('')
+  return entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
+}
+
+async function engineManifest(dir: string, options: EngineOptions): Promise<ManifestEntry[]> {
+  const engine = createEngine(options)
+  try {
+    const files = listTree(dir)
+    const digests = Buffer.from(await engine.hash(files))
+    return files.map((file, i) => ({
+      path: file.relativePath,
+      size: file.size,
+      sha256: digests.toString('hex', 32 * i, 32 * i + 32)
+    }))
+  } finally {
+    engine.close()
+  }
+}
+
+describe('the pooled engine equals a single-threaded reference on random trees', () => {
+  const seeds = [1, 2, 3]
+  const references = new Map<number, ManifestEntry[]>()
+  beforeAll(() => {
+    for (const seed of seeds) {
+      const dir = path.join(scratch, `random-${seed}`)
+      writeRandomTree(dir, seed)
+      references.set(seed, referenceManifest(dir))
+    }
+  })
+
+  const cases = seeds.flatMap(seed => [1, 2, 4].map(concurrency => [seed, concurrency] as const))
+  it.each(cases)('seed %i, %i threads', async (seed, concurrency) => {
+    const reference = references.get(seed)!
+    expect(reference.length).toBeGreaterThanOrEqual(50)
+    const dir = path.join(scratch, `random-${seed}`)
+    expect(await engineManifest(dir, { concurrency, inlineCost: 0 })).toEqual(reference)
+  })
+
+  it.each(seeds)('seed %i, on the calling thread only', async seed => {
+    const dir = path.join(scratch, `random-${seed}`)
+    expect(await engineManifest(dir, { inlineCost: Infinity })).toEqual(references.get(seed))
+  })
+
+  it('treeSha256 over a tree big enough for the pool', async () => {
+    const dir = path.join(scratch, 'random-big')
+    writeRandomTree(dir, 9, 80 << 20)
+    const reference = referenceManifest(dir)
+    for (const concurrency of [1, 2, 4]) {
+      const digest = await treeSha256(dir, { concurrency })
+      expect(digest.manifest).toEqual(reference)
+      expect(digest.root).toBe(manifestRoot(reference))
+    }
+  })
+})
+
+describe('a file that changes while it is hashed', () => {
+  const size = 3 * BUFFER_SIZE + 100
+
+  function hashWith(file: string, afterChunk: AfterChunk, listed = fs.statSync(file)): unknown {
+    const hashBatch = loadBatchHasher(BUFFER_SIZE, new BigInt64Array(2), 0, afterChunk)
+    const meta = Float64Array.of(listed.size, listed.mtimeMs, listed.ino)
+    try {
+      hashBatch([file], meta, Int32Array.of(0), new Uint8Array(32))
+    } catch (failure) {
+      return failure
+    }
+    return undefined
+  }
+
+  function freshFile(name: string, length = size): string {
+    const file = path.join(scratch, name)
+    fs.writeFileSync(file, Buffer.alloc(length, 1))
+    return file
+  }
+
+  it('is hashed when nothing changes (the hook alone changes nothing)', () => {
+    const file = freshFile('steady')
+    const seen: number[] = []
+    expect(hashWith(file, (_path, bytes) => seen.push(bytes))).toBeUndefined()
+    expect(seen).toEqual([BUFFER_SIZE, 2 * BUFFER_SIZE, 3 * BUFFER_SIZE, size])
+  })
+
+  it('grows after the first chunk: more bytes are read than listed', () => {
+    const file = freshFile('grows')
+    const failure = hashWith(file, (_path, bytes) => {
+      if (bytes === BUFFER_SIZE) fs.appendFileSync(file, Buffer.alloc(BUFFER_SIZE))
+    })
+    expect(failure).toEqual({
+      path: file,
+      problem: expect.stringMatching(
+        /^changed while the tree was hashed \(3145828 bytes when listed, 4194304 read, 4194404 now\)/
+      )
+    })
+  })
+
+  it('grows after the last read: fstat after reading sees the new size', () => {
+    const file = freshFile('grows-late')
+    const failure = hashWith(file, (_path, bytes) => {
+      if (bytes === size) fs.appendFileSync(file, 'x')
+    })
+    expect(failure).toEqual({
+      path: file,
+      problem: expect.stringContaining(`(${size} bytes when listed, ${size} read, ${size + 1} now)`)
+    })
+  })
+
+  it('grows after the only read of a small file', () => {
+    const file = freshFile('small-grows', 10)
+    const failure = hashWith(file, () => fs.appendFileSync(file, 'x'))
+    expect(failure).toEqual({
+      path: file,
+      problem: expect.stringContaining('(10 bytes when listed, 10 read, 11 now)')
+    })
+  })
+
+  it('shrinks while it is read', () => {
+    const file = freshFile('shrinks')
+    const failure = hashWith(file, (_path, bytes) => {
+      if (bytes === BUFFER_SIZE) fs.truncateSync(file, BUFFER_SIZE + 5)
+    })
+    expect(failure).toEqual({
+      path: file,
+      problem: expect.stringContaining(`(${size} bytes when listed, ${BUFFER_SIZE + 5} read`)
+    })
+  })
+
+  it('is rewritten in place with the same size (its mtime changes)', () => {
+    const file = freshFile('rewritten')
+    const failure = hashWith(file, (_path, bytes) => {
+      if (bytes !== BUFFER_SIZE) return
+      const fd = fs.openSync(file, 'r+')
+      fs.writeSync(fd, Buffer.from('tampered'), 0, 8, 0)
+      fs.closeSync(fd)
+      fs.utimesSync(file, new Date(0), new Date(1_000_000))
+    })
+    expect(failure).toEqual({
+      path: file,
+      problem: expect.stringContaining(`(${size} bytes when listed, ${size} read, ${size} now)`)
+    })
+  })
+})
+
+describe('a tree that changes between listing and hashing', () => {
+  async function hashAfter(change: (files: TreeFile[]) => void, options: EngineOptions) {
+    const dir = fs.mkdtempSync(path.join(scratch, 'changes-'))
+    fs.writeFileSync(path.join(dir, 'a'), Buffer.alloc(5000, 2))
+    fs.writeFileSync(path.join(dir, 'b'), 'b')
+    const files = listTree(dir)
+    change(files)
+    const engine = createEngine(options)
+    try {
+      await engine.hash(files)
+    } catch (error) {
+      expect(error).toBeInstanceOf(VerifyError)
+      expect((error as VerifyError).verdict).toBe('invalid')
+      return (error as VerifyError).message
+    } finally {
+      engine.close()
+    }
+    throw new Error('the change went unnoticed')
+  }
+
+  for (const [mode, options] of [
+    ['in a worker', { inlineCost: 0, concurrency: 2 }],
+    ['on the calling thread', { inlineCost: Infinity }]
+  ] as const) {
+    it(`a file appended to (${mode})`, async () => {
+      const message = await hashAfter(files => fs.appendFileSync(files[0].path, 'more'), options)
+      expect(message).toMatch(
+        /\/a: changed while the tree was hashed \(5000 bytes when listed, 5004 read/
+      )
+    })
+
+    it(`a file replaced by another of the same size (${mode})`, async () => {
+      const message = await hashAfter(files => {
+        const other = `${files[0].path}.new`
+        fs.writeFileSync(other, Buffer.alloc(5000, 3))
+        fs.utimesSync(other, new Date(files[0].mtimeMs), new Date(files[0].mtimeMs))
+        fs.renameSync(other, files[0].path)
+      }, options)
+      expect(message).toMatch(
+        /\/a: changed while the tree was hashed \(5000 bytes when listed, 5000 read, 5000 now\)/
+      )
+    })
+
+    it(`a file replaced by a symlink (${mode})`, async () => {
+      const message = await hashAfter(files => {
+        fs.rmSync(files[1].path)
+        fs.symlinkSync(files[0].path, files[1].path)
+      }, options)
+      expect(message).toMatch(/\/b: became a symbolic link while the tree was hashed/)
+    })
+
+    it(`a file deleted (${mode})`, async () => {
+      const message = await hashAfter(files => fs.rmSync(files[1].path), options)
+      expect(message).toMatch(/\/b: disappeared while the tree was hashed/)
+    })
+  }
+})

@@ -1,0 +1,321 @@
+#!/usr/bin/env node
+// Tree-digest benchmark (issue 5): our CLI against OpenSSL and coreutils on the same files.
+//
+//   npm run bench -- [--scale 1] [--runs 5] [--sets large,single,small,startup]
+//                    [--ours "node dist/cli/index.js digest"] [--dir /tmp] [--keep]
+//
+// Generates the data sets under a temporary directory, warms the page cache, checks that every
+// tool reports the same SHA-256 for every file, then times the tools alternately and prints
+// median times, throughput, our ratio against each baseline (higher is better for us) and our
+// peak RSS. Writes the same to bench/results.json. Commands are argv arrays, never a shell,
+// except the baselines that are themselves the pipelines issue 5 names.
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const { values: args } = parseArgs({
+  options: {
+    scale: { type: 'string', default: '1' },
+    runs: { type: 'string', default: '5' },
+    sets: { type: 'string', default: 'large,single,small,startup' },
+    ours: { type: 'string', default: 'node dist/cli/index.js digest' },
+    dir: { type: 'string', default: os.tmpdir() },
+    keep: { type: 'boolean', default: false }
+  }
+})
+const scale = Number(args.scale)
+const runs = Number(args.runs)
+const ours = args.ours.split(/\s+/).filter(Boolean)
+const cpus = os.availableParallelism()
+const MiB = 1 << 20
+const GiB = 1 << 30
+const timeBinary = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined
+
+/** Runs argv, returns wall seconds, stdout and (with /usr/bin/time) peak RSS in MiB. */
+function run(argv, { capture = false } = {}) {
+  const wrapped = timeBinary ? [timeBinary, '-f', '%M', ...argv] : argv
+  const started = process.hrtime.bigint()
+  const result = spawnSync(wrapped[0], wrapped.slice(1), {
+    cwd: repo,
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+    stdio: ['ignore', capture ? 'pipe' : 'ignore', 'pipe']
+  })
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  if (result.status !== 0)
+    throw new Error(`${argv.join(' ')} exited ${result.status}: ${result.stderr.slice(-2000)}`)
+  const rssKb = timeBinary ? Number(result.stderr.trim().split('\n').at(-1)) : NaN
+  return { seconds, stdout: result.stdout ?? '', rssMiB: rssKb / 1024 }
+}
+
+const sh = script => ['sh', '-c', script]
+const quote = s => `'${s.replaceAll("'", `'\\''`)}'`
+
+// ---- data sets ------------------------------------------------------------------------------
+
+function writeFilled(file, size, block) {
+  const fd = fs.openSync(file, 'w')
+  try {
+    for (let done = 0; done < size;) {
+      const n = Math.min(block.length, size - done)
+      fs.writeSync(fd, block, 0, n)
+      done += n
+    }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+function generate(root, set) {
+  // Content does not change SHA-256 speed; every file starts with distinct random bytes so no
+  // two digests are equal.
+  const block = randomBytes(16 * MiB)
+  const distinct = () => randomBytes(64).copy(block)
+  if (set === 'large') {
+    const dir = path.join(root, 'large')
+    fs.mkdirSync(dir)
+    const size = Math.round(512 * MiB * scale)
+    for (let i = 0; i < 4; i++) {
+      distinct()
+      writeFilled(path.join(dir, `shard-${i}.bin`), size, block)
+    }
+    return { target: dir, files: 4, bytes: 4 * size }
+  }
+  if (set === 'single') {
+    const file = path.join(root, 'single.bin')
+    const size = Math.round(2 * GiB * scale)
+    distinct()
+    writeFilled(file, size, block)
+    return { target: file, files: 1, bytes: size }
+  }
+  if (set === 'small') {
+    const dir = path.join(root, 'small')
+    const count = Math.max(1, Math.round(20000 * scale))
+    for (let i = 0; i < count; i++) {
+      const sub = path.join(dir, `d${i % 20}`, `e${Math.floor(i / 20) % 20}`)
+      if (i < 400) fs.mkdirSync(sub, { recursive: true })
+      fs.writeFileSync(path.join(sub, `f${i}.bin`), randomBytes(4096))
+    }
+    return { target: dir, files: count, bytes: count * 4096 }
+  }
+  if (set === 'startup') {
+    const file = path.join(root, 'tiny.json')
+    fs.writeFileSync(file, '{"hello":"world"}\n')
+    return { target: file, files: 1, bytes: 18 }
+  }
+  throw new Error(`unknown set ${set}`)
+}
+
+// ---- tools ----------------------------------------------------------------------------------
+
+/** Each tool: argv to time, and argv whose output lists per-file digests (to cross-check). */
+function toolsFor(set, data) {
+  const target = data.target
+  const oursTool = {
+    name: 'verify-model digest',
+    ours: true,
+    argv: [...ours, target],
+    check: [...ours, target, '--json'],
+    parse: out => parseOurs(out, target)
+  }
+  const findXargs = tail => sh(`find ${quote(target)} -type f -print0 | xargs -0 ${tail}`)
+  const coreutils = out => parseLines(out, /^([0-9a-f]{64}) [ *](.+)$/, 2, 1)
+  const openssl = out => parseLines(out, /^SHA2?-?256\((.+)\)= ([0-9a-f]{64})$/, 1, 2)
+  if (set === 'large') {
+    return [
+      oursTool,
+      {
+        name: `openssl dgst, xargs -P${cpus}`,
+        argv: findXargs(`-P${cpus} -n1 openssl dgst -sha256`),
+        parse: openssl
+      },
+      { name: 'sha256sum', argv: sh(`sha256sum ${quote(target)}/*`), parse: coreutils }
+    ]
+  }
+  if (set === 'single') {
+    return [
+      oursTool,
+      { name: 'openssl dgst', argv: ['openssl', 'dgst', '-sha256', target], parse: openssl },
+      { name: 'sha256sum', argv: ['sha256sum', target], parse: coreutils }
+    ]
+  }
+  if (set === 'small') {
+    return [
+      oursTool,
+      {
+        name: `sha256sum, xargs -P${cpus}`,
+        argv: findXargs(`-P${cpus} sha256sum`),
+        parse: coreutils
+      }
+    ]
+  }
+  return [oursTool]
+}
+
+function parseOurs(stdout, target) {
+  const { manifest } = JSON.parse(stdout)
+  const base = fs.statSync(target).isDirectory() ? target : path.dirname(target)
+  return new Map(manifest.map(entry => [path.join(base, entry.path), entry.sha256]))
+}
+
+function parseLines(stdout, pattern, fileGroup, digestGroup) {
+  const digests = new Map()
+  for (const line of stdout.split('\n').filter(Boolean)) {
+    const match = pattern.exec(line)
+    if (!match) throw new Error(`unexpected output line: ${line}`)
+    digests.set(path.resolve(match[fileGroup]), match[digestGroup])
+  }
+  return digests
+}
+
+function crossCheck(tools, data) {
+  let reference
+  for (const tool of tools) {
+    const digests = tool.parse(run(tool.check ?? tool.argv, { capture: true }).stdout)
+    if (digests.size !== data.files)
+      throw new Error(`${tool.name} reported ${digests.size} files, expected ${data.files}`)
+    if (!reference) {
+      reference = { tool: tool.name, digests }
+      continue
+    }
+    for (const [file, digest] of digests)
+      if (reference.digests.get(file) !== digest)
+        throw new Error(
+          `${file}: ${tool.name} says ${digest}, ${reference.tool} says ${reference.digests.get(file)}`
+        )
+  }
+}
+
+// ---- measuring ------------------------------------------------------------------------------
+
+const median = values => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+function measure(set, data) {
+  const tools = toolsFor(set, data)
+  if (set !== 'startup') {
+    run(sh(`find ${quote(data.target)} -type f -print0 | xargs -0 cat > /dev/null`))
+    crossCheck(tools, data)
+  }
+  for (const tool of tools) run(tool.argv) // warm-up
+  const times = tools.map(() => [])
+  const rss = []
+  for (let round = 0; round < runs; round++) {
+    // Alternate, rotating who goes first, so drift on a shared machine hits every tool alike.
+    for (let k = 0; k < tools.length; k++) {
+      const i = (round + k) % tools.length
+      const result = run(tools[i].argv)
+      times[i].push(result.seconds)
+      if (tools[i].ours) rss.push(result.rssMiB)
+    }
+  }
+  const rows = tools.map((tool, i) => {
+    const seconds = median(times[i])
+    return {
+      tool: tool.name,
+      medianSeconds: seconds,
+      times: times[i],
+      gibPerSecond: data.bytes / GiB / seconds,
+      filesPerSecond: data.files / seconds
+    }
+  })
+  const oursRow = rows[0]
+  for (const row of rows.slice(1)) row.oursSpeedup = row.medianSeconds / oursRow.medianSeconds
+  oursRow.peakRssMiB = Math.max(...rss)
+  return { set, files: data.files, bytes: data.bytes, rows }
+}
+
+const TARGETS = {
+  large: [
+    { against: /^openssl dgst, xargs/, ratio: 0.9 },
+    { against: /^sha256sum$/, ratio: 4 }
+  ],
+  single: [{ against: /^openssl dgst$/, ratio: 0.9 }],
+  small: [{ against: /^sha256sum, xargs/, ratio: 1.0 }]
+}
+
+function verdicts(result) {
+  const checks = (TARGETS[result.set] ?? []).map(({ against, ratio }) => {
+    const row = result.rows.find(r => against.test(r.tool))
+    return {
+      target: `≥ ${ratio} × ${row.tool}`,
+      measured: row.oursSpeedup,
+      met: row.oursSpeedup >= ratio
+    }
+  })
+  const ourRow = result.rows[0]
+  if (result.set === 'startup')
+    checks.push({
+      target: 'start-up ≤ 0.5 s',
+      measured: ourRow.medianSeconds,
+      met: ourRow.medianSeconds <= 0.5
+    })
+  else
+    checks.push({
+      target: 'peak RSS ≤ 200 MiB',
+      measured: ourRow.peakRssMiB,
+      met: ourRow.peakRssMiB <= 200
+    })
+  return checks
+}
+
+function printResult(result) {
+  const size =
+    result.bytes >= GiB
+      ? `${(result.bytes / GiB).toFixed(2)} GiB`
+      : `${(result.bytes / MiB).toFixed(1)} MiB`
+  console.log(`\n## ${result.set}: ${result.files} file(s), ${size}`)
+  console.log('| tool | median s | GiB/s | files/s | ours vs it | peak RSS MiB |')
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |')
+  for (const row of result.rows)
+    console.log(
+      `| ${row.tool} | ${row.medianSeconds.toFixed(3)} | ${row.gibPerSecond.toFixed(2)} | ${Math.round(row.filesPerSecond)} | ${row.oursSpeedup ? `${row.oursSpeedup.toFixed(2)}×` : ''} | ${row.peakRssMiB ? row.peakRssMiB.toFixed(0) : ''} |`
+    )
+  for (const check of result.checks)
+    console.log(
+      `- ${check.met ? 'met' : 'NOT met'}: ${check.target} (measured ${check.measured.toFixed(2)})`
+    )
+}
+
+function machine() {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8')
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown'
+  const openssl = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim()
+  return {
+    nproc: cpus,
+    cpu: model,
+    node: process.version,
+    openssl,
+    memoryGiB: Math.round(os.totalmem() / GiB)
+  }
+}
+
+// ---- main -----------------------------------------------------------------------------------
+
+const root = fs.mkdtempSync(path.join(args.dir, 'verify-model-bench-'))
+const results = { machine: machine(), scale, runs, ours: ours.join(' '), sets: [] }
+console.log(
+  `machine: ${JSON.stringify(results.machine)}; scale ${scale}, ${runs} runs; ours: ${results.ours}`
+)
+try {
+  for (const set of args.sets.split(',')) {
+    const data = generate(root, set)
+    const result = measure(set, data)
+    result.checks = verdicts(result)
+    results.sets.push(result)
+    printResult(result)
+    if (!args.keep) fs.rmSync(data.target, { recursive: true, force: true })
+  }
+} finally {
+  if (!args.keep) fs.rmSync(root, { recursive: true, force: true })
+}
+fs.writeFileSync(path.join(repo, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n')
+console.log('\nwrote bench/results.json')
