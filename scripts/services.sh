@@ -142,12 +142,12 @@ up() {
     else
       say "docker already answers: using it as is"
     fi
-    install_packages busybox-static git
+    install_packages busybox-static git debootstrap
   else
     if [[ "$(docker info 2>&1 || true)" == *'permission denied'* ]]; then
       die "a Docker daemon runs but this user may not use its socket: add the user to the docker group (then log in again) or run with sudo"
     fi
-    install_packages docker.io docker-registry skopeo busybox-static git iptables curl
+    install_packages docker.io docker-registry skopeo busybox-static git iptables curl debootstrap
     start_dockerd
   fi
   if registry_answers; then
