@@ -106790,33 +106790,37 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
 
 
 /**
- * The file-hashing loop, as JavaScript source. It is source text rather than a TypeScript
+ * The file-hashing code, as JavaScript source. It is source text rather than a TypeScript
  * function because it must also run in worker threads: the code is bundled by ncc into one
  * file, so a worker cannot load a separate script, and a stringified function would carry
- * coverage instrumentation under jest. The main thread compiles the same text (`loadBatchHasher`),
- * so both paths run one implementation. Node built-ins only.
+ * coverage instrumentation under jest. The calling thread compiles the same text
+ * (`loadHasher`), so every path runs one implementation. Node built-ins only.
  *
- * `createBatchHasher(fs, crypto, bufferSize, counters, slot, afterChunk?)` returns
- * `hashBatch(paths, meta, slots, digests)`: for each file `i`, `meta[3i..3i+2]` is the size,
- * mtimeMs and inode seen when the tree was listed; the SHA-256 goes to
- * `digests[32 * slots[i]]`. Progress is added to `counters[2 * slot]` (bytes) and
- * `counters[2 * slot + 1]` (files) with Atomics, so another thread may read it at any time.
- * `afterChunk(path, bytesSoFar)`, if given, runs after every read (tests change files there).
+ * `createHasher(fs, crypto, bufferSize, counters, slot, afterChunk?)` returns
+ * - `hashBatch(paths, meta, slots, digests)`: synchronous, for workers and small files. For file
+ *   `i`, `meta[3i..3i+2]` is the size, mtimeMs and inode seen when the tree was listed; its
+ *   SHA-256 goes to `digests[32 * slots[i]]`.
+ * - `hashLarge(path, size, mtimeMs, ino, slot, digests)`: a Promise; reads the next chunk on the
+ *   libuv pool while this thread hashes the current one (for the calling thread, which then
+ *   keeps its event loop turning).
+ * Progress is added to `counters[2 * slot]` (bytes) and `counters[2 * slot + 1]` (files) with
+ * Atomics, so another thread may read it at any time. `afterChunk(path, bytesSoFar)`, if
+ * given, runs after every read (tests change files there).
  *
  * Per file: open without following links (O_NOFOLLOW) and without blocking on a FIFO swapped in
- * (O_NONBLOCK); read into one reused buffer until a short read at or past the listed size;
- * fstat the open descriptor. The file is rejected unless it is still a regular file with the
- * listed size, mtime and inode and exactly `size` bytes were read: this catches a file that
- * grows, shrinks, is rewritten or replaced anywhere between the listing and the end of hashing.
- * A file that fits the buffer takes one read and a one-shot hash.
+ * (O_NONBLOCK); read into reused buffers until a short read at or past the listed size. Exactly
+ * the listed size must be read: a file that grows or shrinks between listing and reading is
+ * rejected. A file that takes more than one read is also fstat-ed after the last one and
+ * rejected unless it still has the listed size, mtime and inode (extended, rewritten or replaced
+ * while it was read). A file that fits one read is one syscall, a snapshot; an fstat there would
+ * cost 20 % of the time per small file (Node 20 builds four Dates per Stats).
  * Failures are thrown as plain `{ path, problem }` objects (they cross a thread boundary).
  */
-const HASHER_SOURCE = `function createBatchHasher(fs, crypto, bufferSize, counters, slot, afterChunk) {
+const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, counters, slot, afterChunk) {
   'use strict'
   const buffer = Buffer.allocUnsafeSlow(bufferSize)
+  let spare
   const fullChunk = BigInt(bufferSize)
-  const bytesAt = 2 * slot
-  const filesAt = 2 * slot + 1
   const openFlags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
 
   function failure(path, problem) {
@@ -106834,59 +106838,111 @@ const HASHER_SOURCE = `function createBatchHasher(fs, crypto, bufferSize, counte
     }
   }
 
+  function readFailure(path, error) {
+    if (error.code === 'EISDIR' || error.code === 'EAGAIN') return failure(path, 'is no longer a regular file')
+    return failure(path, 'cannot be read (' + error.code + ')')
+  }
+
   function readChunk(fd, path) {
     try {
       return fs.readSync(fd, buffer, 0, bufferSize, null)
     } catch (error) {
-      if (error.code === 'EISDIR' || error.code === 'EAGAIN') throw failure(path, 'is no longer a regular file')
-      throw failure(path, 'cannot be read (' + error.code + ')')
+      throw readFailure(path, error)
     }
   }
 
-  function countBytes(n) {
-    Atomics.add(counters, bytesAt, n === bufferSize ? fullChunk : BigInt(n))
+  /** Whether another read is needed after one of n bytes brought the total to total. */
+  function wantsMore(n, total, size) {
+    return n > 0 && total <= size && (n === bufferSize || total < size)
   }
 
-  function hashOpenFile(fd, path, size, digests, at) {
+  function counted(slot, n, path, total) {
+    Atomics.add(counters, 2 * slot, n === bufferSize ? fullChunk : BigInt(n))
+    if (afterChunk) afterChunk(path, total)
+  }
+
+  function changed(path, size, total, now) {
+    const sizes = size + ' bytes when listed, ' + total + ' read' + (now === undefined ? '' : ', ' + now + ' now')
+    return failure(path, 'changed while the tree was hashed (' + sizes + '): hash a tree that nothing is writing to')
+  }
+
+  function checkAfterReads(fd, path, size, mtimeMs, ino, total) {
+    const after = fs.fstatSync(fd)
+    if (!after.isFile()) throw failure(path, 'is no longer a regular file')
+    if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) throw changed(path, size, total, after.size)
+  }
+
+  function hashOpenFile(fd, path, size, mtimeMs, ino, digests, at, slot) {
     let n = readChunk(fd, path)
     let total = n
-    if (n < bufferSize && n >= size) {
+    if (!wantsMore(n, total, size)) {
       digests.set(crypto.hash('sha256', buffer.subarray(0, n), 'buffer'), at)
-      countBytes(n)
-      if (afterChunk) afterChunk(path, total)
-      return total
+      counted(slot, n, path, total)
+      if (total !== size) throw changed(path, size, total)
+      return
     }
     const hash = crypto.createHash('sha256')
-    while (n > 0) {
+    for (;;) {
       hash.update(n === bufferSize ? buffer : buffer.subarray(0, n))
-      countBytes(n)
-      if (afterChunk) afterChunk(path, total)
-      if (total > size || (n < bufferSize && total >= size)) break
+      counted(slot, n, path, total)
+      if (!wantsMore(n, total, size)) break
       n = readChunk(fd, path)
       total += n
     }
+    checkAfterReads(fd, path, size, mtimeMs, ino, total)
     digests.set(hash.digest(), at)
-    return total
   }
 
-  return function hashBatch(paths, meta, slots, digests) {
+  function hashBatch(paths, meta, slots, digests) {
     for (let i = 0; i < paths.length; i++) {
-      const path = paths[i]
-      const size = meta[3 * i]
-      const fd = openFile(path)
+      const fd = openFile(paths[i])
       try {
-        const total = hashOpenFile(fd, path, size, digests, 32 * slots[i])
-        const after = fs.fstatSync(fd)
-        if (!after.isFile()) throw failure(path, 'is no longer a regular file')
-        if (total !== size || after.size !== size || after.mtimeMs !== meta[3 * i + 1] || after.ino !== meta[3 * i + 2]) {
-          throw failure(path, 'changed while the tree was hashed (' + size + ' bytes when listed, ' + total + ' read, ' + after.size + ' now): hash a tree that nothing is writing to')
-        }
+        hashOpenFile(fd, paths[i], meta[3 * i], meta[3 * i + 1], meta[3 * i + 2], digests, 32 * slots[i], slot)
       } finally {
         fs.closeSync(fd)
       }
-      Atomics.add(counters, filesAt, 1n)
+      Atomics.add(counters, 2 * slot + 1, 1n)
     }
   }
+
+  function hashLarge(path, size, mtimeMs, ino, index, digests) {
+    spare = spare || Buffer.allocUnsafeSlow(bufferSize)
+    const buffers = [buffer, spare]
+    const fd = openFile(path)
+    const hash = crypto.createHash('sha256')
+    let total = 0
+    return new Promise((resolve, reject) => {
+      const handlers = [onRead.bind(null, 0), onRead.bind(null, 1)]
+      function finish(error) {
+        try {
+          if (!error) {
+            checkAfterReads(fd, path, size, mtimeMs, ino, total)
+            digests.set(hash.digest(), 32 * index)
+            Atomics.add(counters, 2 * slot + 1, 1n)
+          }
+        } catch (thrown) {
+          error = thrown
+        }
+        fs.closeSync(fd)
+        if (error) reject(error)
+        else resolve()
+      }
+      function onRead(which, error, n) {
+        if (error) return finish(readFailure(path, error))
+        total += n
+        const more = wantsMore(n, total, size)
+        if (more) fs.read(fd, buffers[1 - which], 0, bufferSize, total, handlers[1 - which])
+        if (n > 0) {
+          hash.update(n === bufferSize ? buffers[which] : buffers[which].subarray(0, n))
+          counted(slot, n, path, total)
+        }
+        if (!more) finish()
+      }
+      fs.read(fd, buffers[0], 0, bufferSize, 0, handlers[0])
+    })
+  }
+
+  return { hashBatch: hashBatch, hashLarge: hashLarge }
 }`;
 function isHashFailure(value) {
     return (typeof value === 'object' &&
@@ -106895,7 +106951,7 @@ function isHashFailure(value) {
         typeof value.problem === 'string');
 }
 /** Compiles HASHER_SOURCE on the calling thread. */
-function loadBatchHasher(bufferSize, counters, slot, afterChunk) {
+function loadHasher(bufferSize, counters, slot, afterChunk) {
     const create = new Function(`return ${HASHER_SOURCE}`)();
     return create((external_node_fs_default()), (external_node_crypto_default()), bufferSize, counters, slot, afterChunk);
 }
@@ -106937,9 +106993,9 @@ function makeBatches(files, order, costOf, targetCost) {
 
 
 /**
- * Tuning, measured on a 2-core runner (docs/performance.md): 1 MiB reads are ~5 % faster than
- * 128 KiB and no slower than 4 MiB; opening a file costs about as much as hashing 32 KiB;
- * a worker takes 50-150 ms to start, so work below ~64 MiB is done on the calling thread.
+ * Tuning, measured on a 2-core runner (docs/performance.md): 1 MiB reads beat 128 KiB by ~8 %
+ * and 4 MiB by nothing; opening a small file costs about as much as hashing 32 KiB; a worker
+ * takes 40-150 ms of CPU to start, so trees below ~64 MiB are hashed on the calling thread.
  */
 const BUFFER_SIZE = 1 << 20;
 const FILE_COST = 32 << 10;
@@ -106951,7 +107007,7 @@ function costOf(size) {
 }
 const WORKER_SOURCE = `'use strict'
 const { parentPort, workerData } = require('node:worker_threads')
-const hashBatch = (${HASHER_SOURCE})(require('node:fs'), require('node:crypto'), workerData.bufferSize, workerData.counters, workerData.slot)
+const { hashBatch } = (${HASHER_SOURCE})(require('node:fs'), require('node:crypto'), workerData.bufferSize, workerData.counters, workerData.slot)
 parentPort.on('message', batch => {
   try {
     hashBatch(batch.paths, batch.meta, batch.slots, new Uint8Array(batch.digests))
@@ -106960,97 +107016,62 @@ parentPort.on('message', batch => {
     const failure = error && typeof error.problem === 'string' ? error : { path: '', problem: String(error && error.stack || error) }
     parentPort.postMessage({ failure: failure })
   }
-})
-parentPort.postMessage({ ready: true })`;
+})`;
 /**
- * A fixed pool of worker threads hashing batches of files, largest first. Nothing starts
- * until the first `anticipate` past the inline threshold or `hash`; `close` terminates the
- * threads so the process can exit.
+ * Hashes files on the calling thread plus `concurrency - 1` worker threads, largest file
+ * first. Workers start only when the work is worth their start-up (`inlineCost`), possibly while
+ * the tree is still being listed (`anticipate`); `close` terminates them so the process can exit.
  */
 function createEngine(options = {}) {
     const threads = Math.max(1, options.concurrency ?? external_node_os_default().availableParallelism());
     const inlineCost = options.inlineCost ?? INLINE_COST;
-    // One bytes/files pair per worker, and one for the calling thread (the last slot).
-    const counters = new BigInt64Array(new SharedArrayBuffer(16 * (threads + 1)));
+    // A bytes/files pair per hashing thread; the calling thread's is slot 0.
+    const counters = new BigInt64Array(new SharedArrayBuffer(16 * threads));
     const pool = [];
-    let anticipated = 0;
+    let anticipatedCost = 0;
+    let anticipatedFiles = 0;
     let mainHasher;
-    function startPool(size) {
-        while (pool.length < size) {
+    function startWorkers(count) {
+        while (pool.length < Math.min(count, threads - 1)) {
             const worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, {
                 eval: true,
-                workerData: { bufferSize: BUFFER_SIZE, counters, slot: pool.length },
+                workerData: { bufferSize: BUFFER_SIZE, counters, slot: pool.length + 1 },
                 stdout: false
             });
-            pool.push({ worker, ready: false, inFlight: [] });
-        }
-    }
-    function hashOnMainThread(batch, digests) {
-        mainHasher ??= loadBatchHasher(BUFFER_SIZE, counters, threads);
-        try {
-            mainHasher(batch.paths, batch.meta, batch.slots, digests);
-        }
-        catch (error) {
-            throw engine_toVerifyError(error);
+            pool.push({ worker, inFlight: 0 });
         }
     }
     function progressOf(bytesTotal, filesTotal) {
         let bytesDone = 0;
         let filesDone = 0;
-        for (let slot = 0; slot <= threads; slot++) {
+        for (let slot = 0; slot < threads; slot++) {
             bytesDone += Number(Atomics.load(counters, 2 * slot));
             filesDone += Number(Atomics.load(counters, 2 * slot + 1));
         }
         return { bytesDone, bytesTotal, filesDone, filesTotal };
     }
-    return {
-        anticipate(size) {
-            anticipated += costOf(size);
-            if (anticipated > inlineCost)
-                startPool(threads);
-        },
-        async hash(files) {
-            const digests = new Uint8Array(new SharedArrayBuffer(32 * files.length));
-            const order = files.map((_, index) => index).sort((a, b) => files[b].size - files[a].size);
-            const batches = makeBatches(files, order, costOf, BATCH_COST);
-            const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
-            const totalCost = batches.reduce((sum, batch) => sum + batch.cost, 0);
-            const report = () => options.onProgress?.(progressOf(bytesTotal, files.length));
-            counters.fill(0n);
-            report();
-            if (pool.length === 0 && totalCost <= inlineCost) {
-                for (const batch of batches)
-                    hashOnMainThread(batch, digests);
+    /** One batch on the calling thread: a big file with overlapped reads, else synchronously. */
+    async function hashHere(batch, digests) {
+        mainHasher ??= loadHasher(BUFFER_SIZE, counters, 0);
+        try {
+            if (batch.paths.length === 1 && batch.meta[0] > BUFFER_SIZE) {
+                const [size, mtimeMs, ino] = batch.meta;
+                await mainHasher.hashLarge(batch.paths[0], size, mtimeMs, ino, batch.slots[0], digests);
             }
-            else {
-                const timer = options.onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined;
-                timer?.unref();
-                try {
-                    await runPool(batches, digests);
-                }
-                finally {
-                    clearInterval(timer);
-                }
-            }
-            report();
-            return digests;
-        },
-        close() {
-            for (const { worker } of pool.splice(0)) {
-                worker.unref();
-                void worker.terminate();
-            }
+            else
+                mainHasher.hashBatch(batch.paths, batch.meta, batch.slots, digests);
         }
-    };
+        catch (error) {
+            throw engine_toVerifyError(error);
+        }
+    }
     /**
-     * Largest batches go first to idle workers; a worker gets a second batch queued only when
-     * it is small, so a big file is never stuck behind another. Until a worker is up, the
-     * calling thread hashes small batches from the other end of the queue.
+     * Every thread takes the next batch from the head of the queue (largest first) when it is
+     * free. A worker gets a second batch queued ahead only when that batch is small, so a big
+     * file never waits behind another while a thread is idle.
      */
-    function runPool(batches, digests) {
-        startPool(Math.min(threads, batches.length));
-        let head = 0;
-        let tail = batches.length - 1;
+    function runBatches(batches, digests) {
+        let next = 0;
         let remaining = batches.length;
         let settled = false;
         return new Promise((resolve, reject) => {
@@ -107068,51 +107089,75 @@ function createEngine(options = {}) {
                 }
             };
             const feed = (member) => {
-                while (head <= tail) {
-                    const next = batches[head];
-                    const busy = member.inFlight.length;
-                    if (busy >= 2 || (busy === 1 && next.cost > BATCH_COST))
+                while (!settled && next < batches.length) {
+                    const batch = batches[next];
+                    if (member.inFlight >= 2 || (member.inFlight === 1 && batch.cost > BATCH_COST))
                         return;
-                    head++;
-                    member.inFlight.push(next);
-                    member.worker.postMessage({ ...next, digests: digests.buffer });
+                    next++;
+                    member.inFlight++;
+                    member.worker.postMessage({ ...batch, digests: digests.buffer });
                 }
             };
             for (const member of pool) {
                 member.worker.removeAllListeners();
                 member.worker.on('message', (message) => {
-                    if (message.ready)
-                        member.ready = true;
-                    else if (message.failure)
-                        fail(message.failure);
-                    else {
-                        member.inFlight.shift();
-                        finishOne();
-                    }
-                    if (!settled)
-                        feed(member);
+                    if (message.failure)
+                        return fail(message.failure);
+                    member.inFlight--;
+                    finishOne();
+                    feed(member);
                 });
                 member.worker.on('error', fail);
                 member.worker.on('exit', code => fail(new Error(`a hashing thread exited (${code})`)));
                 feed(member);
             }
             void (async () => {
-                while (!settled && head <= tail && !pool.some(member => member.ready)) {
-                    if (batches[tail].cost > BATCH_COST)
-                        return;
-                    const batch = batches[tail--];
-                    try {
-                        hashOnMainThread(batch, digests);
-                    }
-                    catch (error) {
-                        return fail(error);
-                    }
+                while (!settled && next < batches.length) {
+                    await hashHere(batches[next++], digests);
                     finishOne();
-                    await (0,external_node_timers_promises_namespaceObject.setImmediate)();
+                    // Small batches run synchronously: let worker messages in between them.
+                    if (pool.length > 0)
+                        await (0,external_node_timers_promises_namespaceObject.setImmediate)();
                 }
-            })();
+            })().catch(fail);
         });
     }
+    return {
+        anticipate(size) {
+            anticipatedCost += costOf(size);
+            anticipatedFiles++;
+            if (anticipatedFiles > 1 && anticipatedCost > inlineCost)
+                startWorkers(threads - 1);
+        },
+        async hash(files) {
+            const digests = new Uint8Array(new SharedArrayBuffer(32 * files.length));
+            const order = files.map((_, index) => index).sort((a, b) => files[b].size - files[a].size);
+            const batches = makeBatches(files, order, costOf, BATCH_COST);
+            const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
+            const totalCost = batches.reduce((sum, batch) => sum + batch.cost, 0);
+            const report = () => options.onProgress?.(progressOf(bytesTotal, files.length));
+            counters.fill(0n);
+            report();
+            if (totalCost > inlineCost)
+                startWorkers(batches.length - 1);
+            const timer = options.onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined;
+            timer?.unref();
+            try {
+                await runBatches(batches, digests);
+            }
+            finally {
+                clearInterval(timer);
+            }
+            report();
+            return digests;
+        },
+        close() {
+            for (const { worker } of pool.splice(0)) {
+                worker.unref();
+                void worker.terminate();
+            }
+        }
+    };
 }
 function engine_toVerifyError(error) {
     if (error instanceof VerifyError)
@@ -107225,11 +107270,21 @@ function listTree(target, options = {}) {
         throw errors_invalid(`${target}: the tree has no regular files (empty directories contribute nothing); an empty tree has no digest (${RULE})`);
     return sortByPathBytes(files);
 }
-/** Unsigned bytewise order of the UTF-8 paths, never locale order. */
+/**
+ * Unsigned bytewise order of the UTF-8 paths, never locale order. UTF-16 code-unit order (what
+ * `<` compares) is the same as UTF-8 byte order unless a path holds a surrogate pair (a code
+ * point above U+FFFF); only then are the encoded bytes compared.
+ */
 function sortByPathBytes(files) {
+    if (!files.some(file => SURROGATE.test(file.relativePath)))
+        return files.sort((a, b) => compareCodeUnits(a.relativePath, b.relativePath));
     const keyed = files.map(file => ({ file, key: Buffer.from(file.relativePath, 'utf8') }));
     keyed.sort((a, b) => Buffer.compare(a.key, b.key));
     return keyed.map(({ file }) => file);
+}
+const SURROGATE = /[\uD800-\uDFFF]/;
+function compareCodeUnits(a, b) {
+    return a < b ? -1 : a > b ? 1 : 0;
 }
 function toFile(absolute, relative, stats) {
     return {
@@ -109273,7 +109328,11 @@ async function runProtocol(request, deps, tracker, report) {
         allowNetwork: request.allowNetwork,
         timeoutCapSeconds: request.timeoutCapSeconds,
         keepOutputsIn: external_node_path_default().join(request.workDir, 'reproduced'),
-        onPhase: phase => tracker.start(phase),
+        onPhase: (phase, detail) => {
+            tracker.start(phase);
+            if (detail)
+                deps.reporter.info(detail);
+        },
         onLog: chunk => deps.reporter.buildLog(chunk),
         onHashProgress: progress => deps.reporter.hashProgress('outputs', progress)
     }, { run: deps.run });

@@ -150,6 +150,8 @@ build_rootfs() {
   package_list "$work/root" >"$work/packages"
   as_root tar --create --file=- --directory="$work/root" --format=gnu --sort=name --mtime=@0 \
     --owner=0 --group=0 --numeric-owner . >"$work/rootfs.tar"
+  # The key is written last: it is what marks the tarball and package list as complete.
+  rm -f "$ROOTFS_KEY"
   mv "$work/rootfs.tar" "$ROOTFS_TAR"
   mv "$work/packages" "$ROOTFS_PACKAGES"
   cache_key "$(cat "$ROOTFS_PACKAGES")" >"$ROOTFS_KEY"

@@ -3,11 +3,16 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { BUFFER_SIZE, createEngine, type EngineOptions } from '../../src/digest/engine.js'
-import { loadBatchHasher, type AfterChunk } from '../../src/digest/hash-file.js'
+import {
+  BUFFER_SIZE,
+  createEngine,
+  hashFiles,
+  type EngineOptions
+} from '../../src/digest/engine.js'
+import { loadHasher, type AfterChunk } from '../../src/digest/hash-file.js'
 import { manifestRoot, treeSha256 } from '../../src/digest/tree.js'
-import type { ManifestEntry } from '../../src/digest/types.js'
-import { listTree, type TreeFile } from '../../src/digest/walk.js'
+import type { HashProgress, ManifestEntry } from '../../src/digest/types.js'
+import { listTree, sortByPathBytes, type TreeFile } from '../../src/digest/walk.js'
 import { VerifyError } from '../../src/errors.js'
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-test-'))
@@ -84,18 +89,12 @@ function referenceManifest(dir: string): ManifestEntry[] {
 }
 
 async function engineManifest(dir: string, options: EngineOptions): Promise<ManifestEntry[]> {
-  const engine = createEngine(options)
-  try {
-    const files = listTree(dir)
-    const digests = Buffer.from(await engine.hash(files))
-    return files.map((file, i) => ({
-      path: file.relativePath,
-      size: file.size,
-      sha256: digests.toString('hex', 32 * i, 32 * i + 32)
-    }))
-  } finally {
-    engine.close()
-  }
+  const files = await listTree(dir)
+  const digests = await hashFiles(files, options)
+  return sortByPathBytes(
+    files.map((file, i) => ({ path: file.relativePath, size: file.size, sha256: digests[i] })),
+    entry => entry.path
+  )
 }
 
 describe('the pooled engine equals a single-threaded reference on random trees', () => {
@@ -137,106 +136,131 @@ describe('the pooled engine equals a single-threaded reference on random trees',
 describe('a file that changes while it is hashed', () => {
   const size = 3 * BUFFER_SIZE + 100
 
-  function hashWith(file: string, afterChunk: AfterChunk, listed = fs.statSync(file)): unknown {
-    const hashBatch = loadBatchHasher(BUFFER_SIZE, new BigInt64Array(2), 0, afterChunk)
-    const meta = Float64Array.of(listed.size, listed.mtimeMs, listed.ino)
+  /** Hashes one file through `hashBatch` (workers) or `hashLarge` (the calling thread). */
+  async function hashWith(
+    mode: 'hashBatch' | 'hashLarge',
+    file: string,
+    afterChunk: AfterChunk,
+    listed = fs.statSync(file)
+  ): Promise<unknown> {
+    const hasher = loadHasher(BUFFER_SIZE, new Float64Array(2), 0, afterChunk)
     try {
-      hashBatch([file], meta, Int32Array.of(0), new Uint8Array(32))
+      return mode === 'hashBatch'
+        ? hasher.hashBatch([file], Float64Array.of(listed.size, listed.mtimeMs, listed.ino))[0]
+        : await hasher.hashLarge(file, listed.size, listed.mtimeMs, listed.ino)
     } catch (failure) {
       return failure
     }
-    return undefined
   }
 
-  function freshFile(name: string, length = size): string {
-    const file = path.join(scratch, name)
+  let count = 0
+  function freshFile(length = size): string {
+    const file = path.join(scratch, `changing-${count++}`)
     fs.writeFileSync(file, Buffer.alloc(length, 1))
     return file
   }
 
-  it('is hashed when nothing changes (the hook alone changes nothing)', () => {
-    const file = freshFile('steady')
-    const seen: number[] = []
-    expect(hashWith(file, (_path, bytes) => seen.push(bytes))).toBeUndefined()
-    expect(seen).toEqual([BUFFER_SIZE, 2 * BUFFER_SIZE, 3 * BUFFER_SIZE, size])
+  describe.each(['hashBatch', 'hashLarge'] as const)('through %s', mode => {
+    it('is hashed when nothing changes (the hook alone changes nothing)', async () => {
+      const file = freshFile()
+      const seen: number[] = []
+      const expected = createHash('sha256').update(fs.readFileSync(file)).digest('hex')
+      expect(await hashWith(mode, file, (_path, bytes) => seen.push(bytes))).toBe(expected)
+      expect(seen).toEqual([BUFFER_SIZE, 2 * BUFFER_SIZE, 3 * BUFFER_SIZE, size])
+    })
+
+    it('grows after the first chunk: more bytes are read than listed', async () => {
+      const file = freshFile()
+      const failure = await hashWith(mode, file, (_path, bytes) => {
+        if (bytes === BUFFER_SIZE) fs.appendFileSync(file, Buffer.alloc(BUFFER_SIZE))
+      })
+      expect(failure).toEqual({
+        path: file,
+        problem: `changed while the tree was hashed (${size} bytes when listed, ${4 * BUFFER_SIZE} read, ${size + BUFFER_SIZE} now): hash a tree that nothing is writing to`
+      })
+    })
+
+    it('grows after the last read: fstat after reading sees the new size', async () => {
+      const file = freshFile()
+      const failure = await hashWith(mode, file, (_path, bytes) => {
+        if (bytes === size) fs.appendFileSync(file, 'x')
+      })
+      expect(failure).toEqual({
+        path: file,
+        problem: expect.stringContaining(
+          `(${size} bytes when listed, ${size} read, ${size + 1} now)`
+        )
+      })
+    })
+
+    it('shrinks while it is read', async () => {
+      const file = freshFile()
+      const failure = await hashWith(mode, file, (_path, bytes) => {
+        if (bytes === BUFFER_SIZE) fs.truncateSync(file, BUFFER_SIZE + 5)
+      })
+      // hashLarge has the next chunk in flight already, so it may read one more full chunk.
+      expect(failure).toEqual({
+        path: file,
+        problem: expect.stringMatching(
+          new RegExp(
+            `\\(${size} bytes when listed, (${BUFFER_SIZE + 5}|${2 * BUFFER_SIZE}) read, ${BUFFER_SIZE + 5} now\\)`
+          )
+        )
+      })
+    })
+
+    it('is rewritten in place with the same size (its mtime changes)', async () => {
+      const file = freshFile()
+      const failure = await hashWith(mode, file, (_path, bytes) => {
+        if (bytes !== BUFFER_SIZE) return
+        const fd = fs.openSync(file, 'r+')
+        fs.writeSync(fd, Buffer.from('tampered'), 0, 8, 0)
+        fs.closeSync(fd)
+        fs.utimesSync(file, new Date(0), new Date(1_000_000))
+      })
+      expect(failure).toEqual({
+        path: file,
+        problem: expect.stringContaining(`(${size} bytes when listed, ${size} read, ${size} now)`)
+      })
+    })
   })
 
-  it('grows after the first chunk: more bytes are read than listed', () => {
-    const file = freshFile('grows')
-    const failure = hashWith(file, (_path, bytes) => {
-      if (bytes === BUFFER_SIZE) fs.appendFileSync(file, Buffer.alloc(BUFFER_SIZE))
-    })
-    expect(failure).toEqual({
+  it('a small file (one read) that grew after it was listed', async () => {
+    const file = freshFile(10)
+    const listed = fs.statSync(file)
+    fs.appendFileSync(file, 'x')
+    expect(await hashWith('hashBatch', file, () => undefined, listed)).toEqual({
       path: file,
-      problem: expect.stringMatching(
-        /^changed while the tree was hashed \(3145828 bytes when listed, 4194304 read, 4194404 now\)/
-      )
+      problem:
+        'changed while the tree was hashed (10 bytes when listed, 11 read): hash a tree that nothing is writing to'
     })
   })
 
-  it('grows after the last read: fstat after reading sees the new size', () => {
-    const file = freshFile('grows-late')
-    const failure = hashWith(file, (_path, bytes) => {
-      if (bytes === size) fs.appendFileSync(file, 'x')
-    })
-    expect(failure).toEqual({
+  it('a small file (one read) that shrank after it was listed', async () => {
+    const file = freshFile(10)
+    const listed = fs.statSync(file)
+    fs.truncateSync(file, 0)
+    expect(await hashWith('hashBatch', file, () => undefined, listed)).toEqual({
       path: file,
-      problem: expect.stringContaining(`(${size} bytes when listed, ${size} read, ${size + 1} now)`)
-    })
-  })
-
-  it('grows after the only read of a small file', () => {
-    const file = freshFile('small-grows', 10)
-    const failure = hashWith(file, () => fs.appendFileSync(file, 'x'))
-    expect(failure).toEqual({
-      path: file,
-      problem: expect.stringContaining('(10 bytes when listed, 10 read, 11 now)')
-    })
-  })
-
-  it('shrinks while it is read', () => {
-    const file = freshFile('shrinks')
-    const failure = hashWith(file, (_path, bytes) => {
-      if (bytes === BUFFER_SIZE) fs.truncateSync(file, BUFFER_SIZE + 5)
-    })
-    expect(failure).toEqual({
-      path: file,
-      problem: expect.stringContaining(`(${size} bytes when listed, ${BUFFER_SIZE + 5} read`)
-    })
-  })
-
-  it('is rewritten in place with the same size (its mtime changes)', () => {
-    const file = freshFile('rewritten')
-    const failure = hashWith(file, (_path, bytes) => {
-      if (bytes !== BUFFER_SIZE) return
-      const fd = fs.openSync(file, 'r+')
-      fs.writeSync(fd, Buffer.from('tampered'), 0, 8, 0)
-      fs.closeSync(fd)
-      fs.utimesSync(file, new Date(0), new Date(1_000_000))
-    })
-    expect(failure).toEqual({
-      path: file,
-      problem: expect.stringContaining(`(${size} bytes when listed, ${size} read, ${size} now)`)
+      problem: expect.stringContaining('(10 bytes when listed, 0 read)')
     })
   })
 })
 
 describe('a tree that changes between listing and hashing', () => {
+  const A_SIZE = 2 * BUFFER_SIZE + 10
   async function hashAfter(change: (files: TreeFile[]) => void, options: EngineOptions) {
     const dir = fs.mkdtempSync(path.join(scratch, 'changes-'))
-    fs.writeFileSync(path.join(dir, 'a'), Buffer.alloc(5000, 2))
+    fs.writeFileSync(path.join(dir, 'a'), Buffer.alloc(A_SIZE, 2))
     fs.writeFileSync(path.join(dir, 'b'), 'b')
-    const files = listTree(dir)
+    const files = await listTree(dir)
     change(files)
-    const engine = createEngine(options)
     try {
-      await engine.hash(files)
+      await hashFiles(files, options)
     } catch (error) {
       expect(error).toBeInstanceOf(VerifyError)
       expect((error as VerifyError).verdict).toBe('invalid')
       return (error as VerifyError).message
-    } finally {
-      engine.close()
     }
     throw new Error('the change went unnoticed')
   }
@@ -248,19 +272,19 @@ describe('a tree that changes between listing and hashing', () => {
     it(`a file appended to (${mode})`, async () => {
       const message = await hashAfter(files => fs.appendFileSync(files[0].path, 'more'), options)
       expect(message).toMatch(
-        /\/a: changed while the tree was hashed \(5000 bytes when listed, 5004 read/
+        `/a: changed while the tree was hashed (${A_SIZE} bytes when listed, ${A_SIZE + 4} read, ${A_SIZE + 4} now)`
       )
     })
 
     it(`a file replaced by another of the same size (${mode})`, async () => {
       const message = await hashAfter(files => {
         const other = `${files[0].path}.new`
-        fs.writeFileSync(other, Buffer.alloc(5000, 3))
+        fs.writeFileSync(other, Buffer.alloc(A_SIZE, 3))
         fs.utimesSync(other, new Date(files[0].mtimeMs), new Date(files[0].mtimeMs))
         fs.renameSync(other, files[0].path)
       }, options)
       expect(message).toMatch(
-        /\/a: changed while the tree was hashed \(5000 bytes when listed, 5000 read, 5000 now\)/
+        `/a: changed while the tree was hashed (${A_SIZE} bytes when listed, ${A_SIZE} read, ${A_SIZE} now)`
       )
     })
 
@@ -277,4 +301,49 @@ describe('a tree that changes between listing and hashing', () => {
       expect(message).toMatch(/\/b: disappeared while the tree was hashed/)
     })
   }
+})
+
+describe('the engine while files are still being added', () => {
+  it('hashes as files arrive and reports the first failure from add, so a listing stops', async () => {
+    const dir = fs.mkdtempSync(path.join(scratch, 'streaming-'))
+    const good = path.join(dir, 'good')
+    fs.writeFileSync(good, 'x')
+    const listed = fs.statSync(good)
+    const engine = createEngine({ concurrency: 2, inlineCost: 0 })
+    try {
+      engine.add({ path: good, size: 1, mtimeMs: listed.mtimeMs, ino: listed.ino })
+      engine.add({ path: path.join(dir, 'gone'), size: 1, mtimeMs: 0, ino: 0 })
+      let thrown: unknown
+      for (let waited = 0; thrown === undefined && waited < 20_000; waited += 20) {
+        await new Promise(resolve => setTimeout(resolve, 20))
+        try {
+          engine.add({ path: good, size: 1, mtimeMs: listed.mtimeMs, ino: listed.ino })
+        } catch (error) {
+          thrown = error
+        }
+      }
+      expect(thrown).toBeInstanceOf(VerifyError)
+      expect((thrown as VerifyError).message).toBe(
+        `${path.join(dir, 'gone')}: disappeared while the tree was hashed`
+      )
+      await expect(engine.finish()).rejects.toBe(thrown)
+    } finally {
+      engine.close()
+    }
+  })
+
+  it('reports progress totals once everything is added, and completion at the end', async () => {
+    const dir = path.join(scratch, 'random-1')
+    const files = await listTree(dir)
+    const reports: HashProgress[] = []
+    await hashFiles(files, { concurrency: 2, inlineCost: 0, onProgress: p => reports.push(p) })
+    const bytesTotal = files.reduce((sum, file) => sum + file.size, 0)
+    expect(reports[0]).toMatchObject({ bytesTotal, filesTotal: files.length })
+    expect(reports.at(-1)).toEqual({
+      bytesDone: bytesTotal,
+      bytesTotal,
+      filesDone: files.length,
+      filesTotal: files.length
+    })
+  })
 })

@@ -65,6 +65,21 @@ describe('treeSha256 vectors (tree.json)', () => {
   })
 })
 
+describe('path order', () => {
+  it('is UTF-8 byte order, also against characters beyond U+FFFF', async () => {
+    const dir = freshDir()
+    // UTF-16 would put U+1F600 (a surrogate pair, 0xD83D…) before U+E000; UTF-8 bytes do not.
+    writeTree(dir, { '\u{1F600}': '1', '\uE000': '2', 'z/\u{10000}': '3', 'z-': '4' })
+    const digest = await treeSha256(dir)
+    expect(digest.manifest.map(entry => entry.path)).toEqual([
+      'z-',
+      'z/\u{10000}',
+      '\uE000',
+      '\u{1F600}'
+    ])
+  })
+})
+
 describe('single file', () => {
   const oneFile = treeCases.find(c => c.name === 'one-file')!
   const content = Buffer.from(oneFile.files['model.bin'], 'base64')
@@ -207,8 +222,8 @@ describe('treeSha256 rejects what is not a tree', () => {
       fs.chmodSync(scratch, 0o755)
       fs.chmodSync(dir, 0o755)
       const { HASHER_SOURCE } = await import('../../src/digest/hash-file.js')
-      const script = `const hashBatch = (${HASHER_SOURCE})(require('fs'), require('crypto'), 1024, new BigInt64Array(2), 0)
-        try { hashBatch([process.argv[1]], Float64Array.of(1, 0, 0), Int32Array.of(0), new Uint8Array(32)) }
+      const script = `const { hashBatch } = (${HASHER_SOURCE})(require('fs'), require('crypto'), 1024, new Float64Array(2), 0)
+        try { hashBatch([process.argv[1]], Float64Array.of(1, 0, 0)) }
         catch (failure) { process.stdout.write(failure.path + ': ' + failure.problem) }`
       const output = execFileSync(process.execPath, ['-e', script, path.join(dir, 'locked')], {
         uid: 65534,

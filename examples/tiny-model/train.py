@@ -9,8 +9,8 @@ to --out: W1.npy, b1.npy, W2.npy, b2.npy (numpy.save, allow_pickle=False), model
 
 Same bytes on every run under the verify-model container contract: the seed comes from the
 SEED environment variable (default 0) through numpy.random.default_rng, the BLAS runs on one
-thread (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS), nothing time- or host-dependent is written,
-and JSON keys are sorted.
+thread (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS), the softmax avoids NumPy's CPU-dependent exp,
+nothing time- or host-dependent is written, and JSON keys are sorted.
 """
 
 import argparse
@@ -27,6 +27,7 @@ BATCH_SIZE = 100
 LEARNING_RATE = 0.01
 BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
 DTYPE = np.float32
+LN2 = 0.6931471805599453
 SAFETENSORS_DTYPES = {'<f4': 'F32', '<f8': 'F64', '<i8': 'I64', '<i4': 'I32'}
 
 
@@ -54,8 +55,23 @@ def forward(params, features):
     return hidden_pre, hidden, logits
 
 
+def portable_exp(x):
+    """exp for x <= 0 from IEEE add, multiply, floor and ldexp only: the same bits on every CPU.
+
+    np.exp is not: NumPy picks an AVX2/AVX-512 or a scalar libm implementation at run time,
+    and they differ in the last bit, which training amplifies into different weights.
+    """
+    x = np.maximum(x.astype(np.float64), -700.0)
+    k = np.floor(x / LN2 + 0.5)
+    r = x - k * LN2  # |r| <= ln(2)/2: degree 12 is accurate to ~1 float64 ulp
+    poly = np.ones_like(r)
+    for degree in range(12, 0, -1):
+        poly = 1.0 + poly * r / degree
+    return np.ldexp(poly, k.astype(np.int32)).astype(DTYPE)
+
+
 def softmax(logits):
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    shifted = portable_exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
@@ -63,6 +79,7 @@ def loss_and_grads(params, features, labels):
     hidden_pre, hidden, logits = forward(params, features)
     probs = softmax(logits)
     rows = np.arange(len(labels))
+    # np.log feeds only the reported loss (rounded in config.json), never the weights.
     loss = float(-np.log(probs[rows, labels] + 1e-12).mean())
 
     d_logits = probs

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { removeBuildTree } from '../reproduce/cleanup.js'
@@ -152,13 +153,33 @@ function failureReport(inputs: ActionInputs, error: unknown): Report {
 
 const HEARTBEAT_MS = 60_000
 
-/** One collapsible log group per phase, and a heartbeat while a build runs. */
+/**
+ * One collapsible log group per phase, and a heartbeat while a build runs. Nothing the ledger
+ * controls may be read by the runner as a workflow command (a forged `::set-output`, `::error`,
+ * `::add-mask` or `::stop-commands`): the build's own output is fenced with `::stop-commands::`
+ * and a resume token it cannot guess, and other lines that may carry ledger text are made inert.
+ */
 function groupReporter(core: ActionCore): Reporter & { end(): void } {
   let open = false
   let lastProgress = 0
   let heartbeat: NodeJS.Timeout | undefined
+  let fence: string | undefined
+  let logEndsLine = true
+  const toLineStart = () => {
+    if (!logEndsLine) process.stdout.write('\n')
+    logEndsLine = true
+  }
+  const info = (line: string) => {
+    toLineStart()
+    core.info(inertLine(line))
+  }
   const end = () => {
     clearInterval(heartbeat)
+    if (fence !== undefined) {
+      toLineStart()
+      core.info(`::${fence}::`)
+      fence = undefined
+    }
     if (open) core.endGroup()
     open = false
   }
@@ -170,21 +191,41 @@ function groupReporter(core: ActionCore): Reporter & { end(): void } {
       if (name === 'build') {
         const started = Date.now()
         heartbeat = setInterval(
-          () => core.info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`),
+          () => info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`),
           HEARTBEAT_MS
         )
         heartbeat.unref()
       }
     },
-    info: line => core.info(line),
-    buildLog: chunk => process.stdout.write(chunk),
+    info,
+    buildLog: chunk => {
+      if (chunk.length === 0) return
+      if (fence === undefined) {
+        fence = randomBytes(16).toString('hex')
+        core.info(`::stop-commands::${fence}`)
+      }
+      process.stdout.write(chunk)
+      logEndsLine = chunk[chunk.length - 1] === 0x0a
+    },
     hashProgress: (what, progress) => {
       const now = Date.now()
       if (now - lastProgress < 5000) return
       lastProgress = now
       const gib = (n: number) => (n / 2 ** 30).toFixed(2)
-      core.info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`)
+      info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`)
     },
     end
   }
+}
+
+/**
+ * One log line from text that may hold ledger strings (a build command, an output name): no line
+ * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
+ * recognised anywhere in a line).
+ */
+export function inertLine(text: string): string {
+  return text
+    .replace(/\r\n?|\n/g, '\\n')
+    .replace(/^(\s*)::/, '$1\\::')
+    .replace(/##\[/g, '##\\[')
 }

@@ -1,14 +1,14 @@
 import { createEngine } from './engine.js'
 import { leafData, merkleRoot } from './merkle.js'
 import type { HashProgress, ManifestEntry, TreeDigest } from './types.js'
-import { listTree } from './walk.js'
+import { listTree, sortByPathBytes } from './walk.js'
 
 export interface TreeOptions {
   /** Entry name when `target` is a single regular file (default: its base name). */
   singleName?: string
-  /** Bytes and files done / total, throttled (at most every 250 ms, plus start and end). */
+  /** Bytes and files done / total: once listed, at most every 250 ms, and at the end. */
   onProgress?: (progress: HashProgress) => void
-  /** Hashing threads; default `os.availableParallelism()`. */
+  /** Hashing threads, the calling one included; default `os.availableParallelism()`. */
   concurrency?: number
 }
 
@@ -16,21 +16,24 @@ export interface TreeOptions {
  * The tree digest of a directory, or of a single regular file as a tree of one entry
  * (PROTOCOL.md section 1). Rejects with a `VerifyError` (`invalid`) naming the path and the rule
  * for a symbolic link, special file, non-UTF-8 name, unreadable file, empty tree, or a file that
- * changes while it is hashed.
+ * changes while it is hashed. Files are hashed while the tree is still being listed.
  */
 export async function treeSha256(target: string, options: TreeOptions = {}): Promise<TreeDigest> {
   const engine = createEngine({ concurrency: options.concurrency, onProgress: options.onProgress })
   try {
-    const files = listTree(target, {
+    const files = await listTree(target, {
       singleName: options.singleName,
-      onFile: file => engine.anticipate(file.size)
+      onFile: file => engine.add(file)
     })
-    const digests = Buffer.from((await engine.hash(files)).buffer)
-    const manifest = files.map((file, i): ManifestEntry => ({
-      path: file.relativePath,
-      size: file.size,
-      sha256: digests.toString('hex', 32 * i, 32 * i + 32)
-    }))
+    const digests = await engine.finish()
+    const manifest = sortByPathBytes(
+      files.map((file, i): ManifestEntry => ({
+        path: file.relativePath,
+        size: file.size,
+        sha256: digests[i]
+      })),
+      entry => entry.path
+    )
     return { root: manifestRoot(manifest), manifest }
   } finally {
     engine.close()

@@ -111,7 +111,10 @@ async function runProtocol(
       allowNetwork: request.allowNetwork,
       timeoutCapSeconds: request.timeoutCapSeconds,
       keepOutputsIn: path.join(request.workDir, 'reproduced'),
-      onPhase: phase => tracker.start(phase as Phase),
+      onPhase: (phase, detail) => {
+        tracker.start(phase)
+        if (detail) deps.reporter.info(detail)
+      },
       onLog: chunk => deps.reporter.buildLog(chunk),
       onHashProgress: progress => deps.reporter.hashProgress('outputs', progress)
     },

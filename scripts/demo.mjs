@@ -1,0 +1,309 @@
+// npm run demo: the whole protocol on a real (tiny) training, publisher side and verifier side,
+// including a caught tampering. Everything runs through the committed bundles (dist/), the way
+// users and the GitHub runner do. Outputs go to demo-out/ (or $DEMO_OUT); the outcomes are also
+// written to demo-out/demo-results.json for the test that runs this script in CI.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const out = path.resolve(process.env.DEMO_OUT ?? path.join(root, 'demo-out'))
+const work = path.join(out, 'work')
+const publish = path.join(out, 'publish')
+const cli = path.join(root, 'dist/cli/index.js')
+const action = path.join(root, 'dist/index.js')
+const COMMIT_DATE = '2024-01-01T00:00:00Z'
+const OUTPUTS = ['W1.npy', 'b1.npy', 'W2.npy', 'b2.npy', 'model.safetensors', 'config.json']
+
+const timings = []
+const bold = text => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text)
+
+async function phase(name, fn) {
+  console.log(`\n${bold(`── ${name}`)}`)
+  const started = Date.now()
+  const result = await fn()
+  timings.push([name, (Date.now() - started) / 1000])
+  return result
+}
+
+/** Runs a program with an argv array (never a shell); its stderr streams to ours. */
+function run(file, args, options = {}) {
+  const stdout = execFileSync(file, args, {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    ...options
+  })
+  return (stdout ?? '').trim()
+}
+
+function verifyModelCli(...args) {
+  return run(process.execPath, [cli, ...args])
+}
+
+/** Runs dist/index.js exactly as the runner does: INPUT_* variables and the file commands. */
+function runAction(name, inputs) {
+  const dir = path.join(out, 'runs', name)
+  mkdirSync(path.join(dir, 'temp'), { recursive: true })
+  const files = { output: path.join(dir, 'github-output'), summary: path.join(dir, 'summary.html') }
+  for (const file of Object.values(files)) writeFileSync(file, '')
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^(INPUT_|GITHUB_)/.test(key))
+  )
+  for (const [input, value] of Object.entries(inputs)) env[`INPUT_${input.toUpperCase()}`] = value
+  Object.assign(env, {
+    GITHUB_ACTIONS: 'true',
+    GITHUB_OUTPUT: files.output,
+    GITHUB_STEP_SUMMARY: files.summary,
+    RUNNER_TEMP: path.join(dir, 'temp'),
+    RUNNER_TOOL_CACHE: path.join(dir, 'tool-cache')
+  })
+  const result = spawnSync(process.execPath, [action], { cwd: root, env, encoding: 'utf8' })
+  writeFileSync(path.join(dir, 'log.txt'), result.stdout + result.stderr)
+  const outputs = parseGithubOutput(readFileSync(files.output, 'utf8'))
+  const report = outputs.report ? JSON.parse(readFileSync(outputs.report, 'utf8')) : undefined
+  return {
+    exitCode: result.status,
+    outputs,
+    report,
+    summaryFile: files.summary,
+    logFile: path.join(dir, 'log.txt')
+  }
+}
+
+function parseGithubOutput(text) {
+  const outputs = {}
+  const pattern = /^([^<\n]+)<<(\S+)\n([\s\S]*?)\n\2$/gm
+  for (const match of text.matchAll(pattern)) outputs[match[1]] = match[3]
+  return outputs
+}
+
+/** The job summary is HTML for GitHub; this shows it readably in a terminal. */
+function renderSummary(html) {
+  return html
+    .replace(/<h1>(.*?)<\/h1>/g, (_, t) => bold(t.toUpperCase()))
+    .replace(/<h2>(.*?)<\/h2>/g, (_, t) => `\n${bold(t)}`)
+    .replace(/<tr>/g, '  ')
+    .replace(/<\/t[dh]><t[dh]>/g, ' │ ')
+    .replace(/<summary>(.*?)<\/summary>/g, '$1:')
+    .replace(/<[^>]+>/g, '')
+    .replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code)))
+    .replace(/\n{3,}/g, '\n\n')
+    .trim()
+}
+
+/** Adds 0.5 to one float32 element at a byte offset of a file. */
+function addToFloat(file, at) {
+  const bytes = readFileSync(file)
+  bytes.writeFloatLE(bytes.readFloatLE(at) + 0.5, at)
+  writeFileSync(file, bytes)
+}
+
+/** The same weight in both published forms: W2.npy (version 1 header) and model.safetensors. */
+function changeOneWeight(modelDir, index) {
+  const npy = path.join(modelDir, 'W2.npy')
+  addToFloat(npy, 10 + readFileSync(npy).readUInt16LE(8) + index * 4)
+  const safetensors = path.join(modelDir, 'model.safetensors')
+  const bytes = readFileSync(safetensors)
+  const headerLength = Number(bytes.readBigUInt64LE(0))
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'))
+  addToFloat(safetensors, 8 + headerLength + header.W2.data_offsets[0] + index * 4)
+}
+
+function git(cwd, ...args) {
+  return run(
+    'git',
+    ['-c', 'user.name=Tiny Model', '-c', 'user.email=tiny-model@example.org', ...args],
+    {
+      cwd,
+      env: { ...process.env, GIT_AUTHOR_DATE: COMMIT_DATE, GIT_COMMITTER_DATE: COMMIT_DATE }
+    }
+  )
+}
+
+function expectOutcome(name, actual, expected) {
+  const ok = actual === expected
+  console.log(`${ok ? '✔' : '✘'} ${name}: ${actual}${ok ? '' : ` (expected ${expected})`}`)
+  return ok
+}
+
+async function main() {
+  if (!existsSync(cli) || !existsSync(action))
+    throw new Error('dist/ is missing: run npm run package')
+  rmSync(out, { recursive: true, force: true })
+  mkdirSync(publish, { recursive: true })
+
+  await phase('services: Docker and a registry on 127.0.0.1:5000', () =>
+    run('bash', [path.join(root, 'scripts/services.sh'), 'up'], {
+      stdio: ['ignore', 'inherit', 'inherit']
+    })
+  )
+  const image = await phase(
+    'trainer image (Debian bookworm + python3-numpy, pinned by digest)',
+    () => {
+      const reference = run('bash', [path.join(root, 'scripts/build-trainer-image.sh')])
+        .split('\n')
+        .pop()
+      console.log(`image ${reference}`)
+      return reference
+    }
+  )
+
+  const { source, dataset, commit } = await phase('source repository and dataset', () => {
+    const source = path.join(work, 'tiny-model')
+    cpSync(path.join(root, 'examples/tiny-model'), source, {
+      recursive: true,
+      filter: file => !file.includes('__pycache__')
+    })
+    run('git', ['init', '-q', '-b', 'main', source])
+    git(source, 'add', '-A')
+    git(source, 'commit', '-q', '-m', 'tiny-model: train a small MLP on the spiral data set')
+    const commit = git(source, 'rev-parse', 'HEAD')
+    const dataset = path.join(work, 'dataset')
+    run('python3', [path.join(source, 'make_dataset.py'), dataset])
+    console.log(`source commit ${commit}\ndataset root  ${verifyModelCli('digest', dataset)}`)
+    return { source, dataset, commit }
+  })
+
+  const sba = path.join(publish, 'tiny-model.sba.json')
+  const model = path.join(publish, 'model')
+  const keyPrefix = path.join(publish, 'publisher')
+  await phase('publisher: keygen, ledger init, build (trains the model), sign', () => {
+    console.log(`key id ${verifyModelCli('keygen', '--out', keyPrefix)}`)
+    const statement = path.join(publish, 'statement.json')
+    verifyModelCli(
+      'ledger',
+      'init',
+      '--source-dir',
+      source,
+      '--image',
+      image,
+      '--dataset',
+      dataset,
+      '--dependency',
+      'requirements.lock',
+      ...OUTPUTS.flatMap(name => ['--output', name]),
+      '--env',
+      'SEED=0',
+      '-o',
+      statement,
+      '--',
+      'python3',
+      'train.py',
+      '--data',
+      '/data',
+      '--out',
+      '/out'
+    )
+    console.log(
+      `model root ${verifyModelCli('build', statement, '--dataset', dataset, '--out', model)}`
+    )
+    verifyModelCli('sign', statement, '--key', `${keyPrefix}.key`, '-o', sba)
+    console.log(`signed ${path.relative(root, sba)}`)
+  })
+
+  const publicKey = readFileSync(`${keyPrefix}.pub`, 'utf8')
+  const inputs = { attestation: sba, 'public-key': publicKey, dataset }
+
+  const verified = await phase(
+    'verifier: the action in verify mode, on the published weights',
+    () => {
+      const run = runAction('verify', { ...inputs, model })
+      console.log(`result      ${run.outputs.result}\ncapability  ${run.outputs.capability}`)
+      console.log(`job summary ${path.relative(root, run.summaryFile)}\n`)
+      console.log(renderSummary(readFileSync(run.summaryFile, 'utf8')))
+      return run
+    }
+  )
+  const recomputed = verifyModelCli(
+    'capability',
+    '--sba',
+    sba,
+    '--public-key',
+    `${keyPrefix}.pub`,
+    '--model',
+    model
+  )
+
+  const tampered = await phase(
+    'tampering: one weight of W2 changed by 0.5 (W2.npy and model.safetensors)',
+    () => {
+      const copy = path.join(out, 'tampered', 'model')
+      cpSync(model, copy, { recursive: true })
+      changeOneWeight(copy, 7)
+      const run = runAction('tampered-model', { ...inputs, model: copy })
+      console.log(`result ${run.outputs.result}`)
+      for (const lines of Object.values(run.report.explanations ?? {})) {
+        for (const line of lines) console.log(`  ${line}`)
+      }
+      return run
+    }
+  )
+
+  const swapped = await phase('tampering: a modified dataset', () => {
+    const copy = path.join(out, 'tampered', 'dataset')
+    cpSync(dataset, copy, { recursive: true })
+    const train = path.join(copy, 'train.csv')
+    const lines = readFileSync(train, 'utf8').split('\n')
+    lines[1] = lines[1].replace(/,(\d+)$/, (_, label) => `,${(Number(label) + 1) % 2}`)
+    writeFileSync(train, lines.join('\n'))
+    const run = runAction('tampered-dataset', { ...inputs, model, dataset: copy })
+    console.log(`result ${run.outputs.result}: ${run.report.reason}`)
+    return run
+  })
+
+  console.log(`\n${bold('── outcomes')}`)
+  const ok = [
+    expectOutcome('published weights', verified.outputs.result, 'verified'),
+    expectOutcome(
+      'capability recomputed by `verify-model capability`',
+      recomputed,
+      verified.outputs.capability
+    ),
+    expectOutcome('one weight changed', tampered.outputs.result, 'mismatch'),
+    expectOutcome('dataset swapped', swapped.outputs.result, 'invalid'),
+    expectOutcome(
+      'dataset swap stopped before any build',
+      String(swapped.report.build === undefined),
+      'true'
+    )
+  ].every(Boolean)
+
+  console.log(`\n${bold('── time per phase')}`)
+  for (const [name, seconds] of timings) console.log(`${seconds.toFixed(1).padStart(7)} s  ${name}`)
+  const total = timings.reduce((sum, [, seconds]) => sum + seconds, 0)
+  console.log(`${total.toFixed(1).padStart(7)} s  total`)
+
+  writeFileSync(
+    path.join(out, 'demo-results.json'),
+    JSON.stringify(
+      {
+        ok,
+        image,
+        commit,
+        sba,
+        model,
+        publicKey: `${keyPrefix}.pub`,
+        verified: { result: verified.outputs.result, capability: verified.outputs.capability },
+        recomputedCapability: recomputed,
+        tampered: { result: tampered.outputs.result, explanations: tampered.report.explanations },
+        datasetSwap: {
+          result: swapped.outputs.result,
+          reason: swapped.report.reason,
+          built: swapped.report.build !== undefined
+        },
+        timings: Object.fromEntries(timings),
+        totalSeconds: total
+      },
+      null,
+      2
+    ) + '\n'
+  )
+  process.exitCode = ok ? 0 : 1
+}
+
+main().catch(error => {
+  console.error(`demo failed: ${error.message}`)
+  process.exitCode = 1
+})
