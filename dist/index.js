@@ -106796,16 +106796,15 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
  * coverage instrumentation under jest. The calling thread compiles the same text
  * (`loadHasher`), so every path runs one implementation. Node built-ins only.
  *
- * `createHasher(fs, crypto, bufferSize, counters, slot, afterChunk?)` returns
- * - `hashBatch(paths, meta, slots, digests)`: synchronous, for workers and small files. For file
- *   `i`, `meta[3i..3i+2]` is the size, mtimeMs and inode seen when the tree was listed; its
- *   SHA-256 goes to `digests[32 * slots[i]]`.
- * - `hashLarge(path, size, mtimeMs, ino, slot, digests)`: a Promise; reads the next chunk on the
- *   libuv pool while this thread hashes the current one (for the calling thread, which then
- *   keeps its event loop turning).
- * Progress is added to `counters[2 * slot]` (bytes) and `counters[2 * slot + 1]` (files) with
- * Atomics, so another thread may read it at any time. `afterChunk(path, bytesSoFar)`, if
- * given, runs after every read (tests change files there).
+ * `createHasher(fs, crypto, bufferSize, progress, slot, afterChunk?)` returns
+ * - `hashBatch(paths, meta)`: synchronous, for workers and small files; returns the hex
+ *   SHA-256 of each file. `meta[3i..3i+2]` is file i's size, mtimeMs and inode when listed.
+ * - `hashLarge(path, size, mtimeMs, ino)`: a Promise of the hex SHA-256; reads the next chunk
+ *   on the libuv pool while this thread hashes the current one (for the calling thread, which
+ *   then keeps its event loop turning).
+ * Progress goes to `progress[2 * slot]` (bytes) and `progress[2 * slot + 1]` (files), a
+ * Float64Array that may be shared: each slot has one writer, readers only display it.
+ * `afterChunk(path, bytesSoFar)`, if given, runs after every read (tests change files there).
  *
  * Per file: open without following links (O_NOFOLLOW) and without blocking on a FIFO swapped in
  * (O_NONBLOCK); read into reused buffers until a short read at or past the listed size. Exactly
@@ -106813,14 +106812,13 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
  * rejected. A file that takes more than one read is also fstat-ed after the last one and
  * rejected unless it still has the listed size, mtime and inode (extended, rewritten or replaced
  * while it was read). A file that fits one read is one syscall, a snapshot; an fstat there would
- * cost 20 % of the time per small file (Node 20 builds four Dates per Stats).
+ * add 15-20 % to the time per small file (Node 20 builds four Dates per Stats).
  * Failures are thrown as plain `{ path, problem }` objects (they cross a thread boundary).
  */
-const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, counters, slot, afterChunk) {
+const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, slot, afterChunk) {
   'use strict'
   const buffer = Buffer.allocUnsafeSlow(bufferSize)
   let spare
-  const fullChunk = BigInt(bufferSize)
   const openFlags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
 
   function failure(path, problem) {
@@ -106856,8 +106854,8 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, counters, s
     return n > 0 && total <= size && (n === bufferSize || total < size)
   }
 
-  function counted(slot, n, path, total) {
-    Atomics.add(counters, 2 * slot, n === bufferSize ? fullChunk : BigInt(n))
+  function counted(n, path, total) {
+    progress[2 * slot] += n
     if (afterChunk) afterChunk(path, total)
   }
 
@@ -106872,40 +106870,42 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, counters, s
     if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) throw changed(path, size, total, after.size)
   }
 
-  function hashOpenFile(fd, path, size, mtimeMs, ino, digests, at, slot) {
+  function hashOpenFile(fd, path, size, mtimeMs, ino) {
     let n = readChunk(fd, path)
     let total = n
     if (!wantsMore(n, total, size)) {
-      digests.set(crypto.hash('sha256', buffer.subarray(0, n), 'buffer'), at)
-      counted(slot, n, path, total)
+      const digest = crypto.hash('sha256', buffer.subarray(0, n), 'hex')
+      counted(n, path, total)
       if (total !== size) throw changed(path, size, total)
-      return
+      return digest
     }
     const hash = crypto.createHash('sha256')
     for (;;) {
       hash.update(n === bufferSize ? buffer : buffer.subarray(0, n))
-      counted(slot, n, path, total)
+      counted(n, path, total)
       if (!wantsMore(n, total, size)) break
       n = readChunk(fd, path)
       total += n
     }
     checkAfterReads(fd, path, size, mtimeMs, ino, total)
-    digests.set(hash.digest(), at)
+    return hash.digest('hex')
   }
 
-  function hashBatch(paths, meta, slots, digests) {
+  function hashBatch(paths, meta) {
+    const digests = new Array(paths.length)
     for (let i = 0; i < paths.length; i++) {
       const fd = openFile(paths[i])
       try {
-        hashOpenFile(fd, paths[i], meta[3 * i], meta[3 * i + 1], meta[3 * i + 2], digests, 32 * slots[i], slot)
+        digests[i] = hashOpenFile(fd, paths[i], meta[3 * i], meta[3 * i + 1], meta[3 * i + 2])
       } finally {
         fs.closeSync(fd)
       }
-      Atomics.add(counters, 2 * slot + 1, 1n)
+      progress[2 * slot + 1] += 1
     }
+    return digests
   }
 
-  function hashLarge(path, size, mtimeMs, ino, index, digests) {
+  function hashLarge(path, size, mtimeMs, ino) {
     spare = spare || Buffer.allocUnsafeSlow(bufferSize)
     const buffers = [buffer, spare]
     const fd = openFile(path)
@@ -106914,18 +106914,19 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, counters, s
     return new Promise((resolve, reject) => {
       const handlers = [onRead.bind(null, 0), onRead.bind(null, 1)]
       function finish(error) {
+        let digest
         try {
           if (!error) {
             checkAfterReads(fd, path, size, mtimeMs, ino, total)
-            digests.set(hash.digest(), 32 * index)
-            Atomics.add(counters, 2 * slot + 1, 1n)
+            digest = hash.digest('hex')
+            progress[2 * slot + 1] += 1
           }
         } catch (thrown) {
           error = thrown
         }
         fs.closeSync(fd)
         if (error) reject(error)
-        else resolve()
+        else resolve(digest)
       }
       function onRead(which, error, n) {
         if (error) return finish(readFailure(path, error))
@@ -106934,7 +106935,7 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, counters, s
         if (more) fs.read(fd, buffers[1 - which], 0, bufferSize, total, handlers[1 - which])
         if (n > 0) {
           hash.update(n === bufferSize ? buffers[which] : buffers[which].subarray(0, n))
-          counted(slot, n, path, total)
+          counted(n, path, total)
         }
         if (!more) finish()
       }
@@ -106951,39 +106952,9 @@ function isHashFailure(value) {
         typeof value.problem === 'string');
 }
 /** Compiles HASHER_SOURCE on the calling thread. */
-function loadHasher(bufferSize, counters, slot, afterChunk) {
+function loadHasher(bufferSize, progress, slot, afterChunk) {
     const create = new Function(`return ${HASHER_SOURCE}`)();
-    return create((external_node_fs_default()), (external_node_crypto_default()), bufferSize, counters, slot, afterChunk);
-}
-/** Groups files (already in scheduling order) into batches of about `targetCost`. */
-function makeBatches(files, order, costOf, targetCost) {
-    const batches = [];
-    let start = 0;
-    while (start < order.length) {
-        let end = start;
-        let cost = 0;
-        while (end < order.length &&
-            (end === start || cost + costOf(files[order[end]].size) <= targetCost)) {
-            cost += costOf(files[order[end]].size);
-            end++;
-        }
-        const members = order.slice(start, end);
-        const meta = new Float64Array(3 * members.length);
-        members.forEach((index, i) => {
-            const file = files[index];
-            meta[3 * i] = file.size;
-            meta[3 * i + 1] = file.mtimeMs;
-            meta[3 * i + 2] = file.ino;
-        });
-        batches.push({
-            paths: members.map(index => files[index].path),
-            meta,
-            slots: Int32Array.from(members),
-            cost
-        });
-        start = end;
-    }
-    return batches;
+    return create((external_node_fs_default()), (external_node_crypto_default()), bufferSize, progress, slot, afterChunk);
 }
 
 ;// CONCATENATED MODULE: ./src/digest/engine.ts
@@ -107007,143 +106978,177 @@ function costOf(size) {
 }
 const WORKER_SOURCE = `'use strict'
 const { parentPort, workerData } = require('node:worker_threads')
-const { hashBatch } = (${HASHER_SOURCE})(require('node:fs'), require('node:crypto'), workerData.bufferSize, workerData.counters, workerData.slot)
+const { hashBatch } = (${HASHER_SOURCE})(require('node:fs'), require('node:crypto'), workerData.bufferSize, new Float64Array(workerData.progress), workerData.slot)
 parentPort.on('message', batch => {
   try {
-    hashBatch(batch.paths, batch.meta, batch.slots, new Uint8Array(batch.digests))
-    parentPort.postMessage({ done: true })
+    parentPort.postMessage({ digests: hashBatch(batch.paths, batch.meta) })
   } catch (error) {
     const failure = error && typeof error.problem === 'string' ? error : { path: '', problem: String(error && error.stack || error) }
     parentPort.postMessage({ failure: failure })
   }
 })`;
+/** Hashes `files` and returns their hex SHA-256 in the same order. */
+async function engine_hashFiles(files, options = {}) {
+    const engine = createEngine(options);
+    try {
+        for (const file of files)
+            engine.add(file);
+        return await engine.finish();
+    }
+    finally {
+        engine.close();
+    }
+}
 /**
- * Hashes files on the calling thread plus `concurrency - 1` worker threads, largest file
- * first. Workers start only when the work is worth their start-up (`inlineCost`), possibly while
- * the tree is still being listed (`anticipate`); `close` terminates them so the process can exit.
+ * The calling thread plus `concurrency - 1` worker threads. Small files are grouped into
+ * batches of ~8 MiB of work, a big file is a batch of its own; whenever a thread is free it
+ * takes the largest batch waiting (largest file first). Workers start once the files added
+ * are worth their start-up (`inlineCost`) and hash while the listing goes on; the calling
+ * thread joins in at `finish`. `close` terminates the workers so the process can exit.
  */
 function createEngine(options = {}) {
     const threads = Math.max(1, options.concurrency ?? external_node_os_default().availableParallelism());
     const inlineCost = options.inlineCost ?? INLINE_COST;
-    // A bytes/files pair per hashing thread; the calling thread's is slot 0.
-    const counters = new BigInt64Array(new SharedArrayBuffer(16 * threads));
+    // Bytes and files done per hashing thread; the calling thread's pair is slot 0.
+    const progress = new Float64Array(new SharedArrayBuffer(16 * threads));
     const pool = [];
-    let anticipatedCost = 0;
-    let anticipatedFiles = 0;
+    const waiting = []; // ascending cost: the largest is taken from the end
+    const digests = [];
+    let filling = emptyBatch();
+    let addedCost = 0;
+    let addedBytes = 0;
+    let unfinished = 0;
+    let failure;
+    let settle;
     let mainHasher;
-    function startWorkers(count) {
-        while (pool.length < Math.min(count, threads - 1)) {
-            const worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, {
-                eval: true,
-                workerData: { bufferSize: BUFFER_SIZE, counters, slot: pool.length + 1 },
-                stdout: false
+    function startWorkers() {
+        while (pool.length < threads - 1) {
+            const member = {
+                worker: new external_node_worker_threads_.Worker(WORKER_SOURCE, {
+                    eval: true,
+                    workerData: { bufferSize: BUFFER_SIZE, progress: progress.buffer, slot: pool.length + 1 },
+                    stdout: false
+                }),
+                inFlight: []
+            };
+            member.worker.on('message', (message) => {
+                if (message.digests)
+                    complete(member.inFlight.shift(), message.digests);
+                else
+                    fail(message.failure);
+                feed(member);
             });
-            pool.push({ worker, inFlight: 0 });
+            member.worker.on('error', fail);
+            member.worker.on('exit', code => fail(new Error(`a hashing thread exited (${code})`)));
+            pool.push(member);
         }
     }
-    function progressOf(bytesTotal, filesTotal) {
+    function enqueue(batch) {
+        let at = waiting.length;
+        while (at > 0 && waiting[at - 1].cost > batch.cost)
+            at--;
+        waiting.splice(at, 0, batch);
+        unfinished++;
+        for (const member of pool)
+            feed(member);
+    }
+    /** A worker gets a second batch queued ahead only when it is small, so a big file never
+     * waits behind another while a thread is idle. */
+    function feed(member) {
+        while (!failure && waiting.length > 0) {
+            const busy = member.inFlight.length;
+            if (busy >= 2 || (busy === 1 && waiting[waiting.length - 1].cost > BATCH_COST))
+                return;
+            const batch = waiting.pop();
+            member.inFlight.push(batch);
+            member.worker.postMessage({ paths: batch.paths, meta: Float64Array.from(batch.meta) });
+        }
+    }
+    function complete(batch, hexes) {
+        batch.slots.forEach((slot, i) => (digests[slot] = hexes[i]));
+        unfinished--;
+        if (unfinished === 0 && settle && !failure)
+            settle.resolve(digests);
+    }
+    function fail(error) {
+        if (failure)
+            return;
+        failure = engine_toVerifyError(error);
+        settle?.reject(failure);
+    }
+    /** The calling thread's share: a big file with overlapped reads, small ones synchronously. */
+    async function hashHere() {
+        mainHasher ??= loadHasher(BUFFER_SIZE, progress, 0);
+        while (!failure && waiting.length > 0) {
+            const batch = waiting.pop();
+            try {
+                if (batch.paths.length === 1 && batch.meta[0] > BUFFER_SIZE) {
+                    const [size, mtimeMs, ino] = batch.meta;
+                    complete(batch, [await mainHasher.hashLarge(batch.paths[0], size, mtimeMs, ino)]);
+                }
+                else
+                    complete(batch, mainHasher.hashBatch(batch.paths, Float64Array.from(batch.meta)));
+            }
+            catch (error) {
+                return fail(error);
+            }
+            if (pool.length > 0)
+                await (0,external_node_timers_promises_namespaceObject.setImmediate)(); // let worker messages in
+        }
+    }
+    function report() {
         let bytesDone = 0;
         let filesDone = 0;
         for (let slot = 0; slot < threads; slot++) {
-            bytesDone += Number(Atomics.load(counters, 2 * slot));
-            filesDone += Number(Atomics.load(counters, 2 * slot + 1));
+            bytesDone += progress[2 * slot];
+            filesDone += progress[2 * slot + 1];
         }
-        return { bytesDone, bytesTotal, filesDone, filesTotal };
-    }
-    /** One batch on the calling thread: a big file with overlapped reads, else synchronously. */
-    async function hashHere(batch, digests) {
-        mainHasher ??= loadHasher(BUFFER_SIZE, counters, 0);
-        try {
-            if (batch.paths.length === 1 && batch.meta[0] > BUFFER_SIZE) {
-                const [size, mtimeMs, ino] = batch.meta;
-                await mainHasher.hashLarge(batch.paths[0], size, mtimeMs, ino, batch.slots[0], digests);
-            }
-            else
-                mainHasher.hashBatch(batch.paths, batch.meta, batch.slots, digests);
-        }
-        catch (error) {
-            throw engine_toVerifyError(error);
-        }
-    }
-    /**
-     * Every thread takes the next batch from the head of the queue (largest first) when it is
-     * free. A worker gets a second batch queued ahead only when that batch is small, so a big
-     * file never waits behind another while a thread is idle.
-     */
-    function runBatches(batches, digests) {
-        let next = 0;
-        let remaining = batches.length;
-        let settled = false;
-        return new Promise((resolve, reject) => {
-            const fail = (error) => {
-                if (settled)
-                    return;
-                settled = true;
-                reject(engine_toVerifyError(error));
-            };
-            const finishOne = () => {
-                remaining--;
-                if (remaining === 0 && !settled) {
-                    settled = true;
-                    resolve();
-                }
-            };
-            const feed = (member) => {
-                while (!settled && next < batches.length) {
-                    const batch = batches[next];
-                    if (member.inFlight >= 2 || (member.inFlight === 1 && batch.cost > BATCH_COST))
-                        return;
-                    next++;
-                    member.inFlight++;
-                    member.worker.postMessage({ ...batch, digests: digests.buffer });
-                }
-            };
-            for (const member of pool) {
-                member.worker.removeAllListeners();
-                member.worker.on('message', (message) => {
-                    if (message.failure)
-                        return fail(message.failure);
-                    member.inFlight--;
-                    finishOne();
-                    feed(member);
-                });
-                member.worker.on('error', fail);
-                member.worker.on('exit', code => fail(new Error(`a hashing thread exited (${code})`)));
-                feed(member);
-            }
-            void (async () => {
-                while (!settled && next < batches.length) {
-                    await hashHere(batches[next++], digests);
-                    finishOne();
-                    // Small batches run synchronously: let worker messages in between them.
-                    if (pool.length > 0)
-                        await (0,external_node_timers_promises_namespaceObject.setImmediate)();
-                }
-            })().catch(fail);
+        options.onProgress?.({
+            bytesDone,
+            bytesTotal: addedBytes,
+            filesDone,
+            filesTotal: digests.length
         });
     }
     return {
-        anticipate(size) {
-            anticipatedCost += costOf(size);
-            anticipatedFiles++;
-            if (anticipatedFiles > 1 && anticipatedCost > inlineCost)
-                startWorkers(threads - 1);
+        add(file) {
+            if (failure)
+                throw failure;
+            const cost = costOf(file.size);
+            const batch = cost > BATCH_COST ? emptyBatch() : filling;
+            batch.paths.push(file.path);
+            batch.meta.push(file.size, file.mtimeMs, file.ino);
+            batch.slots.push(digests.length);
+            batch.cost += cost;
+            digests.push('');
+            addedCost += cost;
+            addedBytes += file.size;
+            if (digests.length > 1 && addedCost > inlineCost)
+                startWorkers();
+            if (batch !== filling)
+                enqueue(batch);
+            else if (filling.cost >= BATCH_COST) {
+                enqueue(filling);
+                filling = emptyBatch();
+            }
         },
-        async hash(files) {
-            const digests = new Uint8Array(new SharedArrayBuffer(32 * files.length));
-            const order = files.map((_, index) => index).sort((a, b) => files[b].size - files[a].size);
-            const batches = makeBatches(files, order, costOf, BATCH_COST);
-            const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
-            const totalCost = batches.reduce((sum, batch) => sum + batch.cost, 0);
-            const report = () => options.onProgress?.(progressOf(bytesTotal, files.length));
-            counters.fill(0n);
+        async finish() {
+            if (filling.paths.length > 0)
+                enqueue(filling);
+            filling = emptyBatch();
             report();
-            if (totalCost > inlineCost)
-                startWorkers(batches.length - 1);
             const timer = options.onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined;
             timer?.unref();
             try {
-                await runBatches(batches, digests);
+                const done = new Promise((resolve, reject) => {
+                    settle = { resolve, reject };
+                    if (failure)
+                        reject(failure);
+                    else if (unfinished === 0)
+                        resolve(digests);
+                });
+                void hashHere();
+                await done;
             }
             finally {
                 clearInterval(timer);
@@ -107153,11 +107158,16 @@ function createEngine(options = {}) {
         },
         close() {
             for (const { worker } of pool.splice(0)) {
+                worker.removeAllListeners();
+                worker.on('error', () => undefined);
                 worker.unref();
                 void worker.terminate();
             }
         }
     };
+}
+function emptyBatch() {
+    return { paths: [], meta: [], slots: [], cost: 0 };
 }
 function engine_toVerifyError(error) {
     if (error instanceof VerifyError)
@@ -107222,17 +107232,19 @@ function merkle_sha256(data) {
 
 
 
+
 const RULE = 'PROTOCOL.md section 1';
 const walk_utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /**
- * The regular files of a tree (PROTOCOL.md section 1), sorted by path bytes. `invalid` on a
+ * The regular files of a tree (PROTOCOL.md section 1), in the order found. `invalid` on a
  * symbolic link anywhere (the target included), a socket, FIFO or device, a name that is not
  * UTF-8, an unreadable directory, or no files at all.
  *
- * Synchronous on purpose: for 20,000 files, readdirSync + lstatSync take ~85 ms where the
- * promise API takes 300-800 ms, and nothing else runs while a tree is listed.
+ * Synchronous calls, yielding to the event loop every few hundred entries (so hashing threads
+ * get new work meanwhile): for 20,000 files, readdirSync + lstatSync take ~150 ms where the
+ * promise API takes 300-800 ms.
  */
-function listTree(target, options = {}) {
+async function listTree(target, options = {}) {
     const stats = lstatOrFail(target);
     if (stats.isFile()) {
         const file = toFile(target, options.singleName ?? external_node_path_default().basename(target), stats);
@@ -107243,11 +107255,16 @@ function listTree(target, options = {}) {
         throw notATreeEntry(target, stats);
     const files = [];
     const directories = [{ absolute: target, relative: '' }];
+    let sinceYield = 0;
     for (let next = directories.pop(); next; next = directories.pop()) {
         for (const entry of readDirectory(next.absolute)) {
             const name = decodeName(next.absolute, entry.name);
             const absolute = `${next.absolute}${(external_node_path_default()).sep}${name}`;
             const relative = next.relative === '' ? name : `${next.relative}/${name}`;
+            if (++sinceYield === YIELD_EVERY) {
+                sinceYield = 0;
+                await (0,external_node_timers_promises_namespaceObject.setImmediate)();
+            }
             if (entry.isDirectory()) {
                 directories.push({ absolute, relative });
                 continue;
@@ -107268,19 +107285,20 @@ function listTree(target, options = {}) {
     }
     if (files.length === 0)
         throw errors_invalid(`${target}: the tree has no regular files (empty directories contribute nothing); an empty tree has no digest (${RULE})`);
-    return sortByPathBytes(files);
+    return files;
 }
+const YIELD_EVERY = 256;
 /**
- * Unsigned bytewise order of the UTF-8 paths, never locale order. UTF-16 code-unit order (what
- * `<` compares) is the same as UTF-8 byte order unless a path holds a surrogate pair (a code
- * point above U+FFFF); only then are the encoded bytes compared.
+ * Sorts by the unsigned bytewise order of the UTF-8 `key`s, never locale order. UTF-16
+ * code-unit order (what `<` compares) is the same as UTF-8 byte order unless a key holds a
+ * surrogate pair (a code point above U+FFFF); only then are the encoded bytes compared.
  */
-function sortByPathBytes(files) {
-    if (!files.some(file => SURROGATE.test(file.relativePath)))
-        return files.sort((a, b) => compareCodeUnits(a.relativePath, b.relativePath));
-    const keyed = files.map(file => ({ file, key: Buffer.from(file.relativePath, 'utf8') }));
-    keyed.sort((a, b) => Buffer.compare(a.key, b.key));
-    return keyed.map(({ file }) => file);
+function sortByPathBytes(items, key) {
+    if (!items.some(item => SURROGATE.test(key(item))))
+        return items.sort((a, b) => compareCodeUnits(key(a), key(b)));
+    const keyed = items.map(item => ({ item, bytes: Buffer.from(key(item), 'utf8') }));
+    keyed.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+    return keyed.map(({ item }) => item);
 }
 const SURROGATE = /[\uD800-\uDFFF]/;
 function compareCodeUnits(a, b) {
@@ -107364,21 +107382,21 @@ function codeOf(error) {
  * The tree digest of a directory, or of a single regular file as a tree of one entry
  * (PROTOCOL.md section 1). Rejects with a `VerifyError` (`invalid`) naming the path and the rule
  * for a symbolic link, special file, non-UTF-8 name, unreadable file, empty tree, or a file that
- * changes while it is hashed.
+ * changes while it is hashed. Files are hashed while the tree is still being listed.
  */
 async function treeSha256(target, options = {}) {
     const engine = createEngine({ concurrency: options.concurrency, onProgress: options.onProgress });
     try {
-        const files = listTree(target, {
+        const files = await listTree(target, {
             singleName: options.singleName,
-            onFile: file => engine.anticipate(file.size)
+            onFile: file => engine.add(file)
         });
-        const digests = Buffer.from((await engine.hash(files)).buffer);
-        const manifest = files.map((file, i) => ({
+        const digests = await engine.finish();
+        const manifest = sortByPathBytes(files.map((file, i) => ({
             path: file.relativePath,
             size: file.size,
-            sha256: digests.toString('hex', 32 * i, 32 * i + 32)
-        }));
+            sha256: digests[i]
+        })), entry => entry.path);
         return { root: manifestRoot(manifest), manifest };
     }
     finally {
@@ -109222,7 +109240,7 @@ function describeElements(stats) {
 function formatSafetensors(name, e) {
     const differing = e.tensors.length + e.moreTensors;
     const parts = [
-        ...(differing > 0 ? [`${differing} tensor${differing === 1 ? '' : 's'} differ`] : []),
+        ...(differing > 0 ? [differing === 1 ? '1 tensor differs' : `${differing} tensors differ`] : []),
         ...(e.metadataChanges.length > 0 ? ['metadata changed'] : []),
         ...(differing === 0 && e.metadataChanges.length === 0 ? ['no tensor differs'] : [])
     ];
@@ -109892,6 +109910,7 @@ function writeOutputs(setOutput, report, reportPath) {
 
 
 
+
 const MAX_SBA_BYTES = 32 * 1024 * 1024;
 const MAX_MODEL_FILE_BYTES = 1024 ** 4;
 /** The action: parse inputs → fetch → verify → outputs, summary and the step's status. */
@@ -109997,13 +110016,34 @@ function failureReport(inputs, error) {
     };
 }
 const HEARTBEAT_MS = 60_000;
-/** One collapsible log group per phase, and a heartbeat while a build runs. */
+/**
+ * One collapsible log group per phase, and a heartbeat while a build runs. Nothing the ledger
+ * controls may be read by the runner as a workflow command (a forged `::set-output`, `::error`,
+ * `::add-mask` or `::stop-commands`): the build's own output is fenced with `::stop-commands::`
+ * and a resume token it cannot guess, and other lines that may carry ledger text are made inert.
+ */
 function groupReporter(core) {
     let open = false;
     let lastProgress = 0;
     let heartbeat;
+    let fence;
+    let logEndsLine = true;
+    const toLineStart = () => {
+        if (!logEndsLine)
+            process.stdout.write('\n');
+        logEndsLine = true;
+    };
+    const info = (line) => {
+        toLineStart();
+        core.info(inertLine(line));
+    };
     const end = () => {
         clearInterval(heartbeat);
+        if (fence !== undefined) {
+            toLineStart();
+            core.info(`::${fence}::`);
+            fence = undefined;
+        }
         if (open)
             core.endGroup();
         open = false;
@@ -110015,22 +110055,42 @@ function groupReporter(core) {
             open = true;
             if (name === 'build') {
                 const started = Date.now();
-                heartbeat = setInterval(() => core.info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`), HEARTBEAT_MS);
+                heartbeat = setInterval(() => info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`), HEARTBEAT_MS);
                 heartbeat.unref();
             }
         },
-        info: line => core.info(line),
-        buildLog: chunk => process.stdout.write(chunk),
+        info,
+        buildLog: chunk => {
+            if (chunk.length === 0)
+                return;
+            if (fence === undefined) {
+                fence = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+                core.info(`::stop-commands::${fence}`);
+            }
+            process.stdout.write(chunk);
+            logEndsLine = chunk[chunk.length - 1] === 0x0a;
+        },
         hashProgress: (what, progress) => {
             const now = Date.now();
             if (now - lastProgress < 5000)
                 return;
             lastProgress = now;
             const gib = (n) => (n / 2 ** 30).toFixed(2);
-            core.info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`);
+            info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`);
         },
         end
     };
+}
+/**
+ * One log line from text that may hold ledger strings (a build command, an output name): no line
+ * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
+ * recognised anywhere in a line).
+ */
+function inertLine(text) {
+    return text
+        .replace(/\r\n?|\n/g, '\\n')
+        .replace(/^(\s*)::/, '$1\\::')
+        .replace(/##\[/g, '##\\[');
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts

@@ -156,6 +156,11 @@ async function main() {
       recursive: true,
       filter: file => !file.includes('__pycache__')
     })
+    // The ledger pins the lock of the image actually built (equal to the committed one unless
+    // the Debian mirror moved on since; build-trainer-image.sh warns then).
+    const lock =
+      run('bash', [path.join(root, 'scripts/build-trainer-image.sh'), '--print-lock']) + '\n'
+    writeFileSync(path.join(source, 'requirements.lock'), lock)
     run('git', ['init', '-q', '-b', 'main', source])
     git(source, 'add', '-A')
     git(source, 'commit', '-q', '-m', 'tiny-model: train a small MLP on the spiral data set')

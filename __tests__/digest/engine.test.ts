@@ -333,7 +333,8 @@ describe('the engine while files are still being added', () => {
   })
 
   it('reports progress totals once everything is added, and completion at the end', async () => {
-    const dir = path.join(scratch, 'random-1')
+    const dir = path.join(scratch, 'progress')
+    writeRandomTree(dir, 7)
     const files = await listTree(dir)
     const reports: HashProgress[] = []
     await hashFiles(files, { concurrency: 2, inlineCost: 0, onProgress: p => reports.push(p) })

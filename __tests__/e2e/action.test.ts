@@ -197,6 +197,38 @@ describeDocker('the bundled action (node dist/index.js) as the runner runs it', 
     expectCleanedUp(run, { containers: 0 })
   })
 
+  it('a job summary that cannot be written → a warning; the verdict and outputs stand', async () => {
+    const run = await runBundledAction(
+      {
+        attestation: published.sbaPath,
+        'public-key': published.publicKey,
+        mode: 'check',
+        model: published.modelDir,
+        'expected-capability': capability
+      },
+      { baseDir: dir, env: { GITHUB_STEP_SUMMARY: path.join(dir, 'no-such-dir', 'summary.md') } }
+    )
+
+    expectExit(run, 0)
+    expect(run.outputs).toEqual({
+      result: 'verified',
+      capability,
+      'model-digest': published.modelRoot,
+      'attestation-digest': attestationDigest,
+      'key-ids': published.keyId,
+      report: expect.any(String)
+    })
+    expect(run.commands.filter(command => command.command === 'warning')).toEqual([
+      {
+        command: 'warning',
+        properties: {},
+        message: expect.stringMatching(/^the job summary was not written: Unable to access/)
+      }
+    ])
+    expect(run.commands.filter(command => command.command === 'error')).toEqual([])
+    expectCleanedUp(run, { containers: 0 })
+  })
+
   it('a tampered model (one byte flipped) → mismatch naming the changed file', async () => {
     const tampered = path.join(dir, 'tampered-model')
     cpSync(published.modelDir, tampered, { recursive: true })

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { VerifyError } from '../../src/errors.js'
 import { verifyAttestation } from '../../src/protocol/attestation.js'
 import { decodeBase64Strict, sha256, toHex, utf8 } from '../../src/protocol/encoding.js'
-import { PAYLOAD_TYPE, pae, signEnvelope } from '../../src/protocol/envelope.js'
+import { MAX_SIGNATURES, PAYLOAD_TYPE, pae, signEnvelope } from '../../src/protocol/envelope.js'
 import { privateKeyFromSeed, type PrivateKey } from '../../src/protocol/keys.js'
 import { createStatement } from '../../src/protocol/ledger.js'
 import { fuzzParameters, recordCounts } from './fuzz.js'
@@ -111,7 +111,8 @@ function oracle(envelope: unknown, threshold: number): Expected | undefined {
   if (typeof envelope.payload !== 'string') return undefined
   const payload = referenceBase64(envelope.payload)
   const list = envelope.signatures
-  if (payload === undefined || !Array.isArray(list) || list.length === 0) return undefined
+  if (payload === undefined || !Array.isArray(list)) return undefined
+  if (list.length === 0 || list.length > MAX_SIGNATURES) return undefined
   const signatures: Uint8Array[] = []
   for (const entry of list) {
     if (!isObject(entry) || typeof entry.sig !== 'string') return undefined
@@ -204,6 +205,7 @@ const mutation = fc.oneof(
   }),
   fc.record({ kind: fc.constant('sigRemove'), index }),
   fc.record({ kind: fc.constant('sigDuplicate'), index }),
+  fc.record({ kind: fc.constant('sigFlood'), count: fc.integer({ min: 8, max: 20 }) }),
   fc.record({
     kind: fc.constant('sigReorder'),
     order: fc.array(fc.double({ noNaN: true }), { maxLength: 8 })
@@ -332,6 +334,11 @@ function applyMutation(envelope: Envelope, m: Mutation): void {
     case 'sigDuplicate':
       if (list && list.length > 0) list.push(structuredClone(list[m.index % list.length]))
       return
+    case 'sigFlood':
+      list?.push(
+        ...Array.from({ length: m.count }, () => ({ sig: Buffer.alloc(64).toString('base64') }))
+      )
+      return
     case 'sigReorder': {
       if (!list) return
       const keyed = list.map((entry, i) => ({ entry, sortKey: m.order[i] ?? i }))
@@ -458,7 +465,7 @@ describe('forgery: mutated SBAs against an oracle of what was really signed', ()
           return true
         }
       ),
-      fuzzParameters(0.4)
+      fuzzParameters(0.3)
     )
     recordCounts(`forgery-threshold-${threshold}`, counts)
     expect(counts.forgeriesAccepted).toBe(0)

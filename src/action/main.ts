@@ -1,16 +1,16 @@
-import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { removeBuildTree } from '../reproduce/cleanup.js'
 import { isPassing, toVerifyError } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { DownloadFn } from '../download.js'
-import { verifyModel, type Reporter } from '../verify/pipeline.js'
+import { verifyModel } from '../verify/pipeline.js'
 import type { Report } from '../verify/report.js'
 import { resolveCachedDataset, type CacheApi } from './dataset-cache.js'
 import { InputError, parseInputs, type ActionInputs, type GetInput } from './inputs.js'
 import { renderSummary } from './summary.js'
 import { writeOutputs } from './outputs.js'
+import { groupReporter } from './log.js'
 
 /** The slice of @actions/core the action uses, injected so tests need no module mocks. */
 export interface ActionCore {
@@ -50,11 +50,12 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   await mkdir(inputs.workingDirectory, { recursive: true })
   const staging = await mkdtemp(path.join(inputs.workingDirectory, 'verify-model-'))
   const reporter = groupReporter(core)
+  let report: Report
   try {
     reporter.phase('fetch')
     const sba = await fetchAttestation(inputs, staging, deps)
     const model = await fetchModel(inputs, staging, deps)
-    const report = await verifyModel(
+    report = await verifyModel(
       {
         mode: inputs.mode,
         sba,
@@ -82,16 +83,15 @@ export async function runAction(deps: ActionDeps): Promise<void> {
             : undefined
       }
     )
-    reporter.end()
-    await finish(report, inputs, deps)
   } catch (error) {
-    reporter.end()
     // A failure before the pipeline (fetching the SBA or the model) is still a verdict.
-    const report = failureReport(inputs, error)
-    await finish(report, inputs, deps)
+    report = failureReport(inputs, error)
   } finally {
+    reporter.end()
     await removeBuildTree(staging, deps.run)
   }
+  // Outside the try: the outputs are written once, for the one verdict.
+  await finish(report, inputs, deps)
 }
 
 async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): Promise<void> {
@@ -102,7 +102,15 @@ async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): P
   )
   await writeFile(reportPath, JSON.stringify(report, null, 2) + '\n')
   writeOutputs(core.setOutput, report, reportPath)
-  if (inputs.showSummary) await core.writeSummary(renderSummary(report))
+  if (inputs.showSummary) {
+    // The summary only shows the verdict: failing to write it must not change it.
+    try {
+      await core.writeSummary(renderSummary(report))
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error)
+      core.warning(`the job summary was not written: ${why}`)
+    }
+  }
   if (isPassing(report.result)) {
     core.info(`${report.result}: ${report.reason}`)
     if (report.capability) core.info(`capability: ${report.capability}`)
@@ -149,83 +157,4 @@ function failureReport(inputs: ActionInputs, error: unknown): Report {
     reason: failure.message,
     checks: [{ name: 'fetch', status: 'fail', detail: failure.message }]
   }
-}
-
-const HEARTBEAT_MS = 60_000
-
-/**
- * One collapsible log group per phase, and a heartbeat while a build runs. Nothing the ledger
- * controls may be read by the runner as a workflow command (a forged `::set-output`, `::error`,
- * `::add-mask` or `::stop-commands`): the build's own output is fenced with `::stop-commands::`
- * and a resume token it cannot guess, and other lines that may carry ledger text are made inert.
- */
-function groupReporter(core: ActionCore): Reporter & { end(): void } {
-  let open = false
-  let lastProgress = 0
-  let heartbeat: NodeJS.Timeout | undefined
-  let fence: string | undefined
-  let logEndsLine = true
-  const toLineStart = () => {
-    if (!logEndsLine) process.stdout.write('\n')
-    logEndsLine = true
-  }
-  const info = (line: string) => {
-    toLineStart()
-    core.info(inertLine(line))
-  }
-  const end = () => {
-    clearInterval(heartbeat)
-    if (fence !== undefined) {
-      toLineStart()
-      core.info(`::${fence}::`)
-      fence = undefined
-    }
-    if (open) core.endGroup()
-    open = false
-  }
-  return {
-    phase: name => {
-      end()
-      core.startGroup(name)
-      open = true
-      if (name === 'build') {
-        const started = Date.now()
-        heartbeat = setInterval(
-          () => info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`),
-          HEARTBEAT_MS
-        )
-        heartbeat.unref()
-      }
-    },
-    info,
-    buildLog: chunk => {
-      if (chunk.length === 0) return
-      if (fence === undefined) {
-        fence = randomBytes(16).toString('hex')
-        core.info(`::stop-commands::${fence}`)
-      }
-      process.stdout.write(chunk)
-      logEndsLine = chunk[chunk.length - 1] === 0x0a
-    },
-    hashProgress: (what, progress) => {
-      const now = Date.now()
-      if (now - lastProgress < 5000) return
-      lastProgress = now
-      const gib = (n: number) => (n / 2 ** 30).toFixed(2)
-      info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`)
-    },
-    end
-  }
-}
-
-/**
- * One log line from text that may hold ledger strings (a build command, an output name): no line
- * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
- * recognised anywhere in a line).
- */
-export function inertLine(text: string): string {
-  return text
-    .replace(/\r\n?|\n/g, '\\n')
-    .replace(/^(\s*)::/, '$1\\::')
-    .replace(/##\[/g, '##\\[')
 }

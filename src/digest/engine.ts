@@ -6,17 +6,19 @@ import {
   HASHER_SOURCE,
   isHashFailure,
   loadHasher,
+  type BatchResult,
+  type FileIdentity,
   type FileToHash,
   type Hasher
 } from './hash-file.js'
 import type { HashProgress } from './types.js'
 
-export type { FileToHash } from './hash-file.js'
+export type { FileIdentity, FileToHash } from './hash-file.js'
 
 /**
  * Tuning, measured on a 2-core runner (docs/performance.md): 1 MiB reads beat 128 KiB by ~8 %
  * and 4 MiB by nothing; opening a small file costs about as much as hashing 32 KiB; a worker
- * takes 40-150 ms of CPU to start, so trees below ~64 MiB are hashed on the calling thread.
+ * takes 40-150 ms of CPU to start, so below ~64 MiB of work no worker is started.
  */
 export const BUFFER_SIZE = 1 << 20
 const FILE_COST = 32 << 10
@@ -24,17 +26,20 @@ const BATCH_COST = 8 << 20
 export const INLINE_COST = 64 << 20
 const PROGRESS_INTERVAL_MS = 250
 
-export function costOf(size: number): number {
-  return size + FILE_COST
-}
-
 export interface EngineOptions {
   /** Hashing threads, the calling one included; default `os.availableParallelism()`. */
   concurrency?: number
   /** Called when all files are added, at most every 250 ms while hashing, and at the end. */
   onProgress?: (progress: HashProgress) => void
-  /** Below this much work (bytes, see `costOf`) no worker is started. */
+  /** Below this much work (bytes, plus 32 KiB per file) no worker is started. */
   inlineCost?: number
+}
+
+export interface HashedFile {
+  sha256: string
+  size: number
+  /** RFC 6962 leaf hash of the file's manifest entry (PROTOCOL.md section 1, step 4). */
+  leaf: Uint8Array
 }
 
 /**
@@ -42,22 +47,23 @@ export interface EngineOptions {
  * are `VerifyError`s (`invalid`) naming the file.
  */
 export interface HashEngine {
-  /** Queues a file (its result index is the number of files added before it). Throws the
-   * first hashing failure, so a listing stops early. */
+  /** Queues a file (results come in the order of `add`). Throws the first hashing failure, so
+   * a listing stops early. */
   add(file: FileToHash): void
-  /** Hex SHA-256 of every added file, in the order they were added. */
-  finish(): Promise<string[]>
+  finish(): Promise<HashedFile[]>
   /** Stops the workers (without waiting); the engine must not be used afterwards. */
   close(): void
 }
 
-/** A group of files hashed by one thread in one go. */
+/** Files hashed by one thread in one go. */
 interface Batch {
   paths: string[]
+  names: string[]
+  /** size (-1: not known yet), mtimeMs, ino per file. */
   meta: number[]
   /** Result index of each file. */
   slots: number[]
-  /** Estimated work in bytes (see `costOf`). */
+  /** Estimated work in bytes. */
   cost: number
 }
 
@@ -66,7 +72,8 @@ const { parentPort, workerData } = require('node:worker_threads')
 const { hashBatch } = (${HASHER_SOURCE})(require('node:fs'), require('node:crypto'), workerData.bufferSize, new Float64Array(workerData.progress), workerData.slot)
 parentPort.on('message', batch => {
   try {
-    parentPort.postMessage({ digests: hashBatch(batch.paths, batch.meta) })
+    const result = hashBatch(batch.paths, batch.names, batch.meta)
+    parentPort.postMessage({ result: result }, [result.leaves.buffer, result.sizes.buffer])
   } catch (error) {
     const failure = error && typeof error.problem === 'string' ? error : { path: '', problem: String(error && error.stack || error) }
     parentPort.postMessage({ failure: failure })
@@ -78,11 +85,11 @@ interface PoolWorker {
   inFlight: Batch[]
 }
 
-/** Hashes `files` and returns their hex SHA-256 in the same order. */
+/** Hashes `files`; results in the same order. */
 export async function hashFiles(
   files: readonly FileToHash[],
   options: EngineOptions = {}
-): Promise<string[]> {
+): Promise<HashedFile[]> {
   const engine = createEngine(options)
   try {
     for (const file of files) engine.add(file)
@@ -93,11 +100,13 @@ export async function hashFiles(
 }
 
 /**
- * The calling thread plus `concurrency - 1` worker threads. Small files are grouped into
- * batches of ~8 MiB of work, a big file is a batch of its own; whenever a thread is free it
- * takes the largest batch waiting (largest file first). Workers start once the files added
- * are worth their start-up (`inlineCost`) and hash while the listing goes on; the calling
- * thread joins in at `finish`. `close` terminates the workers so the process can exit.
+ * The calling thread plus `concurrency - 1` worker threads. Files are grouped into batches of
+ * ~8 MiB of work; a big file is a batch of its own. A file listed without its size (listing
+ * does not stat, to save a syscall per file) is sized when first opened: a small one is hashed
+ * there and then, a big one comes back as a batch of its own. Whenever a thread is free it
+ * takes the largest batch waiting (largest file first). Workers start once the work is worth
+ * their start-up (`inlineCost`) and hash while the listing goes on; the calling thread joins
+ * in at `finish`. `close` terminates the workers so the process can exit.
  */
 export function createEngine(options: EngineOptions = {}): HashEngine {
   const threads = Math.max(1, options.concurrency ?? os.availableParallelism())
@@ -106,16 +115,17 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
   const progress = new Float64Array(new SharedArrayBuffer(16 * threads))
   const pool: PoolWorker[] = []
   const waiting: Batch[] = [] // ascending cost: the largest is taken from the end
-  const digests: string[] = []
+  const results: HashedFile[] = []
   let filling = emptyBatch()
-  let addedCost = 0
-  let addedBytes = 0
+  let knownCost = 0
+  let knownBytes = 0
   let unfinished = 0
   let failure: VerifyError | undefined
-  let settle: { resolve: (digests: string[]) => void; reject: (error: unknown) => void } | undefined
+  let settle: { resolve: (results: HashedFile[]) => void; reject: (error: unknown) => void } | undefined
   let mainHasher: Hasher | undefined
 
-  function startWorkers(): void {
+  function startWorkersIfWorthIt(): void {
+    if (results.length < 2 || knownCost <= inlineCost) return
     while (pool.length < threads - 1) {
       const member: PoolWorker = {
         worker: new Worker(WORKER_SOURCE, {
@@ -125,8 +135,8 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
         }),
         inFlight: []
       }
-      member.worker.on('message', (message: { digests?: string[]; failure?: unknown }) => {
-        if (message.digests) complete(member.inFlight.shift()!, message.digests)
+      member.worker.on('message', (message: { result?: BatchResult; failure?: unknown }) => {
+        if (message.result) complete(member.inFlight.shift()!, message.result)
         else fail(message.failure)
         feed(member)
       })
@@ -152,14 +162,36 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
       if (busy >= 2 || (busy === 1 && waiting[waiting.length - 1].cost > BATCH_COST)) return
       const batch = waiting.pop()!
       member.inFlight.push(batch)
-      member.worker.postMessage({ paths: batch.paths, meta: Float64Array.from(batch.meta) })
+      member.worker.postMessage({
+        paths: batch.paths,
+        names: batch.names,
+        meta: Float64Array.from(batch.meta)
+      })
     }
   }
 
-  function complete(batch: Batch, hexes: readonly string[]): void {
-    batch.slots.forEach((slot, i) => (digests[slot] = hexes[i]))
+  function complete(batch: Batch, result: BatchResult): void {
+    const { digests, sizes, leaves, deferred } = result
+    batch.slots.forEach((slot, i) => {
+      if (digests[i] === '') return
+      results[slot] = { sha256: digests[i], size: sizes[i], leaf: leaves.subarray(32 * i, 32 * i + 32) }
+      if (batch.meta[3 * i] < 0) {
+        knownBytes += sizes[i]
+        knownCost += sizes[i]
+      }
+    })
+    for (let k = 0; k < deferred.length; k += 4) {
+      const i = deferred[k]
+      const [size, mtimeMs, ino] = deferred.slice(k + 1, k + 4)
+      knownCost += size
+      knownBytes += size
+      const big = emptyBatch()
+      addTo(big, batch.paths[i], batch.names[i], batch.slots[i], { size, mtimeMs, ino })
+      enqueue(big)
+    }
+    startWorkersIfWorthIt()
     unfinished--
-    if (unfinished === 0 && settle && !failure) settle.resolve(digests)
+    if (unfinished === 0 && settle && !failure) settle.resolve(results)
   }
 
   function fail(error: unknown): void {
@@ -168,16 +200,28 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
     settle?.reject(failure)
   }
 
-  /** The calling thread's share: a big file with overlapped reads, small ones synchronously. */
+  /** The calling thread's share: a big file with overlapped reads, others synchronously. */
   async function hashHere(): Promise<void> {
     mainHasher ??= loadHasher(BUFFER_SIZE, progress, 0)
     while (!failure && waiting.length > 0) {
       const batch = waiting.pop()!
       try {
-        if (batch.paths.length === 1 && batch.meta[0] > BUFFER_SIZE) {
-          const [size, mtimeMs, ino] = batch.meta
-          complete(batch, [await mainHasher.hashLarge(batch.paths[0], size, mtimeMs, ino)])
-        } else complete(batch, mainHasher.hashBatch(batch.paths, Float64Array.from(batch.meta)))
+        const [size, mtimeMs, ino] = batch.meta
+        if (batch.paths.length === 1 && size > BUFFER_SIZE) {
+          const { digest, leaf } = await mainHasher.hashLarge(
+            batch.paths[0],
+            batch.names[0],
+            size,
+            mtimeMs,
+            ino
+          )
+          const sizes = Float64Array.of(size)
+          complete(batch, { digests: [digest], sizes, leaves: leaf, deferred: [] })
+        } else
+          complete(
+            batch,
+            mainHasher.hashBatch(batch.paths, batch.names, Float64Array.from(batch.meta))
+          )
       } catch (error) {
         return fail(error)
       }
@@ -192,28 +236,22 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
       bytesDone += progress[2 * slot]
       filesDone += progress[2 * slot + 1]
     }
-    options.onProgress?.({
-      bytesDone,
-      bytesTotal: addedBytes,
-      filesDone,
-      filesTotal: digests.length
-    })
+    const bytesTotal = Math.max(knownBytes, bytesDone)
+    options.onProgress?.({ bytesDone, bytesTotal, filesDone, filesTotal: results.length })
   }
 
   return {
     add(file) {
       if (failure) throw failure
-      const cost = costOf(file.size)
-      const batch = cost > BATCH_COST ? emptyBatch() : filling
-      batch.paths.push(file.path)
-      batch.meta.push(file.size, file.mtimeMs, file.ino)
-      batch.slots.push(digests.length)
-      batch.cost += cost
-      digests.push('')
-      addedCost += cost
-      addedBytes += file.size
-      if (digests.length > 1 && addedCost > inlineCost) startWorkers()
-      if (batch !== filling) enqueue(batch)
+      const size = file.listed?.size ?? -1
+      const big = size + FILE_COST > BATCH_COST
+      const batch = big ? emptyBatch() : filling
+      addTo(batch, file.path, file.name, results.length, file.listed)
+      results.push(undefined as unknown as HashedFile) // filled in by complete()
+      knownCost += Math.max(size, 0) + FILE_COST
+      if (size >= 0) knownBytes += size
+      startWorkersIfWorthIt()
+      if (big) enqueue(batch)
       else if (filling.cost >= BATCH_COST) {
         enqueue(filling)
         filling = emptyBatch()
@@ -227,10 +265,10 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
       const timer = options.onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined
       timer?.unref()
       try {
-        const done = new Promise<string[]>((resolve, reject) => {
+        const done = new Promise<HashedFile[]>((resolve, reject) => {
           settle = { resolve, reject }
           if (failure) reject(failure)
-          else if (unfinished === 0) resolve(digests)
+          else if (unfinished === 0) resolve(results)
         })
         void hashHere()
         await done
@@ -238,7 +276,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
         clearInterval(timer)
       }
       report()
-      return digests
+      return results
     },
 
     close() {
@@ -253,7 +291,15 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
 }
 
 function emptyBatch(): Batch {
-  return { paths: [], meta: [], slots: [], cost: 0 }
+  return { paths: [], names: [], meta: [], slots: [], cost: 0 }
+}
+
+function addTo(batch: Batch, path: string, name: string, slot: number, listed?: FileIdentity): void {
+  batch.paths.push(path)
+  batch.names.push(name)
+  batch.meta.push(listed?.size ?? -1, listed?.mtimeMs ?? 0, listed?.ino ?? 0)
+  batch.slots.push(slot)
+  batch.cost += (listed?.size ?? 0) + FILE_COST
 }
 
 function toVerifyError(error: unknown): VerifyError {

@@ -9,28 +9,34 @@ import fs from 'node:fs'
  * (`loadHasher`), so every path runs one implementation. Node built-ins only.
  *
  * `createHasher(fs, crypto, bufferSize, progress, slot, afterChunk?)` returns
- * - `hashBatch(paths, meta)`: synchronous, for workers and small files; returns the hex
- *   SHA-256 of each file. `meta[3i..3i+2]` is file i's size, mtimeMs and inode when listed.
- * - `hashLarge(path, size, mtimeMs, ino)`: a Promise of the hex SHA-256; reads the next chunk
- *   on the libuv pool while this thread hashes the current one (for the calling thread, which
- *   then keeps its event loop turning).
+ * - `hashBatch(paths, names, meta)`, synchronous (workers, small files). `meta[3i..3i+2]` is
+ *   file i's size, mtimeMs and inode, or size -1 when the size is not known yet. Returns
+ *   `{ digests, sizes, leaves, deferred }`: hex SHA-256 and size per file, and the RFC 6962
+ *   leaf hash `SHA256(0x00 || u64be(len(name)) || name || u64be(size) || sha256)` of each at
+ *   `leaves[32 i]` (computed here, in parallel, rather than on the calling thread at the end).
+ *   A file of unknown size that fills the first read is not hashed: its digest is '' and
+ *   `deferred` lists `i, size, mtimeMs, ino` for it, so the scheduler can hash the biggest
+ *   files first.
+ * - `hashLarge(path, name, size, mtimeMs, ino)`: a Promise of `{ digest, leaf }` for a file of
+ *   known size; it reads the next chunk on the libuv pool while this thread hashes the current
+ *   one (for the calling thread, which then keeps its event loop turning).
  * Progress goes to `progress[2 * slot]` (bytes) and `progress[2 * slot + 1]` (files), a
  * Float64Array that may be shared: each slot has one writer, readers only display it.
  * `afterChunk(path, bytesSoFar)`, if given, runs after every read (tests change files there).
  *
  * Per file: open without following links (O_NOFOLLOW) and without blocking on a FIFO swapped in
- * (O_NONBLOCK); read into reused buffers until a short read at or past the listed size. Exactly
- * the listed size must be read: a file that grows or shrinks between listing and reading is
- * rejected. A file that takes more than one read is also fstat-ed after the last one and
- * rejected unless it still has the listed size, mtime and inode (extended, rewritten or replaced
- * while it was read). A file that fits one read is one syscall, a snapshot; an fstat there would
- * add 15-20 % to the time per small file (Node 20 builds four Dates per Stats).
+ * (O_NONBLOCK), read into reused buffers until a short read. A file that fits one read is one
+ * syscall: its size is what was read (an empty read is fstat-ed, to reject a FIFO swapped in).
+ * A bigger file is fstat-ed when first opened, and every read of it must add up to exactly
+ * that size; it is fstat-ed again after the last read and rejected unless it still has that
+ * size, mtime and inode (extended, truncated, rewritten or replaced while it was read).
  * Failures are thrown as plain `{ path, problem }` objects (they cross a thread boundary).
  */
 export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, slot, afterChunk) {
   'use strict'
   const buffer = Buffer.allocUnsafeSlow(bufferSize)
   let spare
+  let leafScratch = Buffer.allocUnsafeSlow(4096)
   const openFlags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
 
   function failure(path, problem) {
@@ -49,8 +55,12 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
   }
 
   function readFailure(path, error) {
-    if (error.code === 'EISDIR' || error.code === 'EAGAIN') return failure(path, 'is no longer a regular file')
+    if (error.code === 'EISDIR' || error.code === 'EAGAIN') return notRegular(path)
     return failure(path, 'cannot be read (' + error.code + ')')
+  }
+
+  function notRegular(path) {
+    return failure(path, 'is no longer a regular file')
   }
 
   function readChunk(fd, path) {
@@ -59,6 +69,12 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
     } catch (error) {
       throw readFailure(path, error)
     }
+  }
+
+  function regularStats(fd, path) {
+    const stats = fs.fstatSync(fd)
+    if (!stats.isFile()) throw notRegular(path)
+    return stats
   }
 
   /** Whether another read is needed after one of n bytes brought the total to total. */
@@ -71,27 +87,35 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
     if (afterChunk) afterChunk(path, total)
   }
 
-  function changed(path, size, total, now) {
-    const sizes = size + ' bytes when listed, ' + total + ' read' + (now === undefined ? '' : ', ' + now + ' now')
-    return failure(path, 'changed while the tree was hashed (' + sizes + '): hash a tree that nothing is writing to')
-  }
-
   function checkAfterReads(fd, path, size, mtimeMs, ino, total) {
-    const after = fs.fstatSync(fd)
-    if (!after.isFile()) throw failure(path, 'is no longer a regular file')
-    if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) throw changed(path, size, total, after.size)
+    const after = regularStats(fd, path)
+    if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) {
+      throw failure(path, 'changed while the tree was hashed (' + size + ' bytes when opened, ' + total + ' read, ' +
+        after.size + ' now): hash a tree that nothing is writing to')
+    }
   }
 
-  function hashOpenFile(fd, path, size, mtimeMs, ino) {
-    let n = readChunk(fd, path)
-    let total = n
-    if (!wantsMore(n, total, size)) {
-      const digest = crypto.hash('sha256', buffer.subarray(0, n), 'hex')
-      counted(n, path, total)
-      if (total !== size) throw changed(path, size, total)
-      return digest
-    }
+  function writeU64(target, at, value) {
+    target.writeUInt32BE(Math.floor(value / 4294967296), at)
+    target.writeUInt32BE(value >>> 0, at + 4)
+  }
+
+  function leafHash(name, size, digest, leaves, at) {
+    const nameLength = Buffer.byteLength(name, 'utf8')
+    const length = 17 + nameLength + 32
+    if (leafScratch.length < length) leafScratch = Buffer.allocUnsafeSlow(2 * length)
+    leafScratch[0] = 0
+    writeU64(leafScratch, 1, nameLength)
+    leafScratch.write(name, 9, 'utf8')
+    writeU64(leafScratch, 9 + nameLength, size)
+    digest.copy(leafScratch, 17 + nameLength)
+    leaves.set(crypto.hash('sha256', leafScratch.subarray(0, length), 'buffer'), at)
+  }
+
+  /** Streams the rest of a file of known size; the first n bytes are in the buffer. */
+  function hashRest(fd, path, n, size, mtimeMs, ino) {
     const hash = crypto.createHash('sha256')
+    let total = n
     for (;;) {
       hash.update(n === bufferSize ? buffer : buffer.subarray(0, n))
       counted(n, path, total)
@@ -100,24 +124,46 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
       total += n
     }
     checkAfterReads(fd, path, size, mtimeMs, ino, total)
-    return hash.digest('hex')
+    return hash.digest()
   }
 
-  function hashBatch(paths, meta) {
-    const digests = new Array(paths.length)
-    for (let i = 0; i < paths.length; i++) {
-      const fd = openFile(paths[i])
+  function hashBatch(paths, names, meta) {
+    const count = paths.length
+    const digests = new Array(count)
+    const sizes = new Float64Array(count)
+    const leaves = new Uint8Array(32 * count)
+    const deferred = []
+    for (let i = 0; i < count; i++) {
+      const path = paths[i]
+      let size = meta[3 * i]
+      const fd = openFile(path)
       try {
-        digests[i] = hashOpenFile(fd, paths[i], meta[3 * i], meta[3 * i + 1], meta[3 * i + 2])
+        const n = readChunk(fd, path)
+        let digest
+        if (size < 0 && n === bufferSize) {
+          const stats = regularStats(fd, path)
+          deferred.push(i, stats.size, stats.mtimeMs, stats.ino)
+          digests[i] = ''
+          continue
+        }
+        if (size < 0 || (n < bufferSize && n === size)) {
+          if (n === 0) regularStats(fd, path)
+          size = n
+          digest = crypto.hash('sha256', buffer.subarray(0, n), 'buffer')
+          counted(n, path, n)
+        } else digest = hashRest(fd, path, n, size, meta[3 * i + 1], meta[3 * i + 2])
+        digests[i] = digest.toString('hex')
+        sizes[i] = size
+        leafHash(names[i], size, digest, leaves, 32 * i)
       } finally {
         fs.closeSync(fd)
       }
       progress[2 * slot + 1] += 1
     }
-    return digests
+    return { digests: digests, sizes: sizes, leaves: leaves, deferred: deferred }
   }
 
-  function hashLarge(path, size, mtimeMs, ino) {
+  function hashLarge(path, name, size, mtimeMs, ino) {
     spare = spare || Buffer.allocUnsafeSlow(bufferSize)
     const buffers = [buffer, spare]
     const fd = openFile(path)
@@ -126,19 +172,21 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
     return new Promise((resolve, reject) => {
       const handlers = [onRead.bind(null, 0), onRead.bind(null, 1)]
       function finish(error) {
-        let digest
+        let result
         try {
-          if (!error) {
-            checkAfterReads(fd, path, size, mtimeMs, ino, total)
-            digest = hash.digest('hex')
-            progress[2 * slot + 1] += 1
-          }
+          if (error) throw error
+          checkAfterReads(fd, path, size, mtimeMs, ino, total)
+          const digest = hash.digest()
+          const leaf = new Uint8Array(32)
+          leafHash(name, size, digest, leaf, 0)
+          result = { digest: digest.toString('hex'), leaf: leaf }
+          progress[2 * slot + 1] += 1
         } catch (thrown) {
           error = thrown
         }
         fs.closeSync(fd)
         if (error) reject(error)
-        else resolve(digest)
+        else resolve(result)
       }
       function onRead(which, error, n) {
         if (error) return finish(readFailure(path, error))
@@ -158,18 +206,42 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
   return { hashBatch: hashBatch, hashLarge: hashLarge }
 }`
 
-/** A file as listed, to be hashed: `path` is what is opened and what errors name. */
-export interface FileToHash {
-  path: string
+/** What a file looked like when it was listed; hashing fails if it changes. */
+export interface FileIdentity {
   size: number
   mtimeMs: number
   ino: number
 }
 
+/**
+ * A file to hash: `path` is what is opened and what errors name, `name` its path in the tree
+ * (for the leaf hash). Without `listed`, the size is taken when the file is opened.
+ */
+export interface FileToHash {
+  path: string
+  name: string
+  listed?: FileIdentity
+}
+
+export interface BatchResult {
+  /** Hex SHA-256 per file, '' for a deferred one. */
+  digests: string[]
+  sizes: Float64Array
+  /** 32 bytes per file: its RFC 6962 leaf hash. */
+  leaves: Uint8Array
+  /** `index, size, mtimeMs, ino` per file left for later (big, its size was not known). */
+  deferred: number[]
+}
+
 export interface Hasher {
-  /** Hex SHA-256 of each file; `meta` holds size, mtimeMs, ino of each in turn. */
-  hashBatch(paths: readonly string[], meta: Float64Array): string[]
-  hashLarge(path: string, size: number, mtimeMs: number, ino: number): Promise<string>
+  hashBatch(paths: readonly string[], names: readonly string[], meta: Float64Array): BatchResult
+  hashLarge(
+    path: string,
+    name: string,
+    size: number,
+    mtimeMs: number,
+    ino: number
+  ): Promise<{ digest: string; leaf: Uint8Array }>
 }
 
 /** What the hasher throws. */

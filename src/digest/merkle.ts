@@ -19,15 +19,28 @@ export function leafData(entry: ManifestEntry): Uint8Array {
  * RFC 6962 Merkle Tree Hash with SHA-256: `MTH({d}) = SHA256(0x00 || d)`,
  * `MTH(D[0:n]) = SHA256(0x01 || MTH(D[0:k]) || MTH(D[k:n]))`, `k` the largest power of two
  * below `n`; the empty list hashes to SHA256('').
- *
- * Built bottom-up: pairing neighbours level by level and carrying an odd last node up
- * unchanged gives exactly the recursive split, without recursion or slicing.
  */
 export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
-  if (leaves.length === 0) return sha256(new Uint8Array(0))
-  let level = leaves.map(leaf => sha256(prefixed(LEAF_PREFIX, leaf)))
+  return rootOfLeafHashes(leaves.map(leafHash))
+}
+
+/** `SHA256(0x00 || leaf data)`. */
+export function leafHash(data: Uint8Array): Uint8Array {
+  const prefixed = Buffer.allocUnsafe(1 + data.length)
+  prefixed[0] = LEAF_PREFIX
+  prefixed.set(data, 1)
+  return sha256(prefixed)
+}
+
+/**
+ * The root over leaf hashes (already `SHA256(0x00 || d)`), built bottom-up: pairing neighbours
+ * level by level and carrying an odd last node up unchanged gives exactly the recursive split.
+ */
+export function rootOfLeafHashes(hashes: readonly Uint8Array[]): Uint8Array {
+  if (hashes.length === 0) return sha256(new Uint8Array(0))
   const node = Buffer.allocUnsafe(65)
   node[0] = NODE_PREFIX
+  let level = hashes
   while (level.length > 1) {
     const next: Uint8Array[] = []
     for (let i = 0; i + 1 < level.length; i += 2) {
@@ -39,13 +52,6 @@ export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
     level = next
   }
   return level[0]
-}
-
-function prefixed(prefix: number, data: Uint8Array): Uint8Array {
-  const out = Buffer.allocUnsafe(1 + data.length)
-  out[0] = prefix
-  out.set(data, 1)
-  return out
 }
 
 function sha256(data: Uint8Array): Uint8Array {

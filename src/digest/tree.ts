@@ -1,5 +1,5 @@
 import { createEngine } from './engine.js'
-import { leafData, merkleRoot } from './merkle.js'
+import { leafData, merkleRoot, rootOfLeafHashes } from './merkle.js'
 import type { HashProgress, ManifestEntry, TreeDigest } from './types.js'
 import { listTree, sortByPathBytes } from './walk.js'
 
@@ -25,16 +25,15 @@ export async function treeSha256(target: string, options: TreeOptions = {}): Pro
       singleName: options.singleName,
       onFile: file => engine.add(file)
     })
-    const digests = await engine.finish()
-    const manifest = sortByPathBytes(
-      files.map((file, i): ManifestEntry => ({
-        path: file.relativePath,
-        size: file.size,
-        sha256: digests[i]
-      })),
-      entry => entry.path
+    const hashed = await engine.finish()
+    const sorted = sortByPathBytes(
+      files.map((file, i) => ({ name: file.name, ...hashed[i] })),
+      file => file.name
     )
-    return { root: manifestRoot(manifest), manifest }
+    return {
+      root: hex(rootOfLeafHashes(sorted.map(file => file.leaf))),
+      manifest: sorted.map(({ name, size, sha256 }) => ({ path: name, size, sha256 }))
+    }
   } finally {
     engine.close()
   }
@@ -42,5 +41,7 @@ export async function treeSha256(target: string, options: TreeOptions = {}): Pro
 
 /** The root (hex) of a manifest already sorted by path bytes. */
 export function manifestRoot(manifest: readonly ManifestEntry[]): string {
-  return Buffer.from(merkleRoot(manifest.map(leafData))).toString('hex')
+  return hex(merkleRoot(manifest.map(leafData)))
 }
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')

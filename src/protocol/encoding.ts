@@ -65,7 +65,14 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(bytes).digest())
 }
 
-/** Short echo of user input for error messages. */
+// Line breaks, other control characters and bidirectional overrides, which could split or disguise
+// an error message that echoes them.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE =
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+
+/** Short echo of user input for error messages, kept on one line (unprintables as \uXXXX). */
 export function clip(s: string, max = 80): string {
-  return s.length > max ? `${s.slice(0, max)}…` : s
+  const short = s.length > max ? `${s.slice(0, max)}…` : s
+  return short.replace(UNPRINTABLE, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }

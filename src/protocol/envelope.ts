@@ -1,7 +1,7 @@
 // The Signed Build Attestation: a DSSE envelope (PROTOCOL.md section 3).
 import { invalid } from '../errors.js'
 import { sign, verifyStrict } from './ed25519.js'
-import { concatBytes, decodeBase64Strict, encodeBase64, utf8 } from './encoding.js'
+import { clip, concatBytes, decodeBase64Strict, encodeBase64, utf8 } from './encoding.js'
 import type { PrivateKey, PublicKey } from './keys.js'
 import { isJsonObject, parseStrictJson } from './strict-json.js'
 
@@ -9,6 +9,13 @@ export const PAYLOAD_TYPE = 'application/vnd.in-toto+json'
 
 /** Larger SBAs are refused before parsing. */
 export const MAX_ENVELOPE_BYTES = 32 * 1024 * 1024
+
+/**
+ * More signatures are refused before any is checked: each one may cost a hash of the whole
+ * payload per trusted key, so an SBA stuffed with signatures would otherwise pin the verifier
+ * for hours.
+ */
+export const MAX_SIGNATURES = 16
 
 export interface Signature {
   /** A hint only: which key signed. */
@@ -32,11 +39,16 @@ export function parseEnvelope(bytes: Uint8Array): Envelope {
   const { payloadType, payload, signatures } = doc
   if (typeof payloadType !== 'string') throw invalid('SBA payloadType: expected a string')
   if (payloadType !== PAYLOAD_TYPE) {
-    throw invalid(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${payloadType.slice(0, 80)}'`)
+    throw invalid(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${clip(payloadType)}'`)
   }
   if (typeof payload !== 'string') throw invalid('SBA payload: expected a base64 string')
   if (!Array.isArray(signatures) || signatures.length === 0) {
     throw invalid('SBA signatures: expected a non-empty array')
+  }
+  if (signatures.length > MAX_SIGNATURES) {
+    throw invalid(
+      `SBA signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`
+    )
   }
   return {
     payloadType,

@@ -11,6 +11,7 @@
 //   Number.isSafeInteger). Numbers that overflow to Infinity are rejected.
 // - Time is linear in the input size.
 import { invalid } from '../errors.js'
+import { clip } from './encoding.js'
 
 export const MAX_DEPTH = 64
 
@@ -295,5 +296,5 @@ class Parser {
 }
 
 function quote(key: string): string {
-  return `'${key.length > 80 ? `${key.slice(0, 80)}…` : key}'`
+  return `'${clip(key)}'`
 }
