@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -9,10 +10,11 @@ import {
   hashFiles,
   type EngineOptions
 } from '../../src/digest/engine.js'
-import { loadHasher, type AfterChunk } from '../../src/digest/hash-file.js'
+import { loadHasher, type AfterChunk, type FileToHash } from '../../src/digest/hash-file.js'
+import { rootOfLeafHashes } from '../../src/digest/merkle.js'
 import { manifestRoot, treeSha256 } from '../../src/digest/tree.js'
 import type { HashProgress, ManifestEntry } from '../../src/digest/types.js'
-import { listTree, sortByPathBytes, type TreeFile } from '../../src/digest/walk.js'
+import { listTree, sortByPathBytes } from '../../src/digest/walk.js'
 import { VerifyError } from '../../src/errors.js'
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-test-'))
@@ -88,13 +90,17 @@ function referenceManifest(dir: string): ManifestEntry[] {
   return entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
 }
 
-async function engineManifest(dir: string, options: EngineOptions): Promise<ManifestEntry[]> {
+async function engineDigest(dir: string, options: EngineOptions) {
   const files = await listTree(dir)
-  const digests = await hashFiles(files, options)
-  return sortByPathBytes(
-    files.map((file, i) => ({ path: file.relativePath, size: file.size, sha256: digests[i] })),
-    entry => entry.path
+  const hashed = await hashFiles(files, options)
+  const sorted = sortByPathBytes(
+    files.map((file, i) => ({ name: file.name, ...hashed[i] })),
+    file => file.name
   )
+  return {
+    root: Buffer.from(rootOfLeafHashes(sorted.map(file => file.leaf))).toString('hex'),
+    manifest: sorted.map(({ name, size, sha256 }) => ({ path: name, size, sha256 }))
+  }
 }
 
 describe('the pooled engine equals a single-threaded reference on random trees', () => {
@@ -113,12 +119,15 @@ describe('the pooled engine equals a single-threaded reference on random trees',
     const reference = references.get(seed)!
     expect(reference.length).toBeGreaterThanOrEqual(50)
     const dir = path.join(scratch, `random-${seed}`)
-    expect(await engineManifest(dir, { concurrency, inlineCost: 0 })).toEqual(reference)
+    const digest = await engineDigest(dir, { concurrency, inlineCost: 0 })
+    expect(digest.manifest).toEqual(reference)
+    expect(digest.root).toBe(manifestRoot(reference))
   })
 
-  it.each(seeds)('seed %i, on the calling thread only', async seed => {
+  it.each(seeds)('seed %i, with no worker', async seed => {
     const dir = path.join(scratch, `random-${seed}`)
-    expect(await engineManifest(dir, { inlineCost: Infinity })).toEqual(references.get(seed))
+    const digest = await engineDigest(dir, { inlineCost: Infinity })
+    expect(digest.manifest).toEqual(references.get(seed))
   })
 
   it('treeSha256 over a tree big enough for the pool', async () => {
@@ -133,6 +142,11 @@ describe('the pooled engine equals a single-threaded reference on random trees',
   })
 })
 
+const identity = (file: string) => {
+  const { size, mtimeMs, ino } = fs.statSync(file)
+  return { size, mtimeMs, ino }
+}
+
 describe('a file that changes while it is hashed', () => {
   const size = 3 * BUFFER_SIZE + 100
 
@@ -141,13 +155,14 @@ describe('a file that changes while it is hashed', () => {
     mode: 'hashBatch' | 'hashLarge',
     file: string,
     afterChunk: AfterChunk,
-    listed = fs.statSync(file)
+    listed = identity(file)
   ): Promise<unknown> {
     const hasher = loadHasher(BUFFER_SIZE, new Float64Array(2), 0, afterChunk)
     try {
-      return mode === 'hashBatch'
-        ? hasher.hashBatch([file], Float64Array.of(listed.size, listed.mtimeMs, listed.ino))[0]
-        : await hasher.hashLarge(file, listed.size, listed.mtimeMs, listed.ino)
+      if (mode === 'hashLarge')
+        return (await hasher.hashLarge(file, 'f', listed.size, listed.mtimeMs, listed.ino)).digest
+      const meta = Float64Array.of(listed.size, listed.mtimeMs, listed.ino)
+      return hasher.hashBatch([file], ['f'], meta).digests[0]
     } catch (failure) {
       return failure
     }
@@ -160,6 +175,11 @@ describe('a file that changes while it is hashed', () => {
     return file
   }
 
+  const changed = (file: string, sizes: string) => ({
+    path: file,
+    problem: `changed while the tree was hashed (${sizes}): hash a tree that nothing is writing to`
+  })
+
   describe.each(['hashBatch', 'hashLarge'] as const)('through %s', mode => {
     it('is hashed when nothing changes (the hook alone changes nothing)', async () => {
       const file = freshFile()
@@ -169,15 +189,13 @@ describe('a file that changes while it is hashed', () => {
       expect(seen).toEqual([BUFFER_SIZE, 2 * BUFFER_SIZE, 3 * BUFFER_SIZE, size])
     })
 
-    it('grows after the first chunk: more bytes are read than listed', async () => {
+    it('grows after the first chunk: more bytes are read than expected', async () => {
       const file = freshFile()
       const failure = await hashWith(mode, file, (_path, bytes) => {
         if (bytes === BUFFER_SIZE) fs.appendFileSync(file, Buffer.alloc(BUFFER_SIZE))
       })
-      expect(failure).toEqual({
-        path: file,
-        problem: `changed while the tree was hashed (${size} bytes when listed, ${4 * BUFFER_SIZE} read, ${size + BUFFER_SIZE} now): hash a tree that nothing is writing to`
-      })
+      const sizes = `${size} bytes when opened, ${4 * BUFFER_SIZE} read, ${size + BUFFER_SIZE} now`
+      expect(failure).toEqual(changed(file, sizes))
     })
 
     it('grows after the last read: fstat after reading sees the new size', async () => {
@@ -185,12 +203,9 @@ describe('a file that changes while it is hashed', () => {
       const failure = await hashWith(mode, file, (_path, bytes) => {
         if (bytes === size) fs.appendFileSync(file, 'x')
       })
-      expect(failure).toEqual({
-        path: file,
-        problem: expect.stringContaining(
-          `(${size} bytes when listed, ${size} read, ${size + 1} now)`
-        )
-      })
+      expect(failure).toEqual(
+        changed(file, `${size} bytes when opened, ${size} read, ${size + 1} now`)
+      )
     })
 
     it('shrinks while it is read', async () => {
@@ -199,14 +214,10 @@ describe('a file that changes while it is hashed', () => {
         if (bytes === BUFFER_SIZE) fs.truncateSync(file, BUFFER_SIZE + 5)
       })
       // hashLarge has the next chunk in flight already, so it may read one more full chunk.
-      expect(failure).toEqual({
-        path: file,
-        problem: expect.stringMatching(
-          new RegExp(
-            `\\(${size} bytes when listed, (${BUFFER_SIZE + 5}|${2 * BUFFER_SIZE}) read, ${BUFFER_SIZE + 5} now\\)`
-          )
-        )
-      })
+      const read = mode === 'hashLarge' ? 2 * BUFFER_SIZE : BUFFER_SIZE + 5
+      expect(failure).toEqual(
+        changed(file, `${size} bytes when opened, ${read} read, ${BUFFER_SIZE + 5} now`)
+      )
     })
 
     it('is rewritten in place with the same size (its mtime changes)', async () => {
@@ -218,42 +229,68 @@ describe('a file that changes while it is hashed', () => {
         fs.closeSync(fd)
         fs.utimesSync(file, new Date(0), new Date(1_000_000))
       })
-      expect(failure).toEqual({
-        path: file,
-        problem: expect.stringContaining(`(${size} bytes when listed, ${size} read, ${size} now)`)
-      })
+      expect(failure).toEqual(changed(file, `${size} bytes when opened, ${size} read, ${size} now`))
     })
   })
 
-  it('a small file (one read) that grew after it was listed', async () => {
+  it('a small file (one read) that grew after its size was taken', async () => {
     const file = freshFile(10)
-    const listed = fs.statSync(file)
+    const listed = identity(file)
     fs.appendFileSync(file, 'x')
-    expect(await hashWith('hashBatch', file, () => undefined, listed)).toEqual({
-      path: file,
-      problem:
-        'changed while the tree was hashed (10 bytes when listed, 11 read): hash a tree that nothing is writing to'
-    })
+    expect(await hashWith('hashBatch', file, () => undefined, listed)).toEqual(
+      changed(file, '10 bytes when opened, 11 read, 11 now')
+    )
   })
 
-  it('a small file (one read) that shrank after it was listed', async () => {
+  it('a small file (one read) that shrank after its size was taken', async () => {
     const file = freshFile(10)
-    const listed = fs.statSync(file)
+    const listed = identity(file)
     fs.truncateSync(file, 0)
-    expect(await hashWith('hashBatch', file, () => undefined, listed)).toEqual({
-      path: file,
-      problem: expect.stringContaining('(10 bytes when listed, 0 read)')
-    })
+    expect(await hashWith('hashBatch', file, () => undefined, listed)).toEqual(
+      changed(file, '10 bytes when opened, 0 read, 0 now')
+    )
+  })
+})
+
+describe('files of unknown size', () => {
+  it('small ones are sized by what one read returns; big ones are deferred with their size', () => {
+    const dir = fs.mkdtempSync(path.join(scratch, 'unknown-'))
+    const small = path.join(dir, 'small')
+    const big = path.join(dir, 'big')
+    fs.writeFileSync(small, 'abc')
+    fs.writeFileSync(big, Buffer.alloc(BUFFER_SIZE + 1))
+    const hasher = loadHasher(BUFFER_SIZE, new Float64Array(2), 0)
+    const result = hasher.hashBatch(
+      [small, big],
+      ['small', 'big'],
+      Float64Array.of(-1, 0, 0, -1, 0, 0)
+    )
+    expect(result.digests).toEqual([createHash('sha256').update('abc').digest('hex'), ''])
+    expect(result.sizes[0]).toBe(3)
+    const { mtimeMs, ino } = identity(big)
+    expect(result.deferred).toEqual([1, BUFFER_SIZE + 1, mtimeMs, ino])
+  })
+
+  it('an empty read is checked to be a regular file (a FIFO swapped in is rejected)', () => {
+    const dir = fs.mkdtempSync(path.join(scratch, 'fifo-'))
+    const pipe = path.join(dir, 'pipe')
+    execFileSync('mkfifo', [pipe])
+    const hasher = loadHasher(BUFFER_SIZE, new Float64Array(2), 0)
+    expect(() => hasher.hashBatch([pipe], ['pipe'], Float64Array.of(-1, 0, 0))).toThrow(
+      expect.objectContaining({ path: pipe, problem: 'is no longer a regular file' })
+    )
   })
 })
 
 describe('a tree that changes between listing and hashing', () => {
   const A_SIZE = 2 * BUFFER_SIZE + 10
-  async function hashAfter(change: (files: TreeFile[]) => void, options: EngineOptions) {
+  async function hashAfter(change: (files: FileToHash[]) => void, options: EngineOptions) {
     const dir = fs.mkdtempSync(path.join(scratch, 'changes-'))
     fs.writeFileSync(path.join(dir, 'a'), Buffer.alloc(A_SIZE, 2))
     fs.writeFileSync(path.join(dir, 'b'), 'b')
-    const files = await listTree(dir)
+    const files = (await listTree(dir))
+      .map(file => ({ ...file, listed: identity(file.path) }))
+      .sort((x, y) => x.name.localeCompare(y.name))
     change(files)
     try {
       await hashFiles(files, options)
@@ -271,20 +308,21 @@ describe('a tree that changes between listing and hashing', () => {
   ] as const) {
     it(`a file appended to (${mode})`, async () => {
       const message = await hashAfter(files => fs.appendFileSync(files[0].path, 'more'), options)
-      expect(message).toMatch(
-        `/a: changed while the tree was hashed (${A_SIZE} bytes when listed, ${A_SIZE + 4} read, ${A_SIZE + 4} now)`
+      expect(message).toContain(
+        `/a: changed while the tree was hashed (${A_SIZE} bytes when opened, ${A_SIZE + 4} read, ${A_SIZE + 4} now)`
       )
     })
 
     it(`a file replaced by another of the same size (${mode})`, async () => {
       const message = await hashAfter(files => {
+        const { mtimeMs } = identity(files[0].path)
         const other = `${files[0].path}.new`
         fs.writeFileSync(other, Buffer.alloc(A_SIZE, 3))
-        fs.utimesSync(other, new Date(files[0].mtimeMs), new Date(files[0].mtimeMs))
+        fs.utimesSync(other, new Date(mtimeMs), new Date(mtimeMs))
         fs.renameSync(other, files[0].path)
       }, options)
-      expect(message).toMatch(
-        `/a: changed while the tree was hashed (${A_SIZE} bytes when listed, ${A_SIZE} read, ${A_SIZE} now)`
+      expect(message).toContain(
+        `/a: changed while the tree was hashed (${A_SIZE} bytes when opened, ${A_SIZE} read, ${A_SIZE} now)`
       )
     })
 
@@ -308,16 +346,15 @@ describe('the engine while files are still being added', () => {
     const dir = fs.mkdtempSync(path.join(scratch, 'streaming-'))
     const good = path.join(dir, 'good')
     fs.writeFileSync(good, 'x')
-    const listed = fs.statSync(good)
     const engine = createEngine({ concurrency: 2, inlineCost: 0 })
     try {
-      engine.add({ path: good, size: 1, mtimeMs: listed.mtimeMs, ino: listed.ino })
-      engine.add({ path: path.join(dir, 'gone'), size: 1, mtimeMs: 0, ino: 0 })
+      engine.add({ path: good, name: 'good' })
+      engine.add({ path: path.join(dir, 'gone'), name: 'gone' })
       let thrown: unknown
       for (let waited = 0; thrown === undefined && waited < 20_000; waited += 20) {
         await new Promise(resolve => setTimeout(resolve, 20))
         try {
-          engine.add({ path: good, size: 1, mtimeMs: listed.mtimeMs, ino: listed.ino })
+          engine.add({ path: good, name: 'good' })
         } catch (error) {
           thrown = error
         }
@@ -332,19 +369,23 @@ describe('the engine while files are still being added', () => {
     }
   })
 
-  it('reports progress totals once everything is added, and completion at the end', async () => {
+  it('reports progress, and completion at the end', async () => {
     const dir = path.join(scratch, 'progress')
     writeRandomTree(dir, 7)
     const files = await listTree(dir)
     const reports: HashProgress[] = []
     await hashFiles(files, { concurrency: 2, inlineCost: 0, onProgress: p => reports.push(p) })
-    const bytesTotal = files.reduce((sum, file) => sum + file.size, 0)
-    expect(reports[0]).toMatchObject({ bytesTotal, filesTotal: files.length })
+    const bytesTotal = referenceManifest(dir).reduce((sum, entry) => sum + entry.size, 0)
+    expect(reports[0]).toMatchObject({ filesDone: 0, filesTotal: files.length })
     expect(reports.at(-1)).toEqual({
       bytesDone: bytesTotal,
       bytesTotal,
       filesDone: files.length,
       filesTotal: files.length
     })
+    for (let i = 1; i < reports.length; i++) {
+      expect(reports[i].bytesDone).toBeGreaterThanOrEqual(reports[i - 1].bytesDone)
+      expect(reports[i].bytesTotal).toBeGreaterThanOrEqual(reports[i].bytesDone)
+    }
   })
 })

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
+import type { Command } from 'commander'
 import { VerifyError } from '../errors.js'
+import { verifyAttestation, type VerifiedAttestation } from '../protocol/attestation.js'
 import { parsePublicKey, parsePublicKeys, type PublicKey } from '../protocol/keys.js'
 
 /** A mistake in how the CLI was called or in a file it was given: exit code 2. */
@@ -52,6 +54,28 @@ export function parseThreshold(value: string): number {
     throw new UsageError(`--threshold must be a whole number ≥ 1, got '${value}'`)
   }
   return threshold
+}
+
+/** `--public-key` (repeatable) and `--threshold`: who must have signed. */
+export interface TrustOptions {
+  publicKey: string[]
+  threshold: string
+}
+
+export function withTrustOptions(command: Command): Command {
+  return command
+    .option('--public-key <key>', 'trusted key: a file, or hex / base64; repeatable', collect, [])
+    .option('--threshold <n>', 'distinct trusted keys that must have signed', '1')
+}
+
+export function readTrust(options: TrustOptions): { keys: PublicKey[]; threshold: number } {
+  return { keys: readPublicKeys(options.publicKey), threshold: parseThreshold(options.threshold) }
+}
+
+/** Reads an SBA file and verifies it against the trusted keys of the command's options. */
+export function verifySbaFile(file: string, options: TrustOptions): VerifiedAttestation {
+  const { keys, threshold } = readTrust(options)
+  return verifyAttestation(readInputFile(file, 'SBA'), keys, threshold)
 }
 
 export function collect(value: string, previous: string[]): string[] {

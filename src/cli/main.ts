@@ -57,11 +57,11 @@ export async function main(argv: readonly string[], context: CliContext): Promis
     await program.parseAsync([...argv], { from: 'user' })
     return context.exitCode
   } catch (error) {
-    return exitCodeFor(error, context.io)
+    return exitCodeFor(error, context.io, argv.includes('--json'))
   }
 }
 
-function exitCodeFor(error: unknown, io: CliIo): number {
+function exitCodeFor(error: unknown, io: CliIo, json: boolean): number {
   if (error instanceof CommanderError) {
     return error.exitCode === 0 ? EXIT_PASS : EXIT_USAGE
   }
@@ -70,6 +70,7 @@ function exitCodeFor(error: unknown, io: CliIo): number {
     return EXIT_USAGE
   }
   if (error instanceof VerifyError) {
+    if (json) io.stdout(JSON.stringify({ result: error.verdict, reason: error.message }) + '\n')
     io.stderr(`${error.verdict}: ${error.message}\n`)
     if (error.detail) io.stderr(`${error.detail}\n`)
     return EXIT_FAILED

@@ -121,7 +121,8 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
   let knownBytes = 0
   let unfinished = 0
   let failure: VerifyError | undefined
-  let settle: { resolve: (results: HashedFile[]) => void; reject: (error: unknown) => void } | undefined
+  let settle:
+    { resolve: (results: HashedFile[]) => void; reject: (error: unknown) => void } | undefined
   let mainHasher: Hasher | undefined
 
   function startWorkersIfWorthIt(): void {
@@ -174,7 +175,11 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
     const { digests, sizes, leaves, deferred } = result
     batch.slots.forEach((slot, i) => {
       if (digests[i] === '') return
-      results[slot] = { sha256: digests[i], size: sizes[i], leaf: leaves.subarray(32 * i, 32 * i + 32) }
+      results[slot] = {
+        sha256: digests[i],
+        size: sizes[i],
+        leaf: leaves.subarray(32 * i, 32 * i + 32)
+      }
       if (batch.meta[3 * i] < 0) {
         knownBytes += sizes[i]
         knownCost += sizes[i]
@@ -294,7 +299,13 @@ function emptyBatch(): Batch {
   return { paths: [], names: [], meta: [], slots: [], cost: 0 }
 }
 
-function addTo(batch: Batch, path: string, name: string, slot: number, listed?: FileIdentity): void {
+function addTo(
+  batch: Batch,
+  path: string,
+  name: string,
+  slot: number,
+  listed?: FileIdentity
+): void {
   batch.paths.push(path)
   batch.names.push(name)
   batch.meta.push(listed?.size ?? -1, listed?.mtimeMs ?? 0, listed?.ino ?? 0)

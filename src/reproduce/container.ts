@@ -161,6 +161,10 @@ export interface ContainerResult {
   durationMs: number
   logTail: string
   timedOut: boolean
+  /** The kernel killed a process of the build for exceeding its memory limit. */
+  oomKilled?: boolean
+  /** Why the daemon could not be asked about the container after it ended (it went away). */
+  daemonLost?: string
 }
 
 /**
@@ -191,13 +195,28 @@ export async function runContainer(
     if (timedOut) await run('docker', ['kill', name])
     const { exitCode } = await client
     tail.push(decoders.out.end() + decoders.err.end())
-    return { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut }
+    const result = { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut }
+    // A kill (128 + signal) or docker's own failure (125-127): ask the daemon why, before removal.
+    return timedOut || exitCode < 125 ? result : { ...result, ...(await endState(run, name)) }
   } finally {
     clearTimeout(timer)
     // A failure to start docker at all is already the error being thrown: keep that one.
     await run('docker', ['rm', '--force', name]).catch(() => undefined)
   }
 }
+
+async function endState(
+  run: Run,
+  name: string
+): Promise<Pick<ContainerResult, 'oomKilled' | 'daemonLost'>> {
+  const inspected = await run('docker', ['inspect', '--format', '{{.State.OOMKilled}}', name])
+  if (inspected.exitCode === 0) return { oomKilled: inspected.stdout.trim() === 'true' }
+  const reason = inspected.stderr.trim().split('\n').at(-1) ?? ''
+  return DAEMON_GONE.test(reason) ? { daemonLost: reason } : {}
+}
+
+const DAEMON_GONE =
+  /cannot connect to the docker daemon|is the docker daemon running|error during connect/i
 
 /** The end of a log: at most `maxLines` lines and `maxChars` characters. */
 export class LogTail {

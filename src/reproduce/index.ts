@@ -11,6 +11,7 @@ import { buildRunArgs, checkRunnable, runContainer } from './container.js'
 import { checkDependencies } from './dependencies.js'
 import { prepareDataset } from './dataset.js'
 import { lastLine, preflight, pullImage } from './docker.js'
+import { DEFAULT_MAX_OUTPUT_BYTES, bytesUnder, defaultMemoryBytes, formatBytes } from './limits.js'
 import { collectOutputs } from './outputs.js'
 import { fetchSource } from './source.js'
 
@@ -27,6 +28,10 @@ export interface ReproduceOptions {
   timeoutCapSeconds?: number
   /** Move the outputs here (a path that must not exist yet) instead of removing them. */
   keepOutputsIn?: string
+  /** The build container's memory limit (default: defaultMemoryBytes()). */
+  memoryBytes?: number
+  /** A build leaving more than this in /out failed (default: DEFAULT_MAX_OUTPUT_BYTES). */
+  maxOutputBytes?: number
   onPhase?: (phase: ReproducePhase, detail?: string) => void
   onLog?: (chunk: Buffer) => void
   onHashProgress?: (progress: HashProgress) => void
@@ -104,10 +109,11 @@ export async function reproduce(
 
     const name = `verify-model-${randomBytes(6).toString('hex')}`
     const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity)
+    const memoryBytes = options.memoryBytes ?? defaultMemoryBytes()
     const args = buildRunArgs(
       ledger,
       { src: srcDir, data: dataset?.dir, out: outDir },
-      { name, ...runner }
+      { name, ...runner, memory: String(memoryBytes) }
     )
     phase('build', `${name}: ${build.command.join(' ')}`)
     const container = await runContainer(args, {
@@ -122,6 +128,16 @@ export async function reproduce(
         `build exceeded timeoutSeconds=${timeoutSeconds}: killed`,
         container.logTail
       )
+    if (container.daemonLost !== undefined)
+      throw unverifiable(
+        `the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`,
+        container.logTail
+      )
+    if (container.oomKilled)
+      throw unverifiable(
+        `the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`,
+        container.logTail
+      )
     if (container.exitCode === DOCKER_RUN_FAILED)
       throw unverifiable(
         `docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`,
@@ -134,15 +150,16 @@ export async function reproduce(
       )
 
     phase('outputs', build.outputs?.join(', ') ?? 'all of /out')
-    const outputs = await collectOutputs(outDir, build.outputs, {
-      onProgress: options.onHashProgress
-    }).catch(error => {
-      throw error instanceof VerifyError
-        ? error
-        : unverifiable(
-            `cannot read the outputs the build left in /out: ${(error as Error).message}`
-          )
-    })
+    const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+    const outputs = await checkOutputSize(outDir, maxOutputBytes)
+      .then(() => collectOutputs(outDir, build.outputs, { onProgress: options.onHashProgress }))
+      .catch(error => {
+        throw error instanceof VerifyError
+          ? error
+          : unverifiable(
+              `cannot read the outputs the build left in /out: ${(error as Error).message}`
+            )
+      })
     let keptDir = outDir
     if (options.keepOutputsIn !== undefined) {
       await moveDirectory(outDir, options.keepOutputsIn)
@@ -161,6 +178,15 @@ export async function reproduce(
   } finally {
     await removeBuildTree(scratch, deps.run)
   }
+}
+
+/** Checked before anything is hashed: a runaway build's /out is not worth reading. */
+async function checkOutputSize(outDir: string, maxBytes: number): Promise<void> {
+  const bytes = await bytesUnder(outDir, maxBytes)
+  if (bytes > maxBytes)
+    throw unverifiable(
+      `the build left more than ${formatBytes(maxBytes)} in /out (the output size cap): a build that produces more than the cap failed`
+    )
 }
 
 /** `docker run`'s own failure (a bad option, no GPU driver), as opposed to the build's. */

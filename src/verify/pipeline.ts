@@ -38,6 +38,9 @@ export interface VerifyRequest {
   datasetDir?: string
   allowNetwork: boolean
   timeoutCapSeconds?: number
+  /** The build container's memory limit and the cap on what it may leave in /out (bytes). */
+  memoryBytes?: number
+  maxOutputBytes?: number
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
 }
@@ -110,6 +113,8 @@ async function runProtocol(
       datasetDir,
       allowNetwork: request.allowNetwork,
       timeoutCapSeconds: request.timeoutCapSeconds,
+      memoryBytes: request.memoryBytes,
+      maxOutputBytes: request.maxOutputBytes,
       keepOutputsIn: path.join(request.workDir, 'reproduced'),
       onPhase: (phase, detail) => {
         tracker.start(phase)
@@ -199,7 +204,7 @@ export function digestModel(
   return treeSha256(model, { singleName: singleFileName(ledger), onProgress })
 }
 
-function capabilityOf(attestation: VerifiedAttestation, root: string): string {
+export function capabilityOf(attestation: VerifiedAttestation, root: string): string {
   return computeCapability(
     attestation.verifiedKeys.map(key => key.raw),
     attestation.attestationDigest,

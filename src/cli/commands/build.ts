@@ -8,19 +8,17 @@ import { parseStrictJson } from '../../protocol/strict-json.js'
 import { parseStatement, type Ledger } from '../../protocol/ledger.js'
 import { reproduce } from '../../reproduce/index.js'
 import {
-  collect,
-  parseThreshold,
   printJson,
   readInputFile,
-  readPublicKeys,
-  UsageError
+  readTrust,
+  UsageError,
+  withTrustOptions,
+  type TrustOptions
 } from '../io.js'
 import type { CliContext } from '../main.js'
 import { stderrReporter } from '../render.js'
 
-interface BuildOptions {
-  publicKey: string[]
-  threshold: string
+interface BuildOptions extends TrustOptions {
   dataset?: string
   out: string
   allowNetwork?: boolean
@@ -28,8 +26,7 @@ interface BuildOptions {
 }
 
 export function registerBuild(program: Command, context: CliContext): void {
-  program
-    .command('build')
+  withTrustOptions(program.command('build'))
     .description(
       'Run the build of a statement or SBA under the container contract and write its outputs (publishers produce their weights with this).'
     )
@@ -37,8 +34,6 @@ export function registerBuild(program: Command, context: CliContext): void {
       '<sba-or-statement>',
       'an SBA (its signature is verified first) or an unsigned statement'
     )
-    .option('--public-key <key>', 'trusted key, required for an SBA; repeatable', collect, [])
-    .option('--threshold <n>', 'distinct trusted keys that must have signed', '1')
     .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
     .option('--out <dir>', 'where to write the outputs (must not exist yet)', 'out')
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
@@ -81,11 +76,8 @@ function ledgerOf(bytes: Buffer, options: BuildOptions): Ledger {
   }
   if (options.publicKey.length === 0)
     throw new UsageError('an SBA needs --public-key to verify its signature before building')
-  return verifyAttestation(
-    bytes,
-    readPublicKeys(options.publicKey),
-    parseThreshold(options.threshold)
-  ).ledger
+  const { keys, threshold } = readTrust(options)
+  return verifyAttestation(bytes, keys, threshold).ledger
 }
 
 /** A DSSE envelope has a top-level payloadType; an in-toto statement has _type. */

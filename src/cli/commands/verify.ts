@@ -6,20 +6,18 @@ import { removeBuildTree } from '../../reproduce/cleanup.js'
 import { isPassing } from '../../errors.js'
 import { verifyModel } from '../../verify/pipeline.js'
 import {
-  collect,
-  parseThreshold,
   printJson,
   readInputFile,
-  readPublicKeys,
-  UsageError
+  readTrust,
+  UsageError,
+  withTrustOptions,
+  type TrustOptions
 } from '../io.js'
 import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
 import { renderReportText, stderrReporter } from '../render.js'
 
-interface VerifyOptions {
+interface VerifyOptions extends TrustOptions {
   sba: string
-  publicKey: string[]
-  threshold: string
   model?: string
   reproduceOnly?: boolean
   dataset?: string
@@ -30,19 +28,11 @@ interface VerifyOptions {
 }
 
 export function registerVerify(program: Command, context: CliContext): void {
-  program
-    .command('verify')
+  withTrustOptions(program.command('verify'))
     .description(
       'The whole protocol: signature, reproduction in the pinned image, comparison with the model.'
     )
     .requiredOption('--sba <file>', 'the SBA (DSSE envelope JSON)')
-    .option(
-      '--public-key <key>',
-      'trusted key: a file, or hex / base64; repeat for several',
-      collect,
-      []
-    )
-    .option('--threshold <n>', 'distinct trusted keys that must have signed', '1')
     .option('--model <path>', 'the downloaded model: a file or a directory')
     .option(
       '--reproduce-only',
@@ -57,11 +47,12 @@ export function registerVerify(program: Command, context: CliContext): void {
       if (Boolean(options.model) === Boolean(options.reproduceOnly)) {
         throw new UsageError('give exactly one of --model PATH and --reproduce-only')
       }
+      const trust = readTrust(options)
       const request = {
         mode: options.model ? ('verify' as const) : ('reproduce' as const),
         sba: readInputFile(options.sba, 'SBA'),
-        trustedKeys: readPublicKeys(options.publicKey),
-        threshold: parseThreshold(options.threshold),
+        trustedKeys: trust.keys,
+        threshold: trust.threshold,
         model: options.model,
         expectedCapability: options.expect,
         datasetDir: options.dataset,
