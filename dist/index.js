@@ -17998,7 +17998,7 @@ async function lazyllhttp () {
 
   let mod
   try {
-    mod = await WebAssembly.compile(__nccwpck_require__(3434))
+    mod = await WebAssembly.compile(__nccwpck_require__(1053))
   } catch (e) {
     /* istanbul ignore next */
 
@@ -23797,7 +23797,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 3434:
+/***/ 1053:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -42867,7 +42867,7 @@ function defaultCallback(err) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4552);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3434);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -42876,7 +42876,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4552:
+/***/ 3434:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -103606,9 +103606,14 @@ function encoding_utf8(s) {
 function sha256(bytes) {
     return new Uint8Array((0,external_node_crypto_.createHash)('sha256').update(bytes).digest());
 }
-/** Short echo of user input for error messages. */
+// Line breaks, other control characters and bidirectional overrides, which could split or disguise
+// an error message that echoes them.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/** Short echo of user input for error messages, kept on one line (unprintables as \uXXXX). */
 function clip(s, max = 80) {
-    return s.length > max ? `${s.slice(0, max)}…` : s;
+    const short = s.length > max ? `${s.slice(0, max)}…` : s;
+    return short.replace(UNPRINTABLE, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@noble/ed25519/index.js
@@ -106011,6 +106016,7 @@ function verifyStrict(sig, message, publicKey) {
 //   Number.isSafeInteger). Numbers that overflow to Infinity are rejected.
 // - Time is linear in the input size.
 
+
 const MAX_DEPTH = 64;
 /** `what` names the document in error messages (e.g. 'statement', 'SBA'). */
 function parseStrictJson(input, what) {
@@ -106290,7 +106296,7 @@ class Parser {
     }
 }
 function quote(key) {
-    return `'${key.length > 80 ? `${key.slice(0, 80)}…` : key}'`;
+    return `'${clip(key)}'`;
 }
 
 ;// CONCATENATED MODULE: ./src/protocol/envelope.ts
@@ -106302,6 +106308,12 @@ function quote(key) {
 const PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** Larger SBAs are refused before parsing. */
 const MAX_ENVELOPE_BYTES = 32 * 1024 * 1024;
+/**
+ * More signatures are refused before any is checked: each one may cost a hash of the whole
+ * payload per trusted key, so an SBA stuffed with signatures would otherwise pin the verifier
+ * for hours.
+ */
+const MAX_SIGNATURES = 16;
 function parseEnvelope(bytes) {
     if (bytes.length > MAX_ENVELOPE_BYTES) {
         throw errors_invalid(`SBA: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`);
@@ -106313,12 +106325,15 @@ function parseEnvelope(bytes) {
     if (typeof payloadType !== 'string')
         throw errors_invalid('SBA payloadType: expected a string');
     if (payloadType !== PAYLOAD_TYPE) {
-        throw errors_invalid(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${payloadType.slice(0, 80)}'`);
+        throw errors_invalid(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${clip(payloadType)}'`);
     }
     if (typeof payload !== 'string')
         throw errors_invalid('SBA payload: expected a base64 string');
     if (!Array.isArray(signatures) || signatures.length === 0) {
         throw errors_invalid('SBA signatures: expected a non-empty array');
+    }
+    if (signatures.length > MAX_SIGNATURES) {
+        throw errors_invalid(`SBA signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`);
     }
     return {
         payloadType,
@@ -106797,28 +106812,34 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
  * (`loadHasher`), so every path runs one implementation. Node built-ins only.
  *
  * `createHasher(fs, crypto, bufferSize, progress, slot, afterChunk?)` returns
- * - `hashBatch(paths, meta)`: synchronous, for workers and small files; returns the hex
- *   SHA-256 of each file. `meta[3i..3i+2]` is file i's size, mtimeMs and inode when listed.
- * - `hashLarge(path, size, mtimeMs, ino)`: a Promise of the hex SHA-256; reads the next chunk
- *   on the libuv pool while this thread hashes the current one (for the calling thread, which
- *   then keeps its event loop turning).
+ * - `hashBatch(paths, names, meta)`, synchronous (workers, small files). `meta[3i..3i+2]` is
+ *   file i's size, mtimeMs and inode, or size -1 when the size is not known yet. Returns
+ *   `{ digests, sizes, leaves, deferred }`: hex SHA-256 and size per file, and the RFC 6962
+ *   leaf hash `SHA256(0x00 || u64be(len(name)) || name || u64be(size) || sha256)` of each at
+ *   `leaves[32 i]` (computed here, in parallel, rather than on the calling thread at the end).
+ *   A file of unknown size that fills the first read is not hashed: its digest is '' and
+ *   `deferred` lists `i, size, mtimeMs, ino` for it, so the scheduler can hash the biggest
+ *   files first.
+ * - `hashLarge(path, name, size, mtimeMs, ino)`: a Promise of `{ digest, leaf }` for a file of
+ *   known size; it reads the next chunk on the libuv pool while this thread hashes the current
+ *   one (for the calling thread, which then keeps its event loop turning).
  * Progress goes to `progress[2 * slot]` (bytes) and `progress[2 * slot + 1]` (files), a
  * Float64Array that may be shared: each slot has one writer, readers only display it.
  * `afterChunk(path, bytesSoFar)`, if given, runs after every read (tests change files there).
  *
  * Per file: open without following links (O_NOFOLLOW) and without blocking on a FIFO swapped in
- * (O_NONBLOCK); read into reused buffers until a short read at or past the listed size. Exactly
- * the listed size must be read: a file that grows or shrinks between listing and reading is
- * rejected. A file that takes more than one read is also fstat-ed after the last one and
- * rejected unless it still has the listed size, mtime and inode (extended, rewritten or replaced
- * while it was read). A file that fits one read is one syscall, a snapshot; an fstat there would
- * add 15-20 % to the time per small file (Node 20 builds four Dates per Stats).
+ * (O_NONBLOCK), read into reused buffers until a short read. A file that fits one read is one
+ * syscall: its size is what was read (an empty read is fstat-ed, to reject a FIFO swapped in).
+ * A bigger file is fstat-ed when first opened, and every read of it must add up to exactly
+ * that size; it is fstat-ed again after the last read and rejected unless it still has that
+ * size, mtime and inode (extended, truncated, rewritten or replaced while it was read).
  * Failures are thrown as plain `{ path, problem }` objects (they cross a thread boundary).
  */
 const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, slot, afterChunk) {
   'use strict'
   const buffer = Buffer.allocUnsafeSlow(bufferSize)
   let spare
+  let leafScratch = Buffer.allocUnsafeSlow(4096)
   const openFlags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
 
   function failure(path, problem) {
@@ -106837,8 +106858,12 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
   }
 
   function readFailure(path, error) {
-    if (error.code === 'EISDIR' || error.code === 'EAGAIN') return failure(path, 'is no longer a regular file')
+    if (error.code === 'EISDIR' || error.code === 'EAGAIN') return notRegular(path)
     return failure(path, 'cannot be read (' + error.code + ')')
+  }
+
+  function notRegular(path) {
+    return failure(path, 'is no longer a regular file')
   }
 
   function readChunk(fd, path) {
@@ -106847,6 +106872,12 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
     } catch (error) {
       throw readFailure(path, error)
     }
+  }
+
+  function regularStats(fd, path) {
+    const stats = fs.fstatSync(fd)
+    if (!stats.isFile()) throw notRegular(path)
+    return stats
   }
 
   /** Whether another read is needed after one of n bytes brought the total to total. */
@@ -106859,27 +106890,35 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
     if (afterChunk) afterChunk(path, total)
   }
 
-  function changed(path, size, total, now) {
-    const sizes = size + ' bytes when listed, ' + total + ' read' + (now === undefined ? '' : ', ' + now + ' now')
-    return failure(path, 'changed while the tree was hashed (' + sizes + '): hash a tree that nothing is writing to')
-  }
-
   function checkAfterReads(fd, path, size, mtimeMs, ino, total) {
-    const after = fs.fstatSync(fd)
-    if (!after.isFile()) throw failure(path, 'is no longer a regular file')
-    if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) throw changed(path, size, total, after.size)
+    const after = regularStats(fd, path)
+    if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) {
+      throw failure(path, 'changed while the tree was hashed (' + size + ' bytes when opened, ' + total + ' read, ' +
+        after.size + ' now): hash a tree that nothing is writing to')
+    }
   }
 
-  function hashOpenFile(fd, path, size, mtimeMs, ino) {
-    let n = readChunk(fd, path)
-    let total = n
-    if (!wantsMore(n, total, size)) {
-      const digest = crypto.hash('sha256', buffer.subarray(0, n), 'hex')
-      counted(n, path, total)
-      if (total !== size) throw changed(path, size, total)
-      return digest
-    }
+  function writeU64(target, at, value) {
+    target.writeUInt32BE(Math.floor(value / 4294967296), at)
+    target.writeUInt32BE(value >>> 0, at + 4)
+  }
+
+  function leafHash(name, size, digest, leaves, at) {
+    const nameLength = Buffer.byteLength(name, 'utf8')
+    const length = 17 + nameLength + 32
+    if (leafScratch.length < length) leafScratch = Buffer.allocUnsafeSlow(2 * length)
+    leafScratch[0] = 0
+    writeU64(leafScratch, 1, nameLength)
+    leafScratch.write(name, 9, 'utf8')
+    writeU64(leafScratch, 9 + nameLength, size)
+    digest.copy(leafScratch, 17 + nameLength)
+    leaves.set(crypto.hash('sha256', leafScratch.subarray(0, length), 'buffer'), at)
+  }
+
+  /** Streams the rest of a file of known size; the first n bytes are in the buffer. */
+  function hashRest(fd, path, n, size, mtimeMs, ino) {
     const hash = crypto.createHash('sha256')
+    let total = n
     for (;;) {
       hash.update(n === bufferSize ? buffer : buffer.subarray(0, n))
       counted(n, path, total)
@@ -106888,24 +106927,46 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
       total += n
     }
     checkAfterReads(fd, path, size, mtimeMs, ino, total)
-    return hash.digest('hex')
+    return hash.digest()
   }
 
-  function hashBatch(paths, meta) {
-    const digests = new Array(paths.length)
-    for (let i = 0; i < paths.length; i++) {
-      const fd = openFile(paths[i])
+  function hashBatch(paths, names, meta) {
+    const count = paths.length
+    const digests = new Array(count)
+    const sizes = new Float64Array(count)
+    const leaves = new Uint8Array(32 * count)
+    const deferred = []
+    for (let i = 0; i < count; i++) {
+      const path = paths[i]
+      let size = meta[3 * i]
+      const fd = openFile(path)
       try {
-        digests[i] = hashOpenFile(fd, paths[i], meta[3 * i], meta[3 * i + 1], meta[3 * i + 2])
+        const n = readChunk(fd, path)
+        let digest
+        if (size < 0 && n === bufferSize) {
+          const stats = regularStats(fd, path)
+          deferred.push(i, stats.size, stats.mtimeMs, stats.ino)
+          digests[i] = ''
+          continue
+        }
+        if (size < 0 || (n < bufferSize && n === size)) {
+          if (n === 0) regularStats(fd, path)
+          size = n
+          digest = crypto.hash('sha256', buffer.subarray(0, n), 'buffer')
+          counted(n, path, n)
+        } else digest = hashRest(fd, path, n, size, meta[3 * i + 1], meta[3 * i + 2])
+        digests[i] = digest.toString('hex')
+        sizes[i] = size
+        leafHash(names[i], size, digest, leaves, 32 * i)
       } finally {
         fs.closeSync(fd)
       }
       progress[2 * slot + 1] += 1
     }
-    return digests
+    return { digests: digests, sizes: sizes, leaves: leaves, deferred: deferred }
   }
 
-  function hashLarge(path, size, mtimeMs, ino) {
+  function hashLarge(path, name, size, mtimeMs, ino) {
     spare = spare || Buffer.allocUnsafeSlow(bufferSize)
     const buffers = [buffer, spare]
     const fd = openFile(path)
@@ -106914,19 +106975,21 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
     return new Promise((resolve, reject) => {
       const handlers = [onRead.bind(null, 0), onRead.bind(null, 1)]
       function finish(error) {
-        let digest
+        let result
         try {
-          if (!error) {
-            checkAfterReads(fd, path, size, mtimeMs, ino, total)
-            digest = hash.digest('hex')
-            progress[2 * slot + 1] += 1
-          }
+          if (error) throw error
+          checkAfterReads(fd, path, size, mtimeMs, ino, total)
+          const digest = hash.digest()
+          const leaf = new Uint8Array(32)
+          leafHash(name, size, digest, leaf, 0)
+          result = { digest: digest.toString('hex'), leaf: leaf }
+          progress[2 * slot + 1] += 1
         } catch (thrown) {
           error = thrown
         }
         fs.closeSync(fd)
         if (error) reject(error)
-        else resolve(digest)
+        else resolve(result)
       }
       function onRead(which, error, n) {
         if (error) return finish(readFailure(path, error))
@@ -106966,28 +107029,26 @@ function loadHasher(bufferSize, progress, slot, afterChunk) {
 /**
  * Tuning, measured on a 2-core runner (docs/performance.md): 1 MiB reads beat 128 KiB by ~8 %
  * and 4 MiB by nothing; opening a small file costs about as much as hashing 32 KiB; a worker
- * takes 40-150 ms of CPU to start, so trees below ~64 MiB are hashed on the calling thread.
+ * takes 40-150 ms of CPU to start, so below ~64 MiB of work no worker is started.
  */
 const BUFFER_SIZE = 1 << 20;
 const FILE_COST = 32 << 10;
 const BATCH_COST = 8 << 20;
 const INLINE_COST = 64 << 20;
 const PROGRESS_INTERVAL_MS = 250;
-function costOf(size) {
-    return size + FILE_COST;
-}
 const WORKER_SOURCE = `'use strict'
 const { parentPort, workerData } = require('node:worker_threads')
 const { hashBatch } = (${HASHER_SOURCE})(require('node:fs'), require('node:crypto'), workerData.bufferSize, new Float64Array(workerData.progress), workerData.slot)
 parentPort.on('message', batch => {
   try {
-    parentPort.postMessage({ digests: hashBatch(batch.paths, batch.meta) })
+    const result = hashBatch(batch.paths, batch.names, batch.meta)
+    parentPort.postMessage({ result: result }, [result.leaves.buffer, result.sizes.buffer])
   } catch (error) {
     const failure = error && typeof error.problem === 'string' ? error : { path: '', problem: String(error && error.stack || error) }
     parentPort.postMessage({ failure: failure })
   }
 })`;
-/** Hashes `files` and returns their hex SHA-256 in the same order. */
+/** Hashes `files`; results in the same order. */
 async function engine_hashFiles(files, options = {}) {
     const engine = createEngine(options);
     try {
@@ -107000,11 +107061,13 @@ async function engine_hashFiles(files, options = {}) {
     }
 }
 /**
- * The calling thread plus `concurrency - 1` worker threads. Small files are grouped into
- * batches of ~8 MiB of work, a big file is a batch of its own; whenever a thread is free it
- * takes the largest batch waiting (largest file first). Workers start once the files added
- * are worth their start-up (`inlineCost`) and hash while the listing goes on; the calling
- * thread joins in at `finish`. `close` terminates the workers so the process can exit.
+ * The calling thread plus `concurrency - 1` worker threads. Files are grouped into batches of
+ * ~8 MiB of work; a big file is a batch of its own. A file listed without its size (listing
+ * does not stat, to save a syscall per file) is sized when first opened: a small one is hashed
+ * there and then, a big one comes back as a batch of its own. Whenever a thread is free it
+ * takes the largest batch waiting (largest file first). Workers start once the work is worth
+ * their start-up (`inlineCost`) and hash while the listing goes on; the calling thread joins
+ * in at `finish`. `close` terminates the workers so the process can exit.
  */
 function createEngine(options = {}) {
     const threads = Math.max(1, options.concurrency ?? external_node_os_default().availableParallelism());
@@ -107013,15 +107076,18 @@ function createEngine(options = {}) {
     const progress = new Float64Array(new SharedArrayBuffer(16 * threads));
     const pool = [];
     const waiting = []; // ascending cost: the largest is taken from the end
-    const digests = [];
+    const results = [];
     let filling = emptyBatch();
-    let addedCost = 0;
-    let addedBytes = 0;
+    let knownCost = 0;
+    let knownBytes = 0;
     let unfinished = 0;
     let failure;
     let settle;
     let mainHasher;
-    function startWorkers() {
+    /** Worth it: the work known is above `inlineCost`, and not all in one file. */
+    function startWorkersIfWorthIt() {
+        if (knownCost <= inlineCost || (waiting.length < 2 && filling.paths.length === 0))
+            return;
         while (pool.length < threads - 1) {
             const member = {
                 worker: new external_node_worker_threads_.Worker(WORKER_SOURCE, {
@@ -107032,8 +107098,8 @@ function createEngine(options = {}) {
                 inFlight: []
             };
             member.worker.on('message', (message) => {
-                if (message.digests)
-                    complete(member.inFlight.shift(), message.digests);
+                if (message.result)
+                    complete(member.inFlight.shift(), message.result);
                 else
                     fail(message.failure);
                 feed(member);
@@ -107061,14 +107127,41 @@ function createEngine(options = {}) {
                 return;
             const batch = waiting.pop();
             member.inFlight.push(batch);
-            member.worker.postMessage({ paths: batch.paths, meta: Float64Array.from(batch.meta) });
+            member.worker.postMessage({
+                paths: batch.paths,
+                names: batch.names,
+                meta: Float64Array.from(batch.meta)
+            });
         }
     }
-    function complete(batch, hexes) {
-        batch.slots.forEach((slot, i) => (digests[slot] = hexes[i]));
+    function complete(batch, result) {
+        const { digests, sizes, leaves, deferred } = result;
+        batch.slots.forEach((slot, i) => {
+            if (digests[i] === '')
+                return;
+            results[slot] = {
+                sha256: digests[i],
+                size: sizes[i],
+                leaf: leaves.subarray(32 * i, 32 * i + 32)
+            };
+            if (batch.meta[3 * i] < 0) {
+                knownBytes += sizes[i];
+                knownCost += sizes[i];
+            }
+        });
+        for (let k = 0; k < deferred.length; k += 4) {
+            const i = deferred[k];
+            const [size, mtimeMs, ino] = deferred.slice(k + 1, k + 4);
+            knownCost += size;
+            knownBytes += size;
+            const big = emptyBatch();
+            addTo(big, batch.paths[i], batch.names[i], batch.slots[i], { size, mtimeMs, ino });
+            enqueue(big);
+        }
+        startWorkersIfWorthIt();
         unfinished--;
         if (unfinished === 0 && settle && !failure)
-            settle.resolve(digests);
+            settle.resolve(results);
     }
     function fail(error) {
         if (failure)
@@ -107076,18 +107169,20 @@ function createEngine(options = {}) {
         failure = engine_toVerifyError(error);
         settle?.reject(failure);
     }
-    /** The calling thread's share: a big file with overlapped reads, small ones synchronously. */
+    /** The calling thread's share: a big file with overlapped reads, others synchronously. */
     async function hashHere() {
         mainHasher ??= loadHasher(BUFFER_SIZE, progress, 0);
         while (!failure && waiting.length > 0) {
             const batch = waiting.pop();
             try {
-                if (batch.paths.length === 1 && batch.meta[0] > BUFFER_SIZE) {
-                    const [size, mtimeMs, ino] = batch.meta;
-                    complete(batch, [await mainHasher.hashLarge(batch.paths[0], size, mtimeMs, ino)]);
+                const [size, mtimeMs, ino] = batch.meta;
+                if (batch.paths.length === 1 && size > BUFFER_SIZE) {
+                    const { digest, leaf } = await mainHasher.hashLarge(batch.paths[0], batch.names[0], size, mtimeMs, ino);
+                    const sizes = Float64Array.of(size);
+                    complete(batch, { digests: [digest], sizes, leaves: leaf, deferred: [] });
                 }
                 else
-                    complete(batch, mainHasher.hashBatch(batch.paths, Float64Array.from(batch.meta)));
+                    complete(batch, mainHasher.hashBatch(batch.paths, batch.names, Float64Array.from(batch.meta)));
             }
             catch (error) {
                 return fail(error);
@@ -107103,34 +107198,28 @@ function createEngine(options = {}) {
             bytesDone += progress[2 * slot];
             filesDone += progress[2 * slot + 1];
         }
-        options.onProgress?.({
-            bytesDone,
-            bytesTotal: addedBytes,
-            filesDone,
-            filesTotal: digests.length
-        });
+        const bytesTotal = Math.max(knownBytes, bytesDone);
+        options.onProgress?.({ bytesDone, bytesTotal, filesDone, filesTotal: results.length });
     }
     return {
         add(file) {
             if (failure)
                 throw failure;
-            const cost = costOf(file.size);
-            const batch = cost > BATCH_COST ? emptyBatch() : filling;
-            batch.paths.push(file.path);
-            batch.meta.push(file.size, file.mtimeMs, file.ino);
-            batch.slots.push(digests.length);
-            batch.cost += cost;
-            digests.push('');
-            addedCost += cost;
-            addedBytes += file.size;
-            if (digests.length > 1 && addedCost > inlineCost)
-                startWorkers();
-            if (batch !== filling)
+            const size = file.listed?.size ?? -1;
+            const big = size + FILE_COST > BATCH_COST;
+            const batch = big ? emptyBatch() : filling;
+            addTo(batch, file.path, file.name, results.length, file.listed);
+            results.push(undefined); // filled in by complete()
+            knownCost += Math.max(size, 0) + FILE_COST;
+            if (size >= 0)
+                knownBytes += size;
+            if (big)
                 enqueue(batch);
             else if (filling.cost >= BATCH_COST) {
                 enqueue(filling);
                 filling = emptyBatch();
             }
+            startWorkersIfWorthIt();
         },
         async finish() {
             if (filling.paths.length > 0)
@@ -107145,7 +107234,7 @@ function createEngine(options = {}) {
                     if (failure)
                         reject(failure);
                     else if (unfinished === 0)
-                        resolve(digests);
+                        resolve(results);
                 });
                 void hashHere();
                 await done;
@@ -107154,7 +107243,7 @@ function createEngine(options = {}) {
                 clearInterval(timer);
             }
             report();
-            return digests;
+            return results;
         },
         close() {
             for (const { worker } of pool.splice(0)) {
@@ -107167,7 +107256,14 @@ function createEngine(options = {}) {
     };
 }
 function emptyBatch() {
-    return { paths: [], meta: [], slots: [], cost: 0 };
+    return { paths: [], names: [], meta: [], slots: [], cost: 0 };
+}
+function addTo(batch, path, name, slot, listed) {
+    batch.paths.push(path);
+    batch.names.push(name);
+    batch.meta.push(listed?.size ?? -1, listed?.mtimeMs ?? 0, listed?.ino ?? 0);
+    batch.slots.push(slot);
+    batch.cost += (listed?.size ?? 0) + FILE_COST;
 }
 function engine_toVerifyError(error) {
     if (error instanceof VerifyError)
@@ -107195,16 +107291,27 @@ function leafData(entry) {
  * RFC 6962 Merkle Tree Hash with SHA-256: `MTH({d}) = SHA256(0x00 || d)`,
  * `MTH(D[0:n]) = SHA256(0x01 || MTH(D[0:k]) || MTH(D[k:n]))`, `k` the largest power of two
  * below `n`; the empty list hashes to SHA256('').
- *
- * Built bottom-up: pairing neighbours level by level and carrying an odd last node up
- * unchanged gives exactly the recursive split, without recursion or slicing.
  */
 function merkleRoot(leaves) {
-    if (leaves.length === 0)
+    return rootOfLeafHashes(leaves.map(leafHash));
+}
+/** `SHA256(0x00 || leaf data)`. */
+function leafHash(data) {
+    const prefixed = Buffer.allocUnsafe(1 + data.length);
+    prefixed[0] = LEAF_PREFIX;
+    prefixed.set(data, 1);
+    return merkle_sha256(prefixed);
+}
+/**
+ * The root over leaf hashes (already `SHA256(0x00 || d)`), built bottom-up: pairing neighbours
+ * level by level and carrying an odd last node up unchanged gives exactly the recursive split.
+ */
+function rootOfLeafHashes(hashes) {
+    if (hashes.length === 0)
         return merkle_sha256(new Uint8Array(0));
-    let level = leaves.map(leaf => merkle_sha256(prefixed(LEAF_PREFIX, leaf)));
     const node = Buffer.allocUnsafe(65);
     node[0] = NODE_PREFIX;
+    let level = hashes;
     while (level.length > 1) {
         const next = [];
         for (let i = 0; i + 1 < level.length; i += 2) {
@@ -107217,12 +107324,6 @@ function merkleRoot(leaves) {
         level = next;
     }
     return level[0];
-}
-function prefixed(prefix, data) {
-    const out = Buffer.allocUnsafe(1 + data.length);
-    out[0] = prefix;
-    out.set(data, 1);
-    return out;
 }
 function merkle_sha256(data) {
     return (0,external_node_crypto_.hash)('sha256', data, 'buffer');
@@ -107240,20 +107341,26 @@ const walk_utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * symbolic link anywhere (the target included), a socket, FIFO or device, a name that is not
  * UTF-8, an unreadable directory, or no files at all.
  *
- * Synchronous calls, yielding to the event loop every few hundred entries (so hashing threads
- * get new work meanwhile): for 20,000 files, readdirSync + lstatSync take ~150 ms where the
- * promise API takes 300-800 ms.
+ * Types come from the directory entries: files are not stat-ed here (the hashing threads learn
+ * the size when they open them), which saves a third of the per-file cost on small files.
+ * Synchronous calls, yielding to the event loop every few hundred entries so hashing threads
+ * get new work meanwhile: the promise API costs 2-5 times as much per call.
  */
 async function listTree(target, options = {}) {
     const stats = lstatOrFail(target);
     if (stats.isFile()) {
-        const file = toFile(target, options.singleName ?? external_node_path_default().basename(target), stats);
+        const name = options.singleName ?? external_node_path_default().basename(target);
+        const file = { path: target, name, listed: identityOf(stats) };
         options.onFile?.(file);
         return [file];
     }
     if (!stats.isDirectory())
         throw notATreeEntry(target, stats);
     const files = [];
+    const found = (file) => {
+        options.onFile?.(file);
+        files.push(file);
+    };
     const directories = [{ absolute: target, relative: '' }];
     let sinceYield = 0;
     for (let next = directories.pop(); next; next = directories.pop()) {
@@ -107265,21 +107372,20 @@ async function listTree(target, options = {}) {
                 sinceYield = 0;
                 await (0,external_node_timers_promises_namespaceObject.setImmediate)();
             }
-            if (entry.isDirectory()) {
+            if (entry.isDirectory())
                 directories.push({ absolute, relative });
-                continue;
-            }
-            if (!entry.isFile() && !isUnknownType(entry))
+            else if (entry.isFile())
+                found({ path: absolute, name: relative });
+            else if (!isUnknownType(entry))
                 throw notATreeEntry(absolute, entry);
-            const entryStats = lstatOrFail(absolute);
-            if (entryStats.isDirectory())
-                directories.push({ absolute, relative });
-            else if (!entryStats.isFile())
-                throw notATreeEntry(absolute, entryStats);
             else {
-                const file = toFile(absolute, relative, entryStats);
-                options.onFile?.(file);
-                files.push(file);
+                const entryStats = lstatOrFail(absolute);
+                if (entryStats.isDirectory())
+                    directories.push({ absolute, relative });
+                else if (entryStats.isFile())
+                    found({ path: absolute, name: relative, listed: identityOf(entryStats) });
+                else
+                    throw notATreeEntry(absolute, entryStats);
             }
         }
     }
@@ -107304,14 +107410,8 @@ const SURROGATE = /[\uD800-\uDFFF]/;
 function compareCodeUnits(a, b) {
     return a < b ? -1 : a > b ? 1 : 0;
 }
-function toFile(absolute, relative, stats) {
-    return {
-        path: absolute,
-        relativePath: relative,
-        size: stats.size,
-        mtimeMs: stats.mtimeMs,
-        ino: stats.ino
-    };
+function identityOf(stats) {
+    return { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
 }
 function lstatOrFail(target) {
     try {
@@ -107391,13 +107491,12 @@ async function treeSha256(target, options = {}) {
             singleName: options.singleName,
             onFile: file => engine.add(file)
         });
-        const digests = await engine.finish();
-        const manifest = sortByPathBytes(files.map((file, i) => ({
-            path: file.relativePath,
-            size: file.size,
-            sha256: digests[i]
-        })), entry => entry.path);
-        return { root: manifestRoot(manifest), manifest };
+        const hashed = await engine.finish();
+        const sorted = sortByPathBytes(files.map((file, i) => ({ name: file.name, ...hashed[i] })), file => file.name);
+        return {
+            root: hex(rootOfLeafHashes(sorted.map(file => file.leaf))),
+            manifest: sorted.map(({ name, size, sha256 }) => ({ path: name, size, sha256 }))
+        };
     }
     finally {
         engine.close();
@@ -107405,8 +107504,9 @@ async function treeSha256(target, options = {}) {
 }
 /** The root (hex) of a manifest already sorted by path bytes. */
 function manifestRoot(manifest) {
-    return Buffer.from(merkleRoot(manifest.map(leafData))).toString('hex');
+    return hex(merkleRoot(manifest.map(leafData)));
 }
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
 
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
@@ -107538,7 +107638,9 @@ async function runContainer(args, options) {
             await run('docker', ['kill', name]);
         const { exitCode } = await client;
         tail.push(decoders.out.end() + decoders.err.end());
-        return { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut };
+        const result = { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut };
+        // A kill (128 + signal) or docker's own failure (125-127): ask the daemon why, before removal.
+        return timedOut || exitCode < 125 ? result : { ...result, ...(await endState(run, name)) };
     }
     finally {
         clearTimeout(timer);
@@ -107546,6 +107648,14 @@ async function runContainer(args, options) {
         await run('docker', ['rm', '--force', name]).catch(() => undefined);
     }
 }
+async function endState(run, name) {
+    const inspected = await run('docker', ['inspect', '--format', '{{.State.OOMKilled}}', name]);
+    if (inspected.exitCode === 0)
+        return { oomKilled: inspected.stdout.trim() === 'true' };
+    const reason = inspected.stderr.trim().split('\n').at(-1) ?? '';
+    return DAEMON_GONE.test(reason) ? { daemonLost: reason } : {};
+}
+const DAEMON_GONE = /cannot connect to the docker daemon|is the docker daemon running|error during connect/i;
 /** The end of a log: at most `maxLines` lines and `maxChars` characters. */
 class LogTail {
     maxLines;
@@ -108089,6 +108199,54 @@ function messageOf(error) {
     return error instanceof Error ? error.message : String(error);
 }
 
+;// CONCATENATED MODULE: ./src/reproduce/limits.ts
+// What one build may take from the runner: memory, and bytes left in /out.
+
+
+
+const GIB = 2 ** 30;
+const MIN_MEMORY_BYTES = 512 * 2 ** 20;
+/** Past this, a build's /out is a runaway, not a model: the build failed. */
+const DEFAULT_MAX_OUTPUT_BYTES = 64 * GIB;
+/**
+ * The build container's memory limit when the caller gives none: what this process may use
+ * (the machine's memory, or its cgroup limit when lower) minus a margin for the verifier and the
+ * system, 1 GiB or an eighth, whichever is more.
+ */
+function defaultMemoryBytes(total = external_node_os_default().totalmem(), constrained = process.constrainedMemory?.()) {
+    const available = constrained && constrained > 0 ? Math.min(total, constrained) : total;
+    return Math.max(MIN_MEMORY_BYTES, available - Math.max(GIB, available / 8));
+}
+/** `8 GiB`, `512 MiB`, `1.5 KiB`: for messages. */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+}
+/**
+ * The bytes of the regular files under `dir`, counting stops once past `limit` (the answer is
+ * then only known to exceed it). Links are not followed; other kinds of entry count nothing.
+ */
+async function bytesUnder(dir, limit) {
+    let total = 0;
+    const pending = [dir];
+    for (let next = pending.pop(); next !== undefined && total <= limit; next = pending.pop()) {
+        for (const entry of await (0,promises_namespaceObject.readdir)(next, { withFileTypes: true })) {
+            const child = external_node_path_default().join(next, entry.name);
+            if (entry.isDirectory())
+                pending.push(child);
+            else if (entry.isFile())
+                total += (await (0,promises_namespaceObject.lstat)(child)).size;
+        }
+    }
+    return total;
+}
+
 ;// CONCATENATED MODULE: ./src/reproduce/outputs.ts
 
 
@@ -108321,6 +108479,7 @@ async function setTreeMtime(root, epoch) {
 
 
 
+
 /**
  * Runs PROTOCOL.md section 4 for a ledger: source at its commit, dependencies, dataset,
  * image by digest, one `docker run` under the contract, then the outputs' tree digest.
@@ -108364,7 +108523,8 @@ async function reproduce(ledger, options, deps) {
         await (0,promises_namespaceObject.chmod)(outDir, 0o777);
         const name = `verify-model-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
         const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity);
-        const args = buildRunArgs(ledger, { src: srcDir, data: dataset?.dir, out: outDir }, { name, ...runner });
+        const memoryBytes = options.memoryBytes ?? defaultMemoryBytes();
+        const args = buildRunArgs(ledger, { src: srcDir, data: dataset?.dir, out: outDir }, { name, ...runner, memory: String(memoryBytes) });
         phase('build', `${name}: ${build.command.join(' ')}`);
         const container = await runContainer(args, {
             run: deps.run,
@@ -108375,14 +108535,19 @@ async function reproduce(ledger, options, deps) {
         });
         if (container.timedOut)
             throw unverifiable(`build exceeded timeoutSeconds=${timeoutSeconds}: killed`, container.logTail);
+        if (container.daemonLost !== undefined)
+            throw unverifiable(`the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`, container.logTail);
+        if (container.oomKilled)
+            throw unverifiable(`the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`, container.logTail);
         if (container.exitCode === DOCKER_RUN_FAILED)
             throw unverifiable(`docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`, container.logTail);
         if (container.exitCode !== 0)
             throw unverifiable(`the build exited with code ${container.exitCode}: see the log tail`, container.logTail);
         phase('outputs', build.outputs?.join(', ') ?? 'all of /out');
-        const outputs = await collectOutputs(outDir, build.outputs, {
-            onProgress: options.onHashProgress
-        }).catch(error => {
+        const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+        const outputs = await checkOutputSize(outDir, maxOutputBytes)
+            .then(() => collectOutputs(outDir, build.outputs, { onProgress: options.onHashProgress }))
+            .catch(error => {
             throw error instanceof VerifyError
                 ? error
                 : unverifiable(`cannot read the outputs the build left in /out: ${error.message}`);
@@ -108406,6 +108571,12 @@ async function reproduce(ledger, options, deps) {
     finally {
         await removeBuildTree(scratch, deps.run);
     }
+}
+/** Checked before anything is hashed: a runaway build's /out is not worth reading. */
+async function checkOutputSize(outDir, maxBytes) {
+    const bytes = await bytesUnder(outDir, maxBytes);
+    if (bytes > maxBytes)
+        throw unverifiable(`the build left more than ${formatBytes(maxBytes)} in /out (the output size cap): a build that produces more than the cap failed`);
 }
 /** `docker run`'s own failure (a bad option, no GPU driver), as opposed to the build's. */
 const DOCKER_RUN_FAILED = 125;
@@ -109345,6 +109516,8 @@ async function runProtocol(request, deps, tracker, report) {
         datasetDir,
         allowNetwork: request.allowNetwork,
         timeoutCapSeconds: request.timeoutCapSeconds,
+        memoryBytes: request.memoryBytes,
+        maxOutputBytes: request.maxOutputBytes,
         keepOutputsIn: external_node_path_default().join(request.workDir, 'reproduced'),
         onPhase: (phase, detail) => {
             tracker.start(phase);
@@ -109785,6 +109958,39 @@ function inputs_boolean(name, value) {
     throw new InputError(`${name} must be true or false; got '${value}'`);
 }
 
+;// CONCATENATED MODULE: ./src/action/runner-limits.ts
+
+const LIMIT_VARIABLES = {
+    memoryBytes: 'VERIFY_MODEL_MEMORY_LIMIT',
+    maxOutputBytes: 'VERIFY_MODEL_MAX_OUTPUT',
+    cacheTimeoutMs: 'VERIFY_MODEL_CACHE_TIMEOUT_MS'
+};
+const UNITS = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+function runnerLimits(env) {
+    const limits = {};
+    const memory = env[LIMIT_VARIABLES.memoryBytes];
+    if (memory)
+        limits.memoryBytes = size(LIMIT_VARIABLES.memoryBytes, memory);
+    const output = env[LIMIT_VARIABLES.maxOutputBytes];
+    if (output)
+        limits.maxOutputBytes = size(LIMIT_VARIABLES.maxOutputBytes, output);
+    const timeout = env[LIMIT_VARIABLES.cacheTimeoutMs];
+    if (timeout) {
+        if (!/^\d+$/.test(timeout) || Number(timeout) < 1)
+            throw new InputError(`${LIMIT_VARIABLES.cacheTimeoutMs} must be a whole number of milliseconds ≥ 1; got '${timeout}'`);
+        limits.cacheTimeoutMs = Number(timeout);
+    }
+    return limits;
+}
+/** Bytes as docker writes them: a whole number with an optional k, m, g or t (powers of 1024). */
+function size(name, text) {
+    const match = /^(\d+)([kmgt]?)$/i.exec(text.trim());
+    const bytes = match ? Number(match[1]) * UNITS[match[2].toLowerCase()] : NaN;
+    if (!Number.isSafeInteger(bytes) || bytes < 1)
+        throw new InputError(`${name} must be a size like 512m or 8g; got '${text}'`);
+    return bytes;
+}
+
 ;// CONCATENATED MODULE: ./src/action/summary.ts
 
 
@@ -109900,7 +110106,89 @@ function writeOutputs(setOutput, report, reportPath) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/action/log.ts
+
+const HEARTBEAT_MS = 60_000;
+/**
+ * One collapsible log group per phase, and a heartbeat while a build runs. Nothing the ledger
+ * controls may be read by the runner as a workflow command (a forged `::set-output`, `::error`,
+ * `::add-mask` or `::stop-commands`): the build's own output is fenced with `::stop-commands::`
+ * and a resume token it cannot guess, and other lines that may carry ledger text are made inert.
+ * `write` takes the raw build log: the stream `core.info` writes to, so that the order holds.
+ */
+function groupReporter(core, write = chunk => process.stdout.write(chunk)) {
+    let open = false;
+    let lastProgress = 0;
+    let heartbeat;
+    let fence;
+    let logEndsLine = true;
+    const toLineStart = () => {
+        if (!logEndsLine)
+            write('\n');
+        logEndsLine = true;
+    };
+    const info = (line) => {
+        toLineStart();
+        core.info(inertLine(line));
+    };
+    const end = () => {
+        clearInterval(heartbeat);
+        if (fence !== undefined) {
+            toLineStart();
+            core.info(`::${fence}::`);
+            fence = undefined;
+        }
+        if (open)
+            core.endGroup();
+        open = false;
+    };
+    return {
+        phase: name => {
+            end();
+            core.startGroup(name);
+            open = true;
+            if (name === 'build') {
+                const started = Date.now();
+                heartbeat = setInterval(() => info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`), HEARTBEAT_MS);
+                heartbeat.unref();
+            }
+        },
+        info,
+        buildLog: chunk => {
+            if (chunk.length === 0)
+                return;
+            if (fence === undefined) {
+                fence = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+                core.info(`::stop-commands::${fence}`);
+            }
+            write(chunk);
+            logEndsLine = chunk[chunk.length - 1] === 0x0a;
+        },
+        hashProgress: (what, progress) => {
+            const now = Date.now();
+            if (now - lastProgress < 5000)
+                return;
+            lastProgress = now;
+            const gib = (n) => (n / 2 ** 30).toFixed(2);
+            info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`);
+        },
+        end
+    };
+}
+/**
+ * One log line from text that may hold ledger strings (a build command, an output name): no line
+ * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
+ * recognised anywhere in a line).
+ */
+function inertLine(text) {
+    return text
+        .replace(/\r\n?|\n/g, '\\n')
+        .replace(/^(\s*)::/, '$1\\::')
+        .replace(/##\[/g, '##\\[');
+}
+
 ;// CONCATENATED MODULE: ./src/action/main.ts
+
 
 
 
@@ -109917,8 +110205,10 @@ const MAX_MODEL_FILE_BYTES = 1024 ** 4;
 async function runAction(deps) {
     const { core } = deps;
     let inputs;
+    let limits;
     try {
         inputs = parseInputs(core.getInput, deps.env);
+        limits = runnerLimits(deps.env);
     }
     catch (error) {
         if (error instanceof InputError)
@@ -109928,11 +110218,12 @@ async function runAction(deps) {
     await (0,promises_namespaceObject.mkdir)(inputs.workingDirectory, { recursive: true });
     const staging = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(inputs.workingDirectory, 'verify-model-'));
     const reporter = groupReporter(core);
+    let report;
     try {
         reporter.phase('fetch');
         const sba = await fetchAttestation(inputs, staging, deps);
         const model = await fetchModel(inputs, staging, deps);
-        const report = await verifyModel({
+        report = await verifyModel({
             mode: inputs.mode,
             sba,
             trustedKeys: inputs.publicKeys,
@@ -109942,6 +110233,8 @@ async function runAction(deps) {
             datasetDir: inputs.dataset,
             allowNetwork: inputs.allowNetwork,
             timeoutCapSeconds: inputs.timeoutCapSeconds,
+            memoryBytes: limits.memoryBytes,
+            maxOutputBytes: limits.maxOutputBytes,
             workDir: staging
         }, {
             run: deps.run,
@@ -109951,30 +110244,38 @@ async function runAction(deps) {
                     cache: deps.cache,
                     workDir: staging,
                     warn: core.warning,
-                    info: core.info
+                    info: core.info,
+                    timeoutMs: limits.cacheTimeoutMs
                 })
                 : undefined
         });
-        reporter.end();
-        await finish(report, inputs, deps);
     }
     catch (error) {
-        reporter.end();
         // A failure before the pipeline (fetching the SBA or the model) is still a verdict.
-        const report = failureReport(inputs, error);
-        await finish(report, inputs, deps);
+        report = failureReport(inputs, error);
     }
     finally {
+        reporter.end();
         await removeBuildTree(staging, deps.run);
     }
+    // Outside the try: the outputs are written once, for the one verdict.
+    await finish(report, inputs, deps);
 }
 async function finish(report, inputs, deps) {
     const { core } = deps;
     const reportPath = external_node_path_default().join(inputs.workingDirectory, `verify-model-report-${deps.env.GITHUB_RUN_ID ?? process.pid}-${Date.now()}.json`);
     await (0,promises_namespaceObject.writeFile)(reportPath, JSON.stringify(report, null, 2) + '\n');
     writeOutputs(core.setOutput, report, reportPath);
-    if (inputs.showSummary)
-        await core.writeSummary(renderSummary(report));
+    if (inputs.showSummary) {
+        // The summary only shows the verdict: failing to write it must not change it.
+        try {
+            await core.writeSummary(renderSummary(report));
+        }
+        catch (error) {
+            const why = error instanceof Error ? error.message : String(error);
+            core.warning(`the job summary was not written: ${why}`);
+        }
+    }
     if (isPassing(report.result)) {
         core.info(`${report.result}: ${report.reason}`);
         if (report.capability)
@@ -110014,83 +110315,6 @@ function failureReport(inputs, error) {
         reason: failure.message,
         checks: [{ name: 'fetch', status: 'fail', detail: failure.message }]
     };
-}
-const HEARTBEAT_MS = 60_000;
-/**
- * One collapsible log group per phase, and a heartbeat while a build runs. Nothing the ledger
- * controls may be read by the runner as a workflow command (a forged `::set-output`, `::error`,
- * `::add-mask` or `::stop-commands`): the build's own output is fenced with `::stop-commands::`
- * and a resume token it cannot guess, and other lines that may carry ledger text are made inert.
- */
-function groupReporter(core) {
-    let open = false;
-    let lastProgress = 0;
-    let heartbeat;
-    let fence;
-    let logEndsLine = true;
-    const toLineStart = () => {
-        if (!logEndsLine)
-            process.stdout.write('\n');
-        logEndsLine = true;
-    };
-    const info = (line) => {
-        toLineStart();
-        core.info(inertLine(line));
-    };
-    const end = () => {
-        clearInterval(heartbeat);
-        if (fence !== undefined) {
-            toLineStart();
-            core.info(`::${fence}::`);
-            fence = undefined;
-        }
-        if (open)
-            core.endGroup();
-        open = false;
-    };
-    return {
-        phase: name => {
-            end();
-            core.startGroup(name);
-            open = true;
-            if (name === 'build') {
-                const started = Date.now();
-                heartbeat = setInterval(() => info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`), HEARTBEAT_MS);
-                heartbeat.unref();
-            }
-        },
-        info,
-        buildLog: chunk => {
-            if (chunk.length === 0)
-                return;
-            if (fence === undefined) {
-                fence = (0,external_node_crypto_.randomBytes)(16).toString('hex');
-                core.info(`::stop-commands::${fence}`);
-            }
-            process.stdout.write(chunk);
-            logEndsLine = chunk[chunk.length - 1] === 0x0a;
-        },
-        hashProgress: (what, progress) => {
-            const now = Date.now();
-            if (now - lastProgress < 5000)
-                return;
-            lastProgress = now;
-            const gib = (n) => (n / 2 ** 30).toFixed(2);
-            info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`);
-        },
-        end
-    };
-}
-/**
- * One log line from text that may hold ledger strings (a build command, an output name): no line
- * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
- * recognised anywhere in a line).
- */
-function inertLine(text) {
-    return text
-        .replace(/\r\n?|\n/g, '\\n')
-        .replace(/^(\s*)::/, '$1\\::')
-        .replace(/##\[/g, '##\\[');
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts

@@ -98,7 +98,7 @@ async function engineDigest(dir: string, options: EngineOptions) {
     file => file.name
   )
   return {
-    root: Buffer.from(rootOfLeafHashes(sorted.map(file => file.leaf))).toString('hex'),
+    root: rootOfLeafHashes(sorted.map(file => file.leaf)),
     manifest: sorted.map(({ name, size, sha256 }) => ({ path: name, size, sha256 }))
   }
 }
@@ -124,9 +124,9 @@ describe('the pooled engine equals a single-threaded reference on random trees',
     expect(digest.root).toBe(manifestRoot(reference))
   })
 
-  it.each(seeds)('seed %i, with no worker', async seed => {
+  it.each(seeds)('seed %i, on the calling thread only', async seed => {
     const dir = path.join(scratch, `random-${seed}`)
-    const digest = await engineDigest(dir, { inlineCost: Infinity })
+    const digest = await engineDigest(dir, { concurrency: 1 })
     expect(digest.manifest).toEqual(references.get(seed))
   })
 
@@ -213,11 +213,13 @@ describe('a file that changes while it is hashed', () => {
       const failure = await hashWith(mode, file, (_path, bytes) => {
         if (bytes === BUFFER_SIZE) fs.truncateSync(file, BUFFER_SIZE + 5)
       })
-      // hashLarge has the next chunk in flight already, so it may read one more full chunk.
-      const read = mode === 'hashLarge' ? 2 * BUFFER_SIZE : BUFFER_SIZE + 5
-      expect(failure).toEqual(
-        changed(file, `${size} bytes when opened, ${read} read, ${BUFFER_SIZE + 5} now`)
-      )
+      // hashLarge may have read the second chunk already when the file is truncated.
+      const reads = mode === 'hashLarge' ? [BUFFER_SIZE + 5, 2 * BUFFER_SIZE] : [BUFFER_SIZE + 5]
+      expect(
+        reads.map(read =>
+          changed(file, `${size} bytes when opened, ${read} read, ${BUFFER_SIZE + 5} now`)
+        )
+      ).toContainEqual(failure)
     })
 
     it('is rewritten in place with the same size (its mtime changes)', async () => {
@@ -304,7 +306,7 @@ describe('a tree that changes between listing and hashing', () => {
 
   for (const [mode, options] of [
     ['in a worker', { inlineCost: 0, concurrency: 2 }],
-    ['on the calling thread', { inlineCost: Infinity }]
+    ['on the calling thread', { concurrency: 1 }]
   ] as const) {
     it(`a file appended to (${mode})`, async () => {
       const message = await hashAfter(files => fs.appendFileSync(files[0].path, 'more'), options)

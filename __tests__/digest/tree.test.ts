@@ -186,6 +186,12 @@ describe('treeSha256 rejects what is not a tree', () => {
     )
   })
 
+  it('but accepts a name that holds U+FFFD itself (valid UTF-8)', async () => {
+    const dir = freshDir()
+    writeTree(dir, { 'a\uFFFDb': 'x' })
+    expect((await treeSha256(dir)).manifest.map(entry => entry.path)).toEqual(['a\uFFFDb'])
+  })
+
   it('a directory name that is not valid UTF-8', async () => {
     const dir = freshDir()
     const bad = Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0xc3, 0x28])])
@@ -223,7 +229,7 @@ describe('treeSha256 rejects what is not a tree', () => {
       fs.chmodSync(dir, 0o755)
       const { HASHER_SOURCE } = await import('../../src/digest/hash-file.js')
       const script = `const { hashBatch } = (${HASHER_SOURCE})(require('fs'), require('crypto'), 1024, new Float64Array(2), 0)
-        try { hashBatch([process.argv[1]], Float64Array.of(1, 0, 0)) }
+        try { hashBatch([process.argv[1]], ['locked'], Float64Array.of(1, 0, 0)) }
         catch (failure) { process.stdout.write(failure.path + ': ' + failure.problem) }`
       const output = execFileSync(process.execPath, ['-e', script, path.join(dir, 'locked')], {
         uid: 65534,
@@ -246,21 +252,29 @@ describe('treeSha256 rejects what is not a tree', () => {
   })
 })
 
-describe('treeSha256 with the worker pool', () => {
-  it('hashes a tree above the inline threshold, reports progress and stops its threads', async () => {
+describe('treeSha256 with worker threads', () => {
+  it('hashes big files in parallel, reports progress and stops its threads', async () => {
     const dir = freshDir()
-    const big = Buffer.alloc(70 << 20, 7)
-    writeTree(dir, { 'big.bin': big, 'small/a': 'a', 'small/b': '' })
+    const big = [Buffer.alloc(40 << 20, 7), Buffer.alloc(30 << 20, 8)]
+    writeTree(dir, { 'big-1.bin': big[0], 'big-2.bin': big[1], 'small/a': 'a', 'small/b': '' })
     const progress: HashProgress[] = []
     const digest = await treeSha256(dir, { onProgress: p => progress.push(p), concurrency: 2 })
+    const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex')
     expect(digest.manifest).toEqual([
-      { path: 'big.bin', size: big.length, sha256: createHash('sha256').update(big).digest('hex') },
-      { path: 'small/a', size: 1, sha256: createHash('sha256').update('a').digest('hex') },
-      { path: 'small/b', size: 0, sha256: createHash('sha256').digest('hex') }
+      { path: 'big-1.bin', size: big[0].length, sha256: sha256(big[0]) },
+      { path: 'big-2.bin', size: big[1].length, sha256: sha256(big[1]) },
+      { path: 'small/a', size: 1, sha256: sha256('a') },
+      { path: 'small/b', size: 0, sha256: sha256('') }
     ])
-    const total = { bytesTotal: big.length + 1, filesTotal: 3 }
-    expect(progress[0]).toEqual({ ...total, bytesDone: 0, filesDone: 0 })
-    expect(progress.at(-1)).toEqual({ ...total, bytesDone: total.bytesTotal, filesDone: 3 })
+    // Files are listed without stat: their sizes become known as they are opened.
+    expect(progress[0]).toEqual({ bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 4 })
+    const bytesTotal = big[0].length + big[1].length + 1
+    expect(progress.at(-1)).toEqual({
+      bytesDone: bytesTotal,
+      bytesTotal,
+      filesDone: 4,
+      filesTotal: 4
+    })
     for (let i = 1; i < progress.length; i++)
       expect(progress[i].bytesDone).toBeGreaterThanOrEqual(progress[i - 1].bytesDone)
   })

@@ -76,10 +76,10 @@ describeDocker('the bundled action (node dist/index.js) as the runner runs it', 
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  const action = (inputs: Record<string, string>) =>
+  const action = (inputs: Record<string, string>, env?: Record<string, string>) =>
     runBundledAction(
       { attestation: published.sbaPath, 'public-key': published.publicKey, ...inputs },
-      { baseDir: dir }
+      { baseDir: dir, env }
     )
 
   it('verify: the download equals the rebuild → verified, with the capability', async () => {
@@ -198,15 +198,9 @@ describeDocker('the bundled action (node dist/index.js) as the runner runs it', 
   })
 
   it('a job summary that cannot be written → a warning; the verdict and outputs stand', async () => {
-    const run = await runBundledAction(
-      {
-        attestation: published.sbaPath,
-        'public-key': published.publicKey,
-        mode: 'check',
-        model: published.modelDir,
-        'expected-capability': capability
-      },
-      { baseDir: dir, env: { GITHUB_STEP_SUMMARY: path.join(dir, 'no-such-dir', 'summary.md') } }
+    const run = await action(
+      { mode: 'check', model: published.modelDir, 'expected-capability': capability },
+      { GITHUB_STEP_SUMMARY: path.join(dir, 'no-such-dir', 'summary.md') }
     )
 
     expectExit(run, 0)

@@ -46,8 +46,8 @@ export const FILE_COMMANDS_DIR = '_runner_file_commands'
  * every default in action.yml (the runner always sets declared defaults), fresh GITHUB_OUTPUT /
  * GITHUB_STEP_SUMMARY / GITHUB_STATE / GITHUB_ENV / GITHUB_PATH files, RUNNER_TEMP and
  * RUNNER_TOOL_CACHE directories, GITHUB_WORKSPACE as the working directory, and nothing of the
- * parent's INPUT_*, GITHUB_*, RUNNER_*, ACTIONS_* or NODE_OPTIONS. An input that action.yml does
- * not declare is an error here (the runner would only warn: in a test it is a typo).
+ * parent's INPUT_*, GITHUB_*, RUNNER_*, ACTIONS_*, VERIFY_MODEL_* or NODE_OPTIONS. An input that
+ * action.yml does not declare is an error here (the runner would only warn: in a test, a typo).
  */
 export async function runBundledAction(
   inputs: Record<string, string>,
@@ -147,7 +147,8 @@ function checkedInputs(inputs: Record<string, string>): Record<string, string> {
   return inputs
 }
 
-const STRIPPED_PREFIXES = ['INPUT_', 'GITHUB_', 'RUNNER_', 'ACTIONS_', 'STATE_']
+/** The runner's variables, and the limits of src/action/runner-limits.ts (give them per run). */
+const STRIPPED_PREFIXES = ['INPUT_', 'GITHUB_', 'RUNNER_', 'ACTIONS_', 'STATE_', 'VERIFY_MODEL_']
 const STRIPPED_NAMES = ['NODE_OPTIONS', 'NODE_ENV', 'JEST_WORKER_ID']
 
 function cleanParentEnv(): NodeJS.ProcessEnv {

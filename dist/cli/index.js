@@ -4471,7 +4471,7 @@ function defaultCallback(err) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _exec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(106);
 /* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(526);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(386);
 
 
 
@@ -4486,19 +4486,23 @@ __webpack_async_result__();
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   B7: () => (/* binding */ parseThreshold),
 /* harmony export */   Fo: () => (/* binding */ collect),
 /* harmony export */   IG: () => (/* binding */ asUsageError),
 /* harmony export */   Q2: () => (/* binding */ printJson),
+/* harmony export */   UG: () => (/* binding */ verifySbaFile),
 /* harmony export */   Wr: () => (/* binding */ processIo),
-/* harmony export */   eK: () => (/* binding */ readPublicKeys),
+/* harmony export */   b7: () => (/* binding */ withTrustOptions),
+/* harmony export */   bn: () => (/* binding */ readTrust),
 /* harmony export */   eb: () => (/* binding */ UsageError),
 /* harmony export */   jH: () => (/* binding */ readInputFile)
 /* harmony export */ });
+/* unused harmony exports readPublicKeys, parseThreshold */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(24);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(916);
-/* harmony import */ var _protocol_keys_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(646);
+/* harmony import */ var _protocol_attestation_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(722);
+/* harmony import */ var _protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(646);
+
 
 
 
@@ -4525,8 +4529,8 @@ function readPublicKeys(values) {
     return values.flatMap(value => {
         try {
             return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(value)
-                ? (0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_2__/* .parsePublicKeys */ .V4)(readInputFile(value, 'public key').toString('utf8'))
-                : [(0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_2__/* .parsePublicKey */ .ee)(value, `--public-key ${value}`)];
+                ? (0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKeys */ .V4)(readInputFile(value, 'public key').toString('utf8'))
+                : [(0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKey */ .ee)(value, `--public-key ${value}`)];
         }
         catch (error) {
             throw asUsageError(error);
@@ -4544,6 +4548,19 @@ function parseThreshold(value) {
     }
     return threshold;
 }
+function withTrustOptions(command) {
+    return command
+        .option('--public-key <key>', 'trusted key: a file, or hex / base64; repeatable', collect, [])
+        .option('--threshold <n>', 'distinct trusted keys that must have signed', '1');
+}
+function readTrust(options) {
+    return { keys: readPublicKeys(options.publicKey), threshold: parseThreshold(options.threshold) };
+}
+/** Reads an SBA file and verifies it against the trusted keys of the command's options. */
+function verifySbaFile(file, options) {
+    const { keys, threshold } = readTrust(options);
+    return (0,_protocol_attestation_js__WEBPACK_IMPORTED_MODULE_2__/* .verifyAttestation */ .o)(readInputFile(file, 'SBA'), keys, threshold);
+}
 function collect(value, previous) {
     return [...previous, value];
 }
@@ -4554,7 +4571,7 @@ function printJson(io, value) {
 
 /***/ }),
 
-/***/ 526:
+/***/ 386:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -4615,28 +4632,34 @@ var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_n
  * (`loadHasher`), so every path runs one implementation. Node built-ins only.
  *
  * `createHasher(fs, crypto, bufferSize, progress, slot, afterChunk?)` returns
- * - `hashBatch(paths, meta)`: synchronous, for workers and small files; returns the hex
- *   SHA-256 of each file. `meta[3i..3i+2]` is file i's size, mtimeMs and inode when listed.
- * - `hashLarge(path, size, mtimeMs, ino)`: a Promise of the hex SHA-256; reads the next chunk
- *   on the libuv pool while this thread hashes the current one (for the calling thread, which
- *   then keeps its event loop turning).
+ * - `hashBatch(paths, names, meta)`, synchronous (workers, small files). `meta[3i..3i+2]` is
+ *   file i's size, mtimeMs and inode, or size -1 when the size is not known yet. Returns
+ *   `{ digests, sizes, leaves, deferred }`: hex SHA-256 and size per file, and the RFC 6962
+ *   leaf hash `SHA256(0x00 || u64be(len(name)) || name || u64be(size) || sha256)` of each at
+ *   `leaves[32 i]` (computed here, in parallel, rather than on the calling thread at the end).
+ *   A file of unknown size that fills the first read is not hashed: its digest is '' and
+ *   `deferred` lists `i, size, mtimeMs, ino` for it, so the scheduler can hash the biggest
+ *   files first.
+ * - `hashLarge(path, name, size, mtimeMs, ino)`: a Promise of `{ digest, leaf }` for a file of
+ *   known size; it reads the next chunk on the libuv pool while this thread hashes the current
+ *   one (for the calling thread, which then keeps its event loop turning).
  * Progress goes to `progress[2 * slot]` (bytes) and `progress[2 * slot + 1]` (files), a
  * Float64Array that may be shared: each slot has one writer, readers only display it.
  * `afterChunk(path, bytesSoFar)`, if given, runs after every read (tests change files there).
  *
  * Per file: open without following links (O_NOFOLLOW) and without blocking on a FIFO swapped in
- * (O_NONBLOCK); read into reused buffers until a short read at or past the listed size. Exactly
- * the listed size must be read: a file that grows or shrinks between listing and reading is
- * rejected. A file that takes more than one read is also fstat-ed after the last one and
- * rejected unless it still has the listed size, mtime and inode (extended, rewritten or replaced
- * while it was read). A file that fits one read is one syscall, a snapshot; an fstat there would
- * add 15-20 % to the time per small file (Node 20 builds four Dates per Stats).
+ * (O_NONBLOCK), read into reused buffers until a short read. A file that fits one read is one
+ * syscall: its size is what was read (an empty read is fstat-ed, to reject a FIFO swapped in).
+ * A bigger file is fstat-ed when first opened, and every read of it must add up to exactly
+ * that size; it is fstat-ed again after the last read and rejected unless it still has that
+ * size, mtime and inode (extended, truncated, rewritten or replaced while it was read).
  * Failures are thrown as plain `{ path, problem }` objects (they cross a thread boundary).
  */
 const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, slot, afterChunk) {
   'use strict'
   const buffer = Buffer.allocUnsafeSlow(bufferSize)
   let spare
+  let leafScratch = Buffer.allocUnsafeSlow(4096)
   const openFlags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
 
   function failure(path, problem) {
@@ -4655,8 +4678,12 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
   }
 
   function readFailure(path, error) {
-    if (error.code === 'EISDIR' || error.code === 'EAGAIN') return failure(path, 'is no longer a regular file')
+    if (error.code === 'EISDIR' || error.code === 'EAGAIN') return notRegular(path)
     return failure(path, 'cannot be read (' + error.code + ')')
+  }
+
+  function notRegular(path) {
+    return failure(path, 'is no longer a regular file')
   }
 
   function readChunk(fd, path) {
@@ -4665,6 +4692,12 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
     } catch (error) {
       throw readFailure(path, error)
     }
+  }
+
+  function regularStats(fd, path) {
+    const stats = fs.fstatSync(fd)
+    if (!stats.isFile()) throw notRegular(path)
+    return stats
   }
 
   /** Whether another read is needed after one of n bytes brought the total to total. */
@@ -4677,27 +4710,35 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
     if (afterChunk) afterChunk(path, total)
   }
 
-  function changed(path, size, total, now) {
-    const sizes = size + ' bytes when listed, ' + total + ' read' + (now === undefined ? '' : ', ' + now + ' now')
-    return failure(path, 'changed while the tree was hashed (' + sizes + '): hash a tree that nothing is writing to')
-  }
-
   function checkAfterReads(fd, path, size, mtimeMs, ino, total) {
-    const after = fs.fstatSync(fd)
-    if (!after.isFile()) throw failure(path, 'is no longer a regular file')
-    if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) throw changed(path, size, total, after.size)
+    const after = regularStats(fd, path)
+    if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) {
+      throw failure(path, 'changed while the tree was hashed (' + size + ' bytes when opened, ' + total + ' read, ' +
+        after.size + ' now): hash a tree that nothing is writing to')
+    }
   }
 
-  function hashOpenFile(fd, path, size, mtimeMs, ino) {
-    let n = readChunk(fd, path)
-    let total = n
-    if (!wantsMore(n, total, size)) {
-      const digest = crypto.hash('sha256', buffer.subarray(0, n), 'hex')
-      counted(n, path, total)
-      if (total !== size) throw changed(path, size, total)
-      return digest
-    }
+  function writeU64(target, at, value) {
+    target.writeUInt32BE(Math.floor(value / 4294967296), at)
+    target.writeUInt32BE(value >>> 0, at + 4)
+  }
+
+  function leafHash(name, size, digest, leaves, at) {
+    const nameLength = Buffer.byteLength(name, 'utf8')
+    const length = 17 + nameLength + 32
+    if (leafScratch.length < length) leafScratch = Buffer.allocUnsafeSlow(2 * length)
+    leafScratch[0] = 0
+    writeU64(leafScratch, 1, nameLength)
+    leafScratch.write(name, 9, 'utf8')
+    writeU64(leafScratch, 9 + nameLength, size)
+    digest.copy(leafScratch, 17 + nameLength)
+    leaves.set(crypto.hash('sha256', leafScratch.subarray(0, length), 'buffer'), at)
+  }
+
+  /** Streams the rest of a file of known size; the first n bytes are in the buffer. */
+  function hashRest(fd, path, n, size, mtimeMs, ino) {
     const hash = crypto.createHash('sha256')
+    let total = n
     for (;;) {
       hash.update(n === bufferSize ? buffer : buffer.subarray(0, n))
       counted(n, path, total)
@@ -4706,24 +4747,46 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
       total += n
     }
     checkAfterReads(fd, path, size, mtimeMs, ino, total)
-    return hash.digest('hex')
+    return hash.digest()
   }
 
-  function hashBatch(paths, meta) {
-    const digests = new Array(paths.length)
-    for (let i = 0; i < paths.length; i++) {
-      const fd = openFile(paths[i])
+  function hashBatch(paths, names, meta) {
+    const count = paths.length
+    const digests = new Array(count)
+    const sizes = new Float64Array(count)
+    const leaves = new Uint8Array(32 * count)
+    const deferred = []
+    for (let i = 0; i < count; i++) {
+      const path = paths[i]
+      let size = meta[3 * i]
+      const fd = openFile(path)
       try {
-        digests[i] = hashOpenFile(fd, paths[i], meta[3 * i], meta[3 * i + 1], meta[3 * i + 2])
+        const n = readChunk(fd, path)
+        let digest
+        if (size < 0 && n === bufferSize) {
+          const stats = regularStats(fd, path)
+          deferred.push(i, stats.size, stats.mtimeMs, stats.ino)
+          digests[i] = ''
+          continue
+        }
+        if (size < 0 || (n < bufferSize && n === size)) {
+          if (n === 0) regularStats(fd, path)
+          size = n
+          digest = crypto.hash('sha256', buffer.subarray(0, n), 'buffer')
+          counted(n, path, n)
+        } else digest = hashRest(fd, path, n, size, meta[3 * i + 1], meta[3 * i + 2])
+        digests[i] = digest.toString('hex')
+        sizes[i] = size
+        leafHash(names[i], size, digest, leaves, 32 * i)
       } finally {
         fs.closeSync(fd)
       }
       progress[2 * slot + 1] += 1
     }
-    return digests
+    return { digests: digests, sizes: sizes, leaves: leaves, deferred: deferred }
   }
 
-  function hashLarge(path, size, mtimeMs, ino) {
+  function hashLarge(path, name, size, mtimeMs, ino) {
     spare = spare || Buffer.allocUnsafeSlow(bufferSize)
     const buffers = [buffer, spare]
     const fd = openFile(path)
@@ -4732,19 +4795,21 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
     return new Promise((resolve, reject) => {
       const handlers = [onRead.bind(null, 0), onRead.bind(null, 1)]
       function finish(error) {
-        let digest
+        let result
         try {
-          if (!error) {
-            checkAfterReads(fd, path, size, mtimeMs, ino, total)
-            digest = hash.digest('hex')
-            progress[2 * slot + 1] += 1
-          }
+          if (error) throw error
+          checkAfterReads(fd, path, size, mtimeMs, ino, total)
+          const digest = hash.digest()
+          const leaf = new Uint8Array(32)
+          leafHash(name, size, digest, leaf, 0)
+          result = { digest: digest.toString('hex'), leaf: leaf }
+          progress[2 * slot + 1] += 1
         } catch (thrown) {
           error = thrown
         }
         fs.closeSync(fd)
         if (error) reject(error)
-        else resolve(digest)
+        else resolve(result)
       }
       function onRead(which, error, n) {
         if (error) return finish(readFailure(path, error))
@@ -4784,28 +4849,27 @@ function loadHasher(bufferSize, progress, slot, afterChunk) {
 /**
  * Tuning, measured on a 2-core runner (docs/performance.md): 1 MiB reads beat 128 KiB by ~8 %
  * and 4 MiB by nothing; opening a small file costs about as much as hashing 32 KiB; a worker
- * takes 40-150 ms of CPU to start, so trees below ~64 MiB are hashed on the calling thread.
+ * takes 40-150 ms of CPU to start, so below ~64 MiB of work no worker is started.
  */
 const BUFFER_SIZE = 1 << 20;
 const FILE_COST = 32 << 10;
 const BATCH_COST = 8 << 20;
 const INLINE_COST = 64 << 20;
+const MANY_FILES = 256;
 const PROGRESS_INTERVAL_MS = 250;
-function costOf(size) {
-    return size + FILE_COST;
-}
 const WORKER_SOURCE = `'use strict'
 const { parentPort, workerData } = require('node:worker_threads')
 const { hashBatch } = (${HASHER_SOURCE})(require('node:fs'), require('node:crypto'), workerData.bufferSize, new Float64Array(workerData.progress), workerData.slot)
 parentPort.on('message', batch => {
   try {
-    parentPort.postMessage({ digests: hashBatch(batch.paths, batch.meta) })
+    const result = hashBatch(batch.paths, batch.names, batch.meta)
+    parentPort.postMessage({ result: result }, [result.leaves.buffer, result.sizes.buffer])
   } catch (error) {
     const failure = error && typeof error.problem === 'string' ? error : { path: '', problem: String(error && error.stack || error) }
     parentPort.postMessage({ failure: failure })
   }
 })`;
-/** Hashes `files` and returns their hex SHA-256 in the same order. */
+/** Hashes `files`; results in the same order. */
 async function hashFiles(files, options = {}) {
     const engine = createEngine(options);
     try {
@@ -4818,11 +4882,13 @@ async function hashFiles(files, options = {}) {
     }
 }
 /**
- * The calling thread plus `concurrency - 1` worker threads. Small files are grouped into
- * batches of ~8 MiB of work, a big file is a batch of its own; whenever a thread is free it
- * takes the largest batch waiting (largest file first). Workers start once the files added
- * are worth their start-up (`inlineCost`) and hash while the listing goes on; the calling
- * thread joins in at `finish`. `close` terminates the workers so the process can exit.
+ * The calling thread plus `concurrency - 1` worker threads. Files are grouped into batches of
+ * ~8 MiB of work; a big file is a batch of its own. A file listed without its size (listing
+ * does not stat, to save a syscall per file) is sized when first opened: a small one is hashed
+ * there and then, a big one comes back as a batch of its own. Whenever a thread is free it
+ * takes the largest batch waiting (largest file first). Workers start once the work is worth
+ * their start-up (`inlineCost`) and hash while the listing goes on; the calling thread joins
+ * in at `finish`. `close` terminates the workers so the process can exit.
  */
 function createEngine(options = {}) {
     const threads = Math.max(1, options.concurrency ?? external_node_os_default().availableParallelism());
@@ -4831,15 +4897,23 @@ function createEngine(options = {}) {
     const progress = new Float64Array(new SharedArrayBuffer(16 * threads));
     const pool = [];
     const waiting = []; // ascending cost: the largest is taken from the end
-    const digests = [];
+    const results = [];
     let filling = emptyBatch();
-    let addedCost = 0;
-    let addedBytes = 0;
+    let knownCost = 0;
+    let knownBytes = 0;
     let unfinished = 0;
     let failure;
     let settle;
     let mainHasher;
-    function startWorkers() {
+    /**
+     * Worth it: the work known is above `inlineCost` and not all in one file, or there are so many
+     * files that the listing is long enough to hide a worker's start-up.
+     */
+    function startWorkersIfWorthIt() {
+        const manyFiles = results.length >= MANY_FILES && inlineCost !== Infinity;
+        if (!manyFiles &&
+            (knownCost <= inlineCost || (waiting.length < 2 && filling.paths.length === 0)))
+            return;
         while (pool.length < threads - 1) {
             const member = {
                 worker: new external_node_worker_threads_namespaceObject.Worker(WORKER_SOURCE, {
@@ -4850,8 +4924,8 @@ function createEngine(options = {}) {
                 inFlight: []
             };
             member.worker.on('message', (message) => {
-                if (message.digests)
-                    complete(member.inFlight.shift(), message.digests);
+                if (message.result)
+                    complete(member.inFlight.shift(), message.result);
                 else
                     fail(message.failure);
                 feed(member);
@@ -4879,14 +4953,41 @@ function createEngine(options = {}) {
                 return;
             const batch = waiting.pop();
             member.inFlight.push(batch);
-            member.worker.postMessage({ paths: batch.paths, meta: Float64Array.from(batch.meta) });
+            member.worker.postMessage({
+                paths: batch.paths,
+                names: batch.names,
+                meta: Float64Array.from(batch.meta)
+            });
         }
     }
-    function complete(batch, hexes) {
-        batch.slots.forEach((slot, i) => (digests[slot] = hexes[i]));
+    function complete(batch, result) {
+        const { digests, sizes, leaves, deferred } = result;
+        batch.slots.forEach((slot, i) => {
+            if (digests[i] === '')
+                return;
+            results[slot] = {
+                sha256: digests[i],
+                size: sizes[i],
+                leaf: leaves.subarray(32 * i, 32 * i + 32)
+            };
+            if (batch.meta[3 * i] < 0) {
+                knownBytes += sizes[i];
+                knownCost += sizes[i];
+            }
+        });
+        for (let k = 0; k < deferred.length; k += 4) {
+            const i = deferred[k];
+            const [size, mtimeMs, ino] = deferred.slice(k + 1, k + 4);
+            knownCost += size;
+            knownBytes += size;
+            const big = emptyBatch();
+            addTo(big, batch.paths[i], batch.names[i], batch.slots[i], { size, mtimeMs, ino });
+            enqueue(big);
+        }
+        startWorkersIfWorthIt();
         unfinished--;
         if (unfinished === 0 && settle && !failure)
-            settle.resolve(digests);
+            settle.resolve(results);
     }
     function fail(error) {
         if (failure)
@@ -4894,18 +4995,20 @@ function createEngine(options = {}) {
         failure = toVerifyError(error);
         settle?.reject(failure);
     }
-    /** The calling thread's share: a big file with overlapped reads, small ones synchronously. */
+    /** The calling thread's share: a big file with overlapped reads, others synchronously. */
     async function hashHere() {
         mainHasher ??= loadHasher(BUFFER_SIZE, progress, 0);
         while (!failure && waiting.length > 0) {
             const batch = waiting.pop();
             try {
-                if (batch.paths.length === 1 && batch.meta[0] > BUFFER_SIZE) {
-                    const [size, mtimeMs, ino] = batch.meta;
-                    complete(batch, [await mainHasher.hashLarge(batch.paths[0], size, mtimeMs, ino)]);
+                const [size, mtimeMs, ino] = batch.meta;
+                if (batch.paths.length === 1 && size > BUFFER_SIZE) {
+                    const { digest, leaf } = await mainHasher.hashLarge(batch.paths[0], batch.names[0], size, mtimeMs, ino);
+                    const sizes = Float64Array.of(size);
+                    complete(batch, { digests: [digest], sizes, leaves: leaf, deferred: [] });
                 }
                 else
-                    complete(batch, mainHasher.hashBatch(batch.paths, Float64Array.from(batch.meta)));
+                    complete(batch, mainHasher.hashBatch(batch.paths, batch.names, Float64Array.from(batch.meta)));
             }
             catch (error) {
                 return fail(error);
@@ -4921,34 +5024,28 @@ function createEngine(options = {}) {
             bytesDone += progress[2 * slot];
             filesDone += progress[2 * slot + 1];
         }
-        options.onProgress?.({
-            bytesDone,
-            bytesTotal: addedBytes,
-            filesDone,
-            filesTotal: digests.length
-        });
+        const bytesTotal = Math.max(knownBytes, bytesDone);
+        options.onProgress?.({ bytesDone, bytesTotal, filesDone, filesTotal: results.length });
     }
     return {
         add(file) {
             if (failure)
                 throw failure;
-            const cost = costOf(file.size);
-            const batch = cost > BATCH_COST ? emptyBatch() : filling;
-            batch.paths.push(file.path);
-            batch.meta.push(file.size, file.mtimeMs, file.ino);
-            batch.slots.push(digests.length);
-            batch.cost += cost;
-            digests.push('');
-            addedCost += cost;
-            addedBytes += file.size;
-            if (digests.length > 1 && addedCost > inlineCost)
-                startWorkers();
-            if (batch !== filling)
+            const size = file.listed?.size ?? -1;
+            const big = size + FILE_COST > BATCH_COST;
+            const batch = big ? emptyBatch() : filling;
+            addTo(batch, file.path, file.name, results.length, file.listed);
+            results.push(undefined); // filled in by complete()
+            knownCost += Math.max(size, 0) + FILE_COST;
+            if (size >= 0)
+                knownBytes += size;
+            if (big)
                 enqueue(batch);
             else if (filling.cost >= BATCH_COST) {
                 enqueue(filling);
                 filling = emptyBatch();
             }
+            startWorkersIfWorthIt();
         },
         async finish() {
             if (filling.paths.length > 0)
@@ -4963,7 +5060,7 @@ function createEngine(options = {}) {
                     if (failure)
                         reject(failure);
                     else if (unfinished === 0)
-                        resolve(digests);
+                        resolve(results);
                 });
                 void hashHere();
                 await done;
@@ -4972,7 +5069,7 @@ function createEngine(options = {}) {
                 clearInterval(timer);
             }
             report();
-            return digests;
+            return results;
         },
         close() {
             for (const { worker } of pool.splice(0)) {
@@ -4985,7 +5082,14 @@ function createEngine(options = {}) {
     };
 }
 function emptyBatch() {
-    return { paths: [], meta: [], slots: [], cost: 0 };
+    return { paths: [], names: [], meta: [], slots: [], cost: 0 };
+}
+function addTo(batch, path, name, slot, listed) {
+    batch.paths.push(path);
+    batch.names.push(name);
+    batch.meta.push(listed?.size ?? -1, listed?.mtimeMs ?? 0, listed?.ino ?? 0);
+    batch.slots.push(slot);
+    batch.cost += (listed?.size ?? 0) + FILE_COST;
 }
 function toVerifyError(error) {
     if (error instanceof errors/* VerifyError */.Gz)
@@ -5013,16 +5117,27 @@ function leafData(entry) {
  * RFC 6962 Merkle Tree Hash with SHA-256: `MTH({d}) = SHA256(0x00 || d)`,
  * `MTH(D[0:n]) = SHA256(0x01 || MTH(D[0:k]) || MTH(D[k:n]))`, `k` the largest power of two
  * below `n`; the empty list hashes to SHA256('').
- *
- * Built bottom-up: pairing neighbours level by level and carrying an odd last node up
- * unchanged gives exactly the recursive split, without recursion or slicing.
  */
 function merkleRoot(leaves) {
-    if (leaves.length === 0)
+    return rootOfLeafHashes(leaves.map(leafHash));
+}
+/** `SHA256(0x00 || leaf data)`. */
+function leafHash(data) {
+    const prefixed = Buffer.allocUnsafe(1 + data.length);
+    prefixed[0] = LEAF_PREFIX;
+    prefixed.set(data, 1);
+    return sha256(prefixed);
+}
+/**
+ * The root over leaf hashes (already `SHA256(0x00 || d)`), built bottom-up: pairing neighbours
+ * level by level and carrying an odd last node up unchanged gives exactly the recursive split.
+ */
+function rootOfLeafHashes(hashes) {
+    if (hashes.length === 0)
         return sha256(new Uint8Array(0));
-    let level = leaves.map(leaf => sha256(prefixed(LEAF_PREFIX, leaf)));
     const node = Buffer.allocUnsafe(65);
     node[0] = NODE_PREFIX;
+    let level = hashes;
     while (level.length > 1) {
         const next = [];
         for (let i = 0; i + 1 < level.length; i += 2) {
@@ -5035,12 +5150,6 @@ function merkleRoot(leaves) {
         level = next;
     }
     return level[0];
-}
-function prefixed(prefix, data) {
-    const out = Buffer.allocUnsafe(1 + data.length);
-    out[0] = prefix;
-    out.set(data, 1);
-    return out;
 }
 function sha256(data) {
     return (0,external_node_crypto_.hash)('sha256', data, 'buffer');
@@ -5055,52 +5164,57 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 
 
 const RULE = 'PROTOCOL.md section 1';
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * The regular files of a tree (PROTOCOL.md section 1), in the order found. `invalid` on a
  * symbolic link anywhere (the target included), a socket, FIFO or device, a name that is not
  * UTF-8, an unreadable directory, or no files at all.
  *
- * Synchronous calls, yielding to the event loop every few hundred entries (so hashing threads
- * get new work meanwhile): for 20,000 files, readdirSync + lstatSync take ~150 ms where the
- * promise API takes 300-800 ms.
+ * Types come from the directory entries: files are not stat-ed here (the hashing threads learn
+ * the size when they open them), which saves a third of the per-file cost on small files.
+ * Synchronous calls, yielding to the event loop every few hundred entries so hashing threads
+ * get new work meanwhile: the promise API costs 2-5 times as much per call.
  */
 async function listTree(target, options = {}) {
     const stats = lstatOrFail(target);
     if (stats.isFile()) {
-        const file = toFile(target, options.singleName ?? external_node_path_default().basename(target), stats);
+        const name = options.singleName ?? external_node_path_default().basename(target);
+        const file = { path: target, name, listed: identityOf(stats) };
         options.onFile?.(file);
         return [file];
     }
     if (!stats.isDirectory())
         throw notATreeEntry(target, stats);
     const files = [];
+    const found = (file) => {
+        options.onFile?.(file);
+        files.push(file);
+    };
     const directories = [{ absolute: target, relative: '' }];
     let sinceYield = 0;
     for (let next = directories.pop(); next; next = directories.pop()) {
         for (const entry of readDirectory(next.absolute)) {
-            const name = decodeName(next.absolute, entry.name);
+            const name = entry.name;
             const absolute = `${next.absolute}${(external_node_path_default()).sep}${name}`;
             const relative = next.relative === '' ? name : `${next.relative}/${name}`;
             if (++sinceYield === YIELD_EVERY) {
                 sinceYield = 0;
                 await (0,promises_namespaceObject.setImmediate)();
             }
-            if (entry.isDirectory()) {
+            if (entry.isDirectory())
                 directories.push({ absolute, relative });
-                continue;
-            }
-            if (!entry.isFile() && !isUnknownType(entry))
+            else if (entry.isFile())
+                found({ path: absolute, name: relative });
+            else if (!isUnknownType(entry))
                 throw notATreeEntry(absolute, entry);
-            const entryStats = lstatOrFail(absolute);
-            if (entryStats.isDirectory())
-                directories.push({ absolute, relative });
-            else if (!entryStats.isFile())
-                throw notATreeEntry(absolute, entryStats);
             else {
-                const file = toFile(absolute, relative, entryStats);
-                options.onFile?.(file);
-                files.push(file);
+                const entryStats = lstatOrFail(absolute);
+                if (entryStats.isDirectory())
+                    directories.push({ absolute, relative });
+                else if (entryStats.isFile())
+                    found({ path: absolute, name: relative, listed: identityOf(entryStats) });
+                else
+                    throw notATreeEntry(absolute, entryStats);
             }
         }
     }
@@ -5125,14 +5239,8 @@ const SURROGATE = /[\uD800-\uDFFF]/;
 function compareCodeUnits(a, b) {
     return a < b ? -1 : a > b ? 1 : 0;
 }
-function toFile(absolute, relative, stats) {
-    return {
-        path: absolute,
-        relativePath: relative,
-        size: stats.size,
-        mtimeMs: stats.mtimeMs,
-        ino: stats.ino
-    };
+function identityOf(stats) {
+    return { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
 }
 function lstatOrFail(target) {
     try {
@@ -5142,17 +5250,29 @@ function lstatOrFail(target) {
         throw (0,errors/* invalid */.Gq)(`${target}: cannot be read as a tree (${codeOf(error)})`);
     }
 }
+/**
+ * Entries with their names decoded as UTF-8. Node decodes a byte sequence that is not UTF-8 to
+ * U+FFFD, so only a directory holding a name with U+FFFD is read again as bytes, to tell an
+ * invalid name from a real U+FFFD.
+ */
 function readDirectory(directory) {
     try {
-        return external_node_fs_default().readdirSync(directory, { withFileTypes: true, encoding: 'buffer' });
+        const entries = external_node_fs_default().readdirSync(directory, { withFileTypes: true });
+        if (entries.some(entry => entry.name.includes('\uFFFD'))) {
+            for (const name of external_node_fs_default().readdirSync(directory, { encoding: 'buffer' }))
+                checkUtf8(directory, name);
+        }
+        return entries;
     }
     catch (error) {
+        if (error instanceof errors/* VerifyError */.Gz)
+            throw error;
         throw (0,errors/* invalid */.Gq)(`${directory}: directory cannot be read (${codeOf(error)}): every directory of a tree must be readable`);
     }
 }
-function decodeName(directory, name) {
+function checkUtf8(directory, name) {
     try {
-        return utf8.decode(name);
+        utf8.decode(name);
     }
     catch {
         throw (0,errors/* invalid */.Gq)(`${directory}${(external_node_path_default()).sep}${escapeBytes(name)}: file name is not valid UTF-8; tree paths are UTF-8 (${RULE}): rename it`);
@@ -5212,13 +5332,12 @@ async function treeSha256(target, options = {}) {
             singleName: options.singleName,
             onFile: file => engine.add(file)
         });
-        const digests = await engine.finish();
-        const manifest = sortByPathBytes(files.map((file, i) => ({
-            path: file.relativePath,
-            size: file.size,
-            sha256: digests[i]
-        })), entry => entry.path);
-        return { root: manifestRoot(manifest), manifest };
+        const hashed = await engine.finish();
+        const sorted = sortByPathBytes(files.map((file, i) => ({ name: file.name, ...hashed[i] })), file => file.name);
+        return {
+            root: hex(rootOfLeafHashes(sorted.map(file => file.leaf))),
+            manifest: sorted.map(({ name, size, sha256 }) => ({ path: name, size, sha256 }))
+        };
     }
     finally {
         engine.close();
@@ -5226,8 +5345,9 @@ async function treeSha256(target, options = {}) {
 }
 /** The root (hex) of a manifest already sorted by path bytes. */
 function manifestRoot(manifest) {
-    return Buffer.from(merkleRoot(manifest.map(leafData))).toString('hex');
+    return hex(merkleRoot(manifest.map(leafData)));
 }
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
 
 ;// CONCATENATED MODULE: ./src/cli/commands/digest.ts
 
@@ -5279,737 +5399,10 @@ function registerKeygen(program, context) {
     });
 }
 
-// EXTERNAL MODULE: ./src/protocol/ed25519.ts + 5 modules
-var ed25519 = __nccwpck_require__(170);
-// EXTERNAL MODULE: ./src/protocol/encoding.ts
-var encoding = __nccwpck_require__(991);
-;// CONCATENATED MODULE: ./src/protocol/strict-json.ts
-// A strict RFC 8259 JSON parser. JSON.parse keeps the last of duplicate keys silently, which would
-// let two readers of one signed statement see different ledgers; this parser rejects them.
-//
-// - Input bytes must be valid UTF-8 (a BOM is not skipped: it is an error like any other byte
-//   before the value).
-// - Escaped lone surrogates (`"\ud800"`) are rejected, so every accepted string is valid Unicode,
-//   the same set that valid UTF-8 input can spell directly.
-// - Objects have a null prototype: `__proto__` or `constructor` keys are ordinary own keys.
-// - Nesting deeper than MAX_DEPTH is an error (checked before recursing, so no stack overflow).
-// - Numbers become JS numbers (precision beyond 2^53 is lost; callers needing integers check
-//   Number.isSafeInteger). Numbers that overflow to Infinity are rejected.
-// - Time is linear in the input size.
-
-const MAX_DEPTH = 64;
-/** `what` names the document in error messages (e.g. 'statement', 'SBA'). */
-function parseStrictJson(input, what) {
-    let text;
-    if (typeof input === 'string') {
-        text = input;
-    }
-    else {
-        try {
-            text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(input);
-        }
-        catch {
-            throw (0,errors/* invalid */.Gq)(`${what}: not valid UTF-8`);
-        }
-    }
-    const parser = new Parser(text, what);
-    // Decoded UTF-8 cannot hold a lone surrogate; a string given directly is checked once here.
-    if (typeof input === 'string' && LONE_SURROGATE.test(text)) {
-        parser.fail('text contains a lone UTF-16 surrogate');
-    }
-    return parser.parseDocument();
-}
-/** A parsed JSON object (not null, not an array). */
-function isJsonObject(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-/** `a.b[0].c`, with keys that are not identifiers quoted: `env['X Y']`. */
-function formatJsonPath(path) {
-    let out = '';
-    for (const part of path) {
-        if (typeof part === 'number')
-            out += `[${part}]`;
-        else if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(part))
-            out += out === '' ? part : `.${part}`;
-        else
-            out += `[${JSON.stringify(part)}]`;
-    }
-    return out;
-}
-// The letters after a backslash that RFC 8259 allows besides 'u', as char codes.
-const SIMPLE_ESCAPES = new Set([...'"\\/bfnrt'].map(c => c.charCodeAt(0)));
-// In a /u regex a surrogate code unit only matches when it is not half of a valid pair.
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const MINUS = 0x2d;
-const ZERO = 0x30;
-const NINE = 0x39;
-const isDigit = (c) => c >= ZERO && c <= NINE;
-class Parser {
-    text;
-    what;
-    pos = 0;
-    // path[d] is the key or index of the value being parsed at depth d + 1, undefined between
-    // values: cheaper than pushing and popping for every value, and enough to name the JSON path.
-    path = [];
-    constructor(text, what) {
-        this.text = text;
-        this.what = what;
-    }
-    parseDocument() {
-        this.skipWhitespace();
-        const value = this.parseValue(0);
-        this.skipWhitespace();
-        if (this.pos < this.text.length)
-            this.fail('unexpected data after the JSON value');
-        return value;
-    }
-    parseValue(depth) {
-        const c = this.text.charCodeAt(this.pos);
-        switch (c) {
-            case 0x7b: // {
-                return this.parseObject(depth + 1);
-            case 0x5b: // [
-                return this.parseArray(depth + 1);
-            case QUOTE:
-                return this.parseString();
-            case 0x74: // t
-                return this.parseLiteral('true', true);
-            case 0x66: // f
-                return this.parseLiteral('false', false);
-            case 0x6e: // n
-                return this.parseLiteral('null', null);
-            default:
-                if (c === MINUS || isDigit(c))
-                    return this.parseNumber();
-                return this.fail(`unexpected ${this.describeHere()}`);
-        }
-    }
-    parseObject(depth) {
-        this.checkDepth(depth);
-        this.pos++;
-        const object = Object.create(null);
-        this.skipWhitespace();
-        if (this.text.charCodeAt(this.pos) === 0x7d) {
-            this.pos++;
-            return object;
-        }
-        for (;;) {
-            this.skipWhitespace();
-            if (this.text.charCodeAt(this.pos) !== QUOTE)
-                this.fail('expected a string key');
-            const key = this.parseString();
-            if (Object.hasOwn(object, key))
-                this.fail(`duplicate key ${quote(key)}`);
-            this.skipWhitespace();
-            this.expect(':');
-            this.skipWhitespace();
-            this.path[depth - 1] = key;
-            object[key] = this.parseValue(depth);
-            this.path[depth - 1] = undefined;
-            this.skipWhitespace();
-            if (this.text.charCodeAt(this.pos) === 0x2c) {
-                this.pos++;
-                continue;
-            }
-            this.expect('}');
-            return object;
-        }
-    }
-    parseArray(depth) {
-        this.checkDepth(depth);
-        this.pos++;
-        const array = [];
-        this.skipWhitespace();
-        if (this.text.charCodeAt(this.pos) === 0x5d) {
-            this.pos++;
-            return array;
-        }
-        for (;;) {
-            this.skipWhitespace();
-            this.path[depth - 1] = array.length;
-            array.push(this.parseValue(depth));
-            this.path[depth - 1] = undefined;
-            this.skipWhitespace();
-            if (this.text.charCodeAt(this.pos) === 0x2c) {
-                this.pos++;
-                continue;
-            }
-            this.expect(']');
-            return array;
-        }
-    }
-    parseString() {
-        const text = this.text;
-        const start = this.pos;
-        let pos = start + 1; // after the opening quote
-        let escaped = false;
-        let escapedSurrogate = false;
-        for (;;) {
-            const c = text.charCodeAt(pos);
-            if (c === QUOTE)
-                break;
-            if (c >= 0x20 && c !== BACKSLASH) {
-                pos++;
-                continue;
-            }
-            this.pos = pos;
-            if (Number.isNaN(c))
-                this.fail('unterminated string');
-            if (c < 0x20)
-                this.fail(`unescaped control character ${this.describeHere()} in a string`);
-            escaped = true;
-            const e = text.charCodeAt(pos + 1);
-            if (e === 0x75) {
-                // \uXXXX
-                const hex = text.slice(pos + 2, pos + 6);
-                if (!/^[0-9a-fA-F]{4}$/.test(hex))
-                    this.fail('invalid \\u escape');
-                const unit = parseInt(hex, 16);
-                escapedSurrogate ||= unit >= 0xd800 && unit <= 0xdfff;
-                pos += 6;
-            }
-            else if (SIMPLE_ESCAPES.has(e)) {
-                pos += 2;
-            }
-            else {
-                this.fail('invalid escape sequence');
-            }
-        }
-        this.pos = pos + 1;
-        // The token is now known to be a valid JSON string literal: let the native decoder unescape it.
-        const value = escaped
-            ? JSON.parse(text.slice(start, pos + 1))
-            : text.slice(start + 1, pos);
-        if (escapedSurrogate && LONE_SURROGATE.test(value)) {
-            this.pos = start;
-            this.fail('string contains a lone UTF-16 surrogate');
-        }
-        return value;
-    }
-    parseNumber() {
-        // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-        const text = this.text;
-        const start = this.pos;
-        let pos = start;
-        if (text.charCodeAt(pos) === MINUS)
-            pos++;
-        if (text.charCodeAt(pos) === ZERO)
-            pos++;
-        else if (isDigit(text.charCodeAt(pos)))
-            while (isDigit(text.charCodeAt(pos)))
-                pos++;
-        else
-            this.failAt(pos, 'invalid number');
-        if (text.charCodeAt(pos) === 0x2e) {
-            pos++;
-            if (!isDigit(text.charCodeAt(pos)))
-                this.failAt(pos, 'invalid number: digit expected after .');
-            while (isDigit(text.charCodeAt(pos)))
-                pos++;
-        }
-        if ((text.charCodeAt(pos) | 0x20) === 0x65) {
-            pos++;
-            const sign = text.charCodeAt(pos);
-            if (sign === 0x2b || sign === MINUS)
-                pos++;
-            if (!isDigit(text.charCodeAt(pos)))
-                this.failAt(pos, 'invalid number: digit expected in exponent');
-            while (isDigit(text.charCodeAt(pos)))
-                pos++;
-        }
-        this.pos = pos;
-        const value = Number(text.slice(start, pos));
-        if (!Number.isFinite(value))
-            this.fail(`number out of range: ${text.slice(start, Math.min(pos, start + 40))}`);
-        return value;
-    }
-    parseLiteral(word, value) {
-        if (!this.text.startsWith(word, this.pos))
-            this.fail(`unexpected ${this.describeHere()}`);
-        this.pos += word.length;
-        return value;
-    }
-    checkDepth(depth) {
-        if (depth > MAX_DEPTH)
-            this.fail(`nesting deeper than ${MAX_DEPTH} levels`);
-    }
-    expect(c) {
-        if (this.text[this.pos] !== c)
-            this.fail(`expected '${c}' but found ${this.describeHere()}`);
-        this.pos++;
-    }
-    skipWhitespace() {
-        for (;;) {
-            const c = this.text.charCodeAt(this.pos);
-            if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)
-                return;
-            this.pos++;
-        }
-    }
-    failAt(pos, message) {
-        this.pos = pos;
-        return this.fail(message);
-    }
-    fail(message) {
-        const end = this.path.indexOf(undefined);
-        const where = formatJsonPath((end === -1 ? this.path : this.path.slice(0, end)));
-        throw (0,errors/* invalid */.Gq)(`${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`);
-    }
-    location() {
-        let line = 1;
-        let lineStart = 0;
-        for (let i = this.text.indexOf('\n'); i !== -1 && i < this.pos; i = this.text.indexOf('\n', i + 1)) {
-            line++;
-            lineStart = i + 1;
-        }
-        return `line ${line}, column ${this.pos - lineStart + 1}`;
-    }
-    describeHere() {
-        if (this.pos >= this.text.length)
-            return 'end of input';
-        const code = this.text.charCodeAt(this.pos);
-        return code < 0x20 || code === 0x7f || code === 0xfeff
-            ? `character U+${code.toString(16).padStart(4, '0').toUpperCase()}`
-            : `'${this.text[this.pos]}'`;
-    }
-}
-function quote(key) {
-    return `'${key.length > 80 ? `${key.slice(0, 80)}…` : key}'`;
-}
-
-;// CONCATENATED MODULE: ./src/protocol/envelope.ts
-// The Signed Build Attestation: a DSSE envelope (PROTOCOL.md section 3).
-
-
-
-
-const PAYLOAD_TYPE = 'application/vnd.in-toto+json';
-/** Larger SBAs are refused before parsing. */
-const MAX_ENVELOPE_BYTES = 32 * 1024 * 1024;
-function parseEnvelope(bytes) {
-    if (bytes.length > MAX_ENVELOPE_BYTES) {
-        throw (0,errors/* invalid */.Gq)(`SBA: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`);
-    }
-    const doc = parseStrictJson(bytes, 'SBA');
-    if (!isJsonObject(doc))
-        throw (0,errors/* invalid */.Gq)('SBA: expected a JSON object (a DSSE envelope)');
-    const { payloadType, payload, signatures } = doc;
-    if (typeof payloadType !== 'string')
-        throw (0,errors/* invalid */.Gq)('SBA payloadType: expected a string');
-    if (payloadType !== PAYLOAD_TYPE) {
-        throw (0,errors/* invalid */.Gq)(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${payloadType.slice(0, 80)}'`);
-    }
-    if (typeof payload !== 'string')
-        throw (0,errors/* invalid */.Gq)('SBA payload: expected a base64 string');
-    if (!Array.isArray(signatures) || signatures.length === 0) {
-        throw (0,errors/* invalid */.Gq)('SBA signatures: expected a non-empty array');
-    }
-    return {
-        payloadType,
-        payload: (0,encoding/* decodeBase64Strict */.Fm)(payload, 'SBA payload'),
-        signatures: signatures.map((s, i) => parseSignature(s, `SBA signatures[${i}]`))
-    };
-}
-function parseSignature(value, field) {
-    if (!isJsonObject(value))
-        throw (0,errors/* invalid */.Gq)(`${field}: expected an object with 'sig'`);
-    const { keyid, sig } = value;
-    if (typeof sig !== 'string')
-        throw (0,errors/* invalid */.Gq)(`${field}.sig: expected a base64 string`);
-    if (keyid !== undefined && typeof keyid !== 'string') {
-        throw (0,errors/* invalid */.Gq)(`${field}.keyid: expected a string`);
-    }
-    const decoded = (0,encoding/* decodeBase64Strict */.Fm)(sig, `${field}.sig`);
-    return keyid === undefined ? { sig: decoded } : { keyid, sig: decoded };
-}
-/** DSSE pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`. */
-function pae(payloadType, payload) {
-    const type = (0,encoding/* utf8 */.As)(payloadType);
-    return (0,encoding/* concatBytes */.Id)((0,encoding/* utf8 */.As)(`DSSEv1 ${type.length} `), type, (0,encoding/* utf8 */.As)(` ${payload.length} `), payload);
-}
-/** The SBA JSON text (standard padded base64) with one signature per key. */
-function signEnvelope(statementBytes, keys) {
-    if (keys.length === 0)
-        throw (0,errors/* invalid */.Gq)('signing needs at least one private key');
-    const message = pae(PAYLOAD_TYPE, statementBytes);
-    const envelope = {
-        payloadType: PAYLOAD_TYPE,
-        payload: (0,encoding/* encodeBase64 */.WG)(statementBytes),
-        signatures: keys.map(k => ({
-            keyid: k.publicKey.keyId,
-            sig: (0,encoding/* encodeBase64 */.WG)((0,ed25519/* sign */._S)(message, k.seed))
-        }))
-    };
-    return `${JSON.stringify(envelope, null, 2)}\n`;
-}
-/**
- * Tries every trusted key against every signature (a matching keyid is tried first; it is only a
- * hint) and returns the distinct trusted keys with a valid signature, in trusted order. Fewer than
- * `threshold` is invalid.
- */
-function verifyEnvelope(env, trusted, threshold) {
-    const keys = distinctKeys(trusted);
-    if (!Number.isInteger(threshold) || threshold < 1) {
-        throw (0,errors/* invalid */.Gq)(`threshold must be an integer of at least 1, got ${threshold}`);
-    }
-    if (threshold > keys.length) {
-        throw (0,errors/* invalid */.Gq)(`threshold ${threshold} exceeds the ${keys.length} distinct trusted public key(s); ` +
-            'give more --public-key values or lower the threshold');
-    }
-    const message = pae(env.payloadType, env.payload);
-    const verified = new Set();
-    for (const signature of env.signatures) {
-        const hinted = keys.filter(k => k.keyId === signature.keyid);
-        const candidates = [...hinted, ...keys.filter(k => k.keyId !== signature.keyid)];
-        const signer = candidates.find(k => !verified.has(k.keyId) && (0,ed25519/* verifyStrict */.$r)(signature.sig, message, k.raw));
-        if (signer !== undefined)
-            verified.add(signer.keyId);
-    }
-    if (verified.size < threshold) {
-        throw (0,errors/* invalid */.Gq)(`SBA signatures: ${verified.size} of ${keys.length} trusted key(s) verified, ` +
-            `threshold is ${threshold}; expected signatures from key id(s) ` +
-            keys.map(k => k.keyId).join(', '));
-    }
-    return keys.filter(k => verified.has(k.keyId));
-}
-function distinctKeys(keys) {
-    const byId = new Map();
-    for (const key of keys)
-        if (!byId.has(key.keyId))
-            byId.set(key.keyId, key);
-    return [...byId.values()];
-}
-
-;// CONCATENATED MODULE: ./src/protocol/ledger.ts
-// The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
-// default applied; parseStatement() validates a signed statement, createStatement() writes one.
-
-
-
-const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
-const PREDICATE_TYPE = 'https://openclaw.dev/build-ledger/v1';
-const DEFAULT_PLATFORM = 'linux/amd64';
-const MAX_CPUS = 1024;
-const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
-// eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
-const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/;
-const BUILD_FIELDS = [
-    'command',
-    'env',
-    'sourceDateEpoch',
-    'outputs',
-    'workdir',
-    'network',
-    'timeoutSeconds',
-    'cpus',
-    'gpus'
-];
-/**
- * Validates every rule of PROTOCOL.md section 2 on the exact signed payload bytes. Errors are
- * invalid and start with the JSON path of the offending field.
- */
-function parseStatement(payload) {
-    const root = new Node(parseStrictJson(payload, 'statement'), []);
-    const statement = root.object();
-    statement.field('_type').constant(STATEMENT_TYPE);
-    statement.field('predicateType').constant(PREDICATE_TYPE);
-    const predicate = statement.field('predicate').object();
-    const source = parseSource(predicate.field('source'));
-    checkSubject(statement.field('subject'), source);
-    const dataset = predicate.optionalField('dataset');
-    return {
-        source,
-        dependencies: (predicate.optionalField('dependencies')?.array() ?? []).map(parseDependency),
-        ...(dataset === undefined ? {} : { dataset: parseDataset(dataset) }),
-        environment: parseEnvironment(predicate.field('environment')),
-        build: parseBuild(predicate.field('build'))
-    };
-}
-function parseSource(node) {
-    const source = node.object();
-    const uri = source.field('uri').string();
-    if (!/^git\+(https|ssh|file):\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
-        source
-            .field('uri')
-            .fail(`expected git+https://, git+ssh:// or git+file:// URL, got '${(0,encoding/* clip */.$Q)(uri)}'`);
-    }
-    const gitCommit = source.field('digest').object().field('gitCommit').string();
-    if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(gitCommit)) {
-        source
-            .field('digest')
-            .field('gitCommit')
-            .fail(`expected the full commit id (40 or 64 lowercase hex), got '${(0,encoding/* clip */.$Q)(gitCommit)}'`);
-    }
-    return { uri, gitCommit };
-}
-function checkSubject(node, source) {
-    const subjects = node.array();
-    if (subjects.length === 0)
-        node.fail('expected at least one subject');
-    const repeatsSource = subjects.some(subject => {
-        const digest = subject.child('digest').value;
-        return isJsonObject(digest) && digest.gitCommit === source.gitCommit;
-    });
-    if (!repeatsSource) {
-        node.fail(`no entry with digest.gitCommit equal to the source commit ${source.gitCommit}`);
-    }
-}
-function parseDependency(node) {
-    const dependency = node.object();
-    return {
-        name: dependency.field('name').relativePath(),
-        sha256: dependency.field('digest').object().field('sha256').hex(32)
-    };
-}
-function parseDataset(node) {
-    const dataset = node.object();
-    const treeSha256 = dataset.field('digest').object().field('treeSha256').hex(32);
-    const uriNode = dataset.optionalField('uri');
-    if (uriNode === undefined)
-        return { treeSha256 };
-    const uri = uriNode.string();
-    if (!/^https?:\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
-        uriNode.fail(`expected an http:// or https:// URL, got '${(0,encoding/* clip */.$Q)(uri)}'`);
-    }
-    return { uri, treeSha256 };
-}
-// OCI distribution grammar: a registry host (optional port) then lowercase path components.
-const REGISTRY = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?$/;
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
-function parseEnvironment(node) {
-    const environment = node.object();
-    const uriNode = environment.field('uri');
-    const uri = uriNode.string();
-    const bad = (why) => uriNode.fail(`${why}; expected oci://<registry>/<repository>, got '${(0,encoding/* clip */.$Q)(uri)}'`);
-    if (!uri.startsWith('oci://'))
-        bad("missing the 'oci://' scheme");
-    if (SPACE_OR_CONTROL.test(uri))
-        bad('whitespace or control characters not allowed');
-    if (uri.includes('@'))
-        bad('a digest is not allowed here (it goes in environment.digest.sha256)');
-    const repository = uri.slice('oci://'.length);
-    const [registry, ...path] = repository.split('/');
-    if (path.length > 0 && path[path.length - 1].includes(':')) {
-        bad('a tag is not allowed (the image is pinned by environment.digest.sha256)');
-    }
-    if (!REGISTRY.test(registry))
-        bad(`invalid registry '${(0,encoding/* clip */.$Q)(registry)}'`);
-    if (path.length === 0)
-        bad('missing the repository path');
-    const badComponent = path.find(c => !PATH_COMPONENT.test(c));
-    if (badComponent !== undefined) {
-        bad(`invalid repository path component '${(0,encoding/* clip */.$Q)(badComponent)}' (lowercase a-z, 0-9, separators . _ -)`);
-    }
-    const sha256 = environment.field('digest').object().field('sha256').hex(32);
-    const platformNode = environment.optionalField('platform');
-    const platform = platformNode?.string() ?? DEFAULT_PLATFORM;
-    if (platformNode !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/.test(platform)) {
-        platformNode.fail(`expected os/arch or os/arch/variant (e.g. linux/amd64), got '${(0,encoding/* clip */.$Q)(platform)}'`);
-    }
-    return { uri, repository, sha256, reference: `${repository}@sha256:${sha256}`, platform };
-}
-function parseBuild(node) {
-    const build = node.object();
-    for (const key of Object.keys(build.value)) {
-        if (!BUILD_FIELDS.includes(key)) {
-            build.child(key).fail('unknown field inside build (it could change what is run)');
-        }
-    }
-    const commandNode = build.field('command');
-    const command = commandNode.array().map(n => n.string({ allowEmpty: true }));
-    if (command.length === 0)
-        commandNode.fail('expected a non-empty argv array');
-    if (command[0] === '')
-        commandNode.child(0).fail('the program name must not be empty');
-    const outputsNode = build.optionalField('outputs');
-    return {
-        command,
-        env: parseEnv(build.optionalField('env')),
-        sourceDateEpoch: build.field('sourceDateEpoch').integer(0),
-        ...(outputsNode === undefined ? {} : { outputs: parseOutputs(outputsNode) }),
-        workdir: parseWorkdir(build.optionalField('workdir')),
-        network: build.optionalField('network')?.oneOf(['none', 'bridge']) ?? 'none',
-        timeoutSeconds: build.optionalField('timeoutSeconds')?.integer(1) ?? 3600,
-        cpus: build.optionalField('cpus')?.integer(1, MAX_CPUS) ?? 1,
-        gpus: build.optionalField('gpus')?.oneOf(['none', 'all']) ?? 'none'
-    };
-}
-/** '.' (the default) is the source root itself; anything else is a path below it. */
-function parseWorkdir(node) {
-    if (node === undefined || node.string() === '.')
-        return '.';
-    return node.relativePath();
-}
-function parseEnv(node) {
-    const env = {};
-    if (node === undefined)
-        return env;
-    const object = node.object();
-    for (const name of Object.keys(object.value)) {
-        const entry = object.child(name);
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-            entry.fail('invalid variable name (must match ^[A-Za-z_][A-Za-z0-9_]*$)');
-        }
-        if (RESERVED_ENV.includes(name)) {
-            entry.fail(`${name} is set by the verifier and must not be overridden`);
-        }
-        // defineProperty: a variable named __proto__ stays an ordinary own key.
-        Object.defineProperty(env, name, {
-            value: entry.string({ allowEmpty: true }),
-            enumerable: true,
-            writable: true,
-            configurable: true
-        });
-    }
-    return env;
-}
-function parseOutputs(node) {
-    const items = node.array();
-    if (items.length === 0)
-        node.fail('expected a non-empty array (omit outputs to collect all of /out)');
-    const seen = new Set();
-    return items.map(item => {
-        const path = item.relativePath();
-        if (seen.has(path))
-            item.fail(`duplicate output '${(0,encoding/* clip */.$Q)(path)}'`);
-        seen.add(path);
-        return path;
-    });
-}
-/** A value at a JSON path, with typed accessors that fail naming that path. */
-class Node {
-    value;
-    path;
-    constructor(value, path) {
-        this.value = value;
-        this.path = path;
-    }
-    fail(message) {
-        const where = formatJsonPath(this.path);
-        throw (0,errors/* invalid */.Gq)(`${where === '' ? 'statement' : where}: ${message}`);
-    }
-    child(key) {
-        const value = isJsonObject(this.value) || Array.isArray(this.value)
-            ? Object.getOwnPropertyDescriptor(this.value, key)?.value
-            : undefined;
-        return new Node(value, [...this.path, key]);
-    }
-    field(key) {
-        const node = this.child(key);
-        if (node.value === undefined)
-            this.fail(`missing required field '${key}'`);
-        return node;
-    }
-    optionalField(key) {
-        const node = this.child(key);
-        return node.value === undefined ? undefined : node;
-    }
-    object() {
-        if (!isJsonObject(this.value))
-            this.fail(`expected an object, got ${typeName(this.value)}`);
-        return this;
-    }
-    array() {
-        if (!Array.isArray(this.value))
-            return this.fail(`expected an array, got ${typeName(this.value)}`);
-        return this.value.map((_, i) => this.child(i));
-    }
-    string({ allowEmpty = false } = {}) {
-        if (typeof this.value !== 'string')
-            return this.fail(`expected a string, got ${typeName(this.value)}`);
-        if (!allowEmpty && this.value === '')
-            this.fail('must not be empty');
-        if (this.value.includes('\u0000'))
-            this.fail('NUL character not allowed');
-        return this.value;
-    }
-    constant(expected) {
-        const actual = this.string();
-        if (actual !== expected)
-            this.fail(`expected '${expected}', got '${(0,encoding/* clip */.$Q)(actual)}'`);
-    }
-    oneOf(allowed) {
-        const actual = this.string();
-        const match = allowed.find(a => a === actual);
-        if (match === undefined) {
-            this.fail(`expected one of ${allowed.map(a => `'${a}'`).join(', ')}, got '${(0,encoding/* clip */.$Q)(actual)}'`);
-        }
-        return match;
-    }
-    integer(min, max = Number.MAX_SAFE_INTEGER) {
-        const n = this.value;
-        if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
-            return this.fail(`expected an integer, got ${typeof n === 'number' ? n : typeName(n)}`);
-        }
-        if (n < min || n > max)
-            this.fail(`expected an integer from ${min} to ${max}, got ${n}`);
-        return n;
-    }
-    hex(bytes) {
-        const s = this.string();
-        if (s.length !== bytes * 2 || !/^[0-9a-f]*$/.test(s)) {
-            this.fail(`expected ${bytes * 2} lowercase hex characters, got '${(0,encoding/* clip */.$Q)(s)}'`);
-        }
-        return s;
-    }
-    /** A path below a fixed root: relative, '/'-separated, no '.', '..' or empty segment. */
-    relativePath() {
-        const s = this.string();
-        if (s.includes('\\'))
-            this.fail('backslash not allowed (use /)');
-        if (s.startsWith('/'))
-            this.fail(`absolute path not allowed, got '${(0,encoding/* clip */.$Q)(s)}'`);
-        const segments = s.split('/');
-        if (segments.includes('..'))
-            this.fail(`'..' segment not allowed, got '${(0,encoding/* clip */.$Q)(s)}'`);
-        if (segments.includes('.'))
-            this.fail(`'.' segment not allowed, got '${(0,encoding/* clip */.$Q)(s)}'`);
-        if (segments.includes(''))
-            this.fail(`empty segment not allowed, got '${(0,encoding/* clip */.$Q)(s)}'`);
-        return s;
-    }
-}
-function typeName(value) {
-    if (value === undefined)
-        return 'nothing';
-    if (value === null)
-        return 'null';
-    if (Array.isArray(value))
-        return 'an array';
-    return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-/**
- * The canonical statement bytes for `ledger init` (2-space JSON and a newline), validated by
- * parsing them back, so a publisher can never sign a statement verifiers reject.
- */
-function createStatement(input) {
-    const source = { uri: input.sourceUri, digest: { gitCommit: input.gitCommit } };
-    const { dataset } = input;
-    const statement = {
-        _type: STATEMENT_TYPE,
-        subject: [{ name: 'source', ...source }],
-        predicateType: PREDICATE_TYPE,
-        predicate: {
-            source,
-            dependencies: input.dependencies.map(d => ({ name: d.name, digest: { sha256: d.sha256 } })),
-            ...(dataset === undefined
-                ? {}
-                : { dataset: { uri: dataset.uri, digest: { treeSha256: dataset.treeSha256 } } }),
-            environment: {
-                uri: input.image.uri,
-                digest: { sha256: input.image.sha256 },
-                platform: input.image.platform ?? DEFAULT_PLATFORM
-            },
-            build: input.build
-        }
-    };
-    const bytes = (0,encoding/* utf8 */.As)(`${JSON.stringify(statement, null, 2)}\n`);
-    parseStatement(bytes);
-    return bytes;
-}
-
+// EXTERNAL MODULE: ./src/protocol/envelope.ts
+var envelope = __nccwpck_require__(10);
+// EXTERNAL MODULE: ./src/protocol/ledger.ts
+var ledger = __nccwpck_require__(679);
 ;// CONCATENATED MODULE: ./src/cli/commands/sign.ts
 
 
@@ -6036,12 +5429,12 @@ function registerSign(program, context) {
             }
         });
         try {
-            parseStatement(statement);
+            (0,ledger/* parseStatement */.By)(statement);
         }
         catch (error) {
             throw (0,cli_io/* asUsageError */.IG)(error);
         }
-        const sba = signEnvelope(statement, keys);
+        const sba = (0,envelope/* signEnvelope */.Yj)(statement, keys);
         if (options.output)
             (0,external_node_fs_.writeFileSync)(options.output, sba);
         else
@@ -6049,81 +5442,15 @@ function registerSign(program, context) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/protocol/capability.ts
-// The capability and the attestation digest (PROTOCOL.md sections 3 and 5).
-
-
-
-const CAPABILITY_DOMAIN = 'openclaw/verify-model/capability/v1';
-const CAPABILITY_PREFIX = 'ocap1:';
-/** hex(sha256(PAE(payloadType, payload))): what Rekor v2 logs. */
-function attestationDigest(env) {
-    return (0,encoding/* toHex */.nj)((0,encoding/* sha256 */.sc)(pae(env.payloadType, env.payload)));
-}
-/**
- * `ocap1:` + hex sha256 over the domain, the distinct verified keys (raw 32 bytes, sorted
- * bytewise, preceded by their count as one byte), the attestation digest and the model root.
- */
-function computeCapability(keys, attestationDigest, modelRoot) {
-    const distinct = new Map();
-    for (const key of keys) {
-        if (key.length !== 32)
-            throw (0,errors/* invalid */.Gq)(`capability: public key must be 32 bytes, got ${key.length}`);
-        distinct.set((0,encoding/* toHex */.nj)(key), key);
-    }
-    if (distinct.size === 0 || distinct.size > 255) {
-        throw (0,errors/* invalid */.Gq)(`capability: needs 1 to 255 distinct keys, got ${distinct.size}`);
-    }
-    // Lowercase hex of equal length sorts like the bytes it spells.
-    const sorted = [...distinct.keys()].sort().map(hex => distinct.get(hex));
-    const digest = (0,encoding/* concatBytes */.Id)((0,encoding/* utf8 */.As)(CAPABILITY_DOMAIN), Uint8Array.of(0, sorted.length), ...sorted, bytes32(attestationDigest, 'attestation digest'), bytes32(modelRoot, 'model root'));
-    return CAPABILITY_PREFIX + (0,encoding/* toHex */.nj)((0,encoding/* sha256 */.sc)(digest));
-}
-function bytes32(value, field) {
-    if (typeof value === 'string')
-        return (0,encoding/* fromHex */.aD)(value, 32, field);
-    if (value.length !== 32)
-        throw (0,errors/* invalid */.Gq)(`${field}: expected 32 bytes, got ${value.length}`);
-    return value;
-}
-
-;// CONCATENATED MODULE: ./src/protocol/attestation.ts
-// The one-call API: an SBA's bytes and the trusted keys in, a verified ledger out.
-
-
-
-/**
- * Envelope form, then signatures, then ledger rules: each failure is invalid, and the first
- * failing stage names what was wrong. The ledger is only read once its bytes are authenticated.
- */
-function verifyAttestation(sbaBytes, trusted, threshold) {
-    const envelope = parseEnvelope(sbaBytes);
-    const verifiedKeys = verifyEnvelope(envelope, trusted, threshold);
-    const ledger = parseStatement(envelope.payload);
-    return {
-        ledger,
-        statement: envelope.payload,
-        attestationDigest: attestationDigest(envelope),
-        verifiedKeys,
-        keyIds: verifiedKeys.map(k => k.keyId)
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/cli/commands/verify-sba.ts
 
-
 function registerVerifySba(program, context) {
-    program
-        .command('verify-sba')
+    (0,cli_io/* withTrustOptions */.b7)(program.command('verify-sba'))
         .description('Check an SBA: envelope, signatures against the trusted keys, and every ledger rule.')
         .argument('<sba>', 'the SBA (DSSE envelope JSON)')
-        .option('--public-key <key>', 'trusted key: a file, or hex / base64; repeat for several', cli_io/* collect */.Fo, [])
-        .option('--threshold <n>', 'distinct trusted keys that must have signed', '1')
         .option('--json', 'machine-readable output')
         .action((sbaPath, options) => {
-        const keys = (0,cli_io/* readPublicKeys */.eK)(options.publicKey);
-        const threshold = (0,cli_io/* parseThreshold */.B7)(options.threshold);
-        const verified = verifyAttestation((0,cli_io/* readInputFile */.jH)(sbaPath, 'SBA'), keys, threshold);
+        const verified = (0,cli_io/* verifySbaFile */.UG)(sbaPath, options);
         if (options.json) {
             (0,cli_io/* printJson */.Q2)(context.io, {
                 valid: true,
@@ -6141,6 +5468,10 @@ function registerVerifySba(program, context) {
     });
 }
 
+// EXTERNAL MODULE: ./src/protocol/attestation.ts
+var protocol_attestation = __nccwpck_require__(722);
+// EXTERNAL MODULE: ./src/protocol/capability.ts
+var capability = __nccwpck_require__(528);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./src/reproduce/cleanup.ts
@@ -6191,7 +5522,7 @@ function normalizedEnv(build) {
         HOME: '/tmp'
     };
 }
-const container_RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
+const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
 /**
  * What the verifier's policy and this runner allow, checked before anything is fetched:
  * network only with the caller's opt-in, enough CPUs, and a `build.env` that leaves the
@@ -6202,7 +5533,7 @@ function checkRunnable(build, runner) {
         throw (0,errors/* invalid */.Gq)("predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access");
     if (runner.hostCpus < build.cpus)
         throw (0,errors/* unverifiable */.vm)(`predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`);
-    for (const name of container_RESERVED_ENV)
+    for (const name of RESERVED_ENV)
         if (Object.hasOwn(build.env, name))
             throw (0,errors/* invalid */.Gq)(`predicate.build.env.${name}: must not be set (the verifier fixes it)`);
 }
@@ -6292,7 +5623,9 @@ async function runContainer(args, options) {
             await run('docker', ['kill', name]);
         const { exitCode } = await client;
         tail.push(decoders.out.end() + decoders.err.end());
-        return { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut };
+        const result = { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut };
+        // A kill (128 + signal) or docker's own failure (125-127): ask the daemon why, before removal.
+        return timedOut || exitCode < 125 ? result : { ...result, ...(await endState(run, name)) };
     }
     finally {
         clearTimeout(timer);
@@ -6300,6 +5633,14 @@ async function runContainer(args, options) {
         await run('docker', ['rm', '--force', name]).catch(() => undefined);
     }
 }
+async function endState(run, name) {
+    const inspected = await run('docker', ['inspect', '--format', '{{.State.OOMKilled}}', name]);
+    if (inspected.exitCode === 0)
+        return { oomKilled: inspected.stdout.trim() === 'true' };
+    const reason = inspected.stderr.trim().split('\n').at(-1) ?? '';
+    return DAEMON_GONE.test(reason) ? { daemonLost: reason } : {};
+}
+const DAEMON_GONE = /cannot connect to the docker daemon|is the docker daemon running|error during connect/i;
 /** The end of a log: at most `maxLines` lines and `maxChars` characters. */
 class LogTail {
     maxLines;
@@ -7057,6 +6398,54 @@ function messageOf(error) {
     return error instanceof Error ? error.message : String(error);
 }
 
+;// CONCATENATED MODULE: ./src/reproduce/limits.ts
+// What one build may take from the runner: memory, and bytes left in /out.
+
+
+
+const GIB = 2 ** 30;
+const MIN_MEMORY_BYTES = 512 * 2 ** 20;
+/** Past this, a build's /out is a runaway, not a model: the build failed. */
+const DEFAULT_MAX_OUTPUT_BYTES = 64 * GIB;
+/**
+ * The build container's memory limit when the caller gives none: what this process may use
+ * (the machine's memory, or its cgroup limit when lower) minus a margin for the verifier and the
+ * system, 1 GiB or an eighth, whichever is more.
+ */
+function defaultMemoryBytes(total = external_node_os_default().totalmem(), constrained = process.constrainedMemory?.()) {
+    const available = constrained && constrained > 0 ? Math.min(total, constrained) : total;
+    return Math.max(MIN_MEMORY_BYTES, available - Math.max(GIB, available / 8));
+}
+/** `8 GiB`, `512 MiB`, `1.5 KiB`: for messages. */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+}
+/**
+ * The bytes of the regular files under `dir`, counting stops once past `limit` (the answer is
+ * then only known to exceed it). Links are not followed; other kinds of entry count nothing.
+ */
+async function bytesUnder(dir, limit) {
+    let total = 0;
+    const pending = [dir];
+    for (let next = pending.pop(); next !== undefined && total <= limit; next = pending.pop()) {
+        for (const entry of await (0,external_node_fs_promises_namespaceObject.readdir)(next, { withFileTypes: true })) {
+            const child = external_node_path_default().join(next, entry.name);
+            if (entry.isDirectory())
+                pending.push(child);
+            else if (entry.isFile())
+                total += (await (0,external_node_fs_promises_namespaceObject.lstat)(child)).size;
+        }
+    }
+    return total;
+}
+
 ;// CONCATENATED MODULE: ./src/reproduce/outputs.ts
 
 
@@ -7289,6 +6678,7 @@ async function setTreeMtime(root, epoch) {
 
 
 
+
 /**
  * Runs PROTOCOL.md section 4 for a ledger: source at its commit, dependencies, dataset,
  * image by digest, one `docker run` under the contract, then the outputs' tree digest.
@@ -7332,7 +6722,8 @@ async function reproduce(ledger, options, deps) {
         await (0,external_node_fs_promises_namespaceObject.chmod)(outDir, 0o777);
         const name = `verify-model-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
         const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity);
-        const args = buildRunArgs(ledger, { src: srcDir, data: dataset?.dir, out: outDir }, { name, ...runner });
+        const memoryBytes = options.memoryBytes ?? defaultMemoryBytes();
+        const args = buildRunArgs(ledger, { src: srcDir, data: dataset?.dir, out: outDir }, { name, ...runner, memory: String(memoryBytes) });
         phase('build', `${name}: ${build.command.join(' ')}`);
         const container = await runContainer(args, {
             run: deps.run,
@@ -7343,14 +6734,19 @@ async function reproduce(ledger, options, deps) {
         });
         if (container.timedOut)
             throw (0,errors/* unverifiable */.vm)(`build exceeded timeoutSeconds=${timeoutSeconds}: killed`, container.logTail);
+        if (container.daemonLost !== undefined)
+            throw (0,errors/* unverifiable */.vm)(`the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`, container.logTail);
+        if (container.oomKilled)
+            throw (0,errors/* unverifiable */.vm)(`the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`, container.logTail);
         if (container.exitCode === DOCKER_RUN_FAILED)
             throw (0,errors/* unverifiable */.vm)(`docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`, container.logTail);
         if (container.exitCode !== 0)
             throw (0,errors/* unverifiable */.vm)(`the build exited with code ${container.exitCode}: see the log tail`, container.logTail);
         phase('outputs', build.outputs?.join(', ') ?? 'all of /out');
-        const outputs = await collectOutputs(outDir, build.outputs, {
-            onProgress: options.onHashProgress
-        }).catch(error => {
+        const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+        const outputs = await checkOutputSize(outDir, maxOutputBytes)
+            .then(() => collectOutputs(outDir, build.outputs, { onProgress: options.onHashProgress }))
+            .catch(error => {
             throw error instanceof errors/* VerifyError */.Gz
                 ? error
                 : (0,errors/* unverifiable */.vm)(`cannot read the outputs the build left in /out: ${error.message}`);
@@ -7374,6 +6770,12 @@ async function reproduce(ledger, options, deps) {
     finally {
         await removeBuildTree(scratch, deps.run);
     }
+}
+/** Checked before anything is hashed: a runaway build's /out is not worth reading. */
+async function checkOutputSize(outDir, maxBytes) {
+    const bytes = await bytesUnder(outDir, maxBytes);
+    if (bytes > maxBytes)
+        throw (0,errors/* unverifiable */.vm)(`the build left more than ${formatBytes(maxBytes)} in /out (the output size cap): a build that produces more than the cap failed`);
 }
 /** `docker run`'s own failure (a bad option, no GPU driver), as opposed to the build's. */
 const DOCKER_RUN_FAILED = 125;
@@ -7626,7 +7028,7 @@ function npyElementType(descr) {
     const size = match ? Number(match[3]) : 0;
     if (!match || !NPY_SIZES[match[2]].includes(size) || (match[1] === '|' && size !== 1)) {
         const why = descr.includes('O') ? ' (object arrays are never unpickled)' : '';
-        return { ok: false, reason: `unsupported dtype ${npy_quote(descr)}${why}` };
+        return { ok: false, reason: `unsupported dtype ${quote(descr)}${why}` };
     }
     return { ok: true, value: { kind: NPY_KINDS[match[2]], size, littleEndian: match[1] !== '>' } };
 }
@@ -7767,7 +7169,7 @@ function parseHeaderDict(text) {
                 fail('expected a string key');
             const key = parseString();
             if (entries.has(key))
-                fail(`duplicate key ${npy_quote(key)}`);
+                fail(`duplicate key ${quote(key)}`);
             if (!eat(':'))
                 fail("expected ':'");
             entries.set(key, parseValue());
@@ -7790,7 +7192,7 @@ function headerFields(entries) {
     if (keys.join() !== 'descr,fortran_order,shape') {
         return {
             ok: false,
-            reason: `header keys are ${keys.map(npy_quote).join(', ')}, expected descr, fortran_order, shape`
+            reason: `header keys are ${keys.map(quote).join(', ')}, expected descr, fortran_order, shape`
         };
     }
     const descr = entries.get('descr');
@@ -7805,7 +7207,7 @@ function headerFields(entries) {
     }
     return { ok: true, value: { descr, fortran_order: fortranOrder, shape: shape } };
 }
-function npy_quote(text) {
+function quote(text) {
     return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
 }
 
@@ -8300,7 +7702,7 @@ async function verifyModel(request, deps) {
 }
 async function runProtocol(request, deps, tracker, report) {
     tracker.start('signature');
-    const attestation = verifyAttestation(request.sba, request.trustedKeys, request.threshold);
+    const attestation = (0,protocol_attestation/* verifyAttestation */.o)(request.sba, request.trustedKeys, request.threshold);
     report.attestationDigest = attestation.attestationDigest;
     report.keyIds = attestation.keyIds;
     describeLedger(report, attestation.ledger);
@@ -8313,6 +7715,8 @@ async function runProtocol(request, deps, tracker, report) {
         datasetDir,
         allowNetwork: request.allowNetwork,
         timeoutCapSeconds: request.timeoutCapSeconds,
+        memoryBytes: request.memoryBytes,
+        maxOutputBytes: request.maxOutputBytes,
         keepOutputsIn: external_node_path_default().join(request.workDir, 'reproduced'),
         onPhase: (phase, detail) => {
             tracker.start(phase);
@@ -8371,7 +7775,7 @@ function digestModel(model, ledger, onProgress) {
     return treeSha256(model, { singleName: singleFileName(ledger), onProgress });
 }
 function capabilityOf(attestation, root) {
-    return computeCapability(attestation.verifiedKeys.map(key => key.raw), attestation.attestationDigest, root);
+    return (0,capability/* computeCapability */.sv)(attestation.verifiedKeys.map(key => key.raw), attestation.attestationDigest, root);
 }
 function describeLedger(report, ledger) {
     report.source = { uri: ledger.source.uri, commit: ledger.source.gitCommit };
@@ -8437,23 +7841,17 @@ class CheckTracker {
 
 
 
-
-
 function registerCapability(program, context) {
-    program
-        .command('capability')
+    (0,cli_io/* withTrustOptions */.b7)(program.command('capability'))
         .description('Recompute the capability of a model from the SBA and the keys, without rebuilding.')
         .requiredOption('--sba <file>', 'the SBA (DSSE envelope JSON)')
-        .option('--public-key <key>', 'trusted key: a file, or hex / base64; repeat for several', cli_io/* collect */.Fo, [])
-        .option('--threshold <n>', 'distinct trusted keys that must have signed', '1')
         .requiredOption('--model <path>', 'the model: a file or a directory')
         .option('--expect <capability>', 'exit 1 unless the capability equals this ocap1:… value')
         .option('--json', 'machine-readable output')
         .action(async (options) => {
-        const keys = (0,cli_io/* readPublicKeys */.eK)(options.publicKey);
-        const verified = verifyAttestation((0,cli_io/* readInputFile */.jH)(options.sba, 'SBA'), keys, (0,cli_io/* parseThreshold */.B7)(options.threshold));
+        const verified = (0,cli_io/* verifySbaFile */.UG)(options.sba, options);
         const model = await digestModel(options.model, verified.ledger);
-        const capability = computeCapability(verified.verifiedKeys.map(key => key.raw), verified.attestationDigest, model.root);
+        const capability = capabilityOf(verified, model.root);
         if (options.expect !== undefined && options.expect !== capability) {
             throw (0,errors/* mismatch */.J4)(`capability ${capability} differs from the expected ${options.expect}`);
         }
@@ -8529,7 +7927,7 @@ async function statementFromFlags(command, options, run) {
     if (options.dependency.length > 0 && !sourceDir) {
         throw new cli_io/* UsageError */.eb('--dependency needs --source-dir to compute the file digests');
     }
-    return createStatement({
+    return (0,ledger/* createStatement */.Ay)({
         sourceUri,
         gitCommit,
         dependencies: options.dependency.map(name => ({
@@ -8587,6 +7985,8 @@ function optionalInteger(flag, value) {
     return value === undefined ? undefined : integerFlag(flag, value);
 }
 
+// EXTERNAL MODULE: ./src/protocol/strict-json.ts
+var strict_json = __nccwpck_require__(834);
 ;// CONCATENATED MODULE: ./src/cli/render.ts
 
 /** Progress and build log on stderr, so stdout stays the command's result. */
@@ -8646,12 +8046,9 @@ function renderReportText(report) {
 
 
 function registerBuild(program, context) {
-    program
-        .command('build')
+    (0,cli_io/* withTrustOptions */.b7)(program.command('build'))
         .description('Run the build of a statement or SBA under the container contract and write its outputs (publishers produce their weights with this).')
         .argument('<sba-or-statement>', 'an SBA (its signature is verified first) or an unsigned statement')
-        .option('--public-key <key>', 'trusted key, required for an SBA; repeatable', cli_io/* collect */.Fo, [])
-        .option('--threshold <n>', 'distinct trusted keys that must have signed', '1')
         .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
         .option('--out <dir>', 'where to write the outputs (must not exist yet)', 'out')
         .option('--allow-network', "allow network when the ledger asks for 'bridge'")
@@ -8687,15 +8084,16 @@ function ledgerOf(bytes, options) {
     if (!looksLikeEnvelope(bytes)) {
         if (options.publicKey.length > 0)
             throw new cli_io/* UsageError */.eb('--public-key was given but the file is a statement, not an SBA');
-        return parseStatement(bytes);
+        return (0,ledger/* parseStatement */.By)(bytes);
     }
     if (options.publicKey.length === 0)
         throw new cli_io/* UsageError */.eb('an SBA needs --public-key to verify its signature before building');
-    return verifyAttestation(bytes, (0,cli_io/* readPublicKeys */.eK)(options.publicKey), (0,cli_io/* parseThreshold */.B7)(options.threshold)).ledger;
+    const { keys, threshold } = (0,cli_io/* readTrust */.bn)(options);
+    return (0,protocol_attestation/* verifyAttestation */.o)(bytes, keys, threshold).ledger;
 }
 /** A DSSE envelope has a top-level payloadType; an in-toto statement has _type. */
 function looksLikeEnvelope(bytes) {
-    const document = parseStrictJson(bytes, 'input');
+    const document = (0,strict_json/* parseStrictJson */.RJ)(bytes, 'input');
     return typeof document === 'object' && document !== null && 'payloadType' in document;
 }
 
@@ -8710,12 +8108,9 @@ function looksLikeEnvelope(bytes) {
 
 
 function registerVerify(program, context) {
-    program
-        .command('verify')
+    (0,cli_io/* withTrustOptions */.b7)(program.command('verify'))
         .description('The whole protocol: signature, reproduction in the pinned image, comparison with the model.')
         .requiredOption('--sba <file>', 'the SBA (DSSE envelope JSON)')
-        .option('--public-key <key>', 'trusted key: a file, or hex / base64; repeat for several', cli_io/* collect */.Fo, [])
-        .option('--threshold <n>', 'distinct trusted keys that must have signed', '1')
         .option('--model <path>', 'the downloaded model: a file or a directory')
         .option('--reproduce-only', 'no download to compare: rebuild and emit the capability of the outputs')
         .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
@@ -8727,11 +8122,12 @@ function registerVerify(program, context) {
         if (Boolean(options.model) === Boolean(options.reproduceOnly)) {
             throw new cli_io/* UsageError */.eb('give exactly one of --model PATH and --reproduce-only');
         }
+        const trust = (0,cli_io/* readTrust */.bn)(options);
         const request = {
             mode: options.model ? 'verify' : 'reproduce',
             sba: (0,cli_io/* readInputFile */.jH)(options.sba, 'SBA'),
-            trustedKeys: (0,cli_io/* readPublicKeys */.eK)(options.publicKey),
-            threshold: (0,cli_io/* parseThreshold */.B7)(options.threshold),
+            trustedKeys: trust.keys,
+            threshold: trust.threshold,
             model: options.model,
             expectedCapability: options.expect,
             datasetDir: options.dataset,
@@ -8806,10 +8202,10 @@ async function main(argv, context) {
         return context.exitCode;
     }
     catch (error) {
-        return exitCodeFor(error, context.io);
+        return exitCodeFor(error, context.io, argv.includes('--json'));
     }
 }
-function exitCodeFor(error, io) {
+function exitCodeFor(error, io, json) {
     if (error instanceof CommanderError) {
         return error.exitCode === 0 ? EXIT_PASS : EXIT_USAGE;
     }
@@ -8818,6 +8214,8 @@ function exitCodeFor(error, io) {
         return EXIT_USAGE;
     }
     if (error instanceof errors/* VerifyError */.Gz) {
+        if (json)
+            io.stdout(JSON.stringify({ result: error.verdict, reason: error.message }) + '\n');
         io.stderr(`${error.verdict}: ${error.message}\n`);
         if (error.detail)
             io.stderr(`${error.detail}\n`);
@@ -10036,6 +9434,90 @@ const run = async (file, args, options = {}) => {
     });
     return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 };
+
+
+/***/ }),
+
+/***/ 722:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   o: () => (/* binding */ verifyAttestation)
+/* harmony export */ });
+/* harmony import */ var _capability_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(528);
+/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(10);
+/* harmony import */ var _ledger_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(679);
+// The one-call API: an SBA's bytes and the trusted keys in, a verified ledger out.
+
+
+
+/**
+ * Envelope form, then signatures, then ledger rules: each failure is invalid, and the first
+ * failing stage names what was wrong. The ledger is only read once its bytes are authenticated.
+ */
+function verifyAttestation(sbaBytes, trusted, threshold) {
+    const envelope = (0,_envelope_js__WEBPACK_IMPORTED_MODULE_1__/* .parseEnvelope */ .mE)(sbaBytes);
+    const verifiedKeys = (0,_envelope_js__WEBPACK_IMPORTED_MODULE_1__/* .verifyEnvelope */ .FY)(envelope, trusted, threshold);
+    const ledger = (0,_ledger_js__WEBPACK_IMPORTED_MODULE_2__/* .parseStatement */ .By)(envelope.payload);
+    return {
+        ledger,
+        statement: envelope.payload,
+        attestationDigest: (0,_capability_js__WEBPACK_IMPORTED_MODULE_0__/* .attestationDigest */ .TP)(envelope),
+        verifiedKeys,
+        keyIds: verifiedKeys.map(k => k.keyId)
+    };
+}
+
+
+/***/ }),
+
+/***/ 528:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   TP: () => (/* binding */ attestationDigest),
+/* harmony export */   sv: () => (/* binding */ computeCapability)
+/* harmony export */ });
+/* unused harmony export CAPABILITY_PREFIX */
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
+/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(10);
+// The capability and the attestation digest (PROTOCOL.md sections 3 and 5).
+
+
+
+const CAPABILITY_DOMAIN = 'openclaw/verify-model/capability/v1';
+const CAPABILITY_PREFIX = 'ocap1:';
+/** hex(sha256(PAE(payloadType, payload))): what Rekor v2 logs. */
+function attestationDigest(env) {
+    return (0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .toHex */ .nj)((0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .sha256 */ .sc)((0,_envelope_js__WEBPACK_IMPORTED_MODULE_2__/* .pae */ .Zg)(env.payloadType, env.payload)));
+}
+/**
+ * `ocap1:` + hex sha256 over the domain, the distinct verified keys (raw 32 bytes, sorted
+ * bytewise, preceded by their count as one byte), the attestation digest and the model root.
+ */
+function computeCapability(keys, attestationDigest, modelRoot) {
+    const distinct = new Map();
+    for (const key of keys) {
+        if (key.length !== 32)
+            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`capability: public key must be 32 bytes, got ${key.length}`);
+        distinct.set((0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .toHex */ .nj)(key), key);
+    }
+    if (distinct.size === 0 || distinct.size > 255) {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`capability: needs 1 to 255 distinct keys, got ${distinct.size}`);
+    }
+    // Lowercase hex of equal length sorts like the bytes it spells.
+    const sorted = [...distinct.keys()].sort().map(hex => distinct.get(hex));
+    const digest = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .concatBytes */ .Id)((0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .utf8 */ .As)(CAPABILITY_DOMAIN), Uint8Array.of(0, sorted.length), ...sorted, bytes32(attestationDigest, 'attestation digest'), bytes32(modelRoot, 'model root'));
+    return CAPABILITY_PREFIX + (0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .toHex */ .nj)((0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .sha256 */ .sc)(digest));
+}
+function bytes32(value, field) {
+    if (typeof value === 'string')
+        return (0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .fromHex */ .aD)(value, 32, field);
+    if (value.length !== 32)
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}: expected 32 bytes, got ${value.length}`);
+    return value;
+}
 
 
 /***/ }),
@@ -12520,9 +12002,142 @@ function utf8(s) {
 function sha256(bytes) {
     return new Uint8Array((0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(bytes).digest());
 }
-/** Short echo of user input for error messages. */
+// Line breaks, other control characters and bidirectional overrides, which could split or disguise
+// an error message that echoes them.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/** Short echo of user input for error messages, kept on one line (unprintables as \uXXXX). */
 function clip(s, max = 80) {
-    return s.length > max ? `${s.slice(0, max)}…` : s;
+    const short = s.length > max ? `${s.slice(0, max)}…` : s;
+    return short.replace(UNPRINTABLE, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+
+/***/ }),
+
+/***/ 10:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FY: () => (/* binding */ verifyEnvelope),
+/* harmony export */   Yj: () => (/* binding */ signEnvelope),
+/* harmony export */   Zg: () => (/* binding */ pae),
+/* harmony export */   mE: () => (/* binding */ parseEnvelope)
+/* harmony export */ });
+/* unused harmony exports PAYLOAD_TYPE, MAX_ENVELOPE_BYTES, MAX_SIGNATURES */
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
+/* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(170);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(991);
+/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(834);
+// The Signed Build Attestation: a DSSE envelope (PROTOCOL.md section 3).
+
+
+
+
+const PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+/** Larger SBAs are refused before parsing. */
+const MAX_ENVELOPE_BYTES = 32 * 1024 * 1024;
+/**
+ * More signatures are refused before any is checked: each one may cost a hash of the whole
+ * payload per trusted key, so an SBA stuffed with signatures would otherwise pin the verifier
+ * for hours.
+ */
+const MAX_SIGNATURES = 16;
+function parseEnvelope(bytes) {
+    if (bytes.length > MAX_ENVELOPE_BYTES) {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`);
+    }
+    const doc = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .parseStrictJson */ .RJ)(bytes, 'SBA');
+    if (!(0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .isJsonObject */ .OW)(doc))
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA: expected a JSON object (a DSSE envelope)');
+    const { payloadType, payload, signatures } = doc;
+    if (typeof payloadType !== 'string')
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA payloadType: expected a string');
+    if (payloadType !== PAYLOAD_TYPE) {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(payloadType)}'`);
+    }
+    if (typeof payload !== 'string')
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA payload: expected a base64 string');
+    if (!Array.isArray(signatures) || signatures.length === 0) {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA signatures: expected a non-empty array');
+    }
+    if (signatures.length > MAX_SIGNATURES) {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`);
+    }
+    return {
+        payloadType,
+        payload: (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .decodeBase64Strict */ .Fm)(payload, 'SBA payload'),
+        signatures: signatures.map((s, i) => parseSignature(s, `SBA signatures[${i}]`))
+    };
+}
+function parseSignature(value, field) {
+    if (!(0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .isJsonObject */ .OW)(value))
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}: expected an object with 'sig'`);
+    const { keyid, sig } = value;
+    if (typeof sig !== 'string')
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.sig: expected a base64 string`);
+    if (keyid !== undefined && typeof keyid !== 'string') {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.keyid: expected a string`);
+    }
+    const decoded = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .decodeBase64Strict */ .Fm)(sig, `${field}.sig`);
+    return keyid === undefined ? { sig: decoded } : { keyid, sig: decoded };
+}
+/** DSSE pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`. */
+function pae(payloadType, payload) {
+    const type = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .utf8 */ .As)(payloadType);
+    return (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .concatBytes */ .Id)((0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .utf8 */ .As)(`DSSEv1 ${type.length} `), type, (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .utf8 */ .As)(` ${payload.length} `), payload);
+}
+/** The SBA JSON text (standard padded base64) with one signature per key. */
+function signEnvelope(statementBytes, keys) {
+    if (keys.length === 0)
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('signing needs at least one private key');
+    const message = pae(PAYLOAD_TYPE, statementBytes);
+    const envelope = {
+        payloadType: PAYLOAD_TYPE,
+        payload: (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .encodeBase64 */ .WG)(statementBytes),
+        signatures: keys.map(k => ({
+            keyid: k.publicKey.keyId,
+            sig: (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .encodeBase64 */ .WG)((0,_ed25519_js__WEBPACK_IMPORTED_MODULE_1__/* .sign */ ._S)(message, k.seed))
+        }))
+    };
+    return `${JSON.stringify(envelope, null, 2)}\n`;
+}
+/**
+ * Tries every trusted key against every signature (a matching keyid is tried first; it is only a
+ * hint) and returns the distinct trusted keys with a valid signature, in trusted order. Fewer than
+ * `threshold` is invalid.
+ */
+function verifyEnvelope(env, trusted, threshold) {
+    const keys = distinctKeys(trusted);
+    if (!Number.isInteger(threshold) || threshold < 1) {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`threshold must be an integer of at least 1, got ${threshold}`);
+    }
+    if (threshold > keys.length) {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`threshold ${threshold} exceeds the ${keys.length} distinct trusted public key(s); ` +
+            'give more --public-key values or lower the threshold');
+    }
+    const message = pae(env.payloadType, env.payload);
+    const verified = new Set();
+    for (const signature of env.signatures) {
+        const hinted = keys.filter(k => k.keyId === signature.keyid);
+        const candidates = [...hinted, ...keys.filter(k => k.keyId !== signature.keyid)];
+        const signer = candidates.find(k => !verified.has(k.keyId) && (0,_ed25519_js__WEBPACK_IMPORTED_MODULE_1__/* .verifyStrict */ .$r)(signature.sig, message, k.raw));
+        if (signer !== undefined)
+            verified.add(signer.keyId);
+    }
+    if (verified.size < threshold) {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA signatures: ${verified.size} of ${keys.length} trusted key(s) verified, ` +
+            `threshold is ${threshold}; expected signatures from key id(s) ` +
+            keys.map(k => k.keyId).join(', '));
+    }
+    return keys.filter(k => verified.has(k.keyId));
+}
+function distinctKeys(keys) {
+    const byId = new Map();
+    for (const key of keys)
+        if (!byId.has(key.keyId))
+            byId.set(key.keyId, key);
+    return [...byId.values()];
 }
 
 
@@ -12670,6 +12285,657 @@ function fromSpkiDer(der) {
 }
 function startsWith(bytes, prefix) {
     return prefix.every((b, i) => bytes[i] === b);
+}
+
+
+/***/ }),
+
+/***/ 679:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ay: () => (/* binding */ createStatement),
+/* harmony export */   By: () => (/* binding */ parseStatement)
+/* harmony export */ });
+/* unused harmony exports STATEMENT_TYPE, PREDICATE_TYPE, DEFAULT_PLATFORM, MAX_CPUS */
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
+/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(834);
+// The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
+// default applied; parseStatement() validates a signed statement, createStatement() writes one.
+
+
+
+const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+const PREDICATE_TYPE = 'https://openclaw.dev/build-ledger/v1';
+const DEFAULT_PLATFORM = 'linux/amd64';
+const MAX_CPUS = 1024;
+const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
+// eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
+const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/;
+const BUILD_FIELDS = [
+    'command',
+    'env',
+    'sourceDateEpoch',
+    'outputs',
+    'workdir',
+    'network',
+    'timeoutSeconds',
+    'cpus',
+    'gpus'
+];
+/**
+ * Validates every rule of PROTOCOL.md section 2 on the exact signed payload bytes. Errors are
+ * invalid and start with the JSON path of the offending field.
+ */
+function parseStatement(payload) {
+    const root = new Node((0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .parseStrictJson */ .RJ)(payload, 'statement'), []);
+    const statement = root.object();
+    statement.field('_type').constant(STATEMENT_TYPE);
+    statement.field('predicateType').constant(PREDICATE_TYPE);
+    const predicate = statement.field('predicate').object();
+    const source = parseSource(predicate.field('source'));
+    checkSubject(statement.field('subject'), source);
+    const dataset = predicate.optionalField('dataset');
+    return {
+        source,
+        dependencies: (predicate.optionalField('dependencies')?.array() ?? []).map(parseDependency),
+        ...(dataset === undefined ? {} : { dataset: parseDataset(dataset) }),
+        environment: parseEnvironment(predicate.field('environment')),
+        build: parseBuild(predicate.field('build'))
+    };
+}
+function parseSource(node) {
+    const source = node.object();
+    const uri = source.field('uri').string();
+    if (!/^git\+(https|ssh|file):\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
+        source
+            .field('uri')
+            .fail(`expected git+https://, git+ssh:// or git+file:// URL, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(uri)}'`);
+    }
+    const gitCommit = source.field('digest').object().field('gitCommit').string();
+    if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(gitCommit)) {
+        source
+            .field('digest')
+            .field('gitCommit')
+            .fail(`expected the full commit id (40 or 64 lowercase hex), got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(gitCommit)}'`);
+    }
+    return { uri, gitCommit };
+}
+function checkSubject(node, source) {
+    const subjects = node.array();
+    if (subjects.length === 0)
+        node.fail('expected at least one subject');
+    const repeatsSource = subjects.some(subject => {
+        const digest = subject.child('digest').value;
+        return (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .isJsonObject */ .OW)(digest) && digest.gitCommit === source.gitCommit;
+    });
+    if (!repeatsSource) {
+        node.fail(`no entry with digest.gitCommit equal to the source commit ${source.gitCommit}`);
+    }
+}
+function parseDependency(node) {
+    const dependency = node.object();
+    return {
+        name: dependency.field('name').relativePath(),
+        sha256: dependency.field('digest').object().field('sha256').hex(32)
+    };
+}
+function parseDataset(node) {
+    const dataset = node.object();
+    const treeSha256 = dataset.field('digest').object().field('treeSha256').hex(32);
+    const uriNode = dataset.optionalField('uri');
+    if (uriNode === undefined)
+        return { treeSha256 };
+    const uri = uriNode.string();
+    if (!/^https?:\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
+        uriNode.fail(`expected an http:// or https:// URL, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(uri)}'`);
+    }
+    return { uri, treeSha256 };
+}
+// OCI distribution grammar: a registry host (optional port) then lowercase path components.
+const REGISTRY = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?$/;
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+function parseEnvironment(node) {
+    const environment = node.object();
+    const uriNode = environment.field('uri');
+    const uri = uriNode.string();
+    const bad = (why) => uriNode.fail(`${why}; expected oci://<registry>/<repository>, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(uri)}'`);
+    if (!uri.startsWith('oci://'))
+        bad("missing the 'oci://' scheme");
+    if (SPACE_OR_CONTROL.test(uri))
+        bad('whitespace or control characters not allowed');
+    if (uri.includes('@'))
+        bad('a digest is not allowed here (it goes in environment.digest.sha256)');
+    const repository = uri.slice('oci://'.length);
+    const [registry, ...path] = repository.split('/');
+    if (path.length > 0 && path[path.length - 1].includes(':')) {
+        bad('a tag is not allowed (the image is pinned by environment.digest.sha256)');
+    }
+    if (!REGISTRY.test(registry))
+        bad(`invalid registry '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(registry)}'`);
+    if (path.length === 0)
+        bad('missing the repository path');
+    const badComponent = path.find(c => !PATH_COMPONENT.test(c));
+    if (badComponent !== undefined) {
+        bad(`invalid repository path component '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(badComponent)}' (lowercase a-z, 0-9, separators . _ -)`);
+    }
+    const sha256 = environment.field('digest').object().field('sha256').hex(32);
+    const platformNode = environment.optionalField('platform');
+    const platform = platformNode?.string() ?? DEFAULT_PLATFORM;
+    if (platformNode !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/.test(platform)) {
+        platformNode.fail(`expected os/arch or os/arch/variant (e.g. linux/amd64), got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(platform)}'`);
+    }
+    return { uri, repository, sha256, reference: `${repository}@sha256:${sha256}`, platform };
+}
+function parseBuild(node) {
+    const build = node.object();
+    for (const key of Object.keys(build.value)) {
+        if (!BUILD_FIELDS.includes(key)) {
+            build.child(key).fail('unknown field inside build (it could change what is run)');
+        }
+    }
+    const commandNode = build.field('command');
+    const command = commandNode.array().map(n => n.string({ allowEmpty: true }));
+    if (command.length === 0)
+        commandNode.fail('expected a non-empty argv array');
+    if (command[0] === '')
+        commandNode.child(0).fail('the program name must not be empty');
+    const outputsNode = build.optionalField('outputs');
+    return {
+        command,
+        env: parseEnv(build.optionalField('env')),
+        sourceDateEpoch: build.field('sourceDateEpoch').integer(0),
+        ...(outputsNode === undefined ? {} : { outputs: parseOutputs(outputsNode) }),
+        workdir: parseWorkdir(build.optionalField('workdir')),
+        network: build.optionalField('network')?.oneOf(['none', 'bridge']) ?? 'none',
+        timeoutSeconds: build.optionalField('timeoutSeconds')?.integer(1) ?? 3600,
+        cpus: build.optionalField('cpus')?.integer(1, MAX_CPUS) ?? 1,
+        gpus: build.optionalField('gpus')?.oneOf(['none', 'all']) ?? 'none'
+    };
+}
+/** '.' (the default) is the source root itself; anything else is a path below it. */
+function parseWorkdir(node) {
+    if (node === undefined || node.string() === '.')
+        return '.';
+    return node.relativePath();
+}
+function parseEnv(node) {
+    const env = {};
+    if (node === undefined)
+        return env;
+    const object = node.object();
+    for (const name of Object.keys(object.value)) {
+        const entry = object.child(name);
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+            entry.fail('invalid variable name (must match ^[A-Za-z_][A-Za-z0-9_]*$)');
+        }
+        if (RESERVED_ENV.includes(name)) {
+            entry.fail(`${name} is set by the verifier and must not be overridden`);
+        }
+        // defineProperty: a variable named __proto__ stays an ordinary own key.
+        Object.defineProperty(env, name, {
+            value: entry.string({ allowEmpty: true }),
+            enumerable: true,
+            writable: true,
+            configurable: true
+        });
+    }
+    return env;
+}
+function parseOutputs(node) {
+    const items = node.array();
+    if (items.length === 0)
+        node.fail('expected a non-empty array (omit outputs to collect all of /out)');
+    const seen = new Set();
+    return items.map(item => {
+        const path = item.relativePath();
+        if (seen.has(path))
+            item.fail(`duplicate output '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(path)}'`);
+        seen.add(path);
+        return path;
+    });
+}
+/** A value at a JSON path, with typed accessors that fail naming that path. */
+class Node {
+    value;
+    path;
+    constructor(value, path) {
+        this.value = value;
+        this.path = path;
+    }
+    fail(message) {
+        const where = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .formatJsonPath */ .pB)(this.path);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${where === '' ? 'statement' : where}: ${message}`);
+    }
+    child(key) {
+        const value = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .isJsonObject */ .OW)(this.value) || Array.isArray(this.value)
+            ? Object.getOwnPropertyDescriptor(this.value, key)?.value
+            : undefined;
+        return new Node(value, [...this.path, key]);
+    }
+    field(key) {
+        const node = this.child(key);
+        if (node.value === undefined)
+            this.fail(`missing required field '${key}'`);
+        return node;
+    }
+    optionalField(key) {
+        const node = this.child(key);
+        return node.value === undefined ? undefined : node;
+    }
+    object() {
+        if (!(0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .isJsonObject */ .OW)(this.value))
+            this.fail(`expected an object, got ${typeName(this.value)}`);
+        return this;
+    }
+    array() {
+        if (!Array.isArray(this.value))
+            return this.fail(`expected an array, got ${typeName(this.value)}`);
+        return this.value.map((_, i) => this.child(i));
+    }
+    string({ allowEmpty = false } = {}) {
+        if (typeof this.value !== 'string')
+            return this.fail(`expected a string, got ${typeName(this.value)}`);
+        if (!allowEmpty && this.value === '')
+            this.fail('must not be empty');
+        if (this.value.includes('\u0000'))
+            this.fail('NUL character not allowed');
+        return this.value;
+    }
+    constant(expected) {
+        const actual = this.string();
+        if (actual !== expected)
+            this.fail(`expected '${expected}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(actual)}'`);
+    }
+    oneOf(allowed) {
+        const actual = this.string();
+        const match = allowed.find(a => a === actual);
+        if (match === undefined) {
+            this.fail(`expected one of ${allowed.map(a => `'${a}'`).join(', ')}, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(actual)}'`);
+        }
+        return match;
+    }
+    integer(min, max = Number.MAX_SAFE_INTEGER) {
+        const n = this.value;
+        if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+            return this.fail(`expected an integer, got ${typeof n === 'number' ? n : typeName(n)}`);
+        }
+        if (n < min || n > max)
+            this.fail(`expected an integer from ${min} to ${max}, got ${n}`);
+        return n;
+    }
+    hex(bytes) {
+        const s = this.string();
+        if (s.length !== bytes * 2 || !/^[0-9a-f]*$/.test(s)) {
+            this.fail(`expected ${bytes * 2} lowercase hex characters, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
+        }
+        return s;
+    }
+    /** A path below a fixed root: relative, '/'-separated, no '.', '..' or empty segment. */
+    relativePath() {
+        const s = this.string();
+        if (s.includes('\\'))
+            this.fail('backslash not allowed (use /)');
+        if (s.startsWith('/'))
+            this.fail(`absolute path not allowed, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
+        const segments = s.split('/');
+        if (segments.includes('..'))
+            this.fail(`'..' segment not allowed, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
+        if (segments.includes('.'))
+            this.fail(`'.' segment not allowed, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
+        if (segments.includes(''))
+            this.fail(`empty segment not allowed, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
+        return s;
+    }
+}
+function typeName(value) {
+    if (value === undefined)
+        return 'nothing';
+    if (value === null)
+        return 'null';
+    if (Array.isArray(value))
+        return 'an array';
+    return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+/**
+ * The canonical statement bytes for `ledger init` (2-space JSON and a newline), validated by
+ * parsing them back, so a publisher can never sign a statement verifiers reject.
+ */
+function createStatement(input) {
+    const source = { uri: input.sourceUri, digest: { gitCommit: input.gitCommit } };
+    const { dataset } = input;
+    const statement = {
+        _type: STATEMENT_TYPE,
+        subject: [{ name: 'source', ...source }],
+        predicateType: PREDICATE_TYPE,
+        predicate: {
+            source,
+            dependencies: input.dependencies.map(d => ({ name: d.name, digest: { sha256: d.sha256 } })),
+            ...(dataset === undefined
+                ? {}
+                : { dataset: { uri: dataset.uri, digest: { treeSha256: dataset.treeSha256 } } }),
+            environment: {
+                uri: input.image.uri,
+                digest: { sha256: input.image.sha256 },
+                platform: input.image.platform ?? DEFAULT_PLATFORM
+            },
+            build: input.build
+        }
+    };
+    const bytes = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .utf8 */ .As)(`${JSON.stringify(statement, null, 2)}\n`);
+    parseStatement(bytes);
+    return bytes;
+}
+
+
+/***/ }),
+
+/***/ 834:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   OW: () => (/* binding */ isJsonObject),
+/* harmony export */   RJ: () => (/* binding */ parseStrictJson),
+/* harmony export */   pB: () => (/* binding */ formatJsonPath)
+/* harmony export */ });
+/* unused harmony export MAX_DEPTH */
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
+// A strict RFC 8259 JSON parser. JSON.parse keeps the last of duplicate keys silently, which would
+// let two readers of one signed statement see different ledgers; this parser rejects them.
+//
+// - Input bytes must be valid UTF-8 (a BOM is not skipped: it is an error like any other byte
+//   before the value).
+// - Escaped lone surrogates (`"\ud800"`) are rejected, so every accepted string is valid Unicode,
+//   the same set that valid UTF-8 input can spell directly.
+// - Objects have a null prototype: `__proto__` or `constructor` keys are ordinary own keys.
+// - Nesting deeper than MAX_DEPTH is an error (checked before recursing, so no stack overflow).
+// - Numbers become JS numbers (precision beyond 2^53 is lost; callers needing integers check
+//   Number.isSafeInteger). Numbers that overflow to Infinity are rejected.
+// - Time is linear in the input size.
+
+
+const MAX_DEPTH = 64;
+/** `what` names the document in error messages (e.g. 'statement', 'SBA'). */
+function parseStrictJson(input, what) {
+    let text;
+    if (typeof input === 'string') {
+        text = input;
+    }
+    else {
+        try {
+            text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(input);
+        }
+        catch {
+            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what}: not valid UTF-8`);
+        }
+    }
+    const parser = new Parser(text, what);
+    // Decoded UTF-8 cannot hold a lone surrogate; a string given directly is checked once here.
+    if (typeof input === 'string' && LONE_SURROGATE.test(text)) {
+        parser.fail('text contains a lone UTF-16 surrogate');
+    }
+    return parser.parseDocument();
+}
+/** A parsed JSON object (not null, not an array). */
+function isJsonObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/** `a.b[0].c`, with keys that are not identifiers quoted: `env['X Y']`. */
+function formatJsonPath(path) {
+    let out = '';
+    for (const part of path) {
+        if (typeof part === 'number')
+            out += `[${part}]`;
+        else if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(part))
+            out += out === '' ? part : `.${part}`;
+        else
+            out += `[${JSON.stringify(part)}]`;
+    }
+    return out;
+}
+// The letters after a backslash that RFC 8259 allows besides 'u', as char codes.
+const SIMPLE_ESCAPES = new Set([...'"\\/bfnrt'].map(c => c.charCodeAt(0)));
+// In a /u regex a surrogate code unit only matches when it is not half of a valid pair.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const NINE = 0x39;
+const isDigit = (c) => c >= ZERO && c <= NINE;
+class Parser {
+    text;
+    what;
+    pos = 0;
+    // path[d] is the key or index of the value being parsed at depth d + 1, undefined between
+    // values: cheaper than pushing and popping for every value, and enough to name the JSON path.
+    path = [];
+    constructor(text, what) {
+        this.text = text;
+        this.what = what;
+    }
+    parseDocument() {
+        this.skipWhitespace();
+        const value = this.parseValue(0);
+        this.skipWhitespace();
+        if (this.pos < this.text.length)
+            this.fail('unexpected data after the JSON value');
+        return value;
+    }
+    parseValue(depth) {
+        const c = this.text.charCodeAt(this.pos);
+        switch (c) {
+            case 0x7b: // {
+                return this.parseObject(depth + 1);
+            case 0x5b: // [
+                return this.parseArray(depth + 1);
+            case QUOTE:
+                return this.parseString();
+            case 0x74: // t
+                return this.parseLiteral('true', true);
+            case 0x66: // f
+                return this.parseLiteral('false', false);
+            case 0x6e: // n
+                return this.parseLiteral('null', null);
+            default:
+                if (c === MINUS || isDigit(c))
+                    return this.parseNumber();
+                return this.fail(`unexpected ${this.describeHere()}`);
+        }
+    }
+    parseObject(depth) {
+        this.checkDepth(depth);
+        this.pos++;
+        const object = Object.create(null);
+        this.skipWhitespace();
+        if (this.text.charCodeAt(this.pos) === 0x7d) {
+            this.pos++;
+            return object;
+        }
+        for (;;) {
+            this.skipWhitespace();
+            if (this.text.charCodeAt(this.pos) !== QUOTE)
+                this.fail('expected a string key');
+            const key = this.parseString();
+            if (Object.hasOwn(object, key))
+                this.fail(`duplicate key ${quote(key)}`);
+            this.skipWhitespace();
+            this.expect(':');
+            this.skipWhitespace();
+            this.path[depth - 1] = key;
+            object[key] = this.parseValue(depth);
+            this.path[depth - 1] = undefined;
+            this.skipWhitespace();
+            if (this.text.charCodeAt(this.pos) === 0x2c) {
+                this.pos++;
+                continue;
+            }
+            this.expect('}');
+            return object;
+        }
+    }
+    parseArray(depth) {
+        this.checkDepth(depth);
+        this.pos++;
+        const array = [];
+        this.skipWhitespace();
+        if (this.text.charCodeAt(this.pos) === 0x5d) {
+            this.pos++;
+            return array;
+        }
+        for (;;) {
+            this.skipWhitespace();
+            this.path[depth - 1] = array.length;
+            array.push(this.parseValue(depth));
+            this.path[depth - 1] = undefined;
+            this.skipWhitespace();
+            if (this.text.charCodeAt(this.pos) === 0x2c) {
+                this.pos++;
+                continue;
+            }
+            this.expect(']');
+            return array;
+        }
+    }
+    parseString() {
+        const text = this.text;
+        const start = this.pos;
+        let pos = start + 1; // after the opening quote
+        let escaped = false;
+        let escapedSurrogate = false;
+        for (;;) {
+            const c = text.charCodeAt(pos);
+            if (c === QUOTE)
+                break;
+            if (c >= 0x20 && c !== BACKSLASH) {
+                pos++;
+                continue;
+            }
+            this.pos = pos;
+            if (Number.isNaN(c))
+                this.fail('unterminated string');
+            if (c < 0x20)
+                this.fail(`unescaped control character ${this.describeHere()} in a string`);
+            escaped = true;
+            const e = text.charCodeAt(pos + 1);
+            if (e === 0x75) {
+                // \uXXXX
+                const hex = text.slice(pos + 2, pos + 6);
+                if (!/^[0-9a-fA-F]{4}$/.test(hex))
+                    this.fail('invalid \\u escape');
+                const unit = parseInt(hex, 16);
+                escapedSurrogate ||= unit >= 0xd800 && unit <= 0xdfff;
+                pos += 6;
+            }
+            else if (SIMPLE_ESCAPES.has(e)) {
+                pos += 2;
+            }
+            else {
+                this.fail('invalid escape sequence');
+            }
+        }
+        this.pos = pos + 1;
+        // The token is now known to be a valid JSON string literal: let the native decoder unescape it.
+        const value = escaped
+            ? JSON.parse(text.slice(start, pos + 1))
+            : text.slice(start + 1, pos);
+        if (escapedSurrogate && LONE_SURROGATE.test(value)) {
+            this.pos = start;
+            this.fail('string contains a lone UTF-16 surrogate');
+        }
+        return value;
+    }
+    parseNumber() {
+        // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+        const text = this.text;
+        const start = this.pos;
+        let pos = start;
+        if (text.charCodeAt(pos) === MINUS)
+            pos++;
+        if (text.charCodeAt(pos) === ZERO)
+            pos++;
+        else if (isDigit(text.charCodeAt(pos)))
+            while (isDigit(text.charCodeAt(pos)))
+                pos++;
+        else
+            this.failAt(pos, 'invalid number');
+        if (text.charCodeAt(pos) === 0x2e) {
+            pos++;
+            if (!isDigit(text.charCodeAt(pos)))
+                this.failAt(pos, 'invalid number: digit expected after .');
+            while (isDigit(text.charCodeAt(pos)))
+                pos++;
+        }
+        if ((text.charCodeAt(pos) | 0x20) === 0x65) {
+            pos++;
+            const sign = text.charCodeAt(pos);
+            if (sign === 0x2b || sign === MINUS)
+                pos++;
+            if (!isDigit(text.charCodeAt(pos)))
+                this.failAt(pos, 'invalid number: digit expected in exponent');
+            while (isDigit(text.charCodeAt(pos)))
+                pos++;
+        }
+        this.pos = pos;
+        const value = Number(text.slice(start, pos));
+        if (!Number.isFinite(value))
+            this.fail(`number out of range: ${text.slice(start, Math.min(pos, start + 40))}`);
+        return value;
+    }
+    parseLiteral(word, value) {
+        if (!this.text.startsWith(word, this.pos))
+            this.fail(`unexpected ${this.describeHere()}`);
+        this.pos += word.length;
+        return value;
+    }
+    checkDepth(depth) {
+        if (depth > MAX_DEPTH)
+            this.fail(`nesting deeper than ${MAX_DEPTH} levels`);
+    }
+    expect(c) {
+        if (this.text[this.pos] !== c)
+            this.fail(`expected '${c}' but found ${this.describeHere()}`);
+        this.pos++;
+    }
+    skipWhitespace() {
+        for (;;) {
+            const c = this.text.charCodeAt(this.pos);
+            if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)
+                return;
+            this.pos++;
+        }
+    }
+    failAt(pos, message) {
+        this.pos = pos;
+        return this.fail(message);
+    }
+    fail(message) {
+        const end = this.path.indexOf(undefined);
+        const where = formatJsonPath((end === -1 ? this.path : this.path.slice(0, end)));
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`);
+    }
+    location() {
+        let line = 1;
+        let lineStart = 0;
+        for (let i = this.text.indexOf('\n'); i !== -1 && i < this.pos; i = this.text.indexOf('\n', i + 1)) {
+            line++;
+            lineStart = i + 1;
+        }
+        return `line ${line}, column ${this.pos - lineStart + 1}`;
+    }
+    describeHere() {
+        if (this.pos >= this.text.length)
+            return 'end of input';
+        const code = this.text.charCodeAt(this.pos);
+        return code < 0x20 || code === 0x7f || code === 0xfeff
+            ? `character U+${code.toString(16).padStart(4, '0').toUpperCase()}`
+            : `'${this.text[this.pos]}'`;
+    }
+}
+function quote(key) {
+    return `'${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(key)}'`;
 }
 
 

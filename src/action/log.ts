@@ -24,23 +24,14 @@ export function groupReporter(
   let open = false
   let lastProgress = 0
   let heartbeat: NodeJS.Timeout | undefined
-  let fence: string | undefined
-  let logEndsLine = true
-  const toLineStart = () => {
-    if (!logEndsLine) write('\n')
-    logEndsLine = true
-  }
+  const fence = new CommandFence(write)
   const info = (line: string) => {
-    toLineStart()
+    fence.toLineStart()
     core.info(inertLine(line))
   }
   const end = () => {
     clearInterval(heartbeat)
-    if (fence !== undefined) {
-      toLineStart()
-      core.info(`::${fence}::`)
-      fence = undefined
-    }
+    fence.close()
     if (open) core.endGroup()
     open = false
   }
@@ -59,15 +50,7 @@ export function groupReporter(
       }
     },
     info,
-    buildLog: chunk => {
-      if (chunk.length === 0) return
-      if (fence === undefined) {
-        fence = randomBytes(16).toString('hex')
-        core.info(`::stop-commands::${fence}`)
-      }
-      write(chunk)
-      logEndsLine = chunk[chunk.length - 1] === 0x0a
-    },
+    buildLog: chunk => fence.output(chunk),
     hashProgress: (what, progress) => {
       const now = Date.now()
       if (now - lastProgress < 5000) return
@@ -76,6 +59,46 @@ export function groupReporter(
       info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`)
     },
     end
+  }
+}
+
+/**
+ * Raw build output between `::stop-commands::<token>` and `::<token>::`, with a token the build
+ * cannot guess, so the runner reads none of it as a workflow command. Used by the action (stdout)
+ * and by the CLI when it runs in a workflow step (stderr).
+ */
+export class CommandFence {
+  private token: string | undefined
+  private endsLine = true
+
+  /** `fenced: false` only keeps the lines apart (outside a workflow there is no runner to fool). */
+  constructor(
+    private readonly write: (chunk: string | Buffer) => void,
+    private readonly fenced = true
+  ) {}
+
+  output(chunk: Buffer): void {
+    if (chunk.length === 0) return
+    if (this.fenced && this.token === undefined) {
+      this.toLineStart()
+      this.token = randomBytes(16).toString('hex')
+      this.write(`::stop-commands::${this.token}\n`)
+    }
+    this.write(chunk)
+    this.endsLine = chunk[chunk.length - 1] === 0x0a
+  }
+
+  /** Ends a partial last line, so the next line written stands on its own. */
+  toLineStart(): void {
+    if (!this.endsLine) this.write('\n')
+    this.endsLine = true
+  }
+
+  close(): void {
+    this.toLineStart()
+    if (this.token === undefined) return
+    this.write(`::${this.token}::\n`)
+    this.token = undefined
   }
 }
 

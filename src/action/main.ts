@@ -8,6 +8,7 @@ import { verifyModel } from '../verify/pipeline.js'
 import type { Report } from '../verify/report.js'
 import { resolveCachedDataset, type CacheApi } from './dataset-cache.js'
 import { InputError, parseInputs, type ActionInputs, type GetInput } from './inputs.js'
+import { runnerLimits, type RunnerLimits } from './runner-limits.js'
 import { renderSummary } from './summary.js'
 import { writeOutputs } from './outputs.js'
 import { groupReporter } from './log.js'
@@ -40,8 +41,10 @@ const MAX_MODEL_FILE_BYTES = 1024 ** 4
 export async function runAction(deps: ActionDeps): Promise<void> {
   const { core } = deps
   let inputs: ActionInputs
+  let limits: RunnerLimits
   try {
     inputs = parseInputs(core.getInput, deps.env)
+    limits = runnerLimits(deps.env)
   } catch (error) {
     if (error instanceof InputError) return core.setFailed(error.message)
     throw error
@@ -66,6 +69,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         datasetDir: inputs.dataset,
         allowNetwork: inputs.allowNetwork,
         timeoutCapSeconds: inputs.timeoutCapSeconds,
+        memoryBytes: limits.memoryBytes,
+        maxOutputBytes: limits.maxOutputBytes,
         workDir: staging
       },
       {
@@ -78,7 +83,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
                   cache: deps.cache,
                   workDir: staging,
                   warn: core.warning,
-                  info: core.info
+                  info: core.info,
+                  timeoutMs: limits.cacheTimeoutMs
                 })
             : undefined
       }

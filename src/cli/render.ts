@@ -1,14 +1,23 @@
+import { CommandFence } from '../action/log.js'
 import type { Reporter } from '../verify/pipeline.js'
 import { describeEntry, type Report } from '../verify/report.js'
 import type { CliIo } from './io.js'
 
-/** Progress and build log on stderr, so stdout stays the command's result. */
-export function stderrReporter(io: CliIo): Reporter {
+/**
+ * Progress and build log on stderr, so stdout stays the command's result. In a workflow step
+ * (GITHUB_ACTIONS=true) the build log is fenced so the runner reads no workflow command in it.
+ */
+export function stderrReporter(io: CliIo, env: NodeJS.ProcessEnv = process.env): Reporter {
   let lastProgress = 0
+  const write = (chunk: string | Buffer) => io.stderr(chunk.toString())
+  const fence = new CommandFence(write, env.GITHUB_ACTIONS === 'true')
   return {
-    phase: name => io.stderr(`==> ${name}\n`),
+    phase: name => {
+      fence.close()
+      io.stderr(`==> ${name}\n`)
+    },
     info: line => io.stderr(`${line}\n`),
-    buildLog: chunk => io.stderr(chunk.toString('utf8')),
+    buildLog: chunk => fence.output(chunk),
     hashProgress: (what, progress) => {
       const now = Date.now()
       if (now - lastProgress < 2000 && progress.bytesDone < progress.bytesTotal) return

@@ -24,6 +24,7 @@ export const BUFFER_SIZE = 1 << 20
 const FILE_COST = 32 << 10
 const BATCH_COST = 8 << 20
 export const INLINE_COST = 64 << 20
+const MANY_FILES = 256
 const PROGRESS_INTERVAL_MS = 250
 
 export interface EngineOptions {
@@ -38,8 +39,8 @@ export interface EngineOptions {
 export interface HashedFile {
   sha256: string
   size: number
-  /** RFC 6962 leaf hash of the file's manifest entry (PROTOCOL.md section 1, step 4). */
-  leaf: Uint8Array
+  /** Hex RFC 6962 leaf hash of the file's manifest entry (PROTOCOL.md section 1, step 4). */
+  leaf: string
 }
 
 /**
@@ -73,7 +74,7 @@ const { hashBatch } = (${HASHER_SOURCE})(require('node:fs'), require('node:crypt
 parentPort.on('message', batch => {
   try {
     const result = hashBatch(batch.paths, batch.names, batch.meta)
-    parentPort.postMessage({ result: result }, [result.leaves.buffer, result.sizes.buffer])
+    parentPort.postMessage({ result: result }, [result.sizes.buffer])
   } catch (error) {
     const failure = error && typeof error.problem === 'string' ? error : { path: '', problem: String(error && error.stack || error) }
     parentPort.postMessage({ failure: failure })
@@ -125,8 +126,14 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
     { resolve: (results: HashedFile[]) => void; reject: (error: unknown) => void } | undefined
   let mainHasher: Hasher | undefined
 
+  /**
+   * Worth it: the work known is above `inlineCost` and not all in one file, or there are so many
+   * files that the listing is long enough to hide a worker's start-up.
+   */
   function startWorkersIfWorthIt(): void {
-    if (results.length < 2 || knownCost <= inlineCost) return
+    const manyFiles = results.length >= MANY_FILES
+    const parallelWork = knownCost > inlineCost && (waiting.length > 1 || filling.paths.length > 0)
+    if (!manyFiles && !parallelWork) return
     while (pool.length < threads - 1) {
       const member: PoolWorker = {
         worker: new Worker(WORKER_SOURCE, {
@@ -175,11 +182,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
     const { digests, sizes, leaves, deferred } = result
     batch.slots.forEach((slot, i) => {
       if (digests[i] === '') return
-      results[slot] = {
-        sha256: digests[i],
-        size: sizes[i],
-        leaf: leaves.subarray(32 * i, 32 * i + 32)
-      }
+      results[slot] = { sha256: digests[i], size: sizes[i], leaf: leaves[i] }
       if (batch.meta[3 * i] < 0) {
         knownBytes += sizes[i]
         knownCost += sizes[i]
@@ -221,7 +224,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
             ino
           )
           const sizes = Float64Array.of(size)
-          complete(batch, { digests: [digest], sizes, leaves: leaf, deferred: [] })
+          complete(batch, { digests: [digest], sizes, leaves: [leaf], deferred: [] })
         } else
           complete(
             batch,
@@ -255,12 +258,12 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
       results.push(undefined as unknown as HashedFile) // filled in by complete()
       knownCost += Math.max(size, 0) + FILE_COST
       if (size >= 0) knownBytes += size
-      startWorkersIfWorthIt()
       if (big) enqueue(batch)
       else if (filling.cost >= BATCH_COST) {
         enqueue(filling)
         filling = emptyBatch()
       }
+      startWorkersIfWorthIt()
     },
 
     async finish() {

@@ -11,9 +11,10 @@ import fs from 'node:fs'
  * `createHasher(fs, crypto, bufferSize, progress, slot, afterChunk?)` returns
  * - `hashBatch(paths, names, meta)`, synchronous (workers, small files). `meta[3i..3i+2]` is
  *   file i's size, mtimeMs and inode, or size -1 when the size is not known yet. Returns
- *   `{ digests, sizes, leaves, deferred }`: hex SHA-256 and size per file, and the RFC 6962
- *   leaf hash `SHA256(0x00 || u64be(len(name)) || name || u64be(size) || sha256)` of each at
- *   `leaves[32 i]` (computed here, in parallel, rather than on the calling thread at the end).
+ *   `{ digests, sizes, leaves, deferred }`: hex SHA-256, size, and the hex RFC 6962 leaf hash
+ *   `SHA256(0x00 || u64be(len(name)) || name || u64be(size) || sha256)` of each file (computed
+ *   here, in parallel, rather than on the calling thread at the end). Hex strings rather than
+ *   Buffers: they are cheaper to allocate, collect and post between threads.
  *   A file of unknown size that fills the first read is not hashed: its digest is '' and
  *   `deferred` lists `i, size, mtimeMs, ino` for it, so the scheduler can hash the biggest
  *   files first.
@@ -100,7 +101,7 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
     target.writeUInt32BE(value >>> 0, at + 4)
   }
 
-  function leafHash(name, size, digest, leaves, at) {
+  function leafHash(name, size, digest) {
     const nameLength = Buffer.byteLength(name, 'utf8')
     const length = 17 + nameLength + 32
     if (leafScratch.length < length) leafScratch = Buffer.allocUnsafeSlow(2 * length)
@@ -108,8 +109,8 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
     writeU64(leafScratch, 1, nameLength)
     leafScratch.write(name, 9, 'utf8')
     writeU64(leafScratch, 9 + nameLength, size)
-    digest.copy(leafScratch, 17 + nameLength)
-    leaves.set(crypto.hash('sha256', leafScratch.subarray(0, length), 'buffer'), at)
+    leafScratch.write(digest, 17 + nameLength, 'hex')
+    return crypto.hash('sha256', leafScratch.subarray(0, length), 'hex')
   }
 
   /** Streams the rest of a file of known size; the first n bytes are in the buffer. */
@@ -124,14 +125,14 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
       total += n
     }
     checkAfterReads(fd, path, size, mtimeMs, ino, total)
-    return hash.digest()
+    return hash.digest('hex')
   }
 
   function hashBatch(paths, names, meta) {
     const count = paths.length
     const digests = new Array(count)
     const sizes = new Float64Array(count)
-    const leaves = new Uint8Array(32 * count)
+    const leaves = new Array(count)
     const deferred = []
     for (let i = 0; i < count; i++) {
       const path = paths[i]
@@ -143,18 +144,18 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
         if (size < 0 && n === bufferSize) {
           const stats = regularStats(fd, path)
           deferred.push(i, stats.size, stats.mtimeMs, stats.ino)
-          digests[i] = ''
+          digests[i] = leaves[i] = ''
           continue
         }
         if (size < 0 || (n < bufferSize && n === size)) {
           if (n === 0) regularStats(fd, path)
           size = n
-          digest = crypto.hash('sha256', buffer.subarray(0, n), 'buffer')
+          digest = crypto.hash('sha256', buffer.subarray(0, n), 'hex')
           counted(n, path, n)
         } else digest = hashRest(fd, path, n, size, meta[3 * i + 1], meta[3 * i + 2])
-        digests[i] = digest.toString('hex')
+        digests[i] = digest
         sizes[i] = size
-        leafHash(names[i], size, digest, leaves, 32 * i)
+        leaves[i] = leafHash(names[i], size, digest)
       } finally {
         fs.closeSync(fd)
       }
@@ -176,10 +177,8 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
         try {
           if (error) throw error
           checkAfterReads(fd, path, size, mtimeMs, ino, total)
-          const digest = hash.digest()
-          const leaf = new Uint8Array(32)
-          leafHash(name, size, digest, leaf, 0)
-          result = { digest: digest.toString('hex'), leaf: leaf }
+          const digest = hash.digest('hex')
+          result = { digest: digest, leaf: leafHash(name, size, digest) }
           progress[2 * slot + 1] += 1
         } catch (thrown) {
           error = thrown
@@ -227,8 +226,8 @@ export interface BatchResult {
   /** Hex SHA-256 per file, '' for a deferred one. */
   digests: string[]
   sizes: Float64Array
-  /** 32 bytes per file: its RFC 6962 leaf hash. */
-  leaves: Uint8Array
+  /** Hex RFC 6962 leaf hash per file, '' for a deferred one. */
+  leaves: string[]
   /** `index, size, mtimeMs, ino` per file left for later (big, its size was not known). */
   deferred: number[]
 }
@@ -241,7 +240,7 @@ export interface Hasher {
     size: number,
     mtimeMs: number,
     ino: number
-  ): Promise<{ digest: string; leaf: Uint8Array }>
+  ): Promise<{ digest: string; leaf: string }>
 }
 
 /** What the hasher throws. */

@@ -31,7 +31,7 @@ export async function treeSha256(target: string, options: TreeOptions = {}): Pro
       file => file.name
     )
     return {
-      root: hex(rootOfLeafHashes(sorted.map(file => file.leaf))),
+      root: rootOfLeafHashes(sorted.map(file => file.leaf)),
       manifest: sorted.map(({ name, size, sha256 }) => ({ path: name, size, sha256 }))
     }
   } finally {

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import { invalid } from '../errors.js'
+import { invalid, VerifyError } from '../errors.js'
 import type { FileIdentity, FileToHash } from './hash-file.js'
 
 /** A regular file of a tree: `name` is its path from the root, `/`-separated, as on disk. */
@@ -15,7 +15,7 @@ export interface ListOptions {
 }
 
 const RULE = 'PROTOCOL.md section 1'
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * The regular files of a tree (PROTOCOL.md section 1), in the order found. `invalid` on a
@@ -45,7 +45,7 @@ export async function listTree(target: string, options: ListOptions = {}): Promi
   let sinceYield = 0
   for (let next = directories.pop(); next; next = directories.pop()) {
     for (const entry of readDirectory(next.absolute)) {
-      const name = decodeName(next.absolute, entry.name)
+      const name = entry.name
       const absolute = `${next.absolute}${path.sep}${name}`
       const relative = next.relative === '' ? name : `${next.relative}/${name}`
       if (++sinceYield === YIELD_EVERY) {
@@ -104,19 +104,30 @@ function lstatOrFail(target: string): fs.Stats {
   }
 }
 
-function readDirectory(directory: string): fs.Dirent<Buffer>[] {
+/**
+ * Entries with their names decoded as UTF-8. Node decodes a byte sequence that is not UTF-8 to
+ * U+FFFD, so only a directory holding a name with U+FFFD is read again as bytes, to tell an
+ * invalid name from a real U+FFFD.
+ */
+function readDirectory(directory: string): fs.Dirent[] {
   try {
-    return fs.readdirSync(directory, { withFileTypes: true, encoding: 'buffer' })
+    const entries = fs.readdirSync(directory, { withFileTypes: true })
+    if (entries.some(entry => entry.name.includes('\uFFFD'))) {
+      for (const name of fs.readdirSync(directory, { encoding: 'buffer' }))
+        checkUtf8(directory, name)
+    }
+    return entries
   } catch (error) {
+    if (error instanceof VerifyError) throw error
     throw invalid(
       `${directory}: directory cannot be read (${codeOf(error)}): every directory of a tree must be readable`
     )
   }
 }
 
-function decodeName(directory: string, name: Buffer): string {
+function checkUtf8(directory: string, name: Buffer): void {
   try {
-    return utf8.decode(name)
+    utf8.decode(name)
   } catch {
     throw invalid(
       `${directory}${path.sep}${escapeBytes(name)}: file name is not valid UTF-8; tree paths are UTF-8 (${RULE}): rename it`
