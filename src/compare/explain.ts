@@ -442,7 +442,9 @@ function describeElements(stats: ElementStats): string {
 function formatSafetensors(name: string, e: SafetensorsExplanation): string[] {
   const differing = e.tensors.length + e.moreTensors
   const parts = [
-    ...(differing > 0 ? [differing === 1 ? '1 tensor differs' : `${differing} tensors differ`] : []),
+    ...(differing > 0
+      ? [differing === 1 ? '1 tensor differs' : `${differing} tensors differ`]
+      : []),
     ...(e.metadataChanges.length > 0 ? ['metadata changed'] : []),
     ...(differing === 0 && e.metadataChanges.length === 0 ? ['no tensor differs'] : [])
   ]
