@@ -36,9 +36,9 @@ const MiB = 1 << 20
 const GiB = 1 << 30
 const timeBinary = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined
 
-/** Runs argv, returns wall seconds, stdout and (with /usr/bin/time) peak RSS in MiB. */
+/** Runs argv: wall seconds, stdout and, with /usr/bin/time, peak RSS (MiB) and CPU seconds. */
 function run(argv, { capture = false } = {}) {
-  const wrapped = timeBinary ? [timeBinary, '-f', '%M', ...argv] : argv
+  const wrapped = timeBinary ? [timeBinary, '-f', '%M %U %S', ...argv] : argv
   const started = process.hrtime.bigint()
   const result = spawnSync(wrapped[0], wrapped.slice(1), {
     cwd: repo,
@@ -49,8 +49,10 @@ function run(argv, { capture = false } = {}) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   if (result.status !== 0)
     throw new Error(`${argv.join(' ')} exited ${result.status}: ${result.stderr.slice(-2000)}`)
-  const rssKb = timeBinary ? Number(result.stderr.trim().split('\n').at(-1)) : NaN
-  return { seconds, stdout: result.stdout ?? '', rssMiB: rssKb / 1024 }
+  const [rssKb, user, system] = timeBinary
+    ? result.stderr.trim().split('\n').at(-1).split(' ').map(Number)
+    : [NaN, NaN, NaN]
+  return { seconds, stdout: result.stdout ?? '', rssMiB: rssKb / 1024, cpuSeconds: user + system }
 }
 
 const sh = script => ['sh', '-c', script]
@@ -207,13 +209,16 @@ function measure(set, data) {
   }
   for (const tool of tools) run(tool.argv) // warm-up
   const times = tools.map(() => [])
+  const cpu = tools.map(() => [])
   const rss = []
+  const loadBefore = os.loadavg()[0]
   for (let round = 0; round < runs; round++) {
     // Alternate, rotating who goes first, so drift on a shared machine hits every tool alike.
     for (let k = 0; k < tools.length; k++) {
       const i = (round + k) % tools.length
       const result = run(tools[i].argv)
       times[i].push(result.seconds)
+      cpu[i].push(result.cpuSeconds)
       if (tools[i].ours) rss.push(result.rssMiB)
     }
   }
@@ -223,6 +228,7 @@ function measure(set, data) {
       tool: tool.name,
       medianSeconds: seconds,
       times: times[i],
+      medianCpuSeconds: median(cpu[i]),
       gibPerSecond: data.bytes / GiB / seconds,
       filesPerSecond: data.files / seconds
     }
@@ -230,7 +236,9 @@ function measure(set, data) {
   const oursRow = rows[0]
   for (const row of rows.slice(1)) row.oursSpeedup = row.medianSeconds / oursRow.medianSeconds
   oursRow.peakRssMiB = Math.max(...rss)
-  return { set, files: data.files, bytes: data.bytes, rows }
+  // Other processes on the machine skew wall times: the 1-minute load average is recorded.
+  const loadAverage = [loadBefore, os.loadavg()[0]]
+  return { set, files: data.files, bytes: data.bytes, loadAverage, rows }
 }
 
 const TARGETS = {
@@ -272,12 +280,13 @@ function printResult(result) {
     result.bytes >= GiB
       ? `${(result.bytes / GiB).toFixed(2)} GiB`
       : `${(result.bytes / MiB).toFixed(1)} MiB`
-  console.log(`\n## ${result.set}: ${result.files} file(s), ${size}`)
-  console.log('| tool | median s | GiB/s | files/s | ours vs it | peak RSS MiB |')
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |')
+  const load = result.loadAverage.map(value => value.toFixed(2)).join(' → ')
+  console.log(`\n## ${result.set}: ${result.files} file(s), ${size} (load average ${load})`)
+  console.log('| tool | median s | CPU s | GiB/s | files/s | ours vs it | peak RSS MiB |')
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const row of result.rows)
     console.log(
-      `| ${row.tool} | ${row.medianSeconds.toFixed(3)} | ${row.gibPerSecond.toFixed(2)} | ${Math.round(row.filesPerSecond)} | ${row.oursSpeedup ? `${row.oursSpeedup.toFixed(2)}×` : ''} | ${row.peakRssMiB ? row.peakRssMiB.toFixed(0) : ''} |`
+      `| ${row.tool} | ${row.medianSeconds.toFixed(3)} | ${row.medianCpuSeconds.toFixed(2)} | ${row.gibPerSecond.toFixed(2)} | ${Math.round(row.filesPerSecond)} | ${row.oursSpeedup ? `${row.oursSpeedup.toFixed(2)}×` : ''} | ${row.peakRssMiB ? row.peakRssMiB.toFixed(0) : ''} |`
     )
   for (const check of result.checks)
     console.log(

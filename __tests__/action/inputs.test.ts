@@ -83,7 +83,8 @@ describe('parseModelUrls', () => {
     ['../evil=https://h/x', /file name '..\/evil'/],
     ['https://h/', /file name ''/],
     ['a=https://h/1\na=https://h/2', /appears twice/],
-    ['not a url', /is not a URL/]
+    ['not a url', /is not a URL/],
+    ['https://h/%E0', /cannot read a file name from/]
   ])('rejects %p', (text, message) => {
     expect(() => parseModelUrls(text)).toThrow(message)
   })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
-import { groupReporter, inertLine, type LogCore } from '../../src/action/log.js'
+import { groupReporter, type LogCore } from '../../src/action/log.js'
+import { inertLine } from '../../src/workflow-commands.js'
 import { parseWorkflowCommands } from '../helpers/action-runner.js'
 
 /** A log as @actions/core writes it to stdout, with the raw build log in the same stream. */

@@ -52,6 +52,16 @@ describe('renderSummary', () => {
     expect(html).not.toContain('Capability:')
   })
 
+  it('keeps a crafted file name from ending the HTML block and rendering as Markdown', () => {
+    const crafted = 'x\n\n![verified](https://evil.example/badge.png)\n\n'
+    const html = renderSummary({
+      ...mismatched,
+      diff: { added: [entry(crafted, '5')], removed: [], changed: [], same: 0 }
+    })
+    expect(html).not.toContain('\n\n![verified]')
+    expect(html).toContain('x&#10;&#10;![verified](https://evil.example/badge.png)&#10;&#10;')
+  })
+
   it('shows a failed build log tail collapsed, and stays under the size limit', () => {
     const report: Report = {
       ...mismatched,

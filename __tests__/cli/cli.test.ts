@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -87,6 +88,7 @@ describe('verify-model CLI', () => {
     expect(statSync(`${prefix}.key`).mode & 0o777).toBe(0o600)
     expect((await cli('keygen', '--out', prefix)).code).toBe(2)
 
+    writeFileSync(path.join(source, 'requirements.lock'), 'numpy==9.9.9 (uncommitted)\n')
     const statement = path.join(dir, 'statement.json')
     const init = await cli(
       'ledger',
@@ -117,7 +119,10 @@ describe('verify-model CLI', () => {
     })
     expect(ledger.predicate.build.command).toEqual(['sh', 'train.sh'])
     expect(ledger.predicate.build.sourceDateEpoch).toBe(1700000000)
-    expect(ledger.predicate.dependencies[0].digest.sha256).toMatch(/^[0-9a-f]{64}$/)
+    // The committed file, not the dirty working tree: that is what verifiers check out.
+    expect(ledger.predicate.dependencies[0].digest.sha256).toBe(
+      createHash('sha256').update('numpy==1.24.2\n').digest('hex')
+    )
     expect(ledger.predicate.dataset.digest.treeSha256).toBe(
       (await cli('digest', path.join(dir, 'data'))).stdout.trim()
     )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { stderrReporter } from '../../src/cli/render.js'
+import { renderReportText, stderrReporter } from '../../src/cli/render.js'
 
 function capture(env: NodeJS.ProcessEnv) {
   let stderr = ''
@@ -30,5 +30,29 @@ describe('stderrReporter', () => {
     expect(capture({})).toBe(
       '==> build\n::set-output name=capability::ocap1:forged\n::error::fake\n==> outputs\n'
     )
+  })
+})
+
+describe('renderReportText', () => {
+  it('makes every line inert: no crafted name or log line starts a workflow command', () => {
+    const text = renderReportText({
+      schemaVersion: 1,
+      mode: 'verify',
+      result: 'mismatch',
+      reason: 'the download differs',
+      checks: [],
+      diff: {
+        added: [
+          { path: 'x\n::set-output name=capability::ocap1:forged', size: 1, sha256: 'a'.repeat(64) }
+        ],
+        removed: [],
+        changed: [],
+        same: 0
+      },
+      detail: 'build log\n::add-mask::secret'
+    })
+    expect(text.split('\n').some(line => line.trimStart().startsWith('::'))).toBe(false)
+    expect(text).toContain('x\\n::set-output')
+    expect(text).toContain('\\::add-mask::secret')
   })
 })

@@ -4,10 +4,12 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { Worker } from 'node:worker_threads'
 import {
   BUFFER_SIZE,
   createEngine,
   hashFiles,
+  WORKER_SOURCE,
   type EngineOptions
 } from '../../src/digest/engine.js'
 import { loadHasher, type AfterChunk, type FileToHash } from '../../src/digest/hash-file.js'
@@ -235,6 +237,17 @@ describe('a file that changes while it is hashed', () => {
     })
   })
 
+  it('hashLarge stops reading once cancelled', async () => {
+    const file = freshFile()
+    let chunks = 0
+    const hasher = loadHasher(BUFFER_SIZE, new Float64Array(2), 0, () => chunks++)
+    const { mtimeMs, ino } = identity(file)
+    await expect(
+      hasher.hashLarge(file, 'f', size, mtimeMs, ino, () => chunks >= 2)
+    ).rejects.toEqual({ path: file, problem: 'hashing cancelled' })
+    expect(chunks).toBe(2) // of 4
+  })
+
   it('a small file (one read) that grew after its size was taken', async () => {
     const file = freshFile(10)
     const listed = identity(file)
@@ -371,14 +384,54 @@ describe('the engine while files are still being added', () => {
     }
   })
 
-  it('reports progress, and completion at the end', async () => {
+  it('gives work already queued to a worker as soon as it starts', async () => {
+    const dir = fs.mkdtempSync(path.join(scratch, 'queued-'))
+    const files = ['a', 'b'].map(name => {
+      const file = path.join(dir, name)
+      fs.writeFileSync(file, Buffer.alloc(9 << 20, name))
+      return { path: file, name, listed: identity(file) }
+    })
+    const engine = createEngine({ concurrency: 2, inlineCost: 0 })
+    try {
+      for (const file of files) engine.add(file) // both queued; the second add starts a worker
+      for (let waited = 0; engine.filesPerThread()[1] === 0 && waited < 20_000; waited += 20)
+        await new Promise(resolve => setTimeout(resolve, 20))
+      expect(engine.filesPerThread()[1]).toBeGreaterThan(0) // before finish: the worker's doing
+      const hashed = await engine.finish()
+      expect(hashed.map(file => file.size)).toEqual([9 << 20, 9 << 20])
+      expect(engine.filesPerThread()[0] + engine.filesPerThread()[1]).toBe(2)
+    } finally {
+      engine.close()
+    }
+  })
+
+  it.each([
+    [['a', 'c', 'b'], 'b'],
+    [['b', 'c', 'a'], 'b']
+  ])('hashes the largest file first (added in the order %j)', async (order, first) => {
+    // a: 9 MiB, b: 12 MiB, c: 10 MiB; b and c are deleted after listing, so the error names the
+    // first of them opened: in add order that would be c in the first case, last-in-first-out
+    // would give c in the second; largest first gives b in both.
+    const dir = fs.mkdtempSync(path.join(scratch, 'order-'))
+    const sizes: Record<string, number> = { a: 9 << 20, b: 12 << 20, c: 10 << 20 }
+    const files = order.map(name => {
+      const file = path.join(dir, name)
+      fs.writeFileSync(file, Buffer.alloc(sizes[name]))
+      return { path: file, name, listed: identity(file) }
+    })
+    for (const gone of ['b', 'c']) fs.rmSync(path.join(dir, gone))
+    await expect(hashFiles(files, { concurrency: 1 })).rejects.toThrow(
+      `${path.join(dir, first)}: disappeared while the tree was hashed`
+    )
+  })
+
+  it('reports progress while hashing, and completion at the end', async () => {
     const dir = path.join(scratch, 'progress')
     writeRandomTree(dir, 7)
     const files = await listTree(dir)
     const reports: HashProgress[] = []
     await hashFiles(files, { concurrency: 2, inlineCost: 0, onProgress: p => reports.push(p) })
     const bytesTotal = referenceManifest(dir).reduce((sum, entry) => sum + entry.size, 0)
-    expect(reports[0]).toMatchObject({ filesDone: 0, filesTotal: files.length })
     expect(reports.at(-1)).toEqual({
       bytesDone: bytesTotal,
       bytesTotal,
@@ -390,4 +443,31 @@ describe('the engine while files are still being added', () => {
       expect(reports[i].bytesTotal).toBeGreaterThanOrEqual(reports[i].bytesDone)
     }
   })
+})
+
+describe('the worker script', () => {
+  it.each([[[]], [['--input-type=module']]])(
+    'runs as CommonJS and as an ES module (execArgv %j)',
+    async execArgv => {
+      const file = path.join(scratch, 'for-the-worker')
+      fs.writeFileSync(file, 'hello')
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        execArgv,
+        workerData: { bufferSize: 1024, progress: new SharedArrayBuffer(16), slot: 0 }
+      })
+      try {
+        const reply = new Promise((resolve, reject) => {
+          worker.once('message', resolve)
+          worker.once('error', reject)
+        })
+        worker.postMessage({ paths: [file], names: ['x'], meta: Float64Array.of(-1, 0, 0) })
+        expect(await reply).toMatchObject({
+          result: { digests: [createHash('sha256').update('hello').digest('hex')], deferred: [] }
+        })
+      } finally {
+        await worker.terminate()
+      }
+    }
+  )
 })

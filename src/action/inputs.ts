@@ -110,7 +110,9 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
 function parseSource(value: string): Source {
   if (/^https?:\/\//i.test(value)) return { kind: 'url', url: value }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-    throw new InputError(`attestation must be a path or an https:// URL; got '${value}'`)
+    throw new InputError(
+      `attestation must be a path or an https:// URL (http:// only to 127.0.0.1 or localhost); got '${value}'`
+    )
   }
   return { kind: 'path', path: path.resolve(value) }
 }
@@ -134,9 +136,7 @@ export function parseModelUrls(value: string): NamedUrl[] {
       const url = named ? named[2] : line
       if (!/^https?:\/\/\S+$/.test(url))
         throw new InputError(`model-url: '${line}' is not a URL or name=URL`)
-      const name = named
-        ? named[1]
-        : decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '')
+      const name = named ? named[1] : fileNameOf(url)
       if (!FILE_NAME.test(name) || name === '.' || name === '..') {
         throw new InputError(
           `model-url: file name '${name}' must be letters, digits, '.', '_' or '-': write name=URL`
@@ -150,6 +150,15 @@ export function parseModelUrls(value: string): NamedUrl[] {
     names.add(name)
   }
   return urls
+}
+
+function fileNameOf(url: string): string {
+  const last = new URL(url).pathname.split('/').pop() ?? ''
+  try {
+    return decodeURIComponent(last)
+  } catch {
+    throw new InputError(`model-url: cannot read a file name from '${url}': write name=URL`)
+  }
 }
 
 function positiveInteger(name: string, value: string): number {

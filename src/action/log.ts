@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto'
 import type { Reporter } from '../verify/pipeline.js'
+import { CommandFence, inertLine } from '../workflow-commands.js'
 
 /** The part of @actions/core the log uses. */
 export interface LogCore {
@@ -60,56 +60,4 @@ export function groupReporter(
     },
     end
   }
-}
-
-/**
- * Raw build output between `::stop-commands::<token>` and `::<token>::`, with a token the build
- * cannot guess, so the runner reads none of it as a workflow command. Used by the action (stdout)
- * and by the CLI when it runs in a workflow step (stderr).
- */
-export class CommandFence {
-  private token: string | undefined
-  private endsLine = true
-
-  /** `fenced: false` only keeps the lines apart (outside a workflow there is no runner to fool). */
-  constructor(
-    private readonly write: (chunk: string | Buffer) => void,
-    private readonly fenced = true
-  ) {}
-
-  output(chunk: Buffer): void {
-    if (chunk.length === 0) return
-    if (this.fenced && this.token === undefined) {
-      this.toLineStart()
-      this.token = randomBytes(16).toString('hex')
-      this.write(`::stop-commands::${this.token}\n`)
-    }
-    this.write(chunk)
-    this.endsLine = chunk[chunk.length - 1] === 0x0a
-  }
-
-  /** Ends a partial last line, so the next line written stands on its own. */
-  toLineStart(): void {
-    if (!this.endsLine) this.write('\n')
-    this.endsLine = true
-  }
-
-  close(): void {
-    this.toLineStart()
-    if (this.token === undefined) return
-    this.write(`::${this.token}::\n`)
-    this.token = undefined
-  }
-}
-
-/**
- * One log line from text that may hold ledger strings (a build command, an output name): no line
- * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
- * recognised anywhere in a line).
- */
-export function inertLine(text: string): string {
-  return text
-    .replace(/\r\n?|\n/g, '\\n')
-    .replace(/^(\s*)::/, '$1\\::')
-    .replace(/##\[/g, '##\\[')
 }

@@ -15,8 +15,15 @@ const ICONS: Record<Report['result'], string> = {
   unverifiable: '⚠️'
 }
 
+/**
+ * Text as inert HTML. Line breaks and other control characters are escaped too: a blank line
+ * would end the HTML block and let a crafted file name render as Markdown in the summary.
+ */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
+  return text.replace(
+    /[&<>"'\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    c => `&#${c.charCodeAt(0)};`
+  )
 }
 
 /** The job summary: the verdict first and large, then the checks, then the evidence. */

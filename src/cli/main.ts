@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { VerifyError } from '../errors.js'
+import { inertLine } from '../workflow-commands.js'
 import { UsageError, type CliIo } from './io.js'
 import { registerDigest } from './commands/digest.js'
 import { registerKeygen } from './commands/keygen.js'
@@ -66,15 +67,15 @@ function exitCodeFor(error: unknown, io: CliIo, json: boolean): number {
     return error.exitCode === 0 ? EXIT_PASS : EXIT_USAGE
   }
   if (error instanceof UsageError) {
-    io.stderr(`error: ${error.message}\n`)
+    io.stderr(`${inertLine(`error: ${error.message}`)}\n`)
     return EXIT_USAGE
   }
   if (error instanceof VerifyError) {
     if (json) io.stdout(JSON.stringify({ result: error.verdict, reason: error.message }) + '\n')
-    io.stderr(`${error.verdict}: ${error.message}\n`)
-    if (error.detail) io.stderr(`${error.detail}\n`)
+    io.stderr(`${inertLine(`${error.verdict}: ${error.message}`)}\n`)
+    for (const line of error.detail?.trimEnd().split('\n') ?? []) io.stderr(`${inertLine(line)}\n`)
     return EXIT_FAILED
   }
-  io.stderr(`error: ${error instanceof Error ? error.message : String(error)}\n`)
+  io.stderr(`${inertLine(`error: ${error instanceof Error ? error.message : String(error)}`)}\n`)
   return EXIT_USAGE
 }

@@ -1,4 +1,4 @@
-import { CommandFence } from '../action/log.js'
+import { CommandFence, inertLine } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
 import { describeEntry, type Report } from '../verify/report.js'
 import type { CliIo } from './io.js'
@@ -7,7 +7,10 @@ import type { CliIo } from './io.js'
  * Progress and build log on stderr, so stdout stays the command's result. In a workflow step
  * (GITHUB_ACTIONS=true) the build log is fenced so the runner reads no workflow command in it.
  */
-export function stderrReporter(io: CliIo, env: NodeJS.ProcessEnv = process.env): Reporter {
+export function stderrReporter(
+  io: CliIo,
+  env: NodeJS.ProcessEnv = process.env
+): Reporter & { end(): void } {
   let lastProgress = 0
   const write = (chunk: string | Buffer) => io.stderr(chunk.toString())
   const fence = new CommandFence(write, env.GITHUB_ACTIONS === 'true')
@@ -16,8 +19,9 @@ export function stderrReporter(io: CliIo, env: NodeJS.ProcessEnv = process.env):
       fence.close()
       io.stderr(`==> ${name}\n`)
     },
-    info: line => io.stderr(`${line}\n`),
+    info: line => io.stderr(`${inertLine(line)}\n`),
     buildLog: chunk => fence.output(chunk),
+    end: () => fence.close(),
     hashProgress: (what, progress) => {
       const now = Date.now()
       if (now - lastProgress < 2000 && progress.bytesDone < progress.bytesTotal) return
@@ -30,7 +34,10 @@ export function stderrReporter(io: CliIo, env: NodeJS.ProcessEnv = process.env):
   }
 }
 
-/** The human form of a report: the verdict first, then the facts behind it. */
+/**
+ * The human form of a report: the verdict first, then the facts behind it. Every line is made
+ * inert: file names, reasons and the log tail come from the ledger, the build or the download.
+ */
 export function renderReportText(report: Report): string {
   const lines = [`${report.result}: ${report.reason}`]
   const fact = (label: string, value: string | undefined) => {
@@ -53,6 +60,6 @@ export function renderReportText(report: Report): string {
       for (const line of report.explanations?.[change.path] ?? []) lines.push(`           ${line}`)
     }
   }
-  if (report.detail) lines.push('', report.detail.trimEnd())
-  return lines.join('\n') + '\n'
+  if (report.detail) lines.push('', ...report.detail.trimEnd().split('\n'))
+  return lines.map(inertLine).join('\n') + '\n'
 }

@@ -30,7 +30,7 @@ const PROGRESS_INTERVAL_MS = 250
 export interface EngineOptions {
   /** Hashing threads, the calling one included; default `os.availableParallelism()`. */
   concurrency?: number
-  /** Called when all files are added, at most every 250 ms while hashing, and at the end. */
+  /** Called every 250 ms while hashing after `finish`, and once at the end. */
   onProgress?: (progress: HashProgress) => void
   /** Below this much work (bytes, plus 32 KiB per file) no worker is started. */
   inlineCost?: number
@@ -52,6 +52,8 @@ export interface HashEngine {
    * a listing stops early. */
   add(file: FileToHash): void
   finish(): Promise<HashedFile[]>
+  /** Files hashed so far by each thread, the calling one first. */
+  filesPerThread(): number[]
   /** Stops the workers (without waiting); the engine must not be used afterwards. */
   close(): void
 }
@@ -68,9 +70,12 @@ interface Batch {
   cost: number
 }
 
-const WORKER_SOURCE = `'use strict'
-const { parentPort, workerData } = require('node:worker_threads')
-const { hashBatch } = (${HASHER_SOURCE})(require('node:fs'), require('node:crypto'), workerData.bufferSize, new Float64Array(workerData.progress), workerData.slot)
+// Eval workers run as CommonJS, or as ES modules when the process was started with
+// --input-type=module: built-ins come from require or, failing that, process.getBuiltinModule.
+export const WORKER_SOURCE = `'use strict'
+const load = typeof require === 'function' ? require : id => process.getBuiltinModule(id)
+const { parentPort, workerData } = load('node:worker_threads')
+const { hashBatch } = (${HASHER_SOURCE})(load('node:fs'), load('node:crypto'), workerData.bufferSize, new Float64Array(workerData.progress), workerData.slot)
 parentPort.on('message', batch => {
   try {
     const result = hashBatch(batch.paths, batch.names, batch.meta)
@@ -125,6 +130,8 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
   let settle:
     { resolve: (results: HashedFile[]) => void; reject: (error: unknown) => void } | undefined
   let mainHasher: Hasher | undefined
+  let finishing = false
+  let mainBusy = false
 
   /**
    * Worth it: the work known is above `inlineCost` and not all in one file, or there are so many
@@ -151,6 +158,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
       member.worker.on('error', fail)
       member.worker.on('exit', code => fail(new Error(`a hashing thread exited (${code})`)))
       pool.push(member)
+      feed(member)
     }
   }
 
@@ -160,6 +168,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
     waiting.splice(at, 0, batch)
     unfinished++
     for (const member of pool) feed(member)
+    if (finishing && !mainBusy) void hashHere()
   }
 
   /** A worker gets a second batch queued ahead only when it is small, so a big file never
@@ -208,9 +217,13 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
     settle?.reject(failure)
   }
 
-  /** The calling thread's share: a big file with overlapped reads, others synchronously. */
+  /**
+   * The calling thread's share, once the listing is done: a big file with overlapped reads,
+   * others synchronously. Runs until nothing is waiting; `enqueue` restarts it.
+   */
   async function hashHere(): Promise<void> {
     mainHasher ??= loadHasher(BUFFER_SIZE, progress, 0)
+    mainBusy = true
     while (!failure && waiting.length > 0) {
       const batch = waiting.pop()!
       try {
@@ -221,7 +234,8 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
             batch.names[0],
             size,
             mtimeMs,
-            ino
+            ino,
+            () => failure !== undefined
           )
           const sizes = Float64Array.of(size)
           complete(batch, { digests: [digest], sizes, leaves: [leaf], deferred: [] })
@@ -231,10 +245,12 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
             mainHasher.hashBatch(batch.paths, batch.names, Float64Array.from(batch.meta))
           )
       } catch (error) {
-        return fail(error)
+        fail(error)
+        break
       }
       if (pool.length > 0) await yieldToEventLoop() // let worker messages in
     }
+    mainBusy = false
   }
 
   function report(): void {
@@ -269,7 +285,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
     async finish() {
       if (filling.paths.length > 0) enqueue(filling)
       filling = emptyBatch()
-      report()
+      finishing = true
       const timer = options.onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined
       timer?.unref()
       try {
@@ -285,6 +301,10 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
       }
       report()
       return results
+    },
+
+    filesPerThread() {
+      return Array.from({ length: threads }, (_, slot) => progress[2 * slot + 1])
     },
 
     close() {

@@ -18,9 +18,10 @@ import fs from 'node:fs'
  *   A file of unknown size that fills the first read is not hashed: its digest is '' and
  *   `deferred` lists `i, size, mtimeMs, ino` for it, so the scheduler can hash the biggest
  *   files first.
- * - `hashLarge(path, name, size, mtimeMs, ino)`: a Promise of `{ digest, leaf }` for a file of
- *   known size; it reads the next chunk on the libuv pool while this thread hashes the current
- *   one (for the calling thread, which then keeps its event loop turning).
+ * - `hashLarge(path, name, size, mtimeMs, ino, cancelled?)`: a Promise of `{ digest, leaf }` for
+ *   a file of known size; it reads the next chunk on the libuv pool while this thread hashes the
+ *   current one (for the calling thread, which then keeps its event loop turning). It stops
+ *   early when `cancelled()` turns true.
  * Progress goes to `progress[2 * slot]` (bytes) and `progress[2 * slot + 1]` (files), a
  * Float64Array that may be shared: each slot has one writer, readers only display it.
  * `afterChunk(path, bytesSoFar)`, if given, runs after every read (tests change files there).
@@ -164,7 +165,7 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
     return { digests: digests, sizes: sizes, leaves: leaves, deferred: deferred }
   }
 
-  function hashLarge(path, name, size, mtimeMs, ino) {
+  function hashLarge(path, name, size, mtimeMs, ino, cancelled) {
     spare = spare || Buffer.allocUnsafeSlow(bufferSize)
     const buffers = [buffer, spare]
     const fd = openFile(path)
@@ -189,6 +190,7 @@ export const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, prog
       }
       function onRead(which, error, n) {
         if (error) return finish(readFailure(path, error))
+        if (cancelled && cancelled()) return finish(failure(path, 'hashing cancelled'))
         total += n
         const more = wantsMore(n, total, size)
         if (more) fs.read(fd, buffers[1 - which], 0, bufferSize, total, handlers[1 - which])
@@ -239,7 +241,8 @@ export interface Hasher {
     name: string,
     size: number,
     mtimeMs: number,
-    ino: number
+    ino: number,
+    cancelled?: () => boolean
   ): Promise<{ digest: string; leaf: string }>
 }
 

@@ -6,7 +6,7 @@ import { listTree, sortByPathBytes } from './walk.js'
 export interface TreeOptions {
   /** Entry name when `target` is a single regular file (default: its base name). */
   singleName?: string
-  /** Bytes and files done / total: once listed, at most every 250 ms, and at the end. */
+  /** Bytes and files done / total: every 250 ms while hashing, and once at the end. */
   onProgress?: (progress: HashProgress) => void
   /** Hashing threads, the calling one included; default `os.availableParallelism()`. */
   concurrency?: number

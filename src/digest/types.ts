@@ -16,7 +16,12 @@ export interface TreeDigest {
 
 export interface HashProgress {
   bytesDone: number
+  /**
+   * Bytes of the files whose size is known so far: trees are listed without a stat per file,
+   * and a file's size is learnt when it is first opened (big files first, within milliseconds).
+   */
   bytesTotal: number
   filesDone: number
+  /** Exact: every file is listed before the first report. */
   filesTotal: number
 }

@@ -67,8 +67,8 @@ export function sha256(bytes: Uint8Array): Uint8Array {
 
 // Line breaks, other control characters and bidirectional overrides, which could split or disguise
 // an error message that echoes them.
-// eslint-disable-next-line no-control-regex
 const UNPRINTABLE =
+  // eslint-disable-next-line no-control-regex
   /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
 
 /** Short echo of user input for error messages, kept on one line (unprintables as \uXXXX). */

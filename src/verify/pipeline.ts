@@ -1,5 +1,6 @@
+import { lstatSync } from 'node:fs'
 import path from 'node:path'
-import { mismatch, toVerifyError, type Verdict } from '../errors.js'
+import { mismatch, toVerifyError, unverifiable, type Verdict } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { PublicKey } from '../protocol/keys.js'
 import { verifyAttestation, type VerifiedAttestation } from '../protocol/attestation.js'
@@ -76,7 +77,7 @@ export async function verifyModel(request: VerifyRequest, deps: VerifyDeps): Pro
     const outcome = await runProtocol(request, deps, tracker, report)
     report.result = outcome.result
     report.reason = outcome.reason
-    tracker.finish()
+    tracker.clear()
   } catch (error) {
     const failure = toVerifyError(error)
     tracker.fail(failure.message)
@@ -128,7 +129,11 @@ async function runProtocol(
   recordReproduction(report, tracker, reproduced, attestation.ledger)
 
   if (request.mode === 'reproduce') {
-    report.capability = capabilityOf(attestation, reproduced.outputs.root)
+    report.capability = checkExpected(
+      report,
+      request,
+      capabilityOf(attestation, reproduced.outputs.root)
+    )
     return { result: 'reproduced', reason: `the build reproduced: root ${reproduced.outputs.root}` }
   }
 
@@ -142,12 +147,7 @@ async function runProtocol(
       `the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`
     )
   }
-  const capability = capabilityOf(attestation, downloaded.root)
-  if (request.expectedCapability !== undefined && request.expectedCapability !== capability) {
-    throw mismatch(
-      `the capability ${capability} differs from the expected ${request.expectedCapability}`
-    )
-  }
+  const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
   tracker.pass(`download equals rebuild: ${downloaded.root}`)
   report.capability = capability
   return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` }
@@ -162,16 +162,22 @@ async function checkCapability(
 ): Promise<{ result: Verdict; reason: string }> {
   const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger)
   tracker.start('compare')
-  const capability = capabilityOf(attestation, downloaded.root)
-  report.expectedCapability = request.expectedCapability
-  if (capability !== request.expectedCapability) {
-    throw mismatch(
-      `the model's capability ${capability} differs from the expected ${request.expectedCapability}`
-    )
-  }
+  const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
   tracker.pass(`capability matches: ${capability}`)
   report.capability = capability
   return { result: 'verified', reason: `the download's capability equals the expected one` }
+}
+
+/** An expected capability, when given, binds every mode: a different one is a mismatch. */
+function checkExpected(report: Report, request: VerifyRequest, capability: string): string {
+  if (request.expectedCapability === undefined) return capability
+  report.expectedCapability = request.expectedCapability
+  if (capability !== request.expectedCapability) {
+    throw mismatch(
+      `expected-capability: the ${request.mode === 'reproduce' ? 'rebuilt' : 'downloaded'} model's capability ${capability} differs from the expected ${request.expectedCapability}`
+    )
+  }
+  return capability
 }
 
 async function hashModel(
@@ -182,6 +188,11 @@ async function hashModel(
   ledger: Ledger
 ): Promise<TreeDigest> {
   tracker.start('hash')
+  if (!lstatSync(request.model!, { throwIfNoEntry: false })) {
+    throw unverifiable(
+      `model: ${request.model} does not exist: check the download step or the path`
+    )
+  }
   const downloaded = await digestModel(request.model!, ledger, progress =>
     deps.reporter.hashProgress('model', progress)
   )
@@ -263,7 +274,7 @@ class CheckTracker {
   constructor(private readonly reporter: Reporter) {}
 
   start(phase: Phase): void {
-    this.finish()
+    this.clear()
     this.reporter.phase(phase)
     this.current = { name: phase, status: 'pass', detail: '' }
     this.checks.push(this.current)
@@ -282,7 +293,8 @@ class CheckTracker {
     this.current = undefined
   }
 
-  finish(): void {
+  /** The current phase ended without a verdict of its own (the next one starts, or all passed). */
+  clear(): void {
     this.current = undefined
   }
 

@@ -63,6 +63,7 @@ export function registerBuild(program: Command, context: CliContext): void {
           })
         else context.io.stdout(`${result.outputs.root}\n`)
       } finally {
+        reporter.end()
         await removeBuildTree(workDir, context.run)
       }
     })

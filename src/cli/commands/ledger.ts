@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Command } from 'commander'
 import type { Run } from '../../exec.js'
@@ -95,18 +95,23 @@ async function statementFromFlags(
       : undefined
   if (sourceDateEpoch === undefined)
     throw new UsageError('give --source-date-epoch, or --source-dir to use the commit time')
+  if (options.datasetUri && !options.dataset) {
+    throw new UsageError(
+      '--dataset-uri needs --dataset DIR: the ledger pins the root of its contents'
+    )
+  }
   if (options.dependency.length > 0 && !sourceDir) {
     throw new UsageError('--dependency needs --source-dir to compute the file digests')
   }
   return createStatement({
     sourceUri,
     gitCommit,
-    dependencies: options.dependency.map(name => ({
-      name,
-      sha256: createHash('sha256')
-        .update(readFileSync(path.join(sourceDir!, name)))
-        .digest('hex')
-    })),
+    dependencies: await Promise.all(
+      options.dependency.map(async name => ({
+        name,
+        sha256: await committedFileSha256(run, sourceDir!, gitCommit, name)
+      }))
+    ),
     dataset: options.dataset
       ? { uri: options.datasetUri, treeSha256: (await treeSha256(options.dataset)).root }
       : undefined,
@@ -123,6 +128,23 @@ async function statementFromFlags(
       gpus: options.gpus as BuildSpec['gpus'] | undefined
     }
   })
+}
+
+/** The file as committed (not as in the working tree): what verifiers will check out. */
+async function committedFileSha256(
+  run: Run,
+  dir: string,
+  commit: string,
+  name: string
+): Promise<string> {
+  const type = await git(run, dir, ['cat-file', '-t', `${commit}:${name}`]).catch(() => '')
+  if (type !== 'blob') throw new UsageError(`--dependency ${name}: not a file in commit ${commit}`)
+  const hash = createHash('sha256')
+  const result = await run('git', ['-C', dir, 'cat-file', 'blob', `${commit}:${name}`], {
+    onStdout: chunk => hash.update(chunk)
+  })
+  if (result.exitCode !== 0) throw new UsageError(`--dependency ${name}: ${result.stderr.trim()}`)
+  return hash.digest('hex')
 }
 
 async function git(run: Run, dir: string, args: string[]): Promise<string> {

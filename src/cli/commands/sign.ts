@@ -20,7 +20,10 @@ export function registerSign(program: Command, context: CliContext): void {
       const statement = readInputFile(statementPath, 'statement')
       const keys = options.key.map(file => {
         try {
-          return parsePrivateKey(readInputFile(file, 'private key').toString('utf8'))
+          return parsePrivateKey(
+            readInputFile(file, 'private key').toString('utf8'),
+            `--key ${file}`
+          )
         } catch (error) {
           throw asUsageError(error)
         }

@@ -59,16 +59,16 @@ export function registerVerify(program: Command, context: CliContext): void {
         allowNetwork: options.allowNetwork === true
       }
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
+      const reporter = stderrReporter(context.io)
       try {
-        const report = await verifyModel(
-          { ...request, workDir },
-          { run: context.run, reporter: stderrReporter(context.io) }
-        )
+        const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter })
+        reporter.end()
         if (options.report) await writeFile(options.report, JSON.stringify(report, null, 2) + '\n')
         if (options.json) printJson(context.io, report)
         else context.io.stdout(renderReportText(report))
         context.exitCode = isPassing(report.result) ? EXIT_PASS : EXIT_FAILED
       } finally {
+        reporter.end()
         await removeBuildTree(workDir, context.run)
       }
     })
