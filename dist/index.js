@@ -17998,7 +17998,7 @@ async function lazyllhttp () {
 
   let mod
   try {
-    mod = await WebAssembly.compile(__nccwpck_require__(1053))
+    mod = await WebAssembly.compile(__nccwpck_require__(3434))
   } catch (e) {
     /* istanbul ignore next */
 
@@ -23797,7 +23797,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 1053:
+/***/ 3434:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -42867,7 +42867,7 @@ function defaultCallback(err) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3434);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(143);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 // The verdict is written: end the step now, even if a call abandoned at its time limit (a cache
@@ -42879,7 +42879,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3434:
+/***/ 143:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -103545,81 +103545,6 @@ async function removeBuildTree(dir, run) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/protocol/encoding.ts
-// Byte encodings shared by the protocol modules: hex, strict base64, u64be, UTF-8, SHA-256.
-
-
-function toHex(bytes) {
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
-/** Lowercase hex of exactly `bytes` bytes; anything else is invalid, named by `field`. */
-function fromHex(s, bytes, field) {
-    if (s.length !== bytes * 2 || !/^[0-9a-f]*$/.test(s)) {
-        throw errors_invalid(`${field}: expected ${bytes * 2} lowercase hex characters, got '${clip(s)}'`);
-    }
-    return new Uint8Array(Buffer.from(s, 'hex'));
-}
-const BASE64_CHARS = /^[A-Za-z0-9+/_-]*={0,2}$/;
-/**
- * Base64 as PROTOCOL.md section 3 allows it: standard or URL-safe alphabet (never both in one
- * string), padded or not. Whitespace, misplaced or partial padding and non-zero trailing bits are
- * rejected, so every byte string has exactly one accepted spelling per alphabet and padding choice.
- */
-function decodeBase64Strict(s, field) {
-    const fail = (why) => {
-        throw errors_invalid(`${field}: not valid base64 (${why})`);
-    };
-    if (!BASE64_CHARS.test(s))
-        fail('characters outside the base64 alphabets');
-    const standard = /[+/]/.test(s);
-    const urlSafe = /[-_]/.test(s);
-    if (standard && urlSafe)
-        fail('mixes the standard and URL-safe alphabets');
-    const body = s.replace(/=+$/, '');
-    const padding = s.length - body.length;
-    if (body.length % 4 === 1)
-        fail('truncated: length leaves a single dangling character');
-    if (padding > 0 && s.length % 4 !== 0)
-        fail('wrong padding');
-    const decoded = Buffer.from(body, urlSafe ? 'base64url' : 'base64');
-    // Node's decoder is lenient; re-encoding proves there were no stray trailing bits.
-    const reencoded = decoded.toString(urlSafe ? 'base64url' : 'base64').replace(/=+$/, '');
-    if (reencoded !== body)
-        fail('non-zero trailing bits');
-    return new Uint8Array(decoded);
-}
-/** Standard alphabet, padded: what this implementation writes. */
-function encoding_encodeBase64(bytes) {
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
-function u64be(n) {
-    const value = BigInt(n);
-    if (value < 0n || value > 0xffffffffffffffffn)
-        throw new RangeError(`u64 out of range: ${n}`);
-    const out = new Uint8Array(8);
-    new DataView(out.buffer).setBigUint64(0, value);
-    return out;
-}
-function encoding_concatBytes(...parts) {
-    return new Uint8Array(Buffer.concat(parts));
-}
-function encoding_utf8(s) {
-    return new TextEncoder().encode(s);
-}
-function sha256(bytes) {
-    return new Uint8Array((0,external_node_crypto_.createHash)('sha256').update(bytes).digest());
-}
-// Line breaks, other control characters and bidirectional overrides, which could split or disguise
-// an error message that echoes them.
-const UNPRINTABLE = 
-// eslint-disable-next-line no-control-regex
-/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-/** Short echo of user input for error messages, kept on one line (unprintables as \uXXXX). */
-function clip(s, max = 80) {
-    const short = s.length > max ? `${s.slice(0, max)}…` : s;
-    return short.replace(UNPRINTABLE, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 ;// CONCATENATED MODULE: ./node_modules/@noble/ed25519/index.js
 /*! noble-ed25519 - MIT License (c) 2019 Paul Miller (paulmillr.com) */
 /**
@@ -105912,7 +105837,7 @@ class _SHA512_256 extends SHA2_64B {
  * sha256(new Uint8Array([97, 98, 99]));
  * ```
  */
-const sha2_sha256 = /* @__PURE__ */ (/* unused pure expression or super */ null && (createHasher(() => new _SHA256(), 
+const sha256 = /* @__PURE__ */ (/* unused pure expression or super */ null && (createHasher(() => new _SHA256(), 
 /* @__PURE__ */ oidNist(0x01))));
 /**
  * SHA2-224 hash function from RFC 4634.
@@ -106004,6 +105929,81 @@ function verifyStrict(sig, message, publicKey) {
     catch {
         return false;
     }
+}
+
+;// CONCATENATED MODULE: ./src/protocol/encoding.ts
+// Byte encodings shared by the protocol modules: hex, strict base64, u64be, UTF-8, SHA-256.
+
+
+function toHex(bytes) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+/** Lowercase hex of exactly `bytes` bytes; anything else is invalid, named by `field`. */
+function fromHex(s, bytes, field) {
+    if (s.length !== bytes * 2 || !/^[0-9a-f]*$/.test(s)) {
+        throw errors_invalid(`${field}: expected ${bytes * 2} lowercase hex characters, got '${clip(s)}'`);
+    }
+    return new Uint8Array(Buffer.from(s, 'hex'));
+}
+const BASE64_CHARS = /^[A-Za-z0-9+/_-]*={0,2}$/;
+/**
+ * Base64 as PROTOCOL.md section 3 allows it: standard or URL-safe alphabet (never both in one
+ * string), padded or not. Whitespace, misplaced or partial padding and non-zero trailing bits are
+ * rejected, so every byte string has exactly one accepted spelling per alphabet and padding choice.
+ */
+function decodeBase64Strict(s, field) {
+    const fail = (why) => {
+        throw errors_invalid(`${field}: not valid base64 (${why})`);
+    };
+    if (!BASE64_CHARS.test(s))
+        fail('characters outside the base64 alphabets');
+    const standard = /[+/]/.test(s);
+    const urlSafe = /[-_]/.test(s);
+    if (standard && urlSafe)
+        fail('mixes the standard and URL-safe alphabets');
+    const body = s.replace(/=+$/, '');
+    const padding = s.length - body.length;
+    if (body.length % 4 === 1)
+        fail('truncated: length leaves a single dangling character');
+    if (padding > 0 && s.length % 4 !== 0)
+        fail('wrong padding');
+    const decoded = Buffer.from(body, urlSafe ? 'base64url' : 'base64');
+    // Node's decoder is lenient; re-encoding proves there were no stray trailing bits.
+    const reencoded = decoded.toString(urlSafe ? 'base64url' : 'base64').replace(/=+$/, '');
+    if (reencoded !== body)
+        fail('non-zero trailing bits');
+    return new Uint8Array(decoded);
+}
+/** Standard alphabet, padded: what this implementation writes. */
+function encoding_encodeBase64(bytes) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+function u64be(n) {
+    const value = BigInt(n);
+    if (value < 0n || value > 0xffffffffffffffffn)
+        throw new RangeError(`u64 out of range: ${n}`);
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setBigUint64(0, value);
+    return out;
+}
+function encoding_concatBytes(...parts) {
+    return new Uint8Array(Buffer.concat(parts));
+}
+function encoding_utf8(s) {
+    return new TextEncoder().encode(s);
+}
+function encoding_sha256(bytes) {
+    return new Uint8Array((0,external_node_crypto_.createHash)('sha256').update(bytes).digest());
+}
+// Line breaks, other control characters and bidirectional overrides, which could split or disguise
+// an error message that echoes them.
+const UNPRINTABLE = 
+// eslint-disable-next-line no-control-regex
+/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/** Short echo of user input for error messages, kept on one line (unprintables as \uXXXX). */
+function clip(s, max = 80) {
+    const short = s.length > max ? `${s.slice(0, max)}…` : s;
+    return short.replace(UNPRINTABLE, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 ;// CONCATENATED MODULE: ./src/protocol/strict-json.ts
@@ -106424,7 +106424,7 @@ const CAPABILITY_DOMAIN = 'openclaw/verify-model/capability/v1';
 const CAPABILITY_PREFIX = 'ocap1:';
 /** hex(sha256(PAE(payloadType, payload))): what Rekor v2 logs. */
 function attestationDigest(env) {
-    return toHex(sha256(pae(env.payloadType, env.payload)));
+    return toHex(encoding_sha256(pae(env.payloadType, env.payload)));
 }
 /**
  * `ocap1:` + hex sha256 over the domain, the distinct verified keys (raw 32 bytes, sorted
@@ -106443,7 +106443,7 @@ function computeCapability(keys, attestationDigest, modelRoot) {
     // Lowercase hex of equal length sorts like the bytes it spells.
     const sorted = [...distinct.keys()].sort().map(hex => distinct.get(hex));
     const digest = encoding_concatBytes(encoding_utf8(CAPABILITY_DOMAIN), Uint8Array.of(0, sorted.length), ...sorted, bytes32(attestationDigest, 'attestation digest'), bytes32(modelRoot, 'model root'));
-    return CAPABILITY_PREFIX + toHex(sha256(digest));
+    return CAPABILITY_PREFIX + toHex(encoding_sha256(digest));
 }
 function bytes32(value, field) {
     if (typeof value === 'string')
@@ -106488,7 +106488,7 @@ function parseStatement(payload) {
     statement.field('predicateType').constant(PREDICATE_TYPE);
     const predicate = statement.field('predicate').object();
     const source = parseSource(predicate.field('source'));
-    checkSubject(statement.field('subject'), source);
+    checkSubject(statement.field('subject'));
     const dataset = predicate.optionalField('dataset');
     return {
         source,
@@ -106515,17 +106515,14 @@ function parseSource(node) {
     }
     return { uri, gitCommit };
 }
-function checkSubject(node, source) {
-    const subjects = node.array();
-    if (subjects.length === 0)
+/**
+ * in-toto requires a non-empty subject. PROTOCOL.md section 2 says it repeats the source but does
+ * not make a differing subject a rejection, and verifiers must agree on validity: only the
+ * predicate's source is ever used.
+ */
+function checkSubject(node) {
+    if (node.array().length === 0)
         node.fail('expected at least one subject');
-    const repeatsSource = subjects.some(subject => {
-        const digest = subject.child('digest').value;
-        return isJsonObject(digest) && digest.gitCommit === source.gitCommit;
-    });
-    if (!repeatsSource) {
-        node.fail(`no entry with digest.gitCommit equal to the source commit ${source.gitCommit}`);
-    }
 }
 function parseDependency(node) {
     const dependency = node.object();
@@ -106825,9 +106822,10 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
  *   A file of unknown size that fills the first read is not hashed: its digest is '' and
  *   `deferred` lists `i, size, mtimeMs, ino` for it, so the scheduler can hash the biggest
  *   files first.
- * - `hashLarge(path, name, size, mtimeMs, ino)`: a Promise of `{ digest, leaf }` for a file of
- *   known size; it reads the next chunk on the libuv pool while this thread hashes the current
- *   one (for the calling thread, which then keeps its event loop turning).
+ * - `hashLarge(path, name, size, mtimeMs, ino, cancelled?)`: a Promise of `{ digest, leaf }` for
+ *   a file of known size; it reads the next chunk on the libuv pool while this thread hashes the
+ *   current one (for the calling thread, which then keeps its event loop turning). It stops
+ *   early when `cancelled()` turns true.
  * Progress goes to `progress[2 * slot]` (bytes) and `progress[2 * slot + 1]` (files), a
  * Float64Array that may be shared: each slot has one writer, readers only display it.
  * `afterChunk(path, bytesSoFar)`, if given, runs after every read (tests change files there).
@@ -106971,7 +106969,7 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
     return { digests: digests, sizes: sizes, leaves: leaves, deferred: deferred }
   }
 
-  function hashLarge(path, name, size, mtimeMs, ino) {
+  function hashLarge(path, name, size, mtimeMs, ino, cancelled) {
     spare = spare || Buffer.allocUnsafeSlow(bufferSize)
     const buffers = [buffer, spare]
     const fd = openFile(path)
@@ -106996,6 +106994,7 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
       }
       function onRead(which, error, n) {
         if (error) return finish(readFailure(path, error))
+        if (cancelled && cancelled()) return finish(failure(path, 'hashing cancelled'))
         total += n
         const more = wantsMore(n, total, size)
         if (more) fs.read(fd, buffers[1 - which], 0, bufferSize, total, handlers[1 - which])
@@ -107194,7 +107193,7 @@ function createEngine(options = {}) {
             try {
                 const [size, mtimeMs, ino] = batch.meta;
                 if (batch.paths.length === 1 && size > BUFFER_SIZE) {
-                    const { digest, leaf } = await mainHasher.hashLarge(batch.paths[0], batch.names[0], size, mtimeMs, ino);
+                    const { digest, leaf } = await mainHasher.hashLarge(batch.paths[0], batch.names[0], size, mtimeMs, ino, () => failure !== undefined);
                     const sizes = Float64Array.of(size);
                     complete(batch, { digests: [digest], sizes, leaves: [leaf], deferred: [] });
                 }
@@ -107649,6 +107648,8 @@ function bindMount(source, target, ...flags) {
  * keeping its tail. At the timeout the container itself is killed (`docker kill`), not only
  * the client; the container is removed on every path.
  */
+/** Node fires a longer timer at once; a build over 24.8 days is stopped there. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 async function runContainer(args, options) {
     const { run, name } = options;
     const now = options.now ?? Date.now;
@@ -107663,7 +107664,7 @@ async function runContainer(args, options) {
     try {
         const client = run('docker', args, { onStdout: onChunk('out'), onStderr: onChunk('err') });
         const expired = new Promise(resolve => {
-            timer = setTimeout(() => resolve('expired'), options.timeoutSeconds * 1000);
+            timer = setTimeout(() => resolve('expired'), Math.min(options.timeoutSeconds * 1000, MAX_TIMER_MS));
         });
         const timedOut = (await Promise.race([client, expired])) === 'expired';
         if (timedOut)
@@ -107715,6 +107716,7 @@ class LogTail {
 
 
 
+
 /**
  * Checks each `dependencies[].name` (PROTOCOL.md section 2): a regular file inside `srcDir`,
  * reached without a symbolic link on the way (every component is lstat'ed, so a link in the
@@ -107726,13 +107728,13 @@ async function checkDependencies(srcDir, dependencies) {
         const file = await locate(srcDir, dependency.name, field);
         const actual = await sha256File(file);
         if (actual !== dependency.sha256) {
-            throw errors_invalid(`${field}: dependency ${dependency.name}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
+            throw errors_invalid(`${field}: dependency ${clip(dependency.name)}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
                 'the file at the commit differs from the one the ledger was written for');
         }
     }
 }
 async function locate(srcDir, name, field) {
-    const fail = (reason) => errors_invalid(`${field}: dependency ${name}: ${reason}`);
+    const fail = (reason) => errors_invalid(`${field}: dependency ${clip(name)}: ${reason}`);
     const segments = name.split('/');
     if (name.includes('\0') ||
         name.includes('\\') ||
@@ -108161,6 +108163,7 @@ async function layoutHint(dir) {
 
 ;// CONCATENATED MODULE: ./src/reproduce/docker.ts
 
+
 const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
 /** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
 async function preflight(run) {
@@ -108215,8 +108218,15 @@ async function holdsDigest(run, image) {
     if (result.exitCode !== 0)
         return false;
     const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
-    const repoDigests = JSON.parse(result.stdout);
-    return (repoDigests ?? []).some(repoDigest => familiarName(repoDigest) === wanted);
+    let repoDigests;
+    try {
+        repoDigests = JSON.parse(result.stdout);
+    }
+    catch {
+        throw unverifiable(`environment: docker image inspect returned '${clip(result.stdout.trim())}' instead of the repo digests`);
+    }
+    return (Array.isArray(repoDigests) &&
+        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
 }
 /** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
 function familiarName(reference) {
@@ -108284,6 +108294,7 @@ async function bytesUnder(dir, limit) {
 
 
 
+
 /**
  * The tree digest of what the build left in `outDir`, per `build.outputs` (PROTOCOL.md
  * section 4): all of it when `outputs` is absent, else exactly the declared paths (a directory
@@ -108305,10 +108316,10 @@ async function collectOutputs(outDir, outputs, options = {}) {
         const absolute = external_node_path_default().join(outDir, relative);
         const stats = await (0,promises_namespaceObject.lstat)(absolute).catch(() => undefined);
         if (stats === undefined)
-            throw unverifiable(`${field}: the build did not produce '${declared}'`);
+            throw unverifiable(`${field}: the build did not produce '${clip(declared)}'`);
         const prefix = relative === '.' ? '' : `${relative}/`;
         if (stats.isDirectory() && !files.some(file => file.startsWith(prefix)))
-            throw unverifiable(`${field}: the build left the directory '${declared}' empty`);
+            throw unverifiable(`${field}: the build left the directory '${clip(declared)}' empty`);
         const tree = await treeSha256(absolute, { onProgress: options.onProgress });
         for (const entry of tree.manifest) {
             const inOut = stats.isDirectory() ? prefix + entry.path : relative;
@@ -108331,7 +108342,7 @@ async function regularFilesUnder(outDir, relative) {
         else if (dirent.isFile())
             files.push(child);
         else
-            throw errors_invalid(`predicate.build.outputs: /out/${child} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`);
+            throw errors_invalid(`predicate.build.outputs: /out/${clip(child)} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`);
     }
     return files;
 }
@@ -108541,7 +108552,7 @@ async function reproduce(ledger, options, deps) {
         await checkDependencies(srcDir, ledger.dependencies);
         phase('dataset', ledger.dataset ? (options.datasetDir ?? ledger.dataset.uri) : 'none declared');
         const dataset = await prepareDataset(ledger.dataset, {
-            dir: options.datasetDir,
+            dir: options.datasetDir ?? (ledger.dataset && (await options.resolveDataset?.(ledger))),
             workDir: scratch
         });
         phase('image', ledger.environment.reference);
@@ -108557,7 +108568,7 @@ async function reproduce(ledger, options, deps) {
         const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity);
         const memoryBytes = options.memoryBytes ?? defaultMemoryBytes();
         const args = buildRunArgs(ledger, { src: srcDir, data: dataset?.dir, out: outDir }, { name, ...runner, memory: String(memoryBytes) });
-        phase('build', `${name}: ${build.command.join(' ')}`);
+        phase('build', `${name}: ${JSON.stringify(build.command)}`);
         const container = await runContainer(args, {
             run: deps.run,
             name,
@@ -109505,6 +109516,7 @@ function describeEntry(entry) {
 
 
 
+
 /**
  * The whole protocol, shared by the CLI and the action: signature → reproduction → comparison.
  * Never throws for a verification failure: every outcome is a Report with its verdict.
@@ -109522,7 +109534,7 @@ async function verifyModel(request, deps) {
         const outcome = await runProtocol(request, deps, tracker, report);
         report.result = outcome.result;
         report.reason = outcome.reason;
-        tracker.finish();
+        tracker.clear();
     }
     catch (error) {
         const failure = toVerifyError(error);
@@ -109544,10 +109556,10 @@ async function runProtocol(request, deps, tracker, report) {
     tracker.pass(`${attestation.keyIds.length} of ${request.trustedKeys.length} trusted key(s) signed (threshold ${request.threshold}): ${attestation.keyIds.map(shortDigest).join(', ')}`);
     if (request.mode === 'check')
         return checkCapability(request, deps, tracker, report, attestation);
-    const datasetDir = request.datasetDir ?? (await deps.resolveDataset?.(attestation.ledger));
     const reproduced = await reproduce(attestation.ledger, {
         workDir: request.workDir,
-        datasetDir,
+        datasetDir: request.datasetDir,
+        resolveDataset: deps.resolveDataset,
         allowNetwork: request.allowNetwork,
         timeoutCapSeconds: request.timeoutCapSeconds,
         memoryBytes: request.memoryBytes,
@@ -109563,7 +109575,7 @@ async function runProtocol(request, deps, tracker, report) {
     }, { run: deps.run });
     recordReproduction(report, tracker, reproduced, attestation.ledger);
     if (request.mode === 'reproduce') {
-        report.capability = capabilityOf(attestation, reproduced.outputs.root);
+        report.capability = checkExpected(report, request, capabilityOf(attestation, reproduced.outputs.root));
         return { result: 'reproduced', reason: `the build reproduced: root ${reproduced.outputs.root}` };
     }
     const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger);
@@ -109574,10 +109586,7 @@ async function runProtocol(request, deps, tracker, report) {
         const { added, removed, changed } = report.diff;
         throw mismatch(`the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`);
     }
-    const capability = capabilityOf(attestation, downloaded.root);
-    if (request.expectedCapability !== undefined && request.expectedCapability !== capability) {
-        throw mismatch(`the capability ${capability} differs from the expected ${request.expectedCapability}`);
-    }
+    const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
     tracker.pass(`download equals rebuild: ${downloaded.root}`);
     report.capability = capability;
     return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` };
@@ -109585,17 +109594,26 @@ async function runProtocol(request, deps, tracker, report) {
 async function checkCapability(request, deps, tracker, report, attestation) {
     const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger);
     tracker.start('compare');
-    const capability = capabilityOf(attestation, downloaded.root);
-    report.expectedCapability = request.expectedCapability;
-    if (capability !== request.expectedCapability) {
-        throw mismatch(`the model's capability ${capability} differs from the expected ${request.expectedCapability}`);
-    }
+    const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
     tracker.pass(`capability matches: ${capability}`);
     report.capability = capability;
     return { result: 'verified', reason: `the download's capability equals the expected one` };
 }
+/** An expected capability, when given, binds every mode: a different one is a mismatch. */
+function checkExpected(report, request, capability) {
+    if (request.expectedCapability === undefined)
+        return capability;
+    report.expectedCapability = request.expectedCapability;
+    if (capability !== request.expectedCapability) {
+        throw mismatch(`expected-capability: the ${request.mode === 'reproduce' ? 'rebuilt' : 'downloaded'} model's capability ${capability} differs from the expected ${request.expectedCapability}`);
+    }
+    return capability;
+}
 async function hashModel(request, deps, tracker, report, ledger) {
     tracker.start('hash');
+    if (!(0,external_node_fs_namespaceObject.lstatSync)(request.model, { throwIfNoEntry: false })) {
+        throw unverifiable(`model: ${request.model} does not exist: check the download step or the path`);
+    }
     const downloaded = await digestModel(request.model, ledger, progress => deps.reporter.hashProgress('model', progress));
     report.downloaded = downloaded;
     tracker.pass(`downloaded model root ${downloaded.root} (${downloaded.manifest.length} file(s))`);
@@ -109645,7 +109663,7 @@ class CheckTracker {
         this.reporter = reporter;
     }
     start(phase) {
-        this.finish();
+        this.clear();
         this.reporter.phase(phase);
         this.current = { name: phase, status: 'pass', detail: '' };
         this.checks.push(this.current);
@@ -109662,7 +109680,8 @@ class CheckTracker {
         }
         this.current = undefined;
     }
-    finish() {
+    /** The current phase ended without a verdict of its own (the next one starts, or all passed). */
+    clear() {
         this.current = undefined;
     }
     detail(phase, detail) {
@@ -109693,8 +109712,8 @@ async function resolveCachedDataset(ledger, options) {
     }
     const key = cacheKey(dataset.treeSha256);
     const cachedDir = external_node_path_default().join(options.workDir, 'dataset-cache');
-    const restoredKey = await bounded(options, 'restore', () => options.cache.restoreCache([cachedDir], key));
-    if (restoredKey) {
+    const restore = await bounded(options, 'restore', () => options.cache.restoreCache([cachedDir], key));
+    if (restore.settled && restore.value) {
         const restored = await treeSha256(cachedDir).catch(() => undefined);
         if (restored?.root === dataset.treeSha256) {
             options.info(`dataset cache: restored and re-verified ${dataset.treeSha256}`);
@@ -109708,6 +109727,9 @@ async function resolveCachedDataset(ledger, options) {
     });
     if (!prepared)
         return undefined;
+    // A restore that did not settle may still be writing into cachedDir: never build from it.
+    if (!restore.settled)
+        return prepared.dir;
     // Saved under the same path it is restored to: the cache's version hashes the paths.
     await (0,promises_namespaceObject.rm)(cachedDir, { recursive: true, force: true });
     await (0,promises_namespaceObject.rename)(prepared.dir, cachedDir);
@@ -109720,16 +109742,16 @@ async function bounded(options, what, call) {
     const timeout = new Promise(resolve => {
         timer = setTimeout(() => {
             options.warn(`dataset cache: ${what} did not finish within ${timeoutMs / 1000} s; going on without the cache`);
-            resolve(undefined);
+            resolve({ settled: false });
         }, timeoutMs);
         timer.unref();
     });
     try {
-        return await Promise.race([call(), timeout]);
+        return await Promise.race([call().then(value => ({ settled: true, value })), timeout]);
     }
     catch (error) {
         options.warn(`dataset cache: ${what} failed (${error instanceof Error ? error.message : String(error)}); going on without the cache`);
-        return undefined;
+        return { settled: false };
     }
     finally {
         clearTimeout(timer);
@@ -109751,7 +109773,7 @@ function publicKeyFromRaw(raw) {
     if (raw.length !== 32)
         throw errors_invalid(`Ed25519 public key must be 32 bytes, got ${raw.length}`);
     const spkiDer = encoding_concatBytes(SPKI_PREFIX, raw);
-    return { raw: Uint8Array.from(raw), spkiDer, keyId: toHex(sha256(spkiDer)) };
+    return { raw: Uint8Array.from(raw), spkiDer, keyId: toHex(encoding_sha256(spkiDer)) };
 }
 /**
  * One public key in any accepted form. A Uint8Array is the content of a key file: binary SPKI DER
@@ -109937,7 +109959,7 @@ function inputs_parseSource(value) {
     if (/^https?:\/\//i.test(value))
         return { kind: 'url', url: value };
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-        throw new InputError(`attestation must be a path or an https:// URL; got '${value}'`);
+        throw new InputError(`attestation must be a path or an https:// URL (http:// only to 127.0.0.1 or localhost); got '${value}'`);
     }
     return { kind: 'path', path: external_node_path_default().resolve(value) };
 }
@@ -109961,9 +109983,7 @@ function parseModelUrls(value) {
         const url = named ? named[2] : line;
         if (!/^https?:\/\/\S+$/.test(url))
             throw new InputError(`model-url: '${line}' is not a URL or name=URL`);
-        const name = named
-            ? named[1]
-            : decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+        const name = named ? named[1] : fileNameOf(url);
         if (!FILE_NAME.test(name) || name === '.' || name === '..') {
             throw new InputError(`model-url: file name '${name}' must be letters, digits, '.', '_' or '-': write name=URL`);
         }
@@ -109976,6 +109996,15 @@ function parseModelUrls(value) {
         names.add(name);
     }
     return urls;
+}
+function fileNameOf(url) {
+    const last = new URL(url).pathname.split('/').pop() ?? '';
+    try {
+        return decodeURIComponent(last);
+    }
+    catch {
+        throw new InputError(`model-url: cannot read a file name from '${url}': write name=URL`);
+    }
 }
 function positiveInteger(name, value) {
     const number = Number(value);
@@ -110039,8 +110068,14 @@ const ICONS = {
     invalid: '⛔',
     unverifiable: '⚠️'
 };
+/**
+ * Text as inert HTML. Line breaks and other control characters are escaped too: a blank line
+ * would end the HTML block and let a crafted file name render as Markdown in the summary.
+ */
 function escapeHtml(text) {
-    return text.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`);
+    return text.replace(
+    // eslint-disable-next-line no-control-regex
+    /[&<>"'\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => `&#${c.charCodeAt(0)};`);
 }
 /** The job summary: the verdict first and large, then the checks, then the evidence. */
 function renderSummary(report) {
@@ -110140,56 +110175,11 @@ function writeOutputs(setOutput, report, reportPath) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/action/log.ts
+;// CONCATENATED MODULE: ./src/workflow-commands.ts
 
-const HEARTBEAT_MS = 60_000;
-/**
- * One collapsible log group per phase, and a heartbeat while a build runs. Nothing the ledger
- * controls may be read by the runner as a workflow command (a forged `::set-output`, `::error`,
- * `::add-mask` or `::stop-commands`): the build's own output is fenced with `::stop-commands::`
- * and a resume token it cannot guess, and other lines that may carry ledger text are made inert.
- * `write` takes the raw build log: the stream `core.info` writes to, so that the order holds.
- */
-function groupReporter(core, write = chunk => process.stdout.write(chunk)) {
-    let open = false;
-    let lastProgress = 0;
-    let heartbeat;
-    const fence = new CommandFence(write);
-    const info = (line) => {
-        fence.toLineStart();
-        core.info(inertLine(line));
-    };
-    const end = () => {
-        clearInterval(heartbeat);
-        fence.close();
-        if (open)
-            core.endGroup();
-        open = false;
-    };
-    return {
-        phase: name => {
-            end();
-            core.startGroup(name);
-            open = true;
-            if (name === 'build') {
-                const started = Date.now();
-                heartbeat = setInterval(() => info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`), HEARTBEAT_MS);
-                heartbeat.unref();
-            }
-        },
-        info,
-        buildLog: chunk => fence.output(chunk),
-        hashProgress: (what, progress) => {
-            const now = Date.now();
-            if (now - lastProgress < 5000)
-                return;
-            lastProgress = now;
-            const gib = (n) => (n / 2 ** 30).toFixed(2);
-            info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`);
-        },
-        end
-    };
-}
+// The GitHub runner reads any output line of a step that starts with `::` as a workflow command
+// (set an output, mask, annotate, stop reading commands). Text the ledger, the build or a download
+// controls must never be read as one.
 /**
  * Raw build output between `::stop-commands::<token>` and `::<token>::`, with a token the build
  * cannot guess, so the runner reads none of it as a workflow command. Used by the action (stdout)
@@ -110242,6 +110232,57 @@ function inertLine(text) {
         .replace(/##\[/g, '##\\[');
 }
 
+;// CONCATENATED MODULE: ./src/action/log.ts
+
+const HEARTBEAT_MS = 60_000;
+/**
+ * One collapsible log group per phase, and a heartbeat while a build runs. Nothing the ledger
+ * controls may be read by the runner as a workflow command (a forged `::set-output`, `::error`,
+ * `::add-mask` or `::stop-commands`): the build's own output is fenced with `::stop-commands::`
+ * and a resume token it cannot guess, and other lines that may carry ledger text are made inert.
+ * `write` takes the raw build log: the stream `core.info` writes to, so that the order holds.
+ */
+function groupReporter(core, write = chunk => process.stdout.write(chunk)) {
+    let open = false;
+    let lastProgress = 0;
+    let heartbeat;
+    const fence = new CommandFence(write);
+    const info = (line) => {
+        fence.toLineStart();
+        core.info(inertLine(line));
+    };
+    const end = () => {
+        clearInterval(heartbeat);
+        fence.close();
+        if (open)
+            core.endGroup();
+        open = false;
+    };
+    return {
+        phase: name => {
+            end();
+            core.startGroup(name);
+            open = true;
+            if (name === 'build') {
+                const started = Date.now();
+                heartbeat = setInterval(() => info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`), HEARTBEAT_MS);
+                heartbeat.unref();
+            }
+        },
+        info,
+        buildLog: chunk => fence.output(chunk),
+        hashProgress: (what, progress) => {
+            const now = Date.now();
+            if (now - lastProgress < 5000)
+                return;
+            lastProgress = now;
+            const gib = (n) => (n / 2 ** 30).toFixed(2);
+            info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`);
+        },
+        end
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/action/main.ts
 
 
@@ -110254,7 +110295,8 @@ function inertLine(text) {
 
 
 
-const MAX_SBA_BYTES = 32 * 1024 * 1024;
+
+
 const MAX_MODEL_FILE_BYTES = 1024 ** 4;
 /** The action: parse inputs → fetch → verify → outputs, summary and the step's status. */
 async function runAction(deps) {
@@ -110266,8 +110308,11 @@ async function runAction(deps) {
         limits = runnerLimits(deps.env);
     }
     catch (error) {
-        if (error instanceof InputError)
+        if (error instanceof InputError) {
+            // Nothing was verified: callers gating on the result output see a failing one.
+            core.setOutput('result', 'invalid');
             return core.setFailed(error.message);
+        }
         throw error;
     }
     await (0,promises_namespaceObject.mkdir)(inputs.workingDirectory, { recursive: true });
@@ -110346,7 +110391,7 @@ async function fetchAttestation(inputs, staging, deps) {
         return (0,promises_namespaceObject.readFile)(inputs.attestation.path);
     const file = external_node_path_default().join(staging, 'attestation.json');
     deps.core.info(`downloading the attestation from ${inputs.attestation.url}`);
-    await deps.download(inputs.attestation.url, file, { maxBytes: MAX_SBA_BYTES });
+    await deps.download(inputs.attestation.url, file, { maxBytes: MAX_ENVELOPE_BYTES });
     return (0,promises_namespaceObject.readFile)(file);
 }
 /** A downloaded single file is the model itself (the single-file rule names it); several make a tree. */
@@ -110364,7 +110409,7 @@ async function fetchModel(inputs, staging, deps) {
 function failureReport(inputs, error) {
     const failure = toVerifyError(error);
     return {
-        schemaVersion: 1,
+        schemaVersion: REPORT_SCHEMA_VERSION,
         mode: inputs.mode,
         result: failure.verdict,
         reason: failure.message,

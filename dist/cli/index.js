@@ -4471,7 +4471,7 @@ function defaultCallback(err) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _exec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(106);
 /* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(252);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(425);
 
 
 
@@ -4571,7 +4571,7 @@ function printJson(io, value) {
 
 /***/ }),
 
-/***/ 252:
+/***/ 425:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -4606,6 +4606,66 @@ const {
 
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(916);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(598);
+var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
+;// CONCATENATED MODULE: ./src/workflow-commands.ts
+
+// The GitHub runner reads any output line of a step that starts with `::` as a workflow command
+// (set an output, mask, annotate, stop reading commands). Text the ledger, the build or a download
+// controls must never be read as one.
+/**
+ * Raw build output between `::stop-commands::<token>` and `::<token>::`, with a token the build
+ * cannot guess, so the runner reads none of it as a workflow command. Used by the action (stdout)
+ * and by the CLI when it runs in a workflow step (stderr).
+ */
+class CommandFence {
+    write;
+    fenced;
+    token;
+    endsLine = true;
+    /** `fenced: false` only keeps the lines apart (outside a workflow there is no runner to fool). */
+    constructor(write, fenced = true) {
+        this.write = write;
+        this.fenced = fenced;
+    }
+    output(chunk) {
+        if (chunk.length === 0)
+            return;
+        if (this.fenced && this.token === undefined) {
+            this.toLineStart();
+            this.token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+            this.write(`::stop-commands::${this.token}\n`);
+        }
+        this.write(chunk);
+        this.endsLine = chunk[chunk.length - 1] === 0x0a;
+    }
+    /** Ends a partial last line, so the next line written stands on its own. */
+    toLineStart() {
+        if (!this.endsLine)
+            this.write('\n');
+        this.endsLine = true;
+    }
+    close() {
+        this.toLineStart();
+        if (this.token === undefined)
+            return;
+        this.write(`::${this.token}::\n`);
+        this.token = undefined;
+    }
+}
+/**
+ * One log line from text that may hold ledger strings (a build command, an output name): no line
+ * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
+ * recognised anywhere in a line).
+ */
+function inertLine(text) {
+    return text
+        .replace(/\r\n?|\n/g, '\\n')
+        .replace(/^(\s*)::/, '$1\\::')
+        .replace(/##\[/g, '##\\[');
+}
+
 // EXTERNAL MODULE: ./src/cli/io.ts
 var cli_io = __nccwpck_require__(604);
 // EXTERNAL MODULE: external "node:fs"
@@ -4618,9 +4678,6 @@ var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: external "node:worker_threads"
 const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(598);
-var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
 ;// CONCATENATED MODULE: ./src/digest/hash-file.ts
 
 
@@ -4641,9 +4698,10 @@ var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_n
  *   A file of unknown size that fills the first read is not hashed: its digest is '' and
  *   `deferred` lists `i, size, mtimeMs, ino` for it, so the scheduler can hash the biggest
  *   files first.
- * - `hashLarge(path, name, size, mtimeMs, ino)`: a Promise of `{ digest, leaf }` for a file of
- *   known size; it reads the next chunk on the libuv pool while this thread hashes the current
- *   one (for the calling thread, which then keeps its event loop turning).
+ * - `hashLarge(path, name, size, mtimeMs, ino, cancelled?)`: a Promise of `{ digest, leaf }` for
+ *   a file of known size; it reads the next chunk on the libuv pool while this thread hashes the
+ *   current one (for the calling thread, which then keeps its event loop turning). It stops
+ *   early when `cancelled()` turns true.
  * Progress goes to `progress[2 * slot]` (bytes) and `progress[2 * slot + 1]` (files), a
  * Float64Array that may be shared: each slot has one writer, readers only display it.
  * `afterChunk(path, bytesSoFar)`, if given, runs after every read (tests change files there).
@@ -4787,7 +4845,7 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
     return { digests: digests, sizes: sizes, leaves: leaves, deferred: deferred }
   }
 
-  function hashLarge(path, name, size, mtimeMs, ino) {
+  function hashLarge(path, name, size, mtimeMs, ino, cancelled) {
     spare = spare || Buffer.allocUnsafeSlow(bufferSize)
     const buffers = [buffer, spare]
     const fd = openFile(path)
@@ -4812,6 +4870,7 @@ const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, s
       }
       function onRead(which, error, n) {
         if (error) return finish(readFailure(path, error))
+        if (cancelled && cancelled()) return finish(failure(path, 'hashing cancelled'))
         total += n
         const more = wantsMore(n, total, size)
         if (more) fs.read(fd, buffers[1 - which], 0, bufferSize, total, handlers[1 - which])
@@ -5010,7 +5069,7 @@ function createEngine(options = {}) {
             try {
                 const [size, mtimeMs, ino] = batch.meta;
                 if (batch.paths.length === 1 && size > BUFFER_SIZE) {
-                    const { digest, leaf } = await mainHasher.hashLarge(batch.paths[0], batch.names[0], size, mtimeMs, ino);
+                    const { digest, leaf } = await mainHasher.hashLarge(batch.paths[0], batch.names[0], size, mtimeMs, ino, () => failure !== undefined);
                     const sizes = Float64Array.of(size);
                     complete(batch, { digests: [digest], sizes, leaves: [leaf], deferred: [] });
                 }
@@ -5432,7 +5491,7 @@ function registerSign(program, context) {
         const statement = (0,cli_io/* readInputFile */.jH)(statementPath, 'statement');
         const keys = options.key.map(file => {
             try {
-                return (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(file, 'private key').toString('utf8'));
+                return (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(file, 'private key').toString('utf8'), `--key ${file}`);
             }
             catch (error) {
                 throw (0,cli_io/* asUsageError */.IG)(error);
@@ -5612,6 +5671,8 @@ function bindMount(source, target, ...flags) {
  * keeping its tail. At the timeout the container itself is killed (`docker kill`), not only
  * the client; the container is removed on every path.
  */
+/** Node fires a longer timer at once; a build over 24.8 days is stopped there. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 async function runContainer(args, options) {
     const { run, name } = options;
     const now = options.now ?? Date.now;
@@ -5626,7 +5687,7 @@ async function runContainer(args, options) {
     try {
         const client = run('docker', args, { onStdout: onChunk('out'), onStderr: onChunk('err') });
         const expired = new Promise(resolve => {
-            timer = setTimeout(() => resolve('expired'), options.timeoutSeconds * 1000);
+            timer = setTimeout(() => resolve('expired'), Math.min(options.timeoutSeconds * 1000, MAX_TIMER_MS));
         });
         const timedOut = (await Promise.race([client, expired])) === 'expired';
         if (timedOut)
@@ -5673,7 +5734,10 @@ class LogTail {
     }
 }
 
+// EXTERNAL MODULE: ./src/protocol/encoding.ts
+var encoding = __nccwpck_require__(991);
 ;// CONCATENATED MODULE: ./src/reproduce/dependencies.ts
+
 
 
 
@@ -5689,13 +5753,13 @@ async function checkDependencies(srcDir, dependencies) {
         const file = await locate(srcDir, dependency.name, field);
         const actual = await sha256File(file);
         if (actual !== dependency.sha256) {
-            throw (0,errors/* invalid */.Gq)(`${field}: dependency ${dependency.name}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
+            throw (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(dependency.name)}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
                 'the file at the commit differs from the one the ledger was written for');
         }
     }
 }
 async function locate(srcDir, name, field) {
-    const fail = (reason) => (0,errors/* invalid */.Gq)(`${field}: dependency ${name}: ${reason}`);
+    const fail = (reason) => (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(name)}: ${reason}`);
     const segments = name.split('/');
     if (name.includes('\0') ||
         name.includes('\\') ||
@@ -6338,6 +6402,7 @@ async function layoutHint(dir) {
 
 ;// CONCATENATED MODULE: ./src/reproduce/docker.ts
 
+
 const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
 /** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
 async function preflight(run) {
@@ -6392,8 +6457,15 @@ async function holdsDigest(run, image) {
     if (result.exitCode !== 0)
         return false;
     const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
-    const repoDigests = JSON.parse(result.stdout);
-    return (repoDigests ?? []).some(repoDigest => familiarName(repoDigest) === wanted);
+    let repoDigests;
+    try {
+        repoDigests = JSON.parse(result.stdout);
+    }
+    catch {
+        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,encoding/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`);
+    }
+    return (Array.isArray(repoDigests) &&
+        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
 }
 /** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
 function familiarName(reference) {
@@ -6461,6 +6533,7 @@ async function bytesUnder(dir, limit) {
 
 
 
+
 /**
  * The tree digest of what the build left in `outDir`, per `build.outputs` (PROTOCOL.md
  * section 4): all of it when `outputs` is absent, else exactly the declared paths (a directory
@@ -6482,10 +6555,10 @@ async function collectOutputs(outDir, outputs, options = {}) {
         const absolute = external_node_path_default().join(outDir, relative);
         const stats = await (0,external_node_fs_promises_namespaceObject.lstat)(absolute).catch(() => undefined);
         if (stats === undefined)
-            throw (0,errors/* unverifiable */.vm)(`${field}: the build did not produce '${declared}'`);
+            throw (0,errors/* unverifiable */.vm)(`${field}: the build did not produce '${(0,encoding/* clip */.$Q)(declared)}'`);
         const prefix = relative === '.' ? '' : `${relative}/`;
         if (stats.isDirectory() && !files.some(file => file.startsWith(prefix)))
-            throw (0,errors/* unverifiable */.vm)(`${field}: the build left the directory '${declared}' empty`);
+            throw (0,errors/* unverifiable */.vm)(`${field}: the build left the directory '${(0,encoding/* clip */.$Q)(declared)}' empty`);
         const tree = await treeSha256(absolute, { onProgress: options.onProgress });
         for (const entry of tree.manifest) {
             const inOut = stats.isDirectory() ? prefix + entry.path : relative;
@@ -6508,7 +6581,7 @@ async function regularFilesUnder(outDir, relative) {
         else if (dirent.isFile())
             files.push(child);
         else
-            throw (0,errors/* invalid */.Gq)(`predicate.build.outputs: /out/${child} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`);
+            throw (0,errors/* invalid */.Gq)(`predicate.build.outputs: /out/${(0,encoding/* clip */.$Q)(child)} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`);
     }
     return files;
 }
@@ -6718,7 +6791,7 @@ async function reproduce(ledger, options, deps) {
         await checkDependencies(srcDir, ledger.dependencies);
         phase('dataset', ledger.dataset ? (options.datasetDir ?? ledger.dataset.uri) : 'none declared');
         const dataset = await prepareDataset(ledger.dataset, {
-            dir: options.datasetDir,
+            dir: options.datasetDir ?? (ledger.dataset && (await options.resolveDataset?.(ledger))),
             workDir: scratch
         });
         phase('image', ledger.environment.reference);
@@ -6734,7 +6807,7 @@ async function reproduce(ledger, options, deps) {
         const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity);
         const memoryBytes = options.memoryBytes ?? defaultMemoryBytes();
         const args = buildRunArgs(ledger, { src: srcDir, data: dataset?.dir, out: outDir }, { name, ...runner, memory: String(memoryBytes) });
-        phase('build', `${name}: ${build.command.join(' ')}`);
+        phase('build', `${name}: ${JSON.stringify(build.command)}`);
         const container = await runContainer(args, {
             run: deps.run,
             name,
@@ -7682,6 +7755,7 @@ function describeEntry(entry) {
 
 
 
+
 /**
  * The whole protocol, shared by the CLI and the action: signature → reproduction → comparison.
  * Never throws for a verification failure: every outcome is a Report with its verdict.
@@ -7699,7 +7773,7 @@ async function verifyModel(request, deps) {
         const outcome = await runProtocol(request, deps, tracker, report);
         report.result = outcome.result;
         report.reason = outcome.reason;
-        tracker.finish();
+        tracker.clear();
     }
     catch (error) {
         const failure = (0,errors/* toVerifyError */.Zw)(error);
@@ -7721,10 +7795,10 @@ async function runProtocol(request, deps, tracker, report) {
     tracker.pass(`${attestation.keyIds.length} of ${request.trustedKeys.length} trusted key(s) signed (threshold ${request.threshold}): ${attestation.keyIds.map(shortDigest).join(', ')}`);
     if (request.mode === 'check')
         return checkCapability(request, deps, tracker, report, attestation);
-    const datasetDir = request.datasetDir ?? (await deps.resolveDataset?.(attestation.ledger));
     const reproduced = await reproduce(attestation.ledger, {
         workDir: request.workDir,
-        datasetDir,
+        datasetDir: request.datasetDir,
+        resolveDataset: deps.resolveDataset,
         allowNetwork: request.allowNetwork,
         timeoutCapSeconds: request.timeoutCapSeconds,
         memoryBytes: request.memoryBytes,
@@ -7740,7 +7814,7 @@ async function runProtocol(request, deps, tracker, report) {
     }, { run: deps.run });
     recordReproduction(report, tracker, reproduced, attestation.ledger);
     if (request.mode === 'reproduce') {
-        report.capability = capabilityOf(attestation, reproduced.outputs.root);
+        report.capability = checkExpected(report, request, capabilityOf(attestation, reproduced.outputs.root));
         return { result: 'reproduced', reason: `the build reproduced: root ${reproduced.outputs.root}` };
     }
     const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger);
@@ -7751,10 +7825,7 @@ async function runProtocol(request, deps, tracker, report) {
         const { added, removed, changed } = report.diff;
         throw (0,errors/* mismatch */.J4)(`the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`);
     }
-    const capability = capabilityOf(attestation, downloaded.root);
-    if (request.expectedCapability !== undefined && request.expectedCapability !== capability) {
-        throw (0,errors/* mismatch */.J4)(`the capability ${capability} differs from the expected ${request.expectedCapability}`);
-    }
+    const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
     tracker.pass(`download equals rebuild: ${downloaded.root}`);
     report.capability = capability;
     return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` };
@@ -7762,17 +7833,26 @@ async function runProtocol(request, deps, tracker, report) {
 async function checkCapability(request, deps, tracker, report, attestation) {
     const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger);
     tracker.start('compare');
-    const capability = capabilityOf(attestation, downloaded.root);
-    report.expectedCapability = request.expectedCapability;
-    if (capability !== request.expectedCapability) {
-        throw (0,errors/* mismatch */.J4)(`the model's capability ${capability} differs from the expected ${request.expectedCapability}`);
-    }
+    const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
     tracker.pass(`capability matches: ${capability}`);
     report.capability = capability;
     return { result: 'verified', reason: `the download's capability equals the expected one` };
 }
+/** An expected capability, when given, binds every mode: a different one is a mismatch. */
+function checkExpected(report, request, capability) {
+    if (request.expectedCapability === undefined)
+        return capability;
+    report.expectedCapability = request.expectedCapability;
+    if (capability !== request.expectedCapability) {
+        throw (0,errors/* mismatch */.J4)(`expected-capability: the ${request.mode === 'reproduce' ? 'rebuilt' : 'downloaded'} model's capability ${capability} differs from the expected ${request.expectedCapability}`);
+    }
+    return capability;
+}
 async function hashModel(request, deps, tracker, report, ledger) {
     tracker.start('hash');
+    if (!(0,external_node_fs_.lstatSync)(request.model, { throwIfNoEntry: false })) {
+        throw (0,errors/* unverifiable */.vm)(`model: ${request.model} does not exist: check the download step or the path`);
+    }
     const downloaded = await digestModel(request.model, ledger, progress => deps.reporter.hashProgress('model', progress));
     report.downloaded = downloaded;
     tracker.pass(`downloaded model root ${downloaded.root} (${downloaded.manifest.length} file(s))`);
@@ -7822,7 +7902,7 @@ class CheckTracker {
         this.reporter = reporter;
     }
     start(phase) {
-        this.finish();
+        this.clear();
         this.reporter.phase(phase);
         this.current = { name: phase, status: 'pass', detail: '' };
         this.checks.push(this.current);
@@ -7839,7 +7919,8 @@ class CheckTracker {
         }
         this.current = undefined;
     }
-    finish() {
+    /** The current phase ended without a verdict of its own (the next one starts, or all passed). */
+    clear() {
         this.current = undefined;
     }
     detail(phase, detail) {
@@ -7936,18 +8017,19 @@ async function statementFromFlags(command, options, run) {
             : undefined;
     if (sourceDateEpoch === undefined)
         throw new cli_io/* UsageError */.eb('give --source-date-epoch, or --source-dir to use the commit time');
+    if (options.datasetUri && !options.dataset) {
+        throw new cli_io/* UsageError */.eb('--dataset-uri needs --dataset DIR: the ledger pins the root of its contents');
+    }
     if (options.dependency.length > 0 && !sourceDir) {
         throw new cli_io/* UsageError */.eb('--dependency needs --source-dir to compute the file digests');
     }
     return (0,ledger/* createStatement */.Ay)({
         sourceUri,
         gitCommit,
-        dependencies: options.dependency.map(name => ({
+        dependencies: await Promise.all(options.dependency.map(async (name) => ({
             name,
-            sha256: (0,external_node_crypto_.createHash)('sha256')
-                .update((0,external_node_fs_.readFileSync)(external_node_path_default().join(sourceDir, name)))
-                .digest('hex')
-        })),
+            sha256: await committedFileSha256(run, sourceDir, gitCommit, name)
+        }))),
         dataset: options.dataset
             ? { uri: options.datasetUri, treeSha256: (await treeSha256(options.dataset)).root }
             : undefined,
@@ -7964,6 +8046,19 @@ async function statementFromFlags(command, options, run) {
             gpus: options.gpus
         }
     });
+}
+/** The file as committed (not as in the working tree): what verifiers will check out. */
+async function committedFileSha256(run, dir, commit, name) {
+    const type = await git(run, dir, ['cat-file', '-t', `${commit}:${name}`]).catch(() => '');
+    if (type !== 'blob')
+        throw new cli_io/* UsageError */.eb(`--dependency ${name}: not a file in commit ${commit}`);
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    const result = await run('git', ['-C', dir, 'cat-file', 'blob', `${commit}:${name}`], {
+        onStdout: chunk => hash.update(chunk)
+    });
+    if (result.exitCode !== 0)
+        throw new cli_io/* UsageError */.eb(`--dependency ${name}: ${result.stderr.trim()}`);
+    return hash.digest('hex');
 }
 async function git(run, dir, args) {
     const result = await run('git', ['-C', dir, ...args]);
@@ -7999,108 +8094,6 @@ function optionalInteger(flag, value) {
 
 // EXTERNAL MODULE: ./src/protocol/strict-json.ts
 var strict_json = __nccwpck_require__(834);
-;// CONCATENATED MODULE: ./src/action/log.ts
-
-const HEARTBEAT_MS = 60_000;
-/**
- * One collapsible log group per phase, and a heartbeat while a build runs. Nothing the ledger
- * controls may be read by the runner as a workflow command (a forged `::set-output`, `::error`,
- * `::add-mask` or `::stop-commands`): the build's own output is fenced with `::stop-commands::`
- * and a resume token it cannot guess, and other lines that may carry ledger text are made inert.
- * `write` takes the raw build log: the stream `core.info` writes to, so that the order holds.
- */
-function groupReporter(core, write = chunk => process.stdout.write(chunk)) {
-    let open = false;
-    let lastProgress = 0;
-    let heartbeat;
-    const fence = new CommandFence(write);
-    const info = (line) => {
-        fence.toLineStart();
-        core.info(inertLine(line));
-    };
-    const end = () => {
-        clearInterval(heartbeat);
-        fence.close();
-        if (open)
-            core.endGroup();
-        open = false;
-    };
-    return {
-        phase: name => {
-            end();
-            core.startGroup(name);
-            open = true;
-            if (name === 'build') {
-                const started = Date.now();
-                heartbeat = setInterval(() => info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`), HEARTBEAT_MS);
-                heartbeat.unref();
-            }
-        },
-        info,
-        buildLog: chunk => fence.output(chunk),
-        hashProgress: (what, progress) => {
-            const now = Date.now();
-            if (now - lastProgress < 5000)
-                return;
-            lastProgress = now;
-            const gib = (n) => (n / 2 ** 30).toFixed(2);
-            info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`);
-        },
-        end
-    };
-}
-/**
- * Raw build output between `::stop-commands::<token>` and `::<token>::`, with a token the build
- * cannot guess, so the runner reads none of it as a workflow command. Used by the action (stdout)
- * and by the CLI when it runs in a workflow step (stderr).
- */
-class CommandFence {
-    write;
-    fenced;
-    token;
-    endsLine = true;
-    /** `fenced: false` only keeps the lines apart (outside a workflow there is no runner to fool). */
-    constructor(write, fenced = true) {
-        this.write = write;
-        this.fenced = fenced;
-    }
-    output(chunk) {
-        if (chunk.length === 0)
-            return;
-        if (this.fenced && this.token === undefined) {
-            this.toLineStart();
-            this.token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
-            this.write(`::stop-commands::${this.token}\n`);
-        }
-        this.write(chunk);
-        this.endsLine = chunk[chunk.length - 1] === 0x0a;
-    }
-    /** Ends a partial last line, so the next line written stands on its own. */
-    toLineStart() {
-        if (!this.endsLine)
-            this.write('\n');
-        this.endsLine = true;
-    }
-    close() {
-        this.toLineStart();
-        if (this.token === undefined)
-            return;
-        this.write(`::${this.token}::\n`);
-        this.token = undefined;
-    }
-}
-/**
- * One log line from text that may hold ledger strings (a build command, an output name): no line
- * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
- * recognised anywhere in a line).
- */
-function inertLine(text) {
-    return text
-        .replace(/\r\n?|\n/g, '\\n')
-        .replace(/^(\s*)::/, '$1\\::')
-        .replace(/##\[/g, '##\\[');
-}
-
 ;// CONCATENATED MODULE: ./src/cli/render.ts
 
 
@@ -8117,8 +8110,9 @@ function stderrReporter(io, env = process.env) {
             fence.close();
             io.stderr(`==> ${name}\n`);
         },
-        info: line => io.stderr(`${line}\n`),
+        info: line => io.stderr(`${inertLine(line)}\n`),
         buildLog: chunk => fence.output(chunk),
+        end: () => fence.close(),
         hashProgress: (what, progress) => {
             const now = Date.now();
             if (now - lastProgress < 2000 && progress.bytesDone < progress.bytesTotal)
@@ -8129,7 +8123,10 @@ function stderrReporter(io, env = process.env) {
         }
     };
 }
-/** The human form of a report: the verdict first, then the facts behind it. */
+/**
+ * The human form of a report: the verdict first, then the facts behind it. Every line is made
+ * inert: file names, reasons and the log tail come from the ledger, the build or the download.
+ */
 function renderReportText(report) {
     const lines = [`${report.result}: ${report.reason}`];
     const fact = (label, value) => {
@@ -8153,8 +8150,8 @@ function renderReportText(report) {
         }
     }
     if (report.detail)
-        lines.push('', report.detail.trimEnd());
-    return lines.join('\n') + '\n';
+        lines.push('', ...report.detail.trimEnd().split('\n'));
+    return lines.map(inertLine).join('\n') + '\n';
 }
 
 ;// CONCATENATED MODULE: ./src/cli/commands/build.ts
@@ -8199,6 +8196,7 @@ function registerBuild(program, context) {
                 context.io.stdout(`${result.outputs.root}\n`);
         }
         finally {
+            reporter.end();
             await removeBuildTree(workDir, context.run);
         }
     });
@@ -8257,8 +8255,10 @@ function registerVerify(program, context) {
             allowNetwork: options.allowNetwork === true
         };
         const workDir = await (0,external_node_fs_promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
+        const reporter = stderrReporter(context.io);
         try {
-            const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter: stderrReporter(context.io) });
+            const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter });
+            reporter.end();
             if (options.report)
                 await (0,external_node_fs_promises_namespaceObject.writeFile)(options.report, JSON.stringify(report, null, 2) + '\n');
             if (options.json)
@@ -8268,6 +8268,7 @@ function registerVerify(program, context) {
             context.exitCode = (0,errors/* isPassing */.WG)(report.result) ? EXIT_PASS : EXIT_FAILED;
         }
         finally {
+            reporter.end();
             await removeBuildTree(workDir, context.run);
         }
     });
@@ -8278,6 +8279,7 @@ function registerVerify(program, context) {
 const VERSION = '1.0.0';
 
 ;// CONCATENATED MODULE: ./src/cli/main.ts
+
 
 
 
@@ -8333,18 +8335,18 @@ function exitCodeFor(error, io, json) {
         return error.exitCode === 0 ? EXIT_PASS : EXIT_USAGE;
     }
     if (error instanceof cli_io/* UsageError */.eb) {
-        io.stderr(`error: ${error.message}\n`);
+        io.stderr(`${inertLine(`error: ${error.message}`)}\n`);
         return EXIT_USAGE;
     }
     if (error instanceof errors/* VerifyError */.Gz) {
         if (json)
             io.stdout(JSON.stringify({ result: error.verdict, reason: error.message }) + '\n');
-        io.stderr(`${error.verdict}: ${error.message}\n`);
-        if (error.detail)
-            io.stderr(`${error.detail}\n`);
+        io.stderr(`${inertLine(`${error.verdict}: ${error.message}`)}\n`);
+        for (const line of error.detail?.trimEnd().split('\n') ?? [])
+            io.stderr(`${inertLine(line)}\n`);
         return EXIT_FAILED;
     }
-    io.stderr(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`${inertLine(`error: ${error instanceof Error ? error.message : String(error)}`)}\n`);
     return EXIT_USAGE;
 }
 
@@ -12459,7 +12461,7 @@ function parseStatement(payload) {
     statement.field('predicateType').constant(PREDICATE_TYPE);
     const predicate = statement.field('predicate').object();
     const source = parseSource(predicate.field('source'));
-    checkSubject(statement.field('subject'), source);
+    checkSubject(statement.field('subject'));
     const dataset = predicate.optionalField('dataset');
     return {
         source,
@@ -12486,17 +12488,14 @@ function parseSource(node) {
     }
     return { uri, gitCommit };
 }
-function checkSubject(node, source) {
-    const subjects = node.array();
-    if (subjects.length === 0)
+/**
+ * in-toto requires a non-empty subject. PROTOCOL.md section 2 says it repeats the source but does
+ * not make a differing subject a rejection, and verifiers must agree on validity: only the
+ * predicate's source is ever used.
+ */
+function checkSubject(node) {
+    if (node.array().length === 0)
         node.fail('expected at least one subject');
-    const repeatsSource = subjects.some(subject => {
-        const digest = subject.child('digest').value;
-        return (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .isJsonObject */ .OW)(digest) && digest.gitCommit === source.gitCommit;
-    });
-    if (!repeatsSource) {
-        node.fail(`no entry with digest.gitCommit equal to the source commit ${source.gitCommit}`);
-    }
 }
 function parseDependency(node) {
     const dependency = node.object();

@@ -39,10 +39,10 @@ export async function resolveCachedDataset(
   }
   const key = cacheKey(dataset.treeSha256)
   const cachedDir = path.join(options.workDir, 'dataset-cache')
-  const restoredKey = await bounded(options, 'restore', () =>
+  const restore = await bounded(options, 'restore', () =>
     options.cache.restoreCache([cachedDir], key)
   )
-  if (restoredKey) {
+  if (restore.settled && restore.value) {
     const restored = await treeSha256(cachedDir).catch(() => undefined)
     if (restored?.root === dataset.treeSha256) {
       options.info(`dataset cache: restored and re-verified ${dataset.treeSha256}`)
@@ -57,6 +57,8 @@ export async function resolveCachedDataset(
     workDir: path.join(options.workDir, 'dataset-download')
   })
   if (!prepared) return undefined
+  // A restore that did not settle may still be writing into cachedDir: never build from it.
+  if (!restore.settled) return prepared.dir
   // Saved under the same path it is restored to: the cache's version hashes the paths.
   await rm(cachedDir, { recursive: true, force: true })
   await rename(prepared.dir, cachedDir)
@@ -64,29 +66,32 @@ export async function resolveCachedDataset(
   return cachedDir
 }
 
+/** `settled: false` when the call failed or was abandoned at its time limit. */
+type Bounded<T> = { settled: true; value: T } | { settled: false }
+
 async function bounded<T>(
   options: DatasetCacheOptions,
   what: string,
   call: () => Promise<T>
-): Promise<T | undefined> {
+): Promise<Bounded<T>> {
   const timeoutMs = options.timeoutMs ?? 120_000
   let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<undefined>(resolve => {
+  const timeout = new Promise<Bounded<T>>(resolve => {
     timer = setTimeout(() => {
       options.warn(
         `dataset cache: ${what} did not finish within ${timeoutMs / 1000} s; going on without the cache`
       )
-      resolve(undefined)
+      resolve({ settled: false })
     }, timeoutMs)
     timer.unref()
   })
   try {
-    return await Promise.race([call(), timeout])
+    return await Promise.race([call().then(value => ({ settled: true as const, value })), timeout])
   } catch (error) {
     options.warn(
       `dataset cache: ${what} failed (${error instanceof Error ? error.message : String(error)}); going on without the cache`
     )
-    return undefined
+    return { settled: false }
   } finally {
     clearTimeout(timer)
   }

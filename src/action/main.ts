@@ -2,10 +2,11 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { removeBuildTree } from '../reproduce/cleanup.js'
 import { isPassing, toVerifyError } from '../errors.js'
+import { MAX_ENVELOPE_BYTES } from '../protocol/envelope.js'
 import type { Run } from '../exec.js'
 import type { DownloadFn } from '../download.js'
 import { verifyModel } from '../verify/pipeline.js'
-import type { Report } from '../verify/report.js'
+import { REPORT_SCHEMA_VERSION, type Report } from '../verify/report.js'
 import { resolveCachedDataset, type CacheApi } from './dataset-cache.js'
 import { InputError, parseInputs, type ActionInputs, type GetInput } from './inputs.js'
 import { runnerLimits, type RunnerLimits } from './runner-limits.js'
@@ -34,7 +35,6 @@ export interface ActionDeps {
   env: NodeJS.ProcessEnv
 }
 
-const MAX_SBA_BYTES = 32 * 1024 * 1024
 const MAX_MODEL_FILE_BYTES = 1024 ** 4
 
 /** The action: parse inputs → fetch → verify → outputs, summary and the step's status. */
@@ -46,7 +46,11 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     inputs = parseInputs(core.getInput, deps.env)
     limits = runnerLimits(deps.env)
   } catch (error) {
-    if (error instanceof InputError) return core.setFailed(error.message)
+    if (error instanceof InputError) {
+      // Nothing was verified: callers gating on the result output see a failing one.
+      core.setOutput('result', 'invalid')
+      return core.setFailed(error.message)
+    }
     throw error
   }
 
@@ -134,7 +138,7 @@ async function fetchAttestation(
   if (inputs.attestation.kind === 'path') return readFile(inputs.attestation.path)
   const file = path.join(staging, 'attestation.json')
   deps.core.info(`downloading the attestation from ${inputs.attestation.url}`)
-  await deps.download(inputs.attestation.url, file, { maxBytes: MAX_SBA_BYTES })
+  await deps.download(inputs.attestation.url, file, { maxBytes: MAX_ENVELOPE_BYTES })
   return readFile(file)
 }
 
@@ -157,7 +161,7 @@ async function fetchModel(
 function failureReport(inputs: ActionInputs, error: unknown): Report {
   const failure = toVerifyError(error)
   return {
-    schemaVersion: 1,
+    schemaVersion: REPORT_SCHEMA_VERSION,
     mode: inputs.mode,
     result: failure.verdict,
     reason: failure.message,

@@ -21,6 +21,7 @@ const ICONS: Record<Report['result'], string> = {
  */
 export function escapeHtml(text: string): string {
   return text.replace(
+    // eslint-disable-next-line no-control-regex
     /[&<>"'\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
     c => `&#${c.charCodeAt(0)};`
   )

@@ -172,6 +172,9 @@ export interface ContainerResult {
  * keeping its tail. At the timeout the container itself is killed (`docker kill`), not only
  * the client; the container is removed on every path.
  */
+/** Node fires a longer timer at once; a build over 24.8 days is stopped there. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 export async function runContainer(
   args: readonly string[],
   options: RunContainerOptions
@@ -189,7 +192,10 @@ export async function runContainer(
   try {
     const client = run('docker', args, { onStdout: onChunk('out'), onStderr: onChunk('err') })
     const expired = new Promise<'expired'>(resolve => {
-      timer = setTimeout(() => resolve('expired'), options.timeoutSeconds * 1000)
+      timer = setTimeout(
+        () => resolve('expired'),
+        Math.min(options.timeoutSeconds * 1000, MAX_TIMER_MS)
+      )
     })
     const timedOut = (await Promise.race([client, expired])) === 'expired'
     if (timedOut) await run('docker', ['kill', name])

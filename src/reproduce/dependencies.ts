@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { constants, lstat, open } from 'node:fs/promises'
 import path from 'node:path'
+import { clip } from '../protocol/encoding.js'
 import { invalid } from '../errors.js'
 import type { Dependency } from '../protocol/ledger.js'
 
@@ -19,7 +20,7 @@ export async function checkDependencies(
     const actual = await sha256File(file)
     if (actual !== dependency.sha256) {
       throw invalid(
-        `${field}: dependency ${dependency.name}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
+        `${field}: dependency ${clip(dependency.name)}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
           'the file at the commit differs from the one the ledger was written for'
       )
     }
@@ -27,7 +28,7 @@ export async function checkDependencies(
 }
 
 async function locate(srcDir: string, name: string, field: string): Promise<string> {
-  const fail = (reason: string) => invalid(`${field}: dependency ${name}: ${reason}`)
+  const fail = (reason: string) => invalid(`${field}: dependency ${clip(name)}: ${reason}`)
   const segments = name.split('/')
   if (
     name.includes('\0') ||

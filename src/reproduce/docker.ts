@@ -1,5 +1,6 @@
 import { invalid, unverifiable } from '../errors.js'
 import type { Run } from '../exec.js'
+import { clip } from '../protocol/encoding.js'
 import type { ImageRef } from '../protocol/ledger.js'
 
 const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker'
@@ -77,8 +78,18 @@ async function holdsDigest(run: Run, image: ImageRef): Promise<boolean> {
   ])
   if (result.exitCode !== 0) return false
   const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`)
-  const repoDigests = JSON.parse(result.stdout) as string[] | null
-  return (repoDigests ?? []).some(repoDigest => familiarName(repoDigest) === wanted)
+  let repoDigests: unknown
+  try {
+    repoDigests = JSON.parse(result.stdout)
+  } catch {
+    throw unverifiable(
+      `environment: docker image inspect returned '${clip(result.stdout.trim())}' instead of the repo digests`
+    )
+  }
+  return (
+    Array.isArray(repoDigests) &&
+    repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted)
+  )
 }
 
 /** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */

@@ -22,6 +22,8 @@ export interface ReproduceOptions {
   workDir: string
   /** A local copy of the ledger's dataset; else `dataset.uri` is downloaded. */
   datasetDir?: string
+  /** Without datasetDir: supplies a verified-on-use copy (the action's cache), or undefined. */
+  resolveDataset?: (ledger: Ledger) => Promise<string | undefined>
   /** The caller's opt-in for a ledger asking `network: bridge`. */
   allowNetwork: boolean
   /** The build is killed at the lower of this and the ledger's `timeoutSeconds`. */
@@ -92,7 +94,7 @@ export async function reproduce(
 
     phase('dataset', ledger.dataset ? (options.datasetDir ?? ledger.dataset.uri) : 'none declared')
     const dataset = await prepareDataset(ledger.dataset, {
-      dir: options.datasetDir,
+      dir: options.datasetDir ?? (ledger.dataset && (await options.resolveDataset?.(ledger))),
       workDir: scratch
     })
 
@@ -115,7 +117,7 @@ export async function reproduce(
       { src: srcDir, data: dataset?.dir, out: outDir },
       { name, ...runner, memory: String(memoryBytes) }
     )
-    phase('build', `${name}: ${build.command.join(' ')}`)
+    phase('build', `${name}: ${JSON.stringify(build.command)}`)
     const container = await runContainer(args, {
       run: deps.run,
       name,

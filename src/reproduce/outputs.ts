@@ -1,5 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises'
 import path from 'node:path'
+import { clip } from '../protocol/encoding.js'
 import { invalid, unverifiable } from '../errors.js'
 import { manifestRoot, treeSha256 } from '../digest/tree.js'
 import type { HashProgress, ManifestEntry, TreeDigest } from '../digest/types.js'
@@ -31,10 +32,11 @@ export async function collectOutputs(
     const relative = path.posix.normalize(declared).replace(/\/+$/, '')
     const absolute = path.join(outDir, relative)
     const stats = await lstat(absolute).catch(() => undefined)
-    if (stats === undefined) throw unverifiable(`${field}: the build did not produce '${declared}'`)
+    if (stats === undefined)
+      throw unverifiable(`${field}: the build did not produce '${clip(declared)}'`)
     const prefix = relative === '.' ? '' : `${relative}/`
     if (stats.isDirectory() && !files.some(file => file.startsWith(prefix)))
-      throw unverifiable(`${field}: the build left the directory '${declared}' empty`)
+      throw unverifiable(`${field}: the build left the directory '${clip(declared)}' empty`)
     const tree = await treeSha256(absolute, { onProgress: options.onProgress })
     for (const entry of tree.manifest) {
       const inOut = stats.isDirectory() ? prefix + entry.path : relative
@@ -59,7 +61,7 @@ async function regularFilesUnder(outDir: string, relative: string): Promise<stri
     else if (dirent.isFile()) files.push(child)
     else
       throw invalid(
-        `predicate.build.outputs: /out/${child} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`
+        `predicate.build.outputs: /out/${clip(child)} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`
       )
   }
   return files

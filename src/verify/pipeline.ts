@@ -106,12 +106,12 @@ async function runProtocol(
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
 
-  const datasetDir = request.datasetDir ?? (await deps.resolveDataset?.(attestation.ledger))
   const reproduced = await reproduce(
     attestation.ledger,
     {
       workDir: request.workDir,
-      datasetDir,
+      datasetDir: request.datasetDir,
+      resolveDataset: deps.resolveDataset,
       allowNetwork: request.allowNetwork,
       timeoutCapSeconds: request.timeoutCapSeconds,
       memoryBytes: request.memoryBytes,
