@@ -42867,7 +42867,7 @@ function defaultCallback(err) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(143);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5681);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 // The verdict is written: end the step now, even if a call abandoned at its time limit (a cache
@@ -42879,7 +42879,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 143:
+/***/ 5681:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -103312,8 +103312,11 @@ const mismatch = (message, detail) => new VerifyError('mismatch', message, detai
 function toVerifyError(error) {
     if (error instanceof VerifyError)
         return error;
-    const message = error instanceof Error ? error.message : String(error);
-    return new VerifyError('unverifiable', `could not complete the verification: ${message}`);
+    return new VerifyError('unverifiable', `could not complete the verification: ${messageOf(error)}`);
+}
+/** The message of anything thrown. */
+function messageOf(error) {
+    return error instanceof Error ? error.message : String(error);
 }
 
 ;// CONCATENATED MODULE: ./src/download.ts
@@ -106453,9 +106456,33 @@ function bytes32(value, field) {
     return value;
 }
 
+;// CONCATENATED MODULE: ./src/protocol/paths.ts
+/**
+ * Why `path` is not a plain path below a fixed root (relative, '/'-separated, no NUL, no '.',
+ * '..' or empty segment), or undefined when it is one. Archive member names follow looser rules
+ * (a leading './', a directory's trailing '/'): see reproduce/archive.ts.
+ */
+function unsafePathReason(path) {
+    if (path.includes('\0'))
+        return 'NUL character not allowed';
+    if (path.includes('\\'))
+        return 'backslash not allowed (use /)';
+    if (path.startsWith('/'))
+        return 'absolute path not allowed';
+    const segments = path.split('/');
+    if (segments.includes('..'))
+        return "'..' segment not allowed";
+    if (segments.includes('.'))
+        return "'.' segment not allowed";
+    if (segments.includes(''))
+        return 'empty segment not allowed';
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/protocol/ledger.ts
 // The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
+
 
 
 
@@ -106463,6 +106490,7 @@ const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 const PREDICATE_TYPE = 'https://openclaw.dev/build-ledger/v1';
 const DEFAULT_PLATFORM = 'linux/amd64';
 const MAX_CPUS = 1024;
+/** Set by the verifier for every build (PROTOCOL.md section 4): `build.env` must not set them. */
 const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
 // eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/;
@@ -106725,17 +106753,9 @@ class Node {
     /** A path below a fixed root: relative, '/'-separated, no '.', '..' or empty segment. */
     relativePath() {
         const s = this.string();
-        if (s.includes('\\'))
-            this.fail('backslash not allowed (use /)');
-        if (s.startsWith('/'))
-            this.fail(`absolute path not allowed, got '${clip(s)}'`);
-        const segments = s.split('/');
-        if (segments.includes('..'))
-            this.fail(`'..' segment not allowed, got '${clip(s)}'`);
-        if (segments.includes('.'))
-            this.fail(`'.' segment not allowed, got '${clip(s)}'`);
-        if (segments.includes(''))
-            this.fail(`empty segment not allowed, got '${clip(s)}'`);
+        const reason = unsafePathReason(s);
+        if (reason !== undefined)
+            this.fail(`${reason}, got '${clip(s)}'`);
         return s;
     }
 }
@@ -107541,7 +107561,86 @@ const hex = (bytes) => Buffer.from(bytes).toString('hex');
 
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/reproduce/docker.ts
+
+
+const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
+/** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
+async function preflight(run) {
+    let result;
+    try {
+        result = await run('docker', ['version', '--format', '{{.Server.Version}}']);
+    }
+    catch (error) {
+        throw unverifiable(`docker is not installed or not on PATH (${messageOf(error)}): install Docker, or ${START_DOCKER}`);
+    }
+    if (result.exitCode === 0)
+        return;
+    const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`;
+    if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
+        throw unverifiable(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`);
+    throw unverifiable(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`);
+}
+// Registry answers that no retry can change.
+const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
+/**
+ * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
+ * the ledger's platform unless the daemon already has that repo digest, retrying errors that
+ * may be transient, then checks the daemon reports exactly that repo digest.
+ */
+async function pullImage(run, image, options = {}) {
+    if (await holdsDigest(run, image))
+        return;
+    const retries = options.retries ?? 3;
+    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
+    let delay = options.backoffMs ?? 2000;
+    for (let attempt = 0;; attempt++) {
+        const result = await run('docker', ['pull', '--platform', image.platform, image.reference]);
+        if (result.exitCode === 0)
+            break;
+        const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
+        if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
+            throw unverifiable(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`);
+        await sleep(delay);
+        delay *= 2;
+    }
+    if (!(await holdsDigest(run, image)))
+        throw errors_invalid(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`);
+}
+async function holdsDigest(run, image) {
+    const result = await run('docker', [
+        'image',
+        'inspect',
+        '--format',
+        '{{json .RepoDigests}}',
+        image.reference
+    ]);
+    if (result.exitCode !== 0)
+        return false;
+    const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
+    let repoDigests;
+    try {
+        repoDigests = JSON.parse(result.stdout);
+    }
+    catch {
+        throw unverifiable(`environment: docker image inspect returned '${clip(result.stdout.trim())}' instead of the repo digests`);
+    }
+    return (Array.isArray(repoDigests) &&
+        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
+}
+/** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
+function familiarName(reference) {
+    const withoutHub = reference.replace(/^(?:index\.)?docker\.io\//, '');
+    return withoutHub.replace(/^library\/([^/]+)$/, '$1');
+}
+/** The last non-empty line: where docker and registries put the reason. */
+function lastLine(text) {
+    return text.trim().split('\n').at(-1)?.trim() ?? '';
+}
+
 ;// CONCATENATED MODULE: ./src/reproduce/container.ts
+
+
 
 
 
@@ -107568,7 +107667,6 @@ function normalizedEnv(build) {
         HOME: '/tmp'
     };
 }
-const container_RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
 /**
  * What the verifier's policy and this runner allow, checked before anything is fetched:
  * network only with the caller's opt-in, enough CPUs, and a `build.env` that leaves the
@@ -107579,7 +107677,7 @@ function checkRunnable(build, runner) {
         throw errors_invalid("predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access");
     if (runner.hostCpus < build.cpus)
         throw unverifiable(`predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`);
-    for (const name of container_RESERVED_ENV)
+    for (const name of RESERVED_ENV)
         if (Object.hasOwn(build.env, name))
             throw errors_invalid(`predicate.build.env.${name}: must not be set (the verifier fixes it)`);
 }
@@ -107685,7 +107783,7 @@ async function endState(run, name) {
     const inspected = await run('docker', ['inspect', '--format', '{{.State.OOMKilled}}', name]);
     if (inspected.exitCode === 0)
         return { oomKilled: inspected.stdout.trim() === 'true' };
-    const reason = inspected.stderr.trim().split('\n').at(-1) ?? '';
+    const reason = lastLine(inspected.stderr);
     return DAEMON_GONE.test(reason) ? { daemonLost: reason } : {};
 }
 const DAEMON_GONE = /cannot connect to the docker daemon|is the docker daemon running|error during connect/i;
@@ -107717,6 +107815,7 @@ class LogTail {
 
 
 
+
 /**
  * Checks each `dependencies[].name` (PROTOCOL.md section 2): a regular file inside `srcDir`,
  * reached without a symbolic link on the way (every component is lstat'ed, so a link in the
@@ -107735,13 +107834,9 @@ async function checkDependencies(srcDir, dependencies) {
 }
 async function locate(srcDir, name, field) {
     const fail = (reason) => errors_invalid(`${field}: dependency ${clip(name)}: ${reason}`);
-    const segments = name.split('/');
-    if (name.includes('\0') ||
-        name.includes('\\') ||
-        external_node_path_default().isAbsolute(name) ||
-        segments.some(segment => segment === '' || segment === '.' || segment === '..')) {
+    if (unsafePathReason(name) !== undefined)
         throw fail('not a plain relative path');
-    }
+    const segments = name.split('/');
     let current = srcDir;
     for (const [i, segment] of segments.entries()) {
         current = external_node_path_default().join(current, segment);
@@ -108161,86 +108256,6 @@ async function layoutHint(dir) {
     return ": the archive must hold exactly the hashed directory's contents at its top level";
 }
 
-;// CONCATENATED MODULE: ./src/reproduce/docker.ts
-
-
-const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
-/** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
-async function preflight(run) {
-    let result;
-    try {
-        result = await run('docker', ['version', '--format', '{{.Server.Version}}']);
-    }
-    catch (error) {
-        throw unverifiable(`docker is not installed or not on PATH (${messageOf(error)}): install Docker, or ${START_DOCKER}`);
-    }
-    if (result.exitCode === 0)
-        return;
-    const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`;
-    if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
-        throw unverifiable(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`);
-    throw unverifiable(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`);
-}
-// Registry answers that no retry can change.
-const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
-/**
- * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
- * the ledger's platform unless the daemon already has that repo digest, retrying errors that
- * may be transient, then checks the daemon reports exactly that repo digest.
- */
-async function pullImage(run, image, options = {}) {
-    if (await holdsDigest(run, image))
-        return;
-    const retries = options.retries ?? 3;
-    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
-    let delay = options.backoffMs ?? 2000;
-    for (let attempt = 0;; attempt++) {
-        const result = await run('docker', ['pull', '--platform', image.platform, image.reference]);
-        if (result.exitCode === 0)
-            break;
-        const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
-        if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
-            throw unverifiable(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`);
-        await sleep(delay);
-        delay *= 2;
-    }
-    if (!(await holdsDigest(run, image)))
-        throw errors_invalid(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`);
-}
-async function holdsDigest(run, image) {
-    const result = await run('docker', [
-        'image',
-        'inspect',
-        '--format',
-        '{{json .RepoDigests}}',
-        image.reference
-    ]);
-    if (result.exitCode !== 0)
-        return false;
-    const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
-    let repoDigests;
-    try {
-        repoDigests = JSON.parse(result.stdout);
-    }
-    catch {
-        throw unverifiable(`environment: docker image inspect returned '${clip(result.stdout.trim())}' instead of the repo digests`);
-    }
-    return (Array.isArray(repoDigests) &&
-        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
-}
-/** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
-function familiarName(reference) {
-    const withoutHub = reference.replace(/^(?:index\.)?docker\.io\//, '');
-    return withoutHub.replace(/^library\/([^/]+)$/, '$1');
-}
-/** The last non-empty line: where docker and registries put the reason. */
-function lastLine(text) {
-    return text.trim().split('\n').at(-1)?.trim() ?? '';
-}
-function messageOf(error) {
-    return error instanceof Error ? error.message : String(error);
-}
-
 ;// CONCATENATED MODULE: ./src/reproduce/limits.ts
 // What one build may take from the runner: memory, and bytes left in /out.
 
@@ -108270,6 +108285,10 @@ function formatBytes(bytes) {
     }
     return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }
+/** `bytes` in GiB with two decimals and no unit (`0.50`): progress lines keep one unit. */
+function gibibytes(bytes) {
+    return (bytes / GIB).toFixed(2);
+}
 /**
  * The bytes of the regular files under `dir`, counting stops once past `limit` (the answer is
  * then only known to exceed it). Links are not followed; other kinds of entry count nothing.
@@ -108290,6 +108309,7 @@ async function bytesUnder(dir, limit) {
 }
 
 ;// CONCATENATED MODULE: ./src/reproduce/outputs.ts
+
 
 
 
@@ -108326,7 +108346,7 @@ async function collectOutputs(outDir, outputs, options = {}) {
             entries.set(inOut, { ...entry, path: inOut });
         }
     }
-    const manifest = [...entries.values()].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+    const manifest = sortByPathBytes([...entries.values()], entry => entry.path);
     return { root: manifestRoot(manifest), manifest };
 }
 /**
@@ -108656,6 +108676,7 @@ async function makeWorldWritable(dir) {
 }
 
 ;// CONCATENATED MODULE: ./src/compare/manifest-diff.ts
+
 /** Unsigned bytewise order of the UTF-8 paths (PROTOCOL.md section 1), never locale order. */
 function comparePaths(a, b) {
     return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -108663,21 +108684,26 @@ function comparePaths(a, b) {
 function diffManifests(expected, actual) {
     const actualByPath = new Map(actual.map(entry => [entry.path, entry]));
     const expectedPaths = new Set(expected.map(entry => entry.path));
-    const diff = { added: [], removed: [], changed: [], same: 0 };
+    const removed = [];
+    const changed = [];
+    let same = 0;
     for (const entry of expected) {
         const other = actualByPath.get(entry.path);
         if (other === undefined)
-            diff.removed.push(entry);
+            removed.push(entry);
         else if (other.size === entry.size && other.sha256 === entry.sha256)
-            diff.same++;
+            same++;
         else
-            diff.changed.push({ path: entry.path, expected: entry, actual: other });
+            changed.push({ path: entry.path, expected: entry, actual: other });
     }
-    diff.added = actual.filter(entry => !expectedPaths.has(entry.path));
-    diff.added.sort((a, b) => comparePaths(a.path, b.path));
-    diff.removed.sort((a, b) => comparePaths(a.path, b.path));
-    diff.changed.sort((a, b) => comparePaths(a.path, b.path));
-    return diff;
+    const added = actual.filter(entry => !expectedPaths.has(entry.path));
+    const byPath = (entry) => entry.path;
+    return {
+        added: sortByPathBytes(added, byPath),
+        removed: sortByPathBytes(removed, byPath),
+        changed: sortByPathBytes(changed, byPath),
+        same
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/compare/tensor-diff.ts
@@ -109578,11 +109604,13 @@ async function runProtocol(request, deps, tracker, report) {
         report.capability = checkExpected(report, request, capabilityOf(attestation, reproduced.outputs.root));
         return { result: 'reproduced', reason: `the build reproduced: root ${reproduced.outputs.root}` };
     }
-    const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger);
+    tracker.start('hash');
+    const model = requiredModel(request);
+    const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger);
     tracker.start('compare');
     if (downloaded.root !== reproduced.outputs.root) {
         report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest);
-        report.explanations = await explainChanges(report.diff, reproduced.outDir, request.model);
+        report.explanations = await explainChanges(report.diff, reproduced.outDir, model);
         const { added, removed, changed } = report.diff;
         throw mismatch(`the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`);
     }
@@ -109592,7 +109620,9 @@ async function runProtocol(request, deps, tracker, report) {
     return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` };
 }
 async function checkCapability(request, deps, tracker, report, attestation) {
-    const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger);
+    tracker.start('hash');
+    const model = requiredModel(request);
+    const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger);
     tracker.start('compare');
     const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
     tracker.pass(`capability matches: ${capability}`);
@@ -109609,12 +109639,18 @@ function checkExpected(report, request, capability) {
     }
     return capability;
 }
-async function hashModel(request, deps, tracker, report, ledger) {
-    tracker.start('hash');
-    if (!(0,external_node_fs_namespaceObject.lstatSync)(request.model, { throwIfNoEntry: false })) {
-        throw unverifiable(`model: ${request.model} does not exist: check the download step or the path`);
+/** Verify and check compare with the downloaded model; the CLI and the action always give it. */
+function requiredModel(request) {
+    if (request.model === undefined)
+        throw unverifiable(`model: mode ${request.mode} needs the downloaded model: give its path`);
+    return request.model;
+}
+/** Hashes the downloaded model; the caller has started the 'hash' phase. */
+async function hashModel(model, deps, tracker, report, ledger) {
+    if (!(0,external_node_fs_namespaceObject.lstatSync)(model, { throwIfNoEntry: false })) {
+        throw unverifiable(`model: ${model} does not exist: check the download step or the path`);
     }
-    const downloaded = await digestModel(request.model, ledger, progress => deps.reporter.hashProgress('model', progress));
+    const downloaded = await digestModel(model, ledger, progress => deps.reporter.hashProgress('model', progress));
     report.downloaded = downloaded;
     tracker.pass(`downloaded model root ${downloaded.root} (${downloaded.manifest.length} file(s))`);
     return downloaded;
@@ -109696,6 +109732,7 @@ class CheckTracker {
 
 
 
+
 const cacheKey = (root) => `verify-model-dataset-${root}`;
 /**
  * Restores the ledger's downloadable dataset from the Actions cache (re-verifying its root, since
@@ -109750,7 +109787,7 @@ async function bounded(options, what, call) {
         return await Promise.race([call().then(value => ({ settled: true, value })), timeout]);
     }
     catch (error) {
-        options.warn(`dataset cache: ${what} failed (${error instanceof Error ? error.message : String(error)}); going on without the cache`);
+        options.warn(`dataset cache: ${what} failed (${messageOf(error)}); going on without the cache`);
         return { settled: false };
     }
     finally {
@@ -110234,6 +110271,7 @@ function inertLine(text) {
 
 ;// CONCATENATED MODULE: ./src/action/log.ts
 
+
 const HEARTBEAT_MS = 60_000;
 /**
  * One collapsible log group per phase, and a heartbeat while a build runs. Nothing the ledger
@@ -110276,8 +110314,8 @@ function groupReporter(core, write = chunk => process.stdout.write(chunk)) {
             if (now - lastProgress < 5000)
                 return;
             lastProgress = now;
-            const gib = (n) => (n / 2 ** 30).toFixed(2);
-            info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`);
+            const { bytesDone, bytesTotal } = progress;
+            info(`hashing ${what}: ${gibibytes(bytesDone)} of ${gibibytes(bytesTotal)} GiB`);
         },
         end
     };
@@ -110372,7 +110410,7 @@ async function finish(report, inputs, deps) {
             await core.writeSummary(renderSummary(report));
         }
         catch (error) {
-            const why = error instanceof Error ? error.message : String(error);
+            const why = messageOf(error);
             core.warning(`the job summary was not written: ${why}`);
         }
     }

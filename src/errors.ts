@@ -3,7 +3,7 @@ export type Verdict = 'verified' | 'reproduced' | 'mismatch' | 'unverifiable' | 
 
 export type FailingVerdict = Exclude<Verdict, 'verified' | 'reproduced'>
 
-export const PASSING_VERDICTS: readonly Verdict[] = ['verified', 'reproduced']
+const PASSING_VERDICTS: readonly Verdict[] = ['verified', 'reproduced']
 
 export function isPassing(verdict: Verdict): boolean {
   return PASSING_VERDICTS.includes(verdict)
@@ -36,6 +36,10 @@ export const mismatch = (message: string, detail?: string): VerifyError =>
 /** Anything thrown that is not a VerifyError means the verifier could not finish: unverifiable. */
 export function toVerifyError(error: unknown): VerifyError {
   if (error instanceof VerifyError) return error
-  const message = error instanceof Error ? error.message : String(error)
-  return new VerifyError('unverifiable', `could not complete the verification: ${message}`)
+  return new VerifyError('unverifiable', `could not complete the verification: ${messageOf(error)}`)
+}
+
+/** The message of anything thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }

@@ -67,7 +67,10 @@ describe('verify-model CLI', () => {
     const manifestFile = path.join(dir, 'manifest.json')
     const json = await cli('digest', target, '--json', '--manifest', manifestFile)
     expect(JSON.parse(json.stdout)).toEqual({ root: tree.root, manifest: tree.manifest })
-    expect(JSON.parse(readFileSync(manifestFile, 'utf8'))).toEqual(tree.manifest)
+    expect(JSON.parse(readFileSync(manifestFile, 'utf8'))).toEqual({
+      root: tree.root,
+      manifest: tree.manifest
+    })
     const single = await cli(
       'digest',
       path.join(target, 'config.json'),

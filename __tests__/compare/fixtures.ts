@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { describe } from '@jest/globals'
+import { describeRequiring } from '../helpers/requirements.js'
 
 /** Typed values written as little- or big-endian bytes with a DataView. */
 export function encode(
@@ -140,6 +140,8 @@ export async function writePair(
   return [e, a]
 }
 
+const NUMPY_HINT = 'python3 with numpy is required in CI (apt-get install python3-numpy)'
+
 function numpyAvailable(): boolean {
   try {
     execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' })
@@ -150,8 +152,9 @@ function numpyAvailable(): boolean {
 }
 
 /** Runs with real numpy; skipped where numpy is missing, except under CI, where it must exist. */
-export const describeNumpy =
-  process.env.CI === 'true' || numpyAvailable() ? describe : describe.skip
+export function describeNumpy(name: string, body: () => void): void {
+  describeRequiring(name, numpyAvailable, NUMPY_HINT, body)
+}
 
 /** Runs a Python script with arguments (argv array, never a shell) and returns its stdout. */
 export function python(script: string, ...args: string[]): string {

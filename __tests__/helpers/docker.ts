@@ -3,8 +3,8 @@ import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { describe, it } from '@jest/globals'
 import type { ImageRef } from '../../src/protocol/ledger.js'
+import { describeRequiring } from './requirements.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -35,14 +35,7 @@ export function dockerAvailable(): boolean {
  * developer's machine, a failing test under CI (`CI=true`), so CI never passes by skipping.
  */
 export function describeDocker(name: string, body: () => void): void {
-  if (dockerAvailable()) describe(name, body)
-  else if (process.env.CI === 'true')
-    describe(name, () => {
-      it('needs Docker', () => {
-        throw new Error(`Docker is required in CI: ${SERVICES_HINT}`)
-      })
-    })
-  else describe.skip(name, body)
+  describeRequiring(name, dockerAvailable, `Docker is required in CI: ${SERVICES_HINT}`, body)
 }
 
 const built = new Map<string, Promise<ImageRef>>()

@@ -4471,7 +4471,7 @@ function defaultCallback(err) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _exec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(106);
 /* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(425);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(32);
 
 
 
@@ -4496,7 +4496,6 @@ __webpack_async_result__();
 /* harmony export */   eb: () => (/* binding */ UsageError),
 /* harmony export */   jH: () => (/* binding */ readInputFile)
 /* harmony export */ });
-/* unused harmony exports readPublicKeys, parseThreshold */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(24);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(916);
@@ -4571,7 +4570,7 @@ function printJson(io, value) {
 
 /***/ }),
 
-/***/ 425:
+/***/ 32:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -4581,8 +4580,6 @@ __nccwpck_require__.d(__webpack_exports__, {
   rc: () => (/* binding */ EXIT_PASS),
   iW: () => (/* binding */ main)
 });
-
-// UNUSED EXPORTS: EXIT_USAGE, buildProgram
 
 // EXTERNAL MODULE: ./node_modules/commander/index.js
 var commander = __nccwpck_require__(909);
@@ -4668,16 +4665,33 @@ function inertLine(text) {
 
 // EXTERNAL MODULE: ./src/cli/io.ts
 var cli_io = __nccwpck_require__(604);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(24);
-var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_fs_);
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./src/digest/manifest.ts
+
+/**
+ * A tree digest as JSON with one manifest entry per line, so two manifests compare with
+ * `diff`: `{"root": …, "manifest": [{"path": …, "size": …, "sha256": …}, …]}`.
+ */
+function formatManifest(digest) {
+    const entries = digest.manifest.map(entry => JSON.stringify({ path: entry.path, size: entry.size, sha256: entry.sha256 }));
+    const list = entries.length === 0 ? '[]' : `[\n    ${entries.join(',\n    ')}\n  ]`;
+    return `{\n  "root": ${JSON.stringify(digest.root)},\n  "manifest": ${list}\n}\n`;
+}
+async function writeManifest(file, digest) {
+    await (0,promises_namespaceObject.writeFile)(file, formatManifest(digest));
+}
+
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
 ;// CONCATENATED MODULE: external "node:timers/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: external "node:worker_threads"
 const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(24);
+var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_fs_);
 ;// CONCATENATED MODULE: ./src/digest/hash-file.ts
 
 
@@ -5081,7 +5095,7 @@ function createEngine(options = {}) {
                 break;
             }
             if (pool.length > 0)
-                await (0,promises_namespaceObject.setImmediate)(); // let worker messages in
+                await (0,external_node_timers_promises_namespaceObject.setImmediate)(); // let worker messages in
         }
         mainBusy = false;
     }
@@ -5268,7 +5282,7 @@ async function listTree(target, options = {}) {
             const relative = next.relative === '' ? name : `${next.relative}/${name}`;
             if (++sinceYield === YIELD_EVERY) {
                 sinceYield = 0;
-                await (0,promises_namespaceObject.setImmediate)();
+                await (0,external_node_timers_promises_namespaceObject.setImmediate)();
             }
             if (entry.isDirectory())
                 directories.push({ absolute, relative });
@@ -5428,14 +5442,14 @@ function registerDigest(program, context) {
         .description('Print the treeSha256 root of a file or directory (PROTOCOL.md section 1).')
         .argument('<path>', 'file or directory')
         .option('--single-name <name>', 'entry name when <path> is a single file (default: its base name)')
-        .option('--manifest <file>', 'also write the manifest (sorted {path, size, sha256}) as JSON')
+        .option('--manifest <file>', 'also write {root, manifest} as JSON, one manifest entry per line (diff-friendly)')
         .option('--json', 'print {root, manifest} as JSON')
         .action(async (target, options) => {
         const digest = await treeSha256(target, { singleName: options.singleName }).catch(error => {
             throw (0,cli_io/* asUsageError */.IG)(error);
         });
         if (options.manifest)
-            (0,external_node_fs_.writeFileSync)(options.manifest, JSON.stringify(digest.manifest, null, 2) + '\n');
+            await writeManifest(options.manifest, digest);
         if (options.json)
             (0,cli_io/* printJson */.Q2)(context.io, digest);
         else
@@ -5541,8 +5555,6 @@ function registerVerifySba(program, context) {
 var protocol_attestation = __nccwpck_require__(722);
 // EXTERNAL MODULE: ./src/protocol/capability.ts
 var capability = __nccwpck_require__(528);
-;// CONCATENATED MODULE: external "node:fs/promises"
-const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./src/reproduce/cleanup.ts
 
 /**
@@ -5554,7 +5566,7 @@ const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequi
  */
 async function removeBuildTree(dir, run) {
     try {
-        await (0,external_node_fs_promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
     }
     catch {
         // The code varies (EACCES, EPERM, or ENOTDIR from rm's retry as a directory).
@@ -5564,7 +5576,88 @@ async function removeBuildTree(dir, run) {
 
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+// EXTERNAL MODULE: ./src/protocol/encoding.ts
+var encoding = __nccwpck_require__(991);
+;// CONCATENATED MODULE: ./src/reproduce/docker.ts
+
+
+const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
+/** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
+async function preflight(run) {
+    let result;
+    try {
+        result = await run('docker', ['version', '--format', '{{.Server.Version}}']);
+    }
+    catch (error) {
+        throw (0,errors/* unverifiable */.vm)(`docker is not installed or not on PATH (${(0,errors/* messageOf */.bD)(error)}): install Docker, or ${START_DOCKER}`);
+    }
+    if (result.exitCode === 0)
+        return;
+    const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`;
+    if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
+        throw (0,errors/* unverifiable */.vm)(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`);
+    throw (0,errors/* unverifiable */.vm)(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`);
+}
+// Registry answers that no retry can change.
+const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
+/**
+ * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
+ * the ledger's platform unless the daemon already has that repo digest, retrying errors that
+ * may be transient, then checks the daemon reports exactly that repo digest.
+ */
+async function pullImage(run, image, options = {}) {
+    if (await holdsDigest(run, image))
+        return;
+    const retries = options.retries ?? 3;
+    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
+    let delay = options.backoffMs ?? 2000;
+    for (let attempt = 0;; attempt++) {
+        const result = await run('docker', ['pull', '--platform', image.platform, image.reference]);
+        if (result.exitCode === 0)
+            break;
+        const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
+        if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
+            throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`);
+        await sleep(delay);
+        delay *= 2;
+    }
+    if (!(await holdsDigest(run, image)))
+        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`);
+}
+async function holdsDigest(run, image) {
+    const result = await run('docker', [
+        'image',
+        'inspect',
+        '--format',
+        '{{json .RepoDigests}}',
+        image.reference
+    ]);
+    if (result.exitCode !== 0)
+        return false;
+    const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
+    let repoDigests;
+    try {
+        repoDigests = JSON.parse(result.stdout);
+    }
+    catch {
+        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,encoding/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`);
+    }
+    return (Array.isArray(repoDigests) &&
+        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
+}
+/** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
+function familiarName(reference) {
+    const withoutHub = reference.replace(/^(?:index\.)?docker\.io\//, '');
+    return withoutHub.replace(/^library\/([^/]+)$/, '$1');
+}
+/** The last non-empty line: where docker and registries put the reason. */
+function lastLine(text) {
+    return text.trim().split('\n').at(-1)?.trim() ?? '';
+}
+
 ;// CONCATENATED MODULE: ./src/reproduce/container.ts
+
+
 
 
 
@@ -5591,7 +5684,6 @@ function normalizedEnv(build) {
         HOME: '/tmp'
     };
 }
-const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
 /**
  * What the verifier's policy and this runner allow, checked before anything is fetched:
  * network only with the caller's opt-in, enough CPUs, and a `build.env` that leaves the
@@ -5602,7 +5694,7 @@ function checkRunnable(build, runner) {
         throw (0,errors/* invalid */.Gq)("predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access");
     if (runner.hostCpus < build.cpus)
         throw (0,errors/* unverifiable */.vm)(`predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`);
-    for (const name of RESERVED_ENV)
+    for (const name of ledger/* RESERVED_ENV */.Tn)
         if (Object.hasOwn(build.env, name))
             throw (0,errors/* invalid */.Gq)(`predicate.build.env.${name}: must not be set (the verifier fixes it)`);
 }
@@ -5708,7 +5800,7 @@ async function endState(run, name) {
     const inspected = await run('docker', ['inspect', '--format', '{{.State.OOMKilled}}', name]);
     if (inspected.exitCode === 0)
         return { oomKilled: inspected.stdout.trim() === 'true' };
-    const reason = inspected.stderr.trim().split('\n').at(-1) ?? '';
+    const reason = lastLine(inspected.stderr);
     return DAEMON_GONE.test(reason) ? { daemonLost: reason } : {};
 }
 const DAEMON_GONE = /cannot connect to the docker daemon|is the docker daemon running|error during connect/i;
@@ -5734,9 +5826,10 @@ class LogTail {
     }
 }
 
-// EXTERNAL MODULE: ./src/protocol/encoding.ts
-var encoding = __nccwpck_require__(991);
+// EXTERNAL MODULE: ./src/protocol/paths.ts
+var paths = __nccwpck_require__(240);
 ;// CONCATENATED MODULE: ./src/reproduce/dependencies.ts
+
 
 
 
@@ -5760,18 +5853,14 @@ async function checkDependencies(srcDir, dependencies) {
 }
 async function locate(srcDir, name, field) {
     const fail = (reason) => (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(name)}: ${reason}`);
-    const segments = name.split('/');
-    if (name.includes('\0') ||
-        name.includes('\\') ||
-        external_node_path_default().isAbsolute(name) ||
-        segments.some(segment => segment === '' || segment === '.' || segment === '..')) {
+    if ((0,paths/* unsafePathReason */.m)(name) !== undefined)
         throw fail('not a plain relative path');
-    }
+    const segments = name.split('/');
     let current = srcDir;
     for (const [i, segment] of segments.entries()) {
         current = external_node_path_default().join(current, segment);
         const shown = segments.slice(0, i + 1).join('/');
-        const stats = await (0,external_node_fs_promises_namespaceObject.lstat)(current).catch(() => undefined);
+        const stats = await (0,promises_namespaceObject.lstat)(current).catch(() => undefined);
         if (stats === undefined)
             throw fail('not found in the source tree');
         if (stats.isSymbolicLink())
@@ -5785,7 +5874,7 @@ async function locate(srcDir, name, field) {
     return current;
 }
 async function sha256File(file) {
-    const handle = await (0,external_node_fs_promises_namespaceObject.open)(file, external_node_fs_promises_namespaceObject.constants.O_RDONLY | external_node_fs_promises_namespaceObject.constants.O_NOFOLLOW);
+    const handle = await (0,promises_namespaceObject.open)(file, promises_namespaceObject.constants.O_RDONLY | promises_namespaceObject.constants.O_NOFOLLOW);
     const hash = (0,external_node_crypto_.createHash)('sha256');
     try {
         for await (const chunk of handle.createReadStream({ autoClose: false }))
@@ -5810,7 +5899,7 @@ const DEFAULTS = {
     backoffMs: 1_000,
     maxRetryAfterMs: 60_000,
     fetchImpl: (...args) => fetch(...args),
-    sleep: (ms) => (0,promises_namespaceObject.setTimeout)(ms),
+    sleep: (ms) => (0,external_node_timers_promises_namespaceObject.setTimeout)(ms),
     onProgress: (_progress) => { }
 };
 const MAX_REDIRECTS = 10;
@@ -5836,13 +5925,13 @@ class RetryableFailure extends Error {
 async function download(url, dest, options = {}) {
     const settings = { ...DEFAULTS, ...definedOnly(options) };
     const shown = checkUrl(url, 'url');
-    await (0,external_node_fs_promises_namespaceObject.mkdir)(external_node_path_default().dirname(dest), { recursive: true });
+    await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(dest), { recursive: true });
     const partial = `${dest}.partial-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
     try {
         for (let attempt = 0;; attempt++) {
             try {
                 const result = await attemptDownload(url, partial, settings);
-                await (0,external_node_fs_promises_namespaceObject.rename)(partial, dest);
+                await (0,promises_namespaceObject.rename)(partial, dest);
                 return result;
             }
             catch (error) {
@@ -5856,7 +5945,7 @@ async function download(url, dest, options = {}) {
         }
     }
     finally {
-        await (0,external_node_fs_promises_namespaceObject.rm)(partial, { force: true });
+        await (0,promises_namespaceObject.rm)(partial, { force: true });
     }
 }
 /** Validates a url (https, or http to loopback) and returns it without query or credentials, for messages. */
@@ -5974,8 +6063,8 @@ function declaredLength(response) {
     return header !== null && /^\d+$/.test(header.trim()) ? Number(header.trim()) : undefined;
 }
 async function writeBody(response, partial, limits) {
-    await (0,external_node_fs_promises_namespaceObject.rm)(partial, { force: true });
-    const file = await (0,external_node_fs_promises_namespaceObject.open)(partial, 'wx', 0o644);
+    await (0,promises_namespaceObject.rm)(partial, { force: true });
+    const file = await (0,promises_namespaceObject.open)(partial, 'wx', 0o644);
     const hash = (0,external_node_crypto_.createHash)('sha256');
     let bytes = 0;
     try {
@@ -6033,7 +6122,7 @@ var yauzl = __nccwpck_require__(663);
 const DEFAULT_UNPACK_LIMITS = { maxBytes: 64 * 2 ** 30, maxEntries: 1_000_000 };
 /** Detects the format from the first bytes, never from a file name. */
 async function detectArchiveFormat(file, label = 'archive') {
-    const handle = await (0,external_node_fs_promises_namespaceObject.open)(file, 'r');
+    const handle = await (0,promises_namespaceObject.open)(file, 'r');
     const head = Buffer.alloc(512);
     try {
         await handle.read(head, 0, head.length, 0);
@@ -6062,8 +6151,8 @@ async function unpackArchive(file, target, options = {}) {
     await forEachEntry(file, format, { label, limits }, async (raw) => {
         dryRun.add(raw);
     });
-    await (0,external_node_fs_promises_namespaceObject.mkdir)(target, { recursive: true });
-    if ((await (0,external_node_fs_promises_namespaceObject.readdir)(target)).length > 0)
+    await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
+    if ((await (0,promises_namespaceObject.readdir)(target)).length > 0)
         throw new Error(`unpack target ${target} is not empty`);
     const plan = new EntryPlan(label, limits);
     try {
@@ -6074,11 +6163,11 @@ async function unpackArchive(file, target, options = {}) {
         });
         // Readable by the build's uid whatever the umask, like the files (0644/0755).
         for (const directory of ['', ...plan.directories]) {
-            await (0,external_node_fs_promises_namespaceObject.chmod)(external_node_path_default().join(target, directory), 0o755);
+            await (0,promises_namespaceObject.chmod)(external_node_path_default().join(target, directory), 0o755);
         }
     }
     catch (error) {
-        await (0,external_node_fs_promises_namespaceObject.rm)(target, { recursive: true, force: true });
+        await (0,promises_namespaceObject.rm)(target, { recursive: true, force: true });
         throw error;
     }
     return { format, files: plan.files.size, bytes: plan.bytes };
@@ -6165,13 +6254,13 @@ function normaliseName(name, kind, fail) {
 async function writeEntry(target, entry, raw, label) {
     const destination = external_node_path_default().join(target, ...entry.path.split('/'));
     if (entry.kind === 'directory') {
-        await (0,external_node_fs_promises_namespaceObject.mkdir)(destination, { recursive: true, mode: 0o755 });
+        await (0,promises_namespaceObject.mkdir)(destination, { recursive: true, mode: 0o755 });
         return;
     }
     const body = await raw.open();
-    await (0,external_node_fs_promises_namespaceObject.mkdir)(external_node_path_default().dirname(destination), { recursive: true, mode: 0o755 });
+    await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(destination), { recursive: true, mode: 0o755 });
     // O_EXCL: an entry never replaces anything, whatever the checks above let through.
-    const handle = await (0,external_node_fs_promises_namespaceObject.open)(destination, external_node_fs_promises_namespaceObject.constants.O_WRONLY | external_node_fs_promises_namespaceObject.constants.O_CREAT | external_node_fs_promises_namespaceObject.constants.O_EXCL | external_node_fs_promises_namespaceObject.constants.O_NOFOLLOW, entry.mode);
+    const handle = await (0,promises_namespaceObject.open)(destination, promises_namespaceObject.constants.O_WRONLY | promises_namespaceObject.constants.O_CREAT | promises_namespaceObject.constants.O_EXCL | promises_namespaceObject.constants.O_NOFOLLOW, entry.mode);
     let written = 0;
     try {
         // The readers end an entry at its declared size (tar) or fail past it (yauzl validates sizes).
@@ -6344,7 +6433,7 @@ async function prepareDataset(ref, options) {
     const onHash = (progress) => options.onProgress?.({ phase: 'hash', ...progress });
     if (options.dir !== undefined) {
         const dir = external_node_path_default().resolve(options.dir);
-        await (0,external_node_fs_promises_namespaceObject.stat)(dir).catch(() => {
+        await (0,promises_namespaceObject.stat)(dir).catch(() => {
             throw (0,errors/* unverifiable */.vm)(`predicate.dataset: the dataset directory ${dir} does not exist`);
         });
         const digest = await hashDataset(dir, onHash);
@@ -6371,7 +6460,7 @@ async function prepareDataset(ref, options) {
         await unpackArchive(archive, dir, { label: 'predicate.dataset.uri', limits: options.limits });
     }
     finally {
-        await (0,external_node_fs_promises_namespaceObject.rm)(archive, { force: true });
+        await (0,promises_namespaceObject.rm)(archive, { force: true });
     }
     const digest = await hashDataset(dir, onHash);
     if (digest.root !== ref.treeSha256) {
@@ -6392,92 +6481,12 @@ async function hashDataset(dir, onProgress) {
 }
 /** The usual cause of a differing root: the archive wraps the hashed directory in another one. */
 async function layoutHint(dir) {
-    const top = await (0,external_node_fs_promises_namespaceObject.readdir)(dir, { withFileTypes: true });
+    const top = await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true });
     if (top.length === 1 && top[0].isDirectory()) {
         return (`: the archive holds a single top-level directory '${top[0].name}/', which is kept; ` +
             "the archive must hold the hashed directory's contents at its top level (tar -C DIR -czf data.tar.gz .)");
     }
     return ": the archive must hold exactly the hashed directory's contents at its top level";
-}
-
-;// CONCATENATED MODULE: ./src/reproduce/docker.ts
-
-
-const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
-/** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
-async function preflight(run) {
-    let result;
-    try {
-        result = await run('docker', ['version', '--format', '{{.Server.Version}}']);
-    }
-    catch (error) {
-        throw (0,errors/* unverifiable */.vm)(`docker is not installed or not on PATH (${messageOf(error)}): install Docker, or ${START_DOCKER}`);
-    }
-    if (result.exitCode === 0)
-        return;
-    const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`;
-    if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
-        throw (0,errors/* unverifiable */.vm)(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`);
-    throw (0,errors/* unverifiable */.vm)(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`);
-}
-// Registry answers that no retry can change.
-const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
-/**
- * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
- * the ledger's platform unless the daemon already has that repo digest, retrying errors that
- * may be transient, then checks the daemon reports exactly that repo digest.
- */
-async function pullImage(run, image, options = {}) {
-    if (await holdsDigest(run, image))
-        return;
-    const retries = options.retries ?? 3;
-    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
-    let delay = options.backoffMs ?? 2000;
-    for (let attempt = 0;; attempt++) {
-        const result = await run('docker', ['pull', '--platform', image.platform, image.reference]);
-        if (result.exitCode === 0)
-            break;
-        const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
-        if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
-            throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`);
-        await sleep(delay);
-        delay *= 2;
-    }
-    if (!(await holdsDigest(run, image)))
-        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`);
-}
-async function holdsDigest(run, image) {
-    const result = await run('docker', [
-        'image',
-        'inspect',
-        '--format',
-        '{{json .RepoDigests}}',
-        image.reference
-    ]);
-    if (result.exitCode !== 0)
-        return false;
-    const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
-    let repoDigests;
-    try {
-        repoDigests = JSON.parse(result.stdout);
-    }
-    catch {
-        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,encoding/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`);
-    }
-    return (Array.isArray(repoDigests) &&
-        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
-}
-/** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
-function familiarName(reference) {
-    const withoutHub = reference.replace(/^(?:index\.)?docker\.io\//, '');
-    return withoutHub.replace(/^library\/([^/]+)$/, '$1');
-}
-/** The last non-empty line: where docker and registries put the reason. */
-function lastLine(text) {
-    return text.trim().split('\n').at(-1)?.trim() ?? '';
-}
-function messageOf(error) {
-    return error instanceof Error ? error.message : String(error);
 }
 
 ;// CONCATENATED MODULE: ./src/reproduce/limits.ts
@@ -6509,6 +6518,10 @@ function formatBytes(bytes) {
     }
     return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }
+/** `bytes` in GiB with two decimals and no unit (`0.50`): progress lines keep one unit. */
+function gibibytes(bytes) {
+    return (bytes / GIB).toFixed(2);
+}
 /**
  * The bytes of the regular files under `dir`, counting stops once past `limit` (the answer is
  * then only known to exceed it). Links are not followed; other kinds of entry count nothing.
@@ -6517,18 +6530,19 @@ async function bytesUnder(dir, limit) {
     let total = 0;
     const pending = [dir];
     for (let next = pending.pop(); next !== undefined && total <= limit; next = pending.pop()) {
-        for (const entry of await (0,external_node_fs_promises_namespaceObject.readdir)(next, { withFileTypes: true })) {
+        for (const entry of await (0,promises_namespaceObject.readdir)(next, { withFileTypes: true })) {
             const child = external_node_path_default().join(next, entry.name);
             if (entry.isDirectory())
                 pending.push(child);
             else if (entry.isFile())
-                total += (await (0,external_node_fs_promises_namespaceObject.lstat)(child)).size;
+                total += (await (0,promises_namespaceObject.lstat)(child)).size;
         }
     }
     return total;
 }
 
 ;// CONCATENATED MODULE: ./src/reproduce/outputs.ts
+
 
 
 
@@ -6553,7 +6567,7 @@ async function collectOutputs(outDir, outputs, options = {}) {
         const field = `predicate.build.outputs[${index}]`;
         const relative = external_node_path_default().posix.normalize(declared).replace(/\/+$/, '');
         const absolute = external_node_path_default().join(outDir, relative);
-        const stats = await (0,external_node_fs_promises_namespaceObject.lstat)(absolute).catch(() => undefined);
+        const stats = await (0,promises_namespaceObject.lstat)(absolute).catch(() => undefined);
         if (stats === undefined)
             throw (0,errors/* unverifiable */.vm)(`${field}: the build did not produce '${(0,encoding/* clip */.$Q)(declared)}'`);
         const prefix = relative === '.' ? '' : `${relative}/`;
@@ -6565,7 +6579,7 @@ async function collectOutputs(outDir, outputs, options = {}) {
             entries.set(inOut, { ...entry, path: inOut });
         }
     }
-    const manifest = [...entries.values()].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+    const manifest = sortByPathBytes([...entries.values()], entry => entry.path);
     return { root: manifestRoot(manifest), manifest };
 }
 /**
@@ -6574,7 +6588,7 @@ async function collectOutputs(outDir, outputs, options = {}) {
  */
 async function regularFilesUnder(outDir, relative) {
     const files = [];
-    for (const dirent of await (0,external_node_fs_promises_namespaceObject.readdir)(external_node_path_default().join(outDir, relative), { withFileTypes: true })) {
+    for (const dirent of await (0,promises_namespaceObject.readdir)(external_node_path_default().join(outDir, relative), { withFileTypes: true })) {
         const child = relative === '' ? dirent.name : `${relative}/${dirent.name}`;
         if (dirent.isDirectory())
             files.push(...(await regularFilesUnder(outDir, child)));
@@ -6620,10 +6634,10 @@ async function fetchSource(source, dest, deps) {
     if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(commit)) {
         throw (0,errors/* invalid */.Gq)(`predicate.source.digest.gitCommit: '${commit}' is not 40 or 64 lowercase hex`);
     }
-    await (0,external_node_fs_promises_namespaceObject.mkdir)(dest, { recursive: true });
-    if ((await (0,external_node_fs_promises_namespaceObject.readdir)(dest)).length > 0)
+    await (0,promises_namespaceObject.mkdir)(dest, { recursive: true });
+    if ((await (0,promises_namespaceObject.readdir)(dest)).length > 0)
         throw new Error(`source destination ${dest} is not empty`);
-    const scratch = await (0,external_node_fs_promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-git-'));
+    const scratch = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-git-'));
     try {
         const gitDir = external_node_path_default().join(scratch, 'repo.git');
         const git = gitRunner(deps.run, {
@@ -6653,11 +6667,11 @@ async function fetchSource(source, dest, deps) {
         }
     }
     catch (error) {
-        await (0,external_node_fs_promises_namespaceObject.rm)(dest, { recursive: true, force: true });
+        await (0,promises_namespaceObject.rm)(dest, { recursive: true, force: true });
         throw error;
     }
     finally {
-        await (0,external_node_fs_promises_namespaceObject.rm)(scratch, { recursive: true, force: true });
+        await (0,promises_namespaceObject.rm)(scratch, { recursive: true, force: true });
     }
     await setTreeMtime(dest, deps.sourceDateEpoch);
 }
@@ -6737,15 +6751,15 @@ function gitReason(result) {
 }
 /** Sets the mtime of `root` and everything under it (of links themselves, never their targets). */
 async function setTreeMtime(root, epoch) {
-    for (const dirent of await (0,external_node_fs_promises_namespaceObject.readdir)(root, { withFileTypes: true })) {
+    for (const dirent of await (0,promises_namespaceObject.readdir)(root, { withFileTypes: true })) {
         const child = external_node_path_default().join(root, dirent.name);
         if (dirent.isDirectory())
             await setTreeMtime(child, epoch);
         else
-            await (0,external_node_fs_promises_namespaceObject.lutimes)(child, epoch, epoch);
+            await (0,promises_namespaceObject.lutimes)(child, epoch, epoch);
     }
     // Directories last: writing into a directory changes its mtime.
-    await (0,external_node_fs_promises_namespaceObject.lutimes)(root, epoch, epoch);
+    await (0,promises_namespaceObject.lutimes)(root, epoch, epoch);
 }
 
 ;// CONCATENATED MODULE: ./src/reproduce/index.ts
@@ -6778,7 +6792,7 @@ async function reproduce(ledger, options, deps) {
     checkRunnable(build, runner);
     if (options.keepOutputsIn !== undefined)
         await mustNotExist(options.keepOutputsIn);
-    const scratch = await (0,external_node_fs_promises_namespaceObject.mkdtemp)(external_node_path_default().join(options.workDir, 'reproduce-'));
+    const scratch = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(options.workDir, 'reproduce-'));
     try {
         const srcDir = external_node_path_default().join(scratch, 'src');
         const outDir = external_node_path_default().join(scratch, 'out');
@@ -6801,8 +6815,8 @@ async function reproduce(ledger, options, deps) {
         // GitHub runners): /src and /out must be writable by the build whatever their owner, and
         // what the build writes (umask 022 by default) stays readable for hashing afterwards.
         await makeWorldWritable(srcDir);
-        await (0,external_node_fs_promises_namespaceObject.mkdir)(outDir);
-        await (0,external_node_fs_promises_namespaceObject.chmod)(outDir, 0o777);
+        await (0,promises_namespaceObject.mkdir)(outDir);
+        await (0,promises_namespaceObject.chmod)(outDir, 0o777);
         const name = `verify-model-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
         const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity);
         const memoryBytes = options.memoryBytes ?? defaultMemoryBytes();
@@ -6867,34 +6881,35 @@ function dockerReason(log) {
     return log.split('\n').findLast(line => line.startsWith('docker: ')) ?? lastLine(log);
 }
 async function mustNotExist(target) {
-    const exists = await (0,external_node_fs_promises_namespaceObject.lstat)(target).then(() => true, () => false);
+    const exists = await (0,promises_namespaceObject.lstat)(target).then(() => true, () => false);
     if (exists)
         throw (0,errors/* unverifiable */.vm)(`the output directory ${target} already exists: choose a new path`);
 }
 async function moveDirectory(from, to) {
-    await (0,external_node_fs_promises_namespaceObject.mkdir)(external_node_path_default().dirname(to), { recursive: true });
+    await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(to), { recursive: true });
     try {
-        await (0,external_node_fs_promises_namespaceObject.rename)(from, to);
+        await (0,promises_namespaceObject.rename)(from, to);
     }
     catch (error) {
         if (error.code !== 'EXDEV')
             throw error;
-        await (0,external_node_fs_promises_namespaceObject.cp)(from, to, { recursive: true, preserveTimestamps: true });
+        await (0,promises_namespaceObject.cp)(from, to, { recursive: true, preserveTimestamps: true });
     }
 }
 /** Directories 0777, files gain rw for all (mode bits only: mtimes stay at sourceDateEpoch). */
 async function makeWorldWritable(dir) {
-    await (0,external_node_fs_promises_namespaceObject.chmod)(dir, 0o777);
-    for (const dirent of await (0,external_node_fs_promises_namespaceObject.readdir)(dir, { withFileTypes: true })) {
+    await (0,promises_namespaceObject.chmod)(dir, 0o777);
+    for (const dirent of await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true })) {
         const child = external_node_path_default().join(dir, dirent.name);
         if (dirent.isDirectory())
             await makeWorldWritable(child);
         else if (dirent.isFile())
-            await (0,external_node_fs_promises_namespaceObject.chmod)(child, ((await (0,external_node_fs_promises_namespaceObject.stat)(child)).mode & 0o777) | 0o666);
+            await (0,promises_namespaceObject.chmod)(child, ((await (0,promises_namespaceObject.stat)(child)).mode & 0o777) | 0o666);
     }
 }
 
 ;// CONCATENATED MODULE: ./src/compare/manifest-diff.ts
+
 /** Unsigned bytewise order of the UTF-8 paths (PROTOCOL.md section 1), never locale order. */
 function comparePaths(a, b) {
     return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -6902,21 +6917,26 @@ function comparePaths(a, b) {
 function diffManifests(expected, actual) {
     const actualByPath = new Map(actual.map(entry => [entry.path, entry]));
     const expectedPaths = new Set(expected.map(entry => entry.path));
-    const diff = { added: [], removed: [], changed: [], same: 0 };
+    const removed = [];
+    const changed = [];
+    let same = 0;
     for (const entry of expected) {
         const other = actualByPath.get(entry.path);
         if (other === undefined)
-            diff.removed.push(entry);
+            removed.push(entry);
         else if (other.size === entry.size && other.sha256 === entry.sha256)
-            diff.same++;
+            same++;
         else
-            diff.changed.push({ path: entry.path, expected: entry, actual: other });
+            changed.push({ path: entry.path, expected: entry, actual: other });
     }
-    diff.added = actual.filter(entry => !expectedPaths.has(entry.path));
-    diff.added.sort((a, b) => comparePaths(a.path, b.path));
-    diff.removed.sort((a, b) => comparePaths(a.path, b.path));
-    diff.changed.sort((a, b) => comparePaths(a.path, b.path));
-    return diff;
+    const added = actual.filter(entry => !expectedPaths.has(entry.path));
+    const byPath = (entry) => entry.path;
+    return {
+        added: sortByPathBytes(added, byPath),
+        removed: sortByPathBytes(removed, byPath),
+        changed: sortByPathBytes(changed, byPath),
+        same
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/compare/tensor-diff.ts
@@ -7452,7 +7472,7 @@ async function explainFileDifference(expectedPath, actualPath, name, options = {
  * `actual` is the downloaded directory, or the model file itself when it is a single file.
  */
 async function explainMismatch(expectedDir, actual, diff, options = {}) {
-    const actualIsFile = (await (0,external_node_fs_promises_namespaceObject.stat)(actual)).isFile();
+    const actualIsFile = (await (0,promises_namespaceObject.stat)(actual)).isFile();
     const explanations = new Map();
     for (const change of diff.changed.slice(0, options.maxFiles ?? DEFAULT_MAX_FILES)) {
         const segments = change.path.split('/');
@@ -7468,7 +7488,7 @@ async function explainMismatch(expectedDir, actual, diff, options = {}) {
 }
 /** O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking the open. */
 async function openRegularFile(file, opened) {
-    const handle = await (0,external_node_fs_promises_namespaceObject.open)(file, external_node_fs_promises_namespaceObject.constants.O_RDONLY | external_node_fs_promises_namespaceObject.constants.O_NOFOLLOW | external_node_fs_promises_namespaceObject.constants.O_NONBLOCK);
+    const handle = await (0,promises_namespaceObject.open)(file, promises_namespaceObject.constants.O_RDONLY | promises_namespaceObject.constants.O_NOFOLLOW | promises_namespaceObject.constants.O_NONBLOCK);
     const info = await handle.stat();
     opened.push({ handle, size: info.size });
     if (!info.isFile())
@@ -7817,11 +7837,13 @@ async function runProtocol(request, deps, tracker, report) {
         report.capability = checkExpected(report, request, capabilityOf(attestation, reproduced.outputs.root));
         return { result: 'reproduced', reason: `the build reproduced: root ${reproduced.outputs.root}` };
     }
-    const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger);
+    tracker.start('hash');
+    const model = requiredModel(request);
+    const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger);
     tracker.start('compare');
     if (downloaded.root !== reproduced.outputs.root) {
         report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest);
-        report.explanations = await explainChanges(report.diff, reproduced.outDir, request.model);
+        report.explanations = await explainChanges(report.diff, reproduced.outDir, model);
         const { added, removed, changed } = report.diff;
         throw (0,errors/* mismatch */.J4)(`the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`);
     }
@@ -7831,7 +7853,9 @@ async function runProtocol(request, deps, tracker, report) {
     return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` };
 }
 async function checkCapability(request, deps, tracker, report, attestation) {
-    const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger);
+    tracker.start('hash');
+    const model = requiredModel(request);
+    const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger);
     tracker.start('compare');
     const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
     tracker.pass(`capability matches: ${capability}`);
@@ -7848,12 +7872,18 @@ function checkExpected(report, request, capability) {
     }
     return capability;
 }
-async function hashModel(request, deps, tracker, report, ledger) {
-    tracker.start('hash');
-    if (!(0,external_node_fs_.lstatSync)(request.model, { throwIfNoEntry: false })) {
-        throw (0,errors/* unverifiable */.vm)(`model: ${request.model} does not exist: check the download step or the path`);
+/** Verify and check compare with the downloaded model; the CLI and the action always give it. */
+function requiredModel(request) {
+    if (request.model === undefined)
+        throw (0,errors/* unverifiable */.vm)(`model: mode ${request.mode} needs the downloaded model: give its path`);
+    return request.model;
+}
+/** Hashes the downloaded model; the caller has started the 'hash' phase. */
+async function hashModel(model, deps, tracker, report, ledger) {
+    if (!(0,external_node_fs_.lstatSync)(model, { throwIfNoEntry: false })) {
+        throw (0,errors/* unverifiable */.vm)(`model: ${model} does not exist: check the download step or the path`);
     }
-    const downloaded = await digestModel(request.model, ledger, progress => deps.reporter.hashProgress('model', progress));
+    const downloaded = await digestModel(model, ledger, progress => deps.reporter.hashProgress('model', progress));
     report.downloaded = downloaded;
     tracker.pass(`downloaded model root ${downloaded.root} (${downloaded.manifest.length} file(s))`);
     return downloaded;
@@ -7867,7 +7897,7 @@ function digestModel(model, ledger, onProgress) {
     return treeSha256(model, { singleName: singleFileName(ledger), onProgress });
 }
 function capabilityOf(attestation, root) {
-    return (0,capability/* computeCapability */.sv)(attestation.verifiedKeys.map(key => key.raw), attestation.attestationDigest, root);
+    return (0,capability/* computeCapability */.s)(attestation.verifiedKeys.map(key => key.raw), attestation.attestationDigest, root);
 }
 function describeLedger(report, ledger) {
     report.source = { uri: ledger.source.uri, commit: ledger.source.gitCommit };
@@ -8097,6 +8127,7 @@ var strict_json = __nccwpck_require__(834);
 ;// CONCATENATED MODULE: ./src/cli/render.ts
 
 
+
 /**
  * Progress and build log on stderr, so stdout stays the command's result. In a workflow step
  * (GITHUB_ACTIONS=true) the build log is fenced so the runner reads no workflow command in it.
@@ -8118,8 +8149,8 @@ function stderrReporter(io, env = process.env) {
             if (now - lastProgress < 2000 && progress.bytesDone < progress.bytesTotal)
                 return;
             lastProgress = now;
-            const gib = (n) => (n / 2 ** 30).toFixed(2);
-            io.stderr(`    hashing ${what}: ${gib(progress.bytesDone)} / ${gib(progress.bytesTotal)} GiB\n`);
+            const { bytesDone, bytesTotal } = progress;
+            io.stderr(`    hashing ${what}: ${gibibytes(bytesDone)} / ${gibibytes(bytesTotal)} GiB\n`);
         }
     };
 }
@@ -8176,7 +8207,7 @@ function registerBuild(program, context) {
         .action(async (file, options) => {
         const ledger = ledgerOf((0,cli_io/* readInputFile */.jH)(file, 'SBA or statement'), options);
         const reporter = stderrReporter(context.io);
-        const workDir = await (0,external_node_fs_promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-build-'));
+        const workDir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-build-'));
         try {
             const result = await reproduce(ledger, {
                 workDir,
@@ -8254,13 +8285,13 @@ function registerVerify(program, context) {
             datasetDir: options.dataset,
             allowNetwork: options.allowNetwork === true
         };
-        const workDir = await (0,external_node_fs_promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
+        const workDir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
         const reporter = stderrReporter(context.io);
         try {
             const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter });
             reporter.end();
             if (options.report)
-                await (0,external_node_fs_promises_namespaceObject.writeFile)(options.report, JSON.stringify(report, null, 2) + '\n');
+                await (0,promises_namespaceObject.writeFile)(options.report, JSON.stringify(report, null, 2) + '\n');
             if (options.json)
                 (0,cli_io/* printJson */.Q2)(context.io, report);
             else
@@ -8346,7 +8377,7 @@ function exitCodeFor(error, io, json) {
             io.stderr(`${inertLine(line)}\n`);
         return EXIT_FAILED;
     }
-    io.stderr(`${inertLine(`error: ${error instanceof Error ? error.message : String(error)}`)}\n`);
+    io.stderr(`${inertLine(`error: ${(0,errors/* messageOf */.bD)(error)}`)}\n`);
     return EXIT_USAGE;
 }
 
@@ -8362,9 +8393,9 @@ function exitCodeFor(error, io, json) {
 /* harmony export */   J4: () => (/* binding */ mismatch),
 /* harmony export */   WG: () => (/* binding */ isPassing),
 /* harmony export */   Zw: () => (/* binding */ toVerifyError),
+/* harmony export */   bD: () => (/* binding */ messageOf),
 /* harmony export */   vm: () => (/* binding */ unverifiable)
 /* harmony export */ });
-/* unused harmony export PASSING_VERDICTS */
 const PASSING_VERDICTS = ['verified', 'reproduced'];
 function isPassing(verdict) {
     return PASSING_VERDICTS.includes(verdict);
@@ -8391,8 +8422,11 @@ const mismatch = (message, detail) => new VerifyError('mismatch', message, detai
 function toVerifyError(error) {
     if (error instanceof VerifyError)
         return error;
-    const message = error instanceof Error ? error.message : String(error);
-    return new VerifyError('unverifiable', `could not complete the verification: ${message}`);
+    return new VerifyError('unverifiable', `could not complete the verification: ${messageOf(error)}`);
+}
+/** The message of anything thrown. */
+function messageOf(error) {
+    return error instanceof Error ? error.message : String(error);
 }
 
 
@@ -9587,7 +9621,7 @@ function verifyAttestation(sbaBytes, trusted, threshold) {
     return {
         ledger,
         statement: envelope.payload,
-        attestationDigest: (0,_capability_js__WEBPACK_IMPORTED_MODULE_0__/* .attestationDigest */ .TP)(envelope),
+        attestationDigest: (0,_capability_js__WEBPACK_IMPORTED_MODULE_0__/* .attestationDigest */ .T)(envelope),
         verifiedKeys,
         keyIds: verifiedKeys.map(k => k.keyId)
     };
@@ -9600,10 +9634,9 @@ function verifyAttestation(sbaBytes, trusted, threshold) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   TP: () => (/* binding */ attestationDigest),
-/* harmony export */   sv: () => (/* binding */ computeCapability)
+/* harmony export */   T: () => (/* binding */ attestationDigest),
+/* harmony export */   s: () => (/* binding */ computeCapability)
 /* harmony export */ });
-/* unused harmony export CAPABILITY_PREFIX */
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
 /* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
 /* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(10);
@@ -12278,7 +12311,7 @@ function distinctKeys(keys) {
 /* harmony export */   V4: () => (/* binding */ parsePublicKeys),
 /* harmony export */   ee: () => (/* binding */ parsePublicKey)
 /* harmony export */ });
-/* unused harmony exports publicKeyFromRaw, privateKeyFromSeed, publicKeyPem, privateKeyPem */
+/* unused harmony exports publicKeyFromRaw, privateKeyFromSeed, publicKeyPem */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(170);
@@ -12421,14 +12454,16 @@ function startsWith(bytes, prefix) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Ay: () => (/* binding */ createStatement),
-/* harmony export */   By: () => (/* binding */ parseStatement)
+/* harmony export */   By: () => (/* binding */ parseStatement),
+/* harmony export */   Tn: () => (/* binding */ RESERVED_ENV)
 /* harmony export */ });
-/* unused harmony exports STATEMENT_TYPE, PREDICATE_TYPE, DEFAULT_PLATFORM, MAX_CPUS */
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
 /* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
+/* harmony import */ var _paths_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(240);
 /* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(834);
 // The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
+
 
 
 
@@ -12436,6 +12471,7 @@ const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 const PREDICATE_TYPE = 'https://openclaw.dev/build-ledger/v1';
 const DEFAULT_PLATFORM = 'linux/amd64';
 const MAX_CPUS = 1024;
+/** Set by the verifier for every build (PROTOCOL.md section 4): `build.env` must not set them. */
 const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
 // eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/;
@@ -12698,17 +12734,9 @@ class Node {
     /** A path below a fixed root: relative, '/'-separated, no '.', '..' or empty segment. */
     relativePath() {
         const s = this.string();
-        if (s.includes('\\'))
-            this.fail('backslash not allowed (use /)');
-        if (s.startsWith('/'))
-            this.fail(`absolute path not allowed, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
-        const segments = s.split('/');
-        if (segments.includes('..'))
-            this.fail(`'..' segment not allowed, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
-        if (segments.includes('.'))
-            this.fail(`'.' segment not allowed, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
-        if (segments.includes(''))
-            this.fail(`empty segment not allowed, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
+        const reason = (0,_paths_js__WEBPACK_IMPORTED_MODULE_3__/* .unsafePathReason */ .m)(s);
+        if (reason !== undefined)
+            this.fail(`${reason}, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
         return s;
     }
 }
@@ -12749,6 +12777,37 @@ function createStatement(input) {
     const bytes = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .utf8 */ .As)(`${JSON.stringify(statement, null, 2)}\n`);
     parseStatement(bytes);
     return bytes;
+}
+
+
+/***/ }),
+
+/***/ 240:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   m: () => (/* binding */ unsafePathReason)
+/* harmony export */ });
+/**
+ * Why `path` is not a plain path below a fixed root (relative, '/'-separated, no NUL, no '.',
+ * '..' or empty segment), or undefined when it is one. Archive member names follow looser rules
+ * (a leading './', a directory's trailing '/'): see reproduce/archive.ts.
+ */
+function unsafePathReason(path) {
+    if (path.includes('\0'))
+        return 'NUL character not allowed';
+    if (path.includes('\\'))
+        return 'backslash not allowed (use /)';
+    if (path.startsWith('/'))
+        return 'absolute path not allowed';
+    const segments = path.split('/');
+    if (segments.includes('..'))
+        return "'..' segment not allowed";
+    if (segments.includes('.'))
+        return "'.' segment not allowed";
+    if (segments.includes(''))
+        return 'empty segment not allowed';
+    return undefined;
 }
 
 
@@ -13148,7 +13207,7 @@ const { Argument } = __nccwpck_require__(154);
 const { Command } = __nccwpck_require__(348);
 const { CommanderError, InvalidArgumentError } = __nccwpck_require__(135);
 const { Help } = __nccwpck_require__(754);
-const { Option } = __nccwpck_require__(240);
+const { Option } = __nccwpck_require__(859);
 
 exports.DM = new Command();
 
@@ -13341,7 +13400,7 @@ const process = __nccwpck_require__(708);
 const { Argument, humanReadableArgName } = __nccwpck_require__(154);
 const { CommanderError } = __nccwpck_require__(135);
 const { Help, stripColor } = __nccwpck_require__(754);
-const { Option, DualOptions } = __nccwpck_require__(240);
+const { Option, DualOptions } = __nccwpck_require__(859);
 const { suggestSimilar } = __nccwpck_require__(30);
 
 class Command extends EventEmitter {
@@ -16913,7 +16972,7 @@ exports.stripColor = stripColor;
 
 /***/ }),
 
-/***/ 240:
+/***/ 859:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 const { InvalidArgumentError } = __nccwpck_require__(135);

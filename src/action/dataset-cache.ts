@@ -1,6 +1,7 @@
 import { rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { treeSha256 } from '../digest/tree.js'
+import { messageOf } from '../errors.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { prepareDataset } from '../reproduce/dataset.js'
 
@@ -20,7 +21,7 @@ export interface DatasetCacheOptions {
   timeoutMs?: number
 }
 
-export const cacheKey = (root: string): string => `verify-model-dataset-${root}`
+const cacheKey = (root: string): string => `verify-model-dataset-${root}`
 
 /**
  * Restores the ledger's downloadable dataset from the Actions cache (re-verifying its root, since
@@ -88,9 +89,7 @@ async function bounded<T>(
   try {
     return await Promise.race([call().then(value => ({ settled: true as const, value })), timeout])
   } catch (error) {
-    options.warn(
-      `dataset cache: ${what} failed (${error instanceof Error ? error.message : String(error)}); going on without the cache`
-    )
+    options.warn(`dataset cache: ${what} failed (${messageOf(error)}); going on without the cache`)
     return { settled: false }
   } finally {
     clearTimeout(timer)

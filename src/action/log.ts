@@ -1,3 +1,4 @@
+import { gibibytes } from '../reproduce/limits.js'
 import type { Reporter } from '../verify/pipeline.js'
 import { CommandFence, inertLine } from '../workflow-commands.js'
 
@@ -55,8 +56,8 @@ export function groupReporter(
       const now = Date.now()
       if (now - lastProgress < 5000) return
       lastProgress = now
-      const gib = (n: number) => (n / 2 ** 30).toFixed(2)
-      info(`hashing ${what}: ${gib(progress.bytesDone)} of ${gib(progress.bytesTotal)} GiB`)
+      const { bytesDone, bytesTotal } = progress
+      info(`hashing ${what}: ${gibibytes(bytesDone)} of ${gibibytes(bytesTotal)} GiB`)
     },
     end
   }

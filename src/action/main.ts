@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { removeBuildTree } from '../reproduce/cleanup.js'
-import { isPassing, toVerifyError } from '../errors.js'
+import { isPassing, messageOf, toVerifyError } from '../errors.js'
 import { MAX_ENVELOPE_BYTES } from '../protocol/envelope.js'
 import type { Run } from '../exec.js'
 import type { DownloadFn } from '../download.js'
@@ -117,7 +117,7 @@ async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): P
     try {
       await core.writeSummary(renderSummary(report))
     } catch (error) {
-      const why = error instanceof Error ? error.message : String(error)
+      const why = messageOf(error)
       core.warning(`the job summary was not written: ${why}`)
     }
   }

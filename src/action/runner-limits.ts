@@ -12,7 +12,7 @@ export interface RunnerLimits {
   cacheTimeoutMs?: number
 }
 
-export const LIMIT_VARIABLES = {
+const LIMIT_VARIABLES = {
   memoryBytes: 'VERIFY_MODEL_MEMORY_LIMIT',
   maxOutputBytes: 'VERIFY_MODEL_MAX_OUTPUT',
   cacheTimeoutMs: 'VERIFY_MODEL_CACHE_TIMEOUT_MS'

@@ -30,7 +30,7 @@ export function readInputFile(file: string, what: string): Buffer {
 }
 
 /** A --public-key value is a file holding the key, or the key itself (hex or base64). */
-export function readPublicKeys(values: readonly string[]): PublicKey[] {
+function readPublicKeys(values: readonly string[]): PublicKey[] {
   if (values.length === 0) throw new UsageError('at least one --public-key is required')
   return values.flatMap(value => {
     try {
@@ -48,7 +48,7 @@ export function asUsageError(error: unknown): unknown {
   return error instanceof VerifyError ? new UsageError(error.message) : error
 }
 
-export function parseThreshold(value: string): number {
+function parseThreshold(value: string): number {
   const threshold = Number(value)
   if (!Number.isSafeInteger(threshold) || threshold < 1) {
     throw new UsageError(`--threshold must be a whole number ≥ 1, got '${value}'`)

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander'
-import { VerifyError } from '../errors.js'
+import { messageOf, VerifyError } from '../errors.js'
 import { inertLine } from '../workflow-commands.js'
 import { UsageError, type CliIo } from './io.js'
 import { registerDigest } from './commands/digest.js'
@@ -15,7 +15,7 @@ import { VERSION } from '../version.js'
 
 export const EXIT_PASS = 0
 export const EXIT_FAILED = 1
-export const EXIT_USAGE = 2
+const EXIT_USAGE = 2
 
 export interface CliContext {
   io: CliIo
@@ -24,7 +24,7 @@ export interface CliContext {
   exitCode: number
 }
 
-export function buildProgram(context: CliContext): Command {
+function buildProgram(context: CliContext): Command {
   const program = new Command('verify-model')
     .description(
       'Verify a downloaded ML model by rebuilding it from its Signed Build Attestation.\nExit codes: 0 pass, 1 verification failed, 2 usage or input error.'
@@ -76,6 +76,6 @@ function exitCodeFor(error: unknown, io: CliIo, json: boolean): number {
     for (const line of error.detail?.trimEnd().split('\n') ?? []) io.stderr(`${inertLine(line)}\n`)
     return EXIT_FAILED
   }
-  io.stderr(`${inertLine(`error: ${error instanceof Error ? error.message : String(error)}`)}\n`)
+  io.stderr(`${inertLine(`error: ${messageOf(error)}`)}\n`)
   return EXIT_USAGE
 }

@@ -1,3 +1,4 @@
+import { gibibytes } from '../reproduce/limits.js'
 import { CommandFence, inertLine } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
 import { describeEntry, type Report } from '../verify/report.js'
@@ -26,10 +27,8 @@ export function stderrReporter(
       const now = Date.now()
       if (now - lastProgress < 2000 && progress.bytesDone < progress.bytesTotal) return
       lastProgress = now
-      const gib = (n: number) => (n / 2 ** 30).toFixed(2)
-      io.stderr(
-        `    hashing ${what}: ${gib(progress.bytesDone)} / ${gib(progress.bytesTotal)} GiB\n`
-      )
+      const { bytesDone, bytesTotal } = progress
+      io.stderr(`    hashing ${what}: ${gibibytes(bytesDone)} / ${gibibytes(bytesTotal)} GiB\n`)
     }
   }
 }

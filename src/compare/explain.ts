@@ -27,9 +27,9 @@ export interface MismatchOptions extends ExplainOptions {
   maxFiles?: number
 }
 
-export const DEFAULT_MAX_TENSORS = 20
-export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-export const DEFAULT_MAX_FILES = 20
+const DEFAULT_MAX_TENSORS = 20
+const DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+const DEFAULT_MAX_FILES = 20
 
 interface FilePair {
   name: string

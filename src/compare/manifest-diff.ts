@@ -1,4 +1,5 @@
 import type { ManifestEntry } from '../digest/types.js'
+import { sortByPathBytes } from '../digest/walk.js'
 
 export interface ChangedEntry {
   path: string
@@ -26,16 +27,21 @@ export function comparePaths(a: string, b: string): number {
 export function diffManifests(expected: ManifestEntry[], actual: ManifestEntry[]): ManifestDiff {
   const actualByPath = new Map(actual.map(entry => [entry.path, entry]))
   const expectedPaths = new Set(expected.map(entry => entry.path))
-  const diff: ManifestDiff = { added: [], removed: [], changed: [], same: 0 }
+  const removed: ManifestEntry[] = []
+  const changed: ChangedEntry[] = []
+  let same = 0
   for (const entry of expected) {
     const other = actualByPath.get(entry.path)
-    if (other === undefined) diff.removed.push(entry)
-    else if (other.size === entry.size && other.sha256 === entry.sha256) diff.same++
-    else diff.changed.push({ path: entry.path, expected: entry, actual: other })
+    if (other === undefined) removed.push(entry)
+    else if (other.size === entry.size && other.sha256 === entry.sha256) same++
+    else changed.push({ path: entry.path, expected: entry, actual: other })
   }
-  diff.added = actual.filter(entry => !expectedPaths.has(entry.path))
-  diff.added.sort((a, b) => comparePaths(a.path, b.path))
-  diff.removed.sort((a, b) => comparePaths(a.path, b.path))
-  diff.changed.sort((a, b) => comparePaths(a.path, b.path))
-  return diff
+  const added = actual.filter(entry => !expectedPaths.has(entry.path))
+  const byPath = (entry: { path: string }): string => entry.path
+  return {
+    added: sortByPathBytes(added, byPath),
+    removed: sortByPathBytes(removed, byPath),
+    changed: sortByPathBytes(changed, byPath),
+    same
+  }
 }

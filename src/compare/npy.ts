@@ -15,9 +15,9 @@ export interface NpyHeader {
 
 const MAGIC = Buffer.from('\x93NUMPY', 'latin1')
 /** numpy itself refuses headers over 10 000 bytes by default; allow some slack, no more. */
-export const MAX_NPY_HEADER = 64 * 1024
+const MAX_NPY_HEADER = 64 * 1024
 /** Bytes to read from the start of a file to be sure to hold any header we accept. */
-export const NPY_PREFIX_BYTES = 12 + MAX_NPY_HEADER
+const NPY_PREFIX_BYTES = 12 + MAX_NPY_HEADER
 
 const NPY_KINDS: Record<string, ElementType['kind']> = {
   f: 'float',

@@ -19,7 +19,7 @@ export interface SafetensorsHeader {
   dataOffset: number
 }
 
-export const MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+const MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 
 const DTYPES: Record<string, Omit<ElementType, 'littleEndian'>> = {
   F64: { kind: 'float', size: 8 },

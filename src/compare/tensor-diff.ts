@@ -125,7 +125,7 @@ export function elementCount(shape: readonly number[], limit: number): number | 
  * Yields the same byte range of two files in aligned chunks, stopping when the budget runs out.
  * The yielded buffers are reused: consume them before asking for the next chunk.
  */
-export async function* pairedChunks(
+async function* pairedChunks(
   expected: TensorData,
   actual: TensorData,
   length: number,

@@ -4,7 +4,7 @@ import { concatBytes, fromHex, sha256, toHex, utf8 } from './encoding.js'
 import { pae, type Envelope } from './envelope.js'
 
 const CAPABILITY_DOMAIN = 'openclaw/verify-model/capability/v1'
-export const CAPABILITY_PREFIX = 'ocap1:'
+const CAPABILITY_PREFIX = 'ocap1:'
 
 /** hex(sha256(PAE(payloadType, payload))): what Rekor v2 logs. */
 export function attestationDigest(env: Envelope): string {

@@ -118,7 +118,7 @@ export function publicKeyPem(key: PublicKey): string {
   return toPem('PUBLIC KEY', key.spkiDer)
 }
 
-export function privateKeyPem(key: PrivateKey): string {
+function privateKeyPem(key: PrivateKey): string {
   return toPem('PRIVATE KEY', concatBytes(PKCS8_PREFIX, key.seed))
 }
 

@@ -2,10 +2,11 @@
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
 import { invalid } from '../errors.js'
 import { clip, utf8 } from './encoding.js'
+import { unsafePathReason } from './paths.js'
 import { formatJsonPath, isJsonObject, parseStrictJson } from './strict-json.js'
 
-export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1'
-export const PREDICATE_TYPE = 'https://openclaw.dev/build-ledger/v1'
+const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1'
+const PREDICATE_TYPE = 'https://openclaw.dev/build-ledger/v1'
 
 export interface SourceRef {
   /** `git+https://…`, `git+ssh://…` or `git+file://…`, exactly as in the ledger. */
@@ -58,9 +59,10 @@ export interface Ledger {
   build: BuildSpec
 }
 
-export const DEFAULT_PLATFORM = 'linux/amd64'
-export const MAX_CPUS = 1024
-const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME']
+const DEFAULT_PLATFORM = 'linux/amd64'
+const MAX_CPUS = 1024
+/** Set by the verifier for every build (PROTOCOL.md section 4): `build.env` must not set them. */
+export const RESERVED_ENV: readonly string[] = ['SOURCE_DATE_EPOCH', 'HOME']
 // eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/
 const BUILD_FIELDS = [
@@ -333,12 +335,8 @@ class Node {
   /** A path below a fixed root: relative, '/'-separated, no '.', '..' or empty segment. */
   relativePath(): string {
     const s = this.string()
-    if (s.includes('\\')) this.fail('backslash not allowed (use /)')
-    if (s.startsWith('/')) this.fail(`absolute path not allowed, got '${clip(s)}'`)
-    const segments = s.split('/')
-    if (segments.includes('..')) this.fail(`'..' segment not allowed, got '${clip(s)}'`)
-    if (segments.includes('.')) this.fail(`'.' segment not allowed, got '${clip(s)}'`)
-    if (segments.includes('')) this.fail(`empty segment not allowed, got '${clip(s)}'`)
+    const reason = unsafePathReason(s)
+    if (reason !== undefined) this.fail(`${reason}, got '${clip(s)}'`)
     return s
   }
 }

@@ -15,8 +15,8 @@ import { clip } from './encoding.js'
 
 export const MAX_DEPTH = 64
 
-export type JsonObject = { [key: string]: JsonValue }
-export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject
+type JsonObject = { [key: string]: JsonValue }
+type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject
 
 /** `what` names the document in error messages (e.g. 'statement', 'SBA'). */
 export function parseStrictJson(input: Uint8Array | string, what: string): unknown {

@@ -19,7 +19,7 @@ export interface UnpackLimits {
   maxEntries: number
 }
 
-export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxBytes: 64 * 2 ** 30, maxEntries: 1_000_000 }
+const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxBytes: 64 * 2 ** 30, maxEntries: 1_000_000 }
 
 export interface UnpackOptions {
   /** Prefix of every error message, naming what the archive is (e.g. `predicate.dataset.uri`). */

@@ -2,7 +2,8 @@ import path from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { invalid, unverifiable } from '../errors.js'
 import type { Run } from '../exec.js'
-import type { Ledger } from '../protocol/ledger.js'
+import { RESERVED_ENV, type Ledger } from '../protocol/ledger.js'
+import { lastLine } from './docker.js'
 
 // The container contract of PROTOCOL.md section 4, as one `docker run` argv.
 
@@ -27,8 +28,8 @@ export interface RunArgsOptions {
   tmpSize?: string
 }
 
-export const DEFAULT_PIDS_LIMIT = 4096
-export const DEFAULT_TMP_SIZE = '2g'
+const DEFAULT_PIDS_LIMIT = 4096
+const DEFAULT_TMP_SIZE = '2g'
 
 /** The environment every build gets (PROTOCOL.md section 4), before `build.env`. */
 export function normalizedEnv(build: Ledger['build']): Record<string, string> {
@@ -51,8 +52,6 @@ export function normalizedEnv(build: Ledger['build']): Record<string, string> {
     HOME: '/tmp'
   }
 }
-
-const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME']
 
 /**
  * What the verifier's policy and this runner allow, checked before anything is fetched:
@@ -217,7 +216,7 @@ async function endState(
 ): Promise<Pick<ContainerResult, 'oomKilled' | 'daemonLost'>> {
   const inspected = await run('docker', ['inspect', '--format', '{{.State.OOMKilled}}', name])
   if (inspected.exitCode === 0) return { oomKilled: inspected.stdout.trim() === 'true' }
-  const reason = inspected.stderr.trim().split('\n').at(-1) ?? ''
+  const reason = lastLine(inspected.stderr)
   return DAEMON_GONE.test(reason) ? { daemonLost: reason } : {}
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { constants, lstat, open } from 'node:fs/promises'
 import path from 'node:path'
 import { clip } from '../protocol/encoding.js'
+import { unsafePathReason } from '../protocol/paths.js'
 import { invalid } from '../errors.js'
 import type { Dependency } from '../protocol/ledger.js'
 
@@ -29,15 +30,8 @@ export async function checkDependencies(
 
 async function locate(srcDir: string, name: string, field: string): Promise<string> {
   const fail = (reason: string) => invalid(`${field}: dependency ${clip(name)}: ${reason}`)
+  if (unsafePathReason(name) !== undefined) throw fail('not a plain relative path')
   const segments = name.split('/')
-  if (
-    name.includes('\0') ||
-    name.includes('\\') ||
-    path.isAbsolute(name) ||
-    segments.some(segment => segment === '' || segment === '.' || segment === '..')
-  ) {
-    throw fail('not a plain relative path')
-  }
   let current = srcDir
   for (const [i, segment] of segments.entries()) {
     current = path.join(current, segment)

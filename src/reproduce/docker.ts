@@ -1,4 +1,4 @@
-import { invalid, unverifiable } from '../errors.js'
+import { invalid, messageOf, unverifiable } from '../errors.js'
 import type { Run } from '../exec.js'
 import { clip } from '../protocol/encoding.js'
 import type { ImageRef } from '../protocol/ledger.js'
@@ -101,8 +101,4 @@ export function familiarName(reference: string): string {
 /** The last non-empty line: where docker and registries put the reason. */
 export function lastLine(text: string): string {
   return text.trim().split('\n').at(-1)?.trim() ?? ''
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

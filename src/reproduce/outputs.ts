@@ -3,6 +3,7 @@ import path from 'node:path'
 import { clip } from '../protocol/encoding.js'
 import { invalid, unverifiable } from '../errors.js'
 import { manifestRoot, treeSha256 } from '../digest/tree.js'
+import { sortByPathBytes } from '../digest/walk.js'
 import type { HashProgress, ManifestEntry, TreeDigest } from '../digest/types.js'
 
 export interface CollectOptions {
@@ -43,9 +44,7 @@ export async function collectOutputs(
       entries.set(inOut, { ...entry, path: inOut })
     }
   }
-  const manifest = [...entries.values()].sort((a, b) =>
-    Buffer.compare(Buffer.from(a.path), Buffer.from(b.path))
-  )
+  const manifest = sortByPathBytes([...entries.values()], entry => entry.path)
   return { root: manifestRoot(manifest), manifest }
 }
 

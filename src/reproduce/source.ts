@@ -84,7 +84,7 @@ export async function fetchSource(
 }
 
 /** The git url of a `git+https|ssh|file://` source uri; anything else is `invalid`. */
-export function checkSourceUri(uri: string): string {
+function checkSourceUri(uri: string): string {
   const fail = (reason: string) => invalid(`predicate.source.uri: '${uri}': ${reason}`)
   // eslint-disable-next-line no-control-regex
   if (/[\s\u0000-\u001f\u007f]/.test(uri)) throw fail('whitespace or control characters')

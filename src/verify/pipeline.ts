@@ -137,11 +137,13 @@ async function runProtocol(
     return { result: 'reproduced', reason: `the build reproduced: root ${reproduced.outputs.root}` }
   }
 
-  const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger)
+  tracker.start('hash')
+  const model = requiredModel(request)
+  const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger)
   tracker.start('compare')
   if (downloaded.root !== reproduced.outputs.root) {
     report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest)
-    report.explanations = await explainChanges(report.diff, reproduced.outDir, request.model!)
+    report.explanations = await explainChanges(report.diff, reproduced.outDir, model)
     const { added, removed, changed } = report.diff
     throw mismatch(
       `the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`
@@ -160,7 +162,9 @@ async function checkCapability(
   report: Report,
   attestation: VerifiedAttestation
 ): Promise<{ result: Verdict; reason: string }> {
-  const downloaded = await hashModel(request, deps, tracker, report, attestation.ledger)
+  tracker.start('hash')
+  const model = requiredModel(request)
+  const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger)
   tracker.start('compare')
   const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
   tracker.pass(`capability matches: ${capability}`)
@@ -180,20 +184,25 @@ function checkExpected(report: Report, request: VerifyRequest, capability: strin
   return capability
 }
 
+/** Verify and check compare with the downloaded model; the CLI and the action always give it. */
+function requiredModel(request: VerifyRequest): string {
+  if (request.model === undefined)
+    throw unverifiable(`model: mode ${request.mode} needs the downloaded model: give its path`)
+  return request.model
+}
+
+/** Hashes the downloaded model; the caller has started the 'hash' phase. */
 async function hashModel(
-  request: VerifyRequest,
+  model: string,
   deps: VerifyDeps,
   tracker: CheckTracker,
   report: Report,
   ledger: Ledger
 ): Promise<TreeDigest> {
-  tracker.start('hash')
-  if (!lstatSync(request.model!, { throwIfNoEntry: false })) {
-    throw unverifiable(
-      `model: ${request.model} does not exist: check the download step or the path`
-    )
+  if (!lstatSync(model, { throwIfNoEntry: false })) {
+    throw unverifiable(`model: ${model} does not exist: check the download step or the path`)
   }
-  const downloaded = await digestModel(request.model!, ledger, progress =>
+  const downloaded = await digestModel(model, ledger, progress =>
     deps.reporter.hashProgress('model', progress)
   )
   report.downloaded = downloaded
@@ -202,7 +211,7 @@ async function hashModel(
 }
 
 /** PROTOCOL.md section 1: a single file is named by the ledger's one declared output. */
-export function singleFileName(ledger: Ledger): string | undefined {
+function singleFileName(ledger: Ledger): string | undefined {
   const outputs = ledger.build.outputs
   return outputs?.length === 1 ? outputs[0] : undefined
 }

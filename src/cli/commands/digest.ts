@@ -1,5 +1,5 @@
-import { writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
+import { writeManifest } from '../../digest/manifest.js'
 import { treeSha256 } from '../../digest/tree.js'
 import { asUsageError, printJson } from '../io.js'
 import type { CliContext } from '../main.js'
@@ -13,7 +13,10 @@ export function registerDigest(program: Command, context: CliContext): void {
       '--single-name <name>',
       'entry name when <path> is a single file (default: its base name)'
     )
-    .option('--manifest <file>', 'also write the manifest (sorted {path, size, sha256}) as JSON')
+    .option(
+      '--manifest <file>',
+      'also write {root, manifest} as JSON, one manifest entry per line (diff-friendly)'
+    )
     .option('--json', 'print {root, manifest} as JSON')
     .action(
       async (
@@ -23,8 +26,7 @@ export function registerDigest(program: Command, context: CliContext): void {
         const digest = await treeSha256(target, { singleName: options.singleName }).catch(error => {
           throw asUsageError(error)
         })
-        if (options.manifest)
-          writeFileSync(options.manifest, JSON.stringify(digest.manifest, null, 2) + '\n')
+        if (options.manifest) await writeManifest(options.manifest, digest)
         if (options.json) printJson(context.io, digest)
         else context.io.stdout(`${digest.root}\n`)
       }

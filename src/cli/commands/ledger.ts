@@ -154,7 +154,7 @@ async function git(run: Run, dir: string, args: string[]): Promise<string> {
   return result.stdout.trim()
 }
 
-export function parseImageFlag(reference: string): { uri: string; sha256: string } {
+function parseImageFlag(reference: string): { uri: string; sha256: string } {
   const match = /^([^@\s]+)@sha256:([0-9a-f]{64})$/.exec(reference)
   if (!match) {
     throw new UsageError(
