@@ -24,5 +24,12 @@ export default tseslint.config(
         }
       ]
     }
+  },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { module: 'writable', require: 'readonly' }
+    }
   }
 )

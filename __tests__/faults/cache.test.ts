@@ -142,11 +142,10 @@ describeDocker('a cache service that errors or hangs', () => {
     const { run } = runs.get('cache service v2 never answers')!
     const warnings = run.commands.filter(c => c.command === 'warning').map(c => c.message)
     const seconds = CACHE_TIMEOUT_MS / 1000
-    expect(warnings).toEqual(
-      expect.arrayContaining([
-        `dataset cache: restore did not finish within ${seconds} s; going on without the cache`,
-        `dataset cache: save did not finish within ${seconds} s; going on without the cache`
-      ])
-    )
+    // A restore abandoned at its bound may still be writing: the dataset is downloaded elsewhere
+    // and neither built from that directory nor saved, so no second call waits on the service.
+    expect(warnings).toEqual([
+      `dataset cache: restore did not finish within ${seconds} s; going on without the cache`
+    ])
   })
 })
