@@ -18,7 +18,8 @@ export type { FileIdentity, FileToHash } from './hash-file.js'
 /**
  * Tuning, measured on a 2-core runner (docs/performance.md): 1 MiB reads beat 128 KiB by ~8 %
  * and 4 MiB by nothing; opening a small file costs about as much as hashing 32 KiB; a worker
- * takes 40-150 ms of CPU to start, so below ~64 MiB of work no worker is started.
+ * takes 0.07-0.2 s to come up, so it is started only for more than ~64 MiB of work in more than
+ * one file, or for 256 files or more (listing them hides the start-up).
  */
 export const BUFFER_SIZE = 1 << 20
 const FILE_COST = 32 << 10
