@@ -110115,7 +110115,7 @@ function escapeHtml(text) {
     // eslint-disable-next-line no-control-regex
     /[&<>"'\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => `&#${c.charCodeAt(0)};`);
 }
-/** The job summary: the verdict first and large, then the checks, then the evidence. */
+/** The job summary: the verdict first and large, then what differs, the checks, the evidence. */
 function renderSummary(report) {
     const parts = [
         `<h1>${ICONS[report.result]} verify-model: ${escapeHtml(report.result)}</h1>`,
@@ -110123,9 +110123,9 @@ function renderSummary(report) {
         isPassing(report.result) && report.capability
             ? `<p>Capability: <code>${escapeHtml(report.capability)}</code></p>`
             : '',
+        renderDiff(report),
         renderChecks(report),
         renderFacts(report),
-        renderDiff(report),
         renderDetail(report)
     ];
     const html = parts.filter(Boolean).join('\n');

@@ -27,7 +27,7 @@ export function escapeHtml(text: string): string {
   )
 }
 
-/** The job summary: the verdict first and large, then the checks, then the evidence. */
+/** The job summary: the verdict first and large, then what differs, the checks, the evidence. */
 export function renderSummary(report: Report): string {
   const parts = [
     `<h1>${ICONS[report.result]} verify-model: ${escapeHtml(report.result)}</h1>`,
@@ -35,9 +35,9 @@ export function renderSummary(report: Report): string {
     isPassing(report.result) && report.capability
       ? `<p>Capability: <code>${escapeHtml(report.capability)}</code></p>`
       : '',
+    renderDiff(report),
     renderChecks(report),
     renderFacts(report),
-    renderDiff(report),
     renderDetail(report)
   ]
   const html = parts.filter(Boolean).join('\n')
