@@ -1,4 +1,4 @@
-/** Every outcome of a verification, as PROTOCOL.md section 6 names them. */
+/** Every outcome of a verification, as docs/protocol.md section 6 names them. */
 export type Verdict = 'verified' | 'reproduced' | 'mismatch' | 'unverifiable' | 'invalid'
 
 export type FailingVerdict = Exclude<Verdict, 'verified' | 'reproduced'>

@@ -127,7 +127,7 @@ describe('treeSha256 rejects what is not a tree', () => {
     const error = await rejection(treeSha256(dir))
     expect(error.message).toContain(path.join(dir, 'link'))
     expect(error.message).toContain('symbolic link')
-    expect(error.message).toContain('PROTOCOL.md section 1')
+    expect(error.message).toContain('docs/protocol.md section 1')
   })
 
   it('a symlink nested in a subdirectory', async () => {

@@ -24,7 +24,7 @@ function findPython(): string {
 
 const python = findPython()
 
-/** The container contract's environment (PROTOCOL.md section 4), nothing from the runner's. */
+/** The container contract's environment (docs/protocol.md section 4), nothing from the runner's. */
 function contractEnv(home: string, seed: string): NodeJS.ProcessEnv {
   return {
     PATH: '/usr/local/bin:/usr/bin:/bin',

@@ -13,7 +13,7 @@ import { fuzzParameters, recordCounts } from './fuzz.js'
 // JSON text) and check each outcome against an oracle that knows only what was really signed.
 //
 // The oracle decodes what the mutated envelope says with its own base64 decoder and accepts it
-// exactly when (1) it is a well-formed envelope (PROTOCOL.md section 3), (2) its payloadType and
+// exactly when (1) it is a well-formed envelope (docs/protocol.md section 3), (2) its payloadType and
 // payload bytes are those of a statement that was genuinely signed, and (3) at least `threshold`
 // distinct trusted keys have, somewhere in the list, a signature byte-identical to the one that key
 // made over that statement. Ed25519 signing is deterministic, so these are the only valid
@@ -65,7 +65,7 @@ const genuine = [
   }
 ]
 
-// An independent strict base64 decoder (PROTOCOL.md section 3): standard or URL-safe alphabet,
+// An independent strict base64 decoder (docs/protocol.md section 3): standard or URL-safe alphabet,
 // never both; padded or not, and padding only where it completes a quantum; zero trailing bits.
 const STANDARD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 const URL_SAFE = `${STANDARD.slice(0, 62)}-_`
@@ -483,7 +483,7 @@ describe('forgery: mutated SBAs against an oracle of what was really signed', ()
   })
 
   it('accepts every alternative spelling of the same bytes, and nothing else', () => {
-    // Standard or URL-safe, padded or not (PROTOCOL.md section 3): four spellings of one value.
+    // Standard or URL-safe, padded or not (docs/protocol.md section 3): four spellings of one value.
     const counts = { cases: 0, accepted: 0, rejected: 0, disagreements: 0 }
     const spellings = (bytes: Uint8Array) => {
       const std = Buffer.from(bytes).toString('base64')

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { parseStatement } from '../../src/protocol/ledger.js'
 
-// Ledger paths (PROTOCOL.md section 2): outputs, workdir and dependencies[].name stay below their
+// Ledger paths (docs/protocol.md section 2): outputs, workdir and dependencies[].name stay below their
 // root. __tests__/protocol/ledger.test.ts covers '..', absolute paths and '.' for all three, and
 // NUL, backslash, empty and trailing-slash segments for dependencies; this table adds the
 // combinations it leaves out.

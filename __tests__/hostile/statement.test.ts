@@ -16,7 +16,7 @@ import { normalizedEnv } from '../../src/reproduce/container.js'
 import { fuzzParameters, recordCounts, runsFor } from './fuzz.js'
 
 // The statement parser under arbitrary and adversarial JSON: it returns a ledger that keeps every
-// rule of PROTOCOL.md section 2, or throws VerifyError invalid with a one-line message; nothing
+// rule of docs/protocol.md section 2, or throws VerifyError invalid with a one-line message; nothing
 // else escapes, and no object prototype changes.
 
 type Json = Record<string, unknown>
@@ -80,7 +80,7 @@ function expectInvalid(error: unknown): void {
   expect(error.message).toMatch(/^[^\r\n]+$/)
 }
 
-/** The rules of PROTOCOL.md section 2 that a returned ledger must keep, checked independently. */
+/** The rules of docs/protocol.md section 2 that a returned ledger must keep, checked independently. */
 function expectLawful(ledger: Ledger): void {
   const lawfulPath = (p: string) =>
     p !== '' &&

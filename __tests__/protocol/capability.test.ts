@@ -7,7 +7,7 @@ const digest = 'ab'.repeat(32)
 const root = 'cd'.repeat(32)
 
 describe('computeCapability', () => {
-  it('follows PROTOCOL.md section 5 byte for byte', () => {
+  it('follows docs/protocol.md section 5 byte for byte', () => {
     const expected = createHash('sha256')
       .update('openclaw/verify-model/capability/v1')
       .update(Uint8Array.of(0, 2))

@@ -14,7 +14,7 @@ import { reproduce, type ReproduceOptions } from '../../src/reproduce/index.js'
 import { buildBusyboxImage, describeDocker } from '../helpers/docker.js'
 import { makeGitRepo } from '../helpers/git.js'
 
-// The container contract (PROTOCOL.md section 4) against the real daemon, a real registry and
+// The container contract (docs/protocol.md section 4) against the real daemon, a real registry and
 // a real git repository over file://. One busybox image for the whole file.
 
 const SOURCE_DATE_EPOCH = 1700000000

@@ -19,7 +19,7 @@ export interface ManifestDiff {
   same: number
 }
 
-/** Unsigned bytewise order of the UTF-8 paths (PROTOCOL.md section 1), never locale order. */
+/** Unsigned bytewise order of the UTF-8 paths (docs/protocol.md section 1), never locale order. */
 export function comparePaths(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }

@@ -40,7 +40,7 @@ export interface EngineOptions {
 export interface HashedFile {
   sha256: string
   size: number
-  /** Hex RFC 6962 leaf hash of the file's manifest entry (PROTOCOL.md section 1, step 4). */
+  /** Hex RFC 6962 leaf hash of the file's manifest entry (docs/protocol.md section 1, step 4). */
   leaf: string
 }
 

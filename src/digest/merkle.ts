@@ -4,7 +4,7 @@ import type { ManifestEntry } from './types.js'
 const LEAF_PREFIX = 0x00
 const NODE_PREFIX = 0x01
 
-/** `u64be(len(path)) || path || u64be(size) || sha256` (PROTOCOL.md section 1, step 4). */
+/** `u64be(len(path)) || path || u64be(size) || sha256` (docs/protocol.md section 1, step 4). */
 export function leafData(entry: ManifestEntry): Uint8Array {
   const path = Buffer.from(entry.path, 'utf8')
   const data = Buffer.allocUnsafe(8 + path.length + 8 + 32)

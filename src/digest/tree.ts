@@ -14,7 +14,7 @@ export interface TreeOptions {
 
 /**
  * The tree digest of a directory, or of a single regular file as a tree of one entry
- * (PROTOCOL.md section 1). Rejects with a `VerifyError` (`invalid`) naming the path and the rule
+ * (docs/protocol.md section 1). Rejects with a `VerifyError` (`invalid`) naming the path and the rule
  * for a symbolic link, special file, non-UTF-8 name, unreadable file, empty tree, or a file that
  * changes while it is hashed. Files are hashed while the tree is still being listed.
  */

@@ -1,4 +1,4 @@
-/** One entry of a tree's manifest (PROTOCOL.md section 1). */
+/** One entry of a tree's manifest (docs/protocol.md section 1). */
 export interface ManifestEntry {
   /** `/`-separated path relative to the root, exactly the UTF-8 names on disk. */
   path: string

@@ -14,11 +14,11 @@ export interface ListOptions {
   onFile?: (file: TreeFile) => void
 }
 
-const RULE = 'PROTOCOL.md section 1'
+const RULE = 'docs/protocol.md section 1'
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
- * The regular files of a tree (PROTOCOL.md section 1), in the order found. `invalid` on a
+ * The regular files of a tree (docs/protocol.md section 1), in the order found. `invalid` on a
  * symbolic link anywhere (the target included), a socket, FIFO or device, a name that is not
  * UTF-8, an unreadable directory, or no files at all.
  *

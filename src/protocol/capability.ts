@@ -1,4 +1,4 @@
-// The capability and the attestation digest (PROTOCOL.md sections 3 and 5).
+// The capability and the attestation digest (docs/protocol.md sections 3 and 5).
 import { invalid } from '../errors.js'
 import { concatBytes, fromHex, sha256, toHex, utf8 } from './encoding.js'
 import { pae, type Envelope } from './envelope.js'

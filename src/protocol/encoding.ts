@@ -17,7 +17,7 @@ export function fromHex(s: string, bytes: number, field: string): Uint8Array {
 const BASE64_CHARS = /^[A-Za-z0-9+/_-]*={0,2}$/
 
 /**
- * Base64 as PROTOCOL.md section 3 allows it: standard or URL-safe alphabet (never both in one
+ * Base64 as docs/protocol.md section 3 allows it: standard or URL-safe alphabet (never both in one
  * string), padded or not. Whitespace, misplaced or partial padding and non-zero trailing bits are
  * rejected, so every byte string has exactly one accepted spelling per alphabet and padding choice.
  */

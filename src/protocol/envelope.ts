@@ -1,4 +1,4 @@
-// The Signed Build Attestation: a DSSE envelope (PROTOCOL.md section 3).
+// The Signed Build Attestation: a DSSE envelope (docs/protocol.md section 3).
 import { invalid } from '../errors.js'
 import { sign, verifyStrict } from './ed25519.js'
 import { clip, concatBytes, decodeBase64Strict, encodeBase64, utf8 } from './encoding.js'

@@ -1,4 +1,4 @@
-// Ed25519 keys in the forms PROTOCOL.md section 3 accepts. Parsing checks form only; whether a
+// Ed25519 keys in the forms docs/protocol.md section 3 accepts. Parsing checks form only; whether a
 // public key is a usable curve point (not small-order) is decided by strict verification.
 import { randomBytes } from 'node:crypto'
 import { getPublicKey } from './ed25519.js'

@@ -1,4 +1,4 @@
-// The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
+// The build ledger (docs/protocol.md section 2): types of the statement after validation, with every
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
 import { invalid } from '../errors.js'
 import { clip, utf8 } from './encoding.js'
@@ -61,7 +61,7 @@ export interface Ledger {
 
 const DEFAULT_PLATFORM = 'linux/amd64'
 const MAX_CPUS = 1024
-/** Set by the verifier for every build (PROTOCOL.md section 4): `build.env` must not set them. */
+/** Set by the verifier for every build (docs/protocol.md section 4): `build.env` must not set them. */
 export const RESERVED_ENV: readonly string[] = ['SOURCE_DATE_EPOCH', 'HOME']
 // eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/
@@ -78,7 +78,7 @@ const BUILD_FIELDS = [
 ]
 
 /**
- * Validates every rule of PROTOCOL.md section 2 on the exact signed payload bytes. Errors are
+ * Validates every rule of docs/protocol.md section 2 on the exact signed payload bytes. Errors are
  * invalid and start with the JSON path of the offending field.
  */
 export function parseStatement(payload: Uint8Array): Ledger {
@@ -118,7 +118,7 @@ function parseSource(node: Node): SourceRef {
 }
 
 /**
- * in-toto requires a non-empty subject. PROTOCOL.md section 2 says it repeats the source but does
+ * in-toto requires a non-empty subject. docs/protocol.md section 2 says it repeats the source but does
  * not make a differing subject a rejection, and verifiers must agree on validity: only the
  * predicate's source is ever used.
  */

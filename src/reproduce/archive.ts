@@ -350,7 +350,7 @@ async function forEachZipEntry(
   }
 }
 
-/** Zip names are taken as their raw bytes, which must be UTF-8 (PROTOCOL.md section 1). */
+/** Zip names are taken as their raw bytes, which must be UTF-8 (docs/protocol.md section 1). */
 function decodeZipName(raw: Buffer): string {
   try {
     return utf8.decode(raw)

@@ -5,7 +5,7 @@ import type { Run } from '../exec.js'
 import { RESERVED_ENV, type Ledger } from '../protocol/ledger.js'
 import { lastLine } from './docker.js'
 
-// The container contract of PROTOCOL.md section 4, as one `docker run` argv.
+// The container contract of docs/protocol.md section 4, as one `docker run` argv.
 
 export interface MountPaths {
   /** Absolute host paths. */
@@ -31,7 +31,7 @@ export interface RunArgsOptions {
 const DEFAULT_PIDS_LIMIT = 4096
 const DEFAULT_TMP_SIZE = '2g'
 
-/** The environment every build gets (PROTOCOL.md section 4), before `build.env`. */
+/** The environment every build gets (docs/protocol.md section 4), before `build.env`. */
 export function normalizedEnv(build: Ledger['build']): Record<string, string> {
   const threads = String(build.cpus)
   return {

@@ -28,7 +28,7 @@ export interface PreparedDataset {
 const DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 2 ** 30
 
 /**
- * Obtains the ledger's dataset and checks its `treeSha256` (PROTOCOL.md section 4: before the
+ * Obtains the ledger's dataset and checks its `treeSha256` (docs/protocol.md section 4: before the
  * build starts). Returns undefined when the ledger has no dataset, even if a `dir` was given:
  * the caller decides whether to warn that it is unused.
  *

@@ -7,7 +7,7 @@ import { invalid } from '../errors.js'
 import type { Dependency } from '../protocol/ledger.js'
 
 /**
- * Checks each `dependencies[].name` (PROTOCOL.md section 2): a regular file inside `srcDir`,
+ * Checks each `dependencies[].name` (docs/protocol.md section 2): a regular file inside `srcDir`,
  * reached without a symbolic link on the way (every component is lstat'ed, so a link in the
  * source cannot point the check at a file elsewhere), whose sha256 is the ledger's.
  */

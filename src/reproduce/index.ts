@@ -60,7 +60,7 @@ export interface ReproduceResult {
 }
 
 /**
- * Runs PROTOCOL.md section 4 for a ledger: source at its commit, dependencies, dataset,
+ * Runs docs/protocol.md section 4 for a ledger: source at its commit, dependencies, dataset,
  * image by digest, one `docker run` under the contract, then the outputs' tree digest.
  * Throws a VerifyError with the verdict of section 6 on any failure; the temporary
  * directories and the container are removed on every path.

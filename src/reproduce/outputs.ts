@@ -11,7 +11,7 @@ export interface CollectOptions {
 }
 
 /**
- * The tree digest of what the build left in `outDir`, per `build.outputs` (PROTOCOL.md
+ * The tree digest of what the build left in `outDir`, per `build.outputs` (docs/protocol.md
  * section 4): all of it when `outputs` is absent, else exactly the declared paths (a directory
  * means everything under it), hashed in place with their paths relative to /out. A symlink or
  * special file anywhere under /out is `invalid`, declared or not; a declared output the build

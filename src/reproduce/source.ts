@@ -7,7 +7,7 @@ import type { SourceRef } from '../protocol/ledger.js'
 
 export interface FetchSourceDeps {
   run: Run
-  /** Every exported file's and directory's mtime (PROTOCOL.md section 4). */
+  /** Every exported file's and directory's mtime (docs/protocol.md section 4). */
   sourceDateEpoch: number
 }
 

@@ -210,7 +210,7 @@ async function hashModel(
   return downloaded
 }
 
-/** PROTOCOL.md section 1: a single file is named by the ledger's one declared output. */
+/** docs/protocol.md section 1: a single file is named by the ledger's one declared output. */
 function singleFileName(ledger: Ledger): string | undefined {
   const outputs = ledger.build.outputs
   return outputs?.length === 1 ? outputs[0] : undefined

@@ -7,7 +7,7 @@ import type { CliContext } from '../main.js'
 export function registerDigest(program: Command, context: CliContext): void {
   program
     .command('digest')
-    .description('Print the treeSha256 root of a file or directory (PROTOCOL.md section 1).')
+    .description('Print the treeSha256 root of a file or directory (docs/protocol.md section 1).')
     .argument('<path>', 'file or directory')
     .option(
       '--single-name <name>',
