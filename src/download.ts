@@ -88,7 +88,9 @@ export async function download(
         if (!(error instanceof RetryableFailure)) throw error
         if (attempt >= settings.retries) {
           throw unverifiable(
-            `download ${shown}: ${error.message} (gave up after ${attempt + 1} attempts)`
+            `download ${shown}: ${error.message} (gave up after ${attempt + 1} attempts)`,
+            undefined,
+            { code: 'DOWNLOAD_FAILED' }
           )
         }
         await settings.sleep(error.retryAfterMs ?? settings.backoffMs * 2 ** attempt)
@@ -105,16 +107,22 @@ function checkUrl(url: string, role: string): string {
   try {
     parsed = new URL(url)
   } catch {
-    throw invalid(`download ${role} '${url}' is not a valid URL`)
+    throw invalid(`download ${role} '${url}' is not a valid URL`, undefined, {
+      code: 'DOWNLOAD_URL'
+    })
   }
   const shown = `${parsed.origin}${parsed.pathname}`
   if (parsed.username || parsed.password) {
-    throw invalid(`download ${shown}: credentials in the URL are not accepted`)
+    throw invalid(`download ${shown}: credentials in the URL are not accepted`, undefined, {
+      code: 'DOWNLOAD_URL'
+    })
   }
   const loopbackHttp = parsed.protocol === 'http:' && LOOPBACK_HOSTS.has(parsed.hostname)
   if (parsed.protocol !== 'https:' && !loopbackHttp) {
     throw invalid(
-      `download ${shown}: only https URLs are fetched (got ${parsed.protocol.replace(/:$/, '')})`
+      `download ${shown}: only https URLs are fetched (got ${parsed.protocol.replace(/:$/, '')})`,
+      undefined,
+      { code: 'DOWNLOAD_URL' }
     )
   }
   return shown
@@ -147,7 +155,9 @@ async function attemptDownload(
     if (declared !== undefined && declared > settings.maxBytes) {
       await response.body?.cancel()
       throw unverifiable(
-        `download ${shown}: ${declared} bytes exceed the size cap of ${settings.maxBytes} bytes`
+        `download ${shown}: ${declared} bytes exceed the size cap of ${settings.maxBytes} bytes`,
+        undefined,
+        { code: 'DOWNLOAD_FAILED' }
       )
     }
     const { bytes, sha256 } = await writeBody(response, partial, {
@@ -191,7 +201,11 @@ async function fetchFollowingRedirects(
     checkUrl(next, `redirect from ${checkUrl(current, 'url')} to`)
     current = next
   }
-  throw unverifiable(`download ${checkUrl(url, 'url')}: more than ${MAX_REDIRECTS} redirects`)
+  throw unverifiable(
+    `download ${checkUrl(url, 'url')}: more than ${MAX_REDIRECTS} redirects`,
+    undefined,
+    { code: 'DOWNLOAD_FAILED' }
+  )
 }
 
 function statusFailure(response: Response, shown: string, maxRetryAfterMs: number): Error {
@@ -203,7 +217,7 @@ function statusFailure(response: Response, shown: string, maxRetryAfterMs: numbe
       retryAfter === undefined ? undefined : Math.min(retryAfter, maxRetryAfterMs)
     )
   }
-  return unverifiable(`download ${shown}: ${status}`)
+  return unverifiable(`download ${shown}: ${status}`, undefined, { code: 'DOWNLOAD_FAILED' })
 }
 
 /** Retry-After as delay-seconds or an HTTP-date. */
@@ -240,7 +254,9 @@ async function writeBody(
         bytes += chunk.byteLength
         if (bytes > limits.maxBytes) {
           throw unverifiable(
-            `download ${limits.shown}: body exceeds the size cap of ${limits.maxBytes} bytes`
+            `download ${limits.shown}: body exceeds the size cap of ${limits.maxBytes} bytes`,
+            undefined,
+            { code: 'DOWNLOAD_FAILED' }
           )
         }
         hash.update(chunk)

@@ -59,9 +59,23 @@ describe('sign and verify round trip', () => {
       b.publicKey.keyId
     ])
     expect(() => verifyAttestation(sba, trusted, 3)).toThrow(
-      invalidWith(
-        `SBA signatures: 2 of 3 trusted key(s) verified, threshold is 3; expected signatures from key id(s) ${a.publicKey.keyId}, ${b.publicKey.keyId}, ${c.publicKey.keyId}`
-      )
+      expect.objectContaining({
+        code: 'SIGNATURE_THRESHOLD',
+        message: `SBA signatures: 2 of 3 trusted key(s) verified, threshold is 3; trusted key id(s) ${a.publicKey.keyId}, ${b.publicKey.keyId}, ${c.publicKey.keyId}; the SBA's signatures name key id(s) ${a.publicKey.keyId}, ${b.publicKey.keyId}, ${a.publicKey.keyId}`
+      })
+    )
+  })
+
+  it('names both the trusted key and the key the SBA says signed it (wrong key)', () => {
+    const sba = bytes(signEnvelope(statement, [b.privateKey]))
+    expect(() => verifyAttestation(sba, [a.publicKey], 1)).toThrow(
+      expect.objectContaining({
+        verdict: 'invalid',
+        code: 'SIGNATURE_THRESHOLD',
+        message: expect.stringContaining(
+          `trusted key id(s) ${a.publicKey.keyId}; the SBA's signatures name key id(s) ${b.publicKey.keyId}`
+        )
+      })
     )
   })
 

@@ -339,6 +339,7 @@ function addTo(
 
 function toVerifyError(error: unknown): VerifyError {
   if (error instanceof VerifyError) return error
-  if (isHashFailure(error)) return invalid(`${error.path}: ${error.problem}`)
+  if (isHashFailure(error))
+    return invalid(`${error.path}: ${error.problem}`, undefined, { code: 'TREE_INVALID' })
   return invalid(`hashing failed: ${error instanceof Error ? error.message : String(error)}`)
 }

@@ -66,7 +66,9 @@ export async function listTree(target: string, options: ListOptions = {}): Promi
   }
   if (files.length === 0)
     throw invalid(
-      `${target}: the tree has no regular files (empty directories contribute nothing); an empty tree has no digest (${RULE})`
+      `${target}: the tree has no regular files (empty directories contribute nothing); an empty tree has no digest (${RULE})`,
+      undefined,
+      { code: 'TREE_INVALID' }
     )
   return files
 }
@@ -100,7 +102,9 @@ function lstatOrFail(target: string): fs.Stats {
   try {
     return fs.lstatSync(target)
   } catch (error) {
-    throw invalid(`${target}: cannot be read as a tree (${codeOf(error)})`)
+    throw invalid(`${target}: cannot be read as a tree (${codeOf(error)})`, undefined, {
+      code: 'TREE_INVALID'
+    })
   }
 }
 
@@ -120,7 +124,9 @@ function readDirectory(directory: string): fs.Dirent[] {
   } catch (error) {
     if (error instanceof VerifyError) throw error
     throw invalid(
-      `${directory}: directory cannot be read (${codeOf(error)}): every directory of a tree must be readable`
+      `${directory}: directory cannot be read (${codeOf(error)}): every directory of a tree must be readable`,
+      undefined,
+      { code: 'TREE_INVALID' }
     )
   }
 }
@@ -130,7 +136,9 @@ function checkUtf8(directory: string, name: Buffer): void {
     utf8.decode(name)
   } catch {
     throw invalid(
-      `${directory}${path.sep}${escapeBytes(name)}: file name is not valid UTF-8; tree paths are UTF-8 (${RULE}): rename it`
+      `${directory}${path.sep}${escapeBytes(name)}: file name is not valid UTF-8; tree paths are UTF-8 (${RULE}): rename it`,
+      undefined,
+      { code: 'TREE_INVALID' }
     )
   }
 }
@@ -183,7 +191,7 @@ function notATreeEntry(target: string, entry: Typed): Error {
   const fix = entry.isSymbolicLink()
     ? 'links are errors, never followed: replace it with the file it points to'
     : 'only regular files and directories may be in a tree'
-  return invalid(`${target}: is ${kind}; ${fix} (${RULE})`)
+  return invalid(`${target}: is ${kind}; ${fix} (${RULE})`, undefined, { code: 'TREE_INVALID' })
 }
 
 function codeOf(error: unknown): string {

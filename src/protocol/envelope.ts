@@ -32,22 +32,39 @@ export interface Envelope {
 
 export function parseEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) {
-    throw invalid(`SBA: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`)
+    throw invalid(
+      `SBA: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`,
+      undefined,
+      { code: 'ENVELOPE_FORMAT' }
+    )
   }
   const doc = parseStrictJson(bytes, 'SBA')
-  if (!isJsonObject(doc)) throw invalid('SBA: expected a JSON object (a DSSE envelope)')
+  if (!isJsonObject(doc))
+    throw invalid('SBA: expected a JSON object (a DSSE envelope)', undefined, {
+      code: 'ENVELOPE_FORMAT'
+    })
   const { payloadType, payload, signatures } = doc
-  if (typeof payloadType !== 'string') throw invalid('SBA payloadType: expected a string')
+  if (typeof payloadType !== 'string')
+    throw invalid('SBA payloadType: expected a string', undefined, { code: 'ENVELOPE_FORMAT' })
   if (payloadType !== PAYLOAD_TYPE) {
-    throw invalid(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${clip(payloadType)}'`)
+    throw invalid(
+      `SBA payloadType: expected '${PAYLOAD_TYPE}', got '${clip(payloadType)}'`,
+      undefined,
+      { code: 'ENVELOPE_FORMAT' }
+    )
   }
-  if (typeof payload !== 'string') throw invalid('SBA payload: expected a base64 string')
+  if (typeof payload !== 'string')
+    throw invalid('SBA payload: expected a base64 string', undefined, { code: 'ENVELOPE_FORMAT' })
   if (!Array.isArray(signatures) || signatures.length === 0) {
-    throw invalid('SBA signatures: expected a non-empty array')
+    throw invalid('SBA signatures: expected a non-empty array', undefined, {
+      code: 'ENVELOPE_FORMAT'
+    })
   }
   if (signatures.length > MAX_SIGNATURES) {
     throw invalid(
-      `SBA signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`
+      `SBA signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`,
+      undefined,
+      { code: 'ENVELOPE_FORMAT' }
     )
   }
   return {
@@ -58,11 +75,13 @@ export function parseEnvelope(bytes: Uint8Array): Envelope {
 }
 
 function parseSignature(value: unknown, field: string): Signature {
-  if (!isJsonObject(value)) throw invalid(`${field}: expected an object with 'sig'`)
+  if (!isJsonObject(value))
+    throw invalid(`${field}: expected an object with 'sig'`, undefined, { code: 'ENVELOPE_FORMAT' })
   const { keyid, sig } = value
-  if (typeof sig !== 'string') throw invalid(`${field}.sig: expected a base64 string`)
+  if (typeof sig !== 'string')
+    throw invalid(`${field}.sig: expected a base64 string`, undefined, { code: 'ENVELOPE_FORMAT' })
   if (keyid !== undefined && typeof keyid !== 'string') {
-    throw invalid(`${field}.keyid: expected a string`)
+    throw invalid(`${field}.keyid: expected a string`, undefined, { code: 'ENVELOPE_FORMAT' })
   }
   const decoded = decodeBase64Strict(sig, `${field}.sig`)
   return keyid === undefined ? { sig: decoded } : { keyid, sig: decoded }
@@ -122,11 +141,18 @@ export function verifyEnvelope(
   if (verified.size < threshold) {
     throw invalid(
       `SBA signatures: ${verified.size} of ${keys.length} trusted key(s) verified, ` +
-        `threshold is ${threshold}; expected signatures from key id(s) ` +
-        keys.map(k => k.keyId).join(', ')
+        `threshold is ${threshold}; trusted key id(s) ${keys.map(k => k.keyId).join(', ')}; ` +
+        `the SBA's signatures name key id(s) ${signedKeyIds(env)}`,
+      undefined,
+      { code: 'SIGNATURE_THRESHOLD' }
     )
   }
   return keys.filter(k => verified.has(k.keyId))
+}
+
+/** The keyid hints of the envelope's signatures: who the signer says it is (unverified). */
+function signedKeyIds(env: Envelope): string {
+  return env.signatures.map(s => (s.keyid ? clip(s.keyid) : '(none given)')).join(', ')
 }
 
 function distinctKeys(keys: PublicKey[]): PublicKey[] {

@@ -28,7 +28,10 @@ const ACCEPTED_PUBLIC_FORMS =
   'the raw 32-byte key as 64 hex characters or as base64'
 
 export function publicKeyFromRaw(raw: Uint8Array): PublicKey {
-  if (raw.length !== 32) throw invalid(`Ed25519 public key must be 32 bytes, got ${raw.length}`)
+  if (raw.length !== 32)
+    throw invalid(`Ed25519 public key must be 32 bytes, got ${raw.length}`, undefined, {
+      code: 'KEY_FORMAT'
+    })
   const spkiDer = concatBytes(SPKI_PREFIX, raw)
   return { raw: Uint8Array.from(raw), spkiDer, keyId: toHex(sha256(spkiDer)) }
 }
@@ -43,7 +46,7 @@ export function parsePublicKey(input: string | Uint8Array, field = 'public key')
   }
   const text = input.trim()
   const reject = (why: string): never => {
-    throw invalid(`${field}: ${why}; ${ACCEPTED_PUBLIC_FORMS}`)
+    throw invalid(`${field}: ${why}; ${ACCEPTED_PUBLIC_FORMS}`, undefined, { code: 'KEY_FORMAT' })
   }
   if (text.startsWith('-----BEGIN')) {
     const der = pemBody(text, 'PUBLIC KEY')
@@ -74,11 +77,17 @@ export function parsePublicKeys(text: string): PublicKey[] {
       continue
     }
     const end = lines.findIndex((l, j) => j > i && l.trim().startsWith('-----END'))
-    if (end === -1) throw invalid(`${field}: PEM block without an -----END line`)
+    if (end === -1)
+      throw invalid(`${field}: PEM block without an -----END line`, undefined, {
+        code: 'KEY_FORMAT'
+      })
     keys.push(parsePublicKey(lines.slice(i, end + 1).join('\n'), field))
     i = end
   }
-  if (keys.length === 0) throw invalid(`no public key given; ${ACCEPTED_PUBLIC_FORMS}`)
+  if (keys.length === 0)
+    throw invalid(`no public key given; ${ACCEPTED_PUBLIC_FORMS}`, undefined, {
+      code: 'KEY_FORMAT'
+    })
   return keys
 }
 
@@ -94,7 +103,9 @@ export function parsePrivateKey(pem: string, field = 'private key'): PrivateKey 
     throw invalid(
       `${field}: not an Ed25519 PKCS#8 private key (${describePem(text)}); expected an unencrypted ` +
         `-----BEGIN PRIVATE KEY----- PEM as written by 'verify-model keygen' or ` +
-        `'openssl genpkey -algorithm ed25519'`
+        `'openssl genpkey -algorithm ed25519'`,
+      undefined,
+      { code: 'KEY_FORMAT' }
     )
   }
   return privateKeyFromSeed(der.subarray(PKCS8_PREFIX.length))

@@ -260,7 +260,9 @@ class Node {
 
   fail(message: string): never {
     const where = formatJsonPath(this.path)
-    throw invalid(`${where === '' ? 'statement' : where}: ${message}`)
+    throw invalid(`${where === '' ? 'statement' : where}: ${message}`, undefined, {
+      code: 'LEDGER_FIELD'
+    })
   }
 
   child(key: string | number): Node {

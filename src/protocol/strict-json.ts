@@ -27,7 +27,7 @@ export function parseStrictJson(input: Uint8Array | string, what: string): unkno
     try {
       text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(input)
     } catch {
-      throw invalid(`${what}: not valid UTF-8`)
+      throw invalid(`${what}: not valid UTF-8`, undefined, { code: 'JSON_SYNTAX' })
     }
   }
   const parser = new Parser(text, what)
@@ -268,7 +268,9 @@ class Parser {
       (end === -1 ? this.path : this.path.slice(0, end)) as (string | number)[]
     )
     throw invalid(
-      `${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`
+      `${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`,
+      undefined,
+      { code: 'JSON_SYNTAX' }
     )
   }
 

@@ -64,15 +64,23 @@ export function checkRunnable(
 ): void {
   if (build.network === 'bridge' && !runner.allowNetwork)
     throw invalid(
-      "predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access"
+      "predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access",
+      undefined,
+      { code: 'NETWORK_POLICY' }
     )
   if (runner.hostCpus < build.cpus)
     throw unverifiable(
-      `predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`
+      `predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`,
+      undefined,
+      { code: 'RUNNER_LACKS' }
     )
   for (const name of RESERVED_ENV)
     if (Object.hasOwn(build.env, name))
-      throw invalid(`predicate.build.env.${name}: must not be set (the verifier fixes it)`)
+      throw invalid(
+        `predicate.build.env.${name}: must not be set (the verifier fixes it)`,
+        undefined,
+        { code: 'LEDGER_FIELD' }
+      )
 }
 
 /**

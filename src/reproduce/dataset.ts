@@ -46,13 +46,19 @@ export async function prepareDataset(
   if (options.dir !== undefined) {
     const dir = path.resolve(options.dir)
     await stat(dir).catch(() => {
-      throw unverifiable(`predicate.dataset: the dataset directory ${dir} does not exist`)
+      throw unverifiable(
+        `predicate.dataset: the dataset directory ${dir} does not exist`,
+        undefined,
+        { code: 'DATASET_MISSING' }
+      )
     })
     const digest = await hashDataset(dir, onHash)
     if (digest.root !== ref.treeSha256) {
       throw invalid(
         `predicate.dataset.digest.treeSha256: ledger ${ref.treeSha256}, directory ${dir} ${digest.root}: ` +
-          'give the directory the publisher hashed (`ledger init --dataset DIR` hashes the contents of DIR)'
+          'give the directory the publisher hashed (`ledger init --dataset DIR` hashes the contents of DIR)',
+        undefined,
+        { code: 'DATASET_DIGEST' }
       )
     }
     return { dir, digest }
@@ -60,7 +66,9 @@ export async function prepareDataset(
 
   if (ref.uri === undefined) {
     throw unverifiable(
-      "predicate.dataset: the ledger's dataset has no uri: pass --dataset DIR (CLI) or the dataset input (action)"
+      "predicate.dataset: the ledger's dataset has no uri: pass --dataset DIR (CLI) or the dataset input (action)",
+      undefined,
+      { code: 'DATASET_MISSING' }
     )
   }
   const archive = path.join(options.workDir, 'dataset-archive')
@@ -71,7 +79,10 @@ export async function prepareDataset(
       onProgress: progress => options.onProgress?.({ phase: 'download', ...progress })
     }).catch((error: unknown) => {
       throw error instanceof VerifyError
-        ? new VerifyError(error.verdict, `predicate.dataset.uri: ${error.message}`, error.detail)
+        ? new VerifyError(error.verdict, `predicate.dataset.uri: ${error.message}`, error.detail, {
+            code: error.code,
+            cause: error
+          })
         : error
     })
     await unpackArchive(archive, dir, { label: 'predicate.dataset.uri', limits: options.limits })
@@ -82,7 +93,9 @@ export async function prepareDataset(
   if (digest.root !== ref.treeSha256) {
     throw invalid(
       `predicate.dataset.digest.treeSha256: ledger ${ref.treeSha256}, archive ${ref.uri} unpacks to ${digest.root}` +
-        (await layoutHint(dir))
+        (await layoutHint(dir)),
+      undefined,
+      { code: 'DATASET_DIGEST' }
     )
   }
   return { dir, digest }
@@ -96,7 +109,11 @@ async function hashDataset(
     return await treeSha256(dir, { onProgress })
   } catch (error) {
     if (error instanceof VerifyError) throw error
-    throw invalid(`predicate.dataset: ${dir} is not a valid tree: ${(error as Error).message}`)
+    throw invalid(
+      `predicate.dataset: ${dir} is not a valid tree: ${(error as Error).message}`,
+      undefined,
+      { code: 'TREE_INVALID' }
+    )
   }
 }
 

@@ -22,7 +22,9 @@ export async function checkDependencies(
     if (actual !== dependency.sha256) {
       throw invalid(
         `${field}: dependency ${clip(dependency.name)}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
-          'the file at the commit differs from the one the ledger was written for'
+          'the file at the commit differs from the one the ledger was written for',
+        undefined,
+        { code: 'DEPENDENCY_DIGEST' }
       )
     }
   }

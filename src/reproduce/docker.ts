@@ -12,16 +12,22 @@ export async function preflight(run: Run): Promise<void> {
     result = await run('docker', ['version', '--format', '{{.Server.Version}}'])
   } catch (error) {
     throw unverifiable(
-      `docker is not installed or not on PATH (${messageOf(error)}): install Docker, or ${START_DOCKER}`
+      `docker is not installed or not on PATH (${messageOf(error)}): install Docker, or ${START_DOCKER}`,
+      undefined,
+      { code: 'DOCKER_UNAVAILABLE' }
     )
   }
   if (result.exitCode === 0) return
   const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`
   if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
     throw unverifiable(
-      `permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`
+      `permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`,
+      undefined,
+      { code: 'DOCKER_UNAVAILABLE' }
     )
-  throw unverifiable(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`)
+  throw unverifiable(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`, undefined, {
+    code: 'DOCKER_UNAVAILABLE'
+  })
 }
 
 export interface PullOptions {
@@ -57,14 +63,18 @@ export async function pullImage(
     const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`
     if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
       throw unverifiable(
-        `environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`
+        `environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`,
+        undefined,
+        { code: 'IMAGE_PULL' }
       )
     await sleep(delay)
     delay *= 2
   }
   if (!(await holdsDigest(run, image)))
     throw invalid(
-      `environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`
+      `environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`,
+      undefined,
+      { code: 'IMAGE_DIGEST' }
     )
 }
 
@@ -83,7 +93,9 @@ async function holdsDigest(run: Run, image: ImageRef): Promise<boolean> {
     repoDigests = JSON.parse(result.stdout)
   } catch {
     throw unverifiable(
-      `environment: docker image inspect returned '${clip(result.stdout.trim())}' instead of the repo digests`
+      `environment: docker image inspect returned '${clip(result.stdout.trim())}' instead of the repo digests`,
+      undefined,
+      { code: 'IMAGE_PULL' }
     )
   }
   return (

@@ -24,7 +24,10 @@ export async function collectOutputs(
 ): Promise<TreeDigest> {
   const files = await regularFilesUnder(outDir, '')
   if (outputs === undefined) {
-    if (files.length === 0) throw unverifiable('predicate.build.outputs: the build left /out empty')
+    if (files.length === 0)
+      throw unverifiable('predicate.build.outputs: the build left /out empty', undefined, {
+        code: 'OUTPUT_MISSING'
+      })
     return treeSha256(outDir, { onProgress: options.onProgress })
   }
   const entries = new Map<string, ManifestEntry>()
@@ -34,10 +37,16 @@ export async function collectOutputs(
     const absolute = path.join(outDir, relative)
     const stats = await lstat(absolute).catch(() => undefined)
     if (stats === undefined)
-      throw unverifiable(`${field}: the build did not produce '${clip(declared)}'`)
+      throw unverifiable(`${field}: the build did not produce '${clip(declared)}'`, undefined, {
+        code: 'OUTPUT_MISSING'
+      })
     const prefix = relative === '.' ? '' : `${relative}/`
     if (stats.isDirectory() && !files.some(file => file.startsWith(prefix)))
-      throw unverifiable(`${field}: the build left the directory '${clip(declared)}' empty`)
+      throw unverifiable(
+        `${field}: the build left the directory '${clip(declared)}' empty`,
+        undefined,
+        { code: 'OUTPUT_MISSING' }
+      )
     const tree = await treeSha256(absolute, { onProgress: options.onProgress })
     for (const entry of tree.manifest) {
       const inOut = stats.isDirectory() ? prefix + entry.path : relative
@@ -60,7 +69,9 @@ async function regularFilesUnder(outDir: string, relative: string): Promise<stri
     else if (dirent.isFile()) files.push(child)
     else
       throw invalid(
-        `predicate.build.outputs: /out/${clip(child)} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`
+        `predicate.build.outputs: /out/${clip(child)} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`,
+        undefined,
+        { code: 'TREE_INVALID' }
       )
   }
   return files

@@ -57,12 +57,18 @@ export async function fetchSource(
       // A server on protocol v0 refuses a commit that is no ref's tip: take every ref instead.
       const full = await fetchFrom([], '+refs/*:refs/fetched/*')
       if (full.exitCode !== 0) {
-        throw unverifiable(`predicate.source.uri: cannot fetch ${source.uri}: ${gitReason(full)}`)
+        throw unverifiable(
+          `predicate.source.uri: cannot fetch ${source.uri}: ${gitReason(full)}`,
+          undefined,
+          { code: 'SOURCE_FETCH' }
+        )
       }
     }
     if ((await git.run(['cat-file', '-e', commit])).exitCode !== 0) {
       throw unverifiable(
-        `predicate.source.digest.gitCommit: commit ${commit} not found at ${source.uri}`
+        `predicate.source.digest.gitCommit: commit ${commit} not found at ${source.uri}`,
+        undefined,
+        { code: 'SOURCE_COMMIT' }
       )
     }
 
@@ -71,7 +77,9 @@ export async function fetchSource(
     const head = await git.ok('rev-parse', ['rev-parse', 'HEAD'])
     if (head.stdout.trim() !== commit) {
       throw invalid(
-        `predicate.source.digest.gitCommit: ledger ${commit} is not a commit id: it checks out as ${head.stdout.trim()}`
+        `predicate.source.digest.gitCommit: ledger ${commit} is not a commit id: it checks out as ${head.stdout.trim()}`,
+        undefined,
+        { code: 'SOURCE_COMMIT' }
       )
     }
   } catch (error) {
@@ -147,7 +155,10 @@ function gitRunner(run: Run, where: { home: string; gitDir: string; scheme: stri
     run: runGit,
     async ok(what, args) {
       const result = await runGit(args)
-      if (result.exitCode !== 0) throw unverifiable(`git ${what} failed: ${gitReason(result)}`)
+      if (result.exitCode !== 0)
+        throw unverifiable(`git ${what} failed: ${gitReason(result)}`, undefined, {
+          code: 'SOURCE_FETCH'
+        })
       return result
     }
   }

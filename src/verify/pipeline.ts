@@ -146,7 +146,9 @@ async function runProtocol(
     report.explanations = await explainChanges(report.diff, reproduced.outDir, model)
     const { added, removed, changed } = report.diff
     throw mismatch(
-      `the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`
+      `the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`,
+      undefined,
+      { code: 'ROOT_MISMATCH' }
     )
   }
   const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
@@ -178,7 +180,9 @@ function checkExpected(report: Report, request: VerifyRequest, capability: strin
   report.expectedCapability = request.expectedCapability
   if (capability !== request.expectedCapability) {
     throw mismatch(
-      `expected-capability: the ${request.mode === 'reproduce' ? 'rebuilt' : 'downloaded'} model's capability ${capability} differs from the expected ${request.expectedCapability}`
+      `expected-capability: the ${request.mode === 'reproduce' ? 'rebuilt' : 'downloaded'} model's capability ${capability} differs from the expected ${request.expectedCapability}`,
+      undefined,
+      { code: 'CAPABILITY_MISMATCH' }
     )
   }
   return capability
@@ -187,7 +191,11 @@ function checkExpected(report: Report, request: VerifyRequest, capability: strin
 /** Verify and check compare with the downloaded model; the CLI and the action always give it. */
 function requiredModel(request: VerifyRequest): string {
   if (request.model === undefined)
-    throw unverifiable(`model: mode ${request.mode} needs the downloaded model: give its path`)
+    throw unverifiable(
+      `model: mode ${request.mode} needs the downloaded model: give its path`,
+      undefined,
+      { code: 'MODEL_MISSING' }
+    )
   return request.model
 }
 
@@ -200,7 +208,11 @@ async function hashModel(
   ledger: Ledger
 ): Promise<TreeDigest> {
   if (!lstatSync(model, { throwIfNoEntry: false })) {
-    throw unverifiable(`model: ${model} does not exist: check the download step or the path`)
+    throw unverifiable(
+      `model: ${model} does not exist: check the download step or the path`,
+      undefined,
+      { code: 'MODEL_MISSING' }
+    )
   }
   const downloaded = await digestModel(model, ledger, progress =>
     deps.reporter.hashProgress('model', progress)

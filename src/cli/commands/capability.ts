@@ -25,7 +25,11 @@ export function registerCapability(program: Command, context: CliContext): void 
       const model = await digestModel(options.model, verified.ledger)
       const capability = capabilityOf(verified, model.root)
       if (options.expect !== undefined && options.expect !== capability) {
-        throw mismatch(`capability ${capability} differs from the expected ${options.expect}`)
+        throw mismatch(
+          `capability ${capability} differs from the expected ${options.expect}`,
+          undefined,
+          { code: 'CAPABILITY_MISMATCH' }
+        )
       }
       if (options.json) {
         printJson(context.io, {
