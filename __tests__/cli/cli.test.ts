@@ -189,7 +189,11 @@ describe('verify-model CLI', () => {
         expect(JSON.parse(result.stdout).attestationDigest).toBe(facts.attestationDigest)
       } else {
         expect(result.code).toBe(1)
-        expect(JSON.parse(result.stdout)).toEqual({ result: 'invalid', reason: expect.any(String) })
+        expect(JSON.parse(result.stdout)).toEqual({
+          result: 'invalid',
+          code: expect.any(String),
+          reason: expect.any(String)
+        })
       }
     }
   })

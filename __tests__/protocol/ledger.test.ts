@@ -39,6 +39,41 @@ function expectRejected(change: (s: Json) => void, message: string) {
 }
 
 describe('parseStatement', () => {
+  // The one check of a source uri: fetching trusts the parsed ledger (verify-sba and verify agree).
+  it.each([
+    'git+ext::sh -c touch% /tmp/pwned',
+    'ext::sh -c touch% /tmp/pwned',
+    '-uhttps://example.org/repo',
+    'git+--upload-pack=touch /tmp/pwned',
+    'https://github.com/acme/tiny-model',
+    'git+http://example.org/repo',
+    'git+ftp://example.org/repo',
+    'git+ssh://-oProxyCommand=touch%20pwned/repo',
+    'git+ssh://-user@example.org/repo',
+    'git+ssh://%2doProxyCommand=x@example.org/repo',
+    'git+https://user:token@example.org/repo',
+    'git+https://user@example.org/repo',
+    'git+ssh://git:pw@example.org/repo',
+    'git+https://example.org/repo\n--upload-pack=x',
+    'git+https:example.org/repo'
+  ])('rejects the source uri %j as a ledger field', uri => {
+    expect(() => parseWith(s => (s.predicate.source.uri = uri))).toThrow(
+      expect.objectContaining({
+        verdict: 'invalid',
+        code: 'LEDGER_FIELD',
+        message: expect.stringMatching(/^predicate\.source\.uri: /)
+      })
+    )
+  })
+
+  it.each([
+    'git+https://github.com/acme/m',
+    'git+ssh://git@github.com/acme/m.git',
+    'git+file:///srv/git/m'
+  ])('accepts the source uri %s', uri => {
+    expect(parseWith(s => (s.predicate.source.uri = uri)).source.uri).toBe(uri)
+  })
+
   it('fills the Ledger with every default', () => {
     const ledger = parseWith(s => delete s.predicate.dependencies)
     expect(ledger).toEqual({
@@ -164,12 +199,12 @@ describe('ledger rules, each naming the JSON path', () => {
     [
       'source uri scheme',
       s => (s.predicate.source.uri = 'https://github.com/acme/m'),
-      'predicate.source.uri: expected git+https://, git+ssh:// or git+file:// URL'
+      'predicate.source.uri: expected a git+https://, git+ssh:// or git+file:// URL'
     ],
     [
       'source uri whitespace',
       s => (s.predicate.source.uri = 'git+https://x/ y'),
-      'predicate.source.uri: expected git+https://'
+      'predicate.source.uri: whitespace or control characters are not allowed'
     ],
     [
       'gitCommit short',

@@ -10,19 +10,8 @@ import { registerCapability } from './commands/capability.js'
 import { registerLedger } from './commands/ledger.js'
 import { registerBuild } from './commands/build.js'
 import { registerVerify } from './commands/verify.js'
-import type { Run } from '../exec.js'
 import { VERSION } from '../version.js'
-
-export const EXIT_PASS = 0
-export const EXIT_FAILED = 1
-const EXIT_USAGE = 2
-
-export interface CliContext {
-  io: CliIo
-  run: Run
-  /** Set by a command: the process exit code when it returns normally. */
-  exitCode: number
-}
+import { EXIT_FAILED, EXIT_PASS, EXIT_USAGE, type CliContext } from './context.js'
 
 function buildProgram(context: CliContext): Command {
   const program = new Command('verify-model')
@@ -71,7 +60,10 @@ function exitCodeFor(error: unknown, io: CliIo, json: boolean): number {
     return EXIT_USAGE
   }
   if (error instanceof VerifyError) {
-    if (json) io.stdout(JSON.stringify({ result: error.verdict, reason: error.message }) + '\n')
+    if (json)
+      io.stdout(
+        JSON.stringify({ result: error.verdict, code: error.code, reason: error.message }) + '\n'
+      )
     io.stderr(`${inertLine(`${error.verdict}: ${error.message}`)}\n`)
     for (const line of error.detail?.trimEnd().split('\n') ?? []) io.stderr(`${inertLine(line)}\n`)
     return EXIT_FAILED

@@ -102,11 +102,8 @@ export function parseStatement(payload: Uint8Array): Ledger {
 function parseSource(node: Node): SourceRef {
   const source = node.object()
   const uri = source.field('uri').string()
-  if (!/^git\+(https|ssh|file):\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
-    source
-      .field('uri')
-      .fail(`expected git+https://, git+ssh:// or git+file:// URL, got '${clip(uri)}'`)
-  }
+  const problem = sourceUriProblem(uri)
+  if (problem !== undefined) source.field('uri').fail(`${problem}, got '${clip(uri)}'`)
   const gitCommit = source.field('digest').object().field('gitCommit').string()
   if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(gitCommit)) {
     source
@@ -115,6 +112,29 @@ function parseSource(node: Node): SourceRef {
       .fail(`expected the full commit id (40 or 64 lowercase hex), got '${clip(gitCommit)}'`)
   }
   return { uri, gitCommit }
+}
+
+/**
+ * Why a source uri cannot be handed to git as it is, or undefined. This is the only check:
+ * fetching trusts a parsed ledger, so `verify-sba` and `verify` agree on every uri.
+ */
+function sourceUriProblem(uri: string): string | undefined {
+  if (SPACE_OR_CONTROL.test(uri)) return 'whitespace or control characters are not allowed'
+  if (!/^git\+(https|ssh|file):\/\/./.test(uri))
+    return 'expected a git+https://, git+ssh:// or git+file:// URL'
+  let url: URL
+  try {
+    url = new URL(uri.slice('git+'.length))
+  } catch {
+    return 'not a URL'
+  }
+  if (url.protocol !== 'file:' && url.hostname === '') return 'no host'
+  // A leading '-' would reach ssh as an option (CVE-2017-1000117).
+  if ([url.hostname, url.username].some(part => /^(-|%2d)/i.test(part)))
+    return "the host or user starts with '-'"
+  if (url.password !== '' || (url.protocol === 'https:' && url.username !== ''))
+    return 'credentials in the URL are not accepted (use a credential helper or an ssh key)'
+  return undefined
 }
 
 /**
@@ -166,6 +186,11 @@ function parseEnvironment(node: Node): ImageRef {
     bad('a tag is not allowed (the image is pinned by environment.digest.sha256)')
   }
   if (!REGISTRY.test(registry)) bad(`invalid registry '${clip(registry)}'`)
+  // Docker reads a first component without '.', ':' or 'localhost' as a Docker Hub namespace.
+  if (!/[.:]/.test(registry) && registry !== 'localhost')
+    bad(
+      `'${clip(registry)}' is not a registry host (Docker would pull it from Docker Hub); name the registry, e.g. oci://docker.io/${clip(repository)}`
+    )
   if (path.length === 0) bad('missing the repository path')
   const badComponent = path.find(c => !PATH_COMPONENT.test(c))
   if (badComponent !== undefined) {

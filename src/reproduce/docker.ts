@@ -36,6 +36,9 @@ export interface PullOptions {
   /** Delay before the first retry; doubled for each further one. */
   backoffMs?: number
   sleep?: (ms: number) => Promise<void>
+  /** A line of pull progress, at most every few seconds (a large image pulls for minutes). */
+  onProgress?: (line: string) => void
+  now?: () => number
 }
 
 // Registry answers that no retry can change.
@@ -58,12 +61,19 @@ export async function pullImage(
     options.sleep ?? ((ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms)))
   let delay = options.backoffMs ?? 2000
   for (let attempt = 0; ; attempt++) {
-    const result = await run('docker', ['pull', '--platform', image.platform, image.reference])
-    if (result.exitCode === 0) break
+    const progress = new PullProgress(options.onProgress, options.now)
+    const result = await run('docker', ['pull', '--platform', image.platform, image.reference], {
+      onStdout: chunk => progress.output(chunk)
+    })
+    if (result.exitCode === 0) {
+      progress.done()
+      break
+    }
     const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`
     if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
       throw unverifiable(
-        `environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`,
+        `environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}. ` +
+          "Pin the pushed image's repository digest, not a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE",
         undefined,
         { code: 'IMAGE_PULL' }
       )
@@ -113,4 +123,53 @@ export function familiarName(reference: string): string {
 /** The last non-empty line: where docker and registries put the reason. */
 export function lastLine(text: string): string {
   return text.trim().split('\n').at(-1)?.trim() ?? ''
+}
+
+const PROGRESS_INTERVAL_MS = 5000
+
+/**
+ * Counts the layers of `docker pull` output (without a terminal it prints one status line per
+ * layer event) and reports `N of M layer(s) downloaded, K extracted` every few seconds.
+ */
+export class PullProgress {
+  private readonly downloaded = new Set<string>()
+  private readonly extracted = new Set<string>()
+  private readonly layers = new Set<string>()
+  private pending = ''
+  private last: number
+
+  constructor(
+    private readonly report: ((line: string) => void) | undefined,
+    private readonly now: () => number = Date.now
+  ) {
+    this.last = now()
+  }
+
+  output(chunk: Buffer): void {
+    const lines = (this.pending + chunk.toString('utf8')).split('\n')
+    this.pending = lines.pop() ?? ''
+    for (const line of lines) this.line(line.trim())
+    if (this.now() - this.last >= PROGRESS_INTERVAL_MS) this.emit()
+  }
+
+  done(): void {
+    if (this.pending) this.line(this.pending.trim())
+    if (this.layers.size > 0) this.emit()
+  }
+
+  private line(line: string): void {
+    const match = /^([0-9a-f]{12}): (.+)$/.exec(line)
+    if (!match) return
+    const [, layer, status] = match
+    this.layers.add(layer)
+    if (/^(Download complete|Already exists|Pull complete)/.test(status)) this.downloaded.add(layer)
+    if (/^(Already exists|Pull complete)/.test(status)) this.extracted.add(layer)
+  }
+
+  private emit(): void {
+    this.last = this.now()
+    this.report?.(
+      `pulling: ${this.downloaded.size} of ${this.layers.size} layer(s) downloaded, ${this.extracted.size} extracted`
+    )
+  }
 }

@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto'
 import { chmod, cp, lstat, mkdir, mkdtemp, readdir, rename, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { VerifyError, unverifiable } from '../errors.js'
+import { VerifyError, unverifiable, type ErrorCode } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { removeBuildTree } from './cleanup.js'
-import { buildRunArgs, checkRunnable, runContainer } from './container.js'
+import { buildRunArgs, checkRunnable, runContainer, type ContainerResult } from './container.js'
 import { checkDependencies } from './dependencies.js'
 import { prepareDataset } from './dataset.js'
 import { lastLine, preflight, pullImage } from './docker.js'
@@ -37,6 +37,8 @@ export interface ReproduceOptions {
   onPhase?: (phase: ReproducePhase, detail?: string) => void
   onLog?: (chunk: Buffer) => void
   onHashProgress?: (progress: HashProgress) => void
+  /** A progress line within a phase (the image pull). */
+  onInfo?: (line: string) => void
 }
 
 export interface ReproduceDeps {
@@ -100,7 +102,10 @@ export async function reproduce(
 
     phase('image', ledger.environment.reference)
     await preflight(deps.run)
-    await pullImage(deps.run, ledger.environment, { sleep: deps.sleep })
+    await pullImage(deps.run, ledger.environment, {
+      sleep: deps.sleep,
+      onProgress: options.onInfo
+    })
 
     // The build runs as uid 1000, the verifier as whoever runs it (root here, uid 1001 on
     // GitHub runners): /src and /out must be writable by the build whatever their owner, and
@@ -125,31 +130,8 @@ export async function reproduce(
       onLog: options.onLog,
       now: deps.now
     })
-    if (container.timedOut)
-      throw unverifiable(
-        `build exceeded timeoutSeconds=${timeoutSeconds}: killed`,
-        container.logTail
-      )
-    if (container.daemonLost !== undefined)
-      throw unverifiable(
-        `the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`,
-        container.logTail
-      )
-    if (container.oomKilled)
-      throw unverifiable(
-        `the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`,
-        container.logTail
-      )
-    if (container.exitCode === DOCKER_RUN_FAILED)
-      throw unverifiable(
-        `docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`,
-        container.logTail
-      )
-    if (container.exitCode !== 0)
-      throw unverifiable(
-        `the build exited with code ${container.exitCode}: see the log tail`,
-        container.logTail
-      )
+    const failure = containerFailure(container, { timeoutSeconds, memoryBytes })
+    if (failure !== undefined) throw failure
 
     phase('outputs', build.outputs?.join(', ') ?? 'all of /out')
     const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
@@ -159,7 +141,9 @@ export async function reproduce(
         throw error instanceof VerifyError
           ? error
           : unverifiable(
-              `cannot read the outputs the build left in /out: ${(error as Error).message}`
+              `cannot read the outputs the build left in /out: ${(error as Error).message}`,
+              undefined,
+              { code: 'OUTPUT_MISSING', cause: error }
             )
       })
     let keptDir = outDir
@@ -187,8 +171,46 @@ async function checkOutputSize(outDir: string, maxBytes: number): Promise<void> 
   const bytes = await bytesUnder(outDir, maxBytes)
   if (bytes > maxBytes)
     throw unverifiable(
-      `the build left more than ${formatBytes(maxBytes)} in /out (the output size cap): a build that produces more than the cap failed`
+      `the build left more than ${formatBytes(maxBytes)} in /out (the output size cap): a build that produces more than the cap failed`,
+      undefined,
+      { code: 'OUTPUT_TOO_LARGE' }
     )
+}
+
+/**
+ * The verdict of a finished build container (docs/protocol.md section 6), or undefined when the
+ * build succeeded. Every way a build can fail is the runner's or the build's problem, never the
+ * model's: unverifiable, with the log tail as detail.
+ */
+export function containerFailure(
+  container: ContainerResult,
+  limits: { timeoutSeconds: number; memoryBytes: number }
+): VerifyError | undefined {
+  const fail = (code: ErrorCode, message: string) =>
+    unverifiable(message, container.logTail, { code })
+  if (container.timedOut)
+    return fail('BUILD_TIMEOUT', `build exceeded timeoutSeconds=${limits.timeoutSeconds}: killed`)
+  if (container.daemonLost !== undefined)
+    return fail(
+      'DAEMON_LOST',
+      `the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`
+    )
+  if (container.oomKilled)
+    return fail(
+      'BUILD_OOM',
+      `the build ran out of memory (limit ${formatBytes(limits.memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`
+    )
+  if (container.exitCode === DOCKER_RUN_FAILED)
+    return fail(
+      'BUILD_START',
+      `docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`
+    )
+  if (container.exitCode !== 0)
+    return fail(
+      'BUILD_FAILED',
+      `the build exited with code ${container.exitCode}: see the log tail`
+    )
+  return undefined
 }
 
 /** `docker run`'s own failure (a bad option, no GPU driver), as opposed to the build's. */
@@ -204,7 +226,12 @@ async function mustNotExist(target: string): Promise<void> {
     () => true,
     () => false
   )
-  if (exists) throw unverifiable(`the output directory ${target} already exists: choose a new path`)
+  if (exists)
+    throw unverifiable(
+      `the output directory ${target} already exists: choose a new path`,
+      undefined,
+      { code: 'OUTPUT_EXISTS' }
+    )
 }
 
 async function moveDirectory(from: string, to: string): Promise<void> {

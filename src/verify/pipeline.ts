@@ -10,6 +10,9 @@ import { treeSha256 } from '../digest/tree.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
 import { reproduce, type ReproduceResult } from '../reproduce/index.js'
 import { diffManifests, type ManifestDiff } from '../compare/manifest-diff.js'
+import { fileSetDifference } from '../compare/file-set.js'
+import { listTree } from '../digest/walk.js'
+import { clip } from '../protocol/encoding.js'
 import { explainMismatch, formatExplanation } from '../compare/explain.js'
 import { REPORT_SCHEMA_VERSION, shortDigest, type Check, type Report } from './report.js'
 
@@ -83,6 +86,7 @@ export async function verifyModel(request: VerifyRequest, deps: VerifyDeps): Pro
     tracker.fail(failure.message)
     report.result = failure.verdict
     report.reason = failure.message
+    report.code = failure.code
     if (failure.detail !== undefined) report.detail = failure.detail
     delete report.capability
   }
@@ -105,6 +109,8 @@ async function runProtocol(
   )
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
+  if (request.mode === 'verify')
+    await checkFileSet(requiredModel(request), attestation.ledger, tracker)
 
   const reproduced = await reproduce(
     attestation.ledger,
@@ -122,6 +128,7 @@ async function runProtocol(
         if (detail) deps.reporter.info(detail)
       },
       onLog: chunk => deps.reporter.buildLog(chunk),
+      onInfo: line => deps.reporter.info(line),
       onHashProgress: progress => deps.reporter.hashProgress('outputs', progress)
     },
     { run: deps.run }
@@ -172,6 +179,30 @@ async function checkCapability(
   tracker.pass(`capability matches: ${capability}`)
   report.capability = capability
   return { result: 'verified', reason: `the download's capability equals the expected one` }
+}
+
+/** A download whose file names cannot be the declared outputs is a mismatch without a build. */
+async function checkFileSet(model: string, ledger: Ledger, tracker: CheckTracker): Promise<void> {
+  const outputs = ledger.build.outputs
+  if (outputs === undefined || !lstatSync(model, { throwIfNoEntry: false })) return
+  const files = await listTree(model, { singleName: singleFileName(ledger) })
+  const difference = fileSetDifference(
+    files.map(file => file.name),
+    outputs
+  )
+  if (difference === undefined) return
+  tracker.start('compare')
+  const list = (names: string[]) => names.map(name => `'${clip(name)}'`).join(', ')
+  const parts = [
+    difference.unexpected.length > 0 &&
+      `${list(difference.unexpected)} ${difference.unexpected.length === 1 ? 'is' : 'are'} not under any declared output`,
+    difference.missing.length > 0 && `declared output(s) ${list(difference.missing)} missing`
+  ].filter(Boolean)
+  throw mismatch(
+    `model: the download's files cannot equal the declared outputs (${outputs.map(o => `'${clip(o)}'`).join(', ')}): ${parts.join('; ')}; nothing was built`,
+    undefined,
+    { code: 'FILE_SET_MISMATCH' }
+  )
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */
@@ -291,14 +322,19 @@ async function explainChanges(
 class CheckTracker {
   readonly checks: Check[] = []
   private current: Check | undefined
+  private timed: { check: Check; started: number } | undefined
 
-  constructor(private readonly reporter: Reporter) {}
+  constructor(
+    private readonly reporter: Reporter,
+    private readonly now: () => number = Date.now
+  ) {}
 
   start(phase: Phase): void {
     this.clear()
     this.reporter.phase(phase)
     this.current = { name: phase, status: 'pass', detail: '' }
     this.checks.push(this.current)
+    this.timed = { check: this.current, started: this.now() }
   }
 
   pass(detail: string): void {
@@ -312,11 +348,19 @@ class CheckTracker {
       this.current.detail = detail
     }
     this.current = undefined
+    this.stopClock()
   }
 
   /** The current phase ended without a verdict of its own (the next one starts, or all passed). */
   clear(): void {
     this.current = undefined
+    this.stopClock()
+  }
+
+  /** A phase's time runs until the next one starts or the run ends. */
+  private stopClock(): void {
+    if (this.timed) this.timed.check.durationMs = this.now() - this.timed.started
+    this.timed = undefined
   }
 
   detail(phase: Phase, detail: string): void {

@@ -1,4 +1,4 @@
-import type { Verdict } from '../errors.js'
+import type { ErrorCode, Verdict } from '../errors.js'
 import type { ManifestEntry, TreeDigest } from '../digest/types.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
 
@@ -11,6 +11,8 @@ export interface Check {
   name: string
   status: CheckStatus
   detail: string
+  /** How long the phase took (wall clock). */
+  durationMs?: number
 }
 
 export interface BuildSummary {
@@ -26,6 +28,8 @@ export interface Report {
   result: Verdict
   /** One line: why the result is what it is. */
   reason: string
+  /** A failure's stable code (see ErrorCode); absent when the result passes. */
+  code?: ErrorCode
   /** Longer material behind the reason, e.g. the build log tail. */
   detail?: string
   checks: Check[]

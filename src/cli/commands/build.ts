@@ -15,7 +15,7 @@ import {
   withTrustOptions,
   type TrustOptions
 } from '../io.js'
-import type { CliContext } from '../main.js'
+import type { CliContext } from '../context.js'
 import { stderrReporter } from '../render.js'
 
 interface BuildOptions extends TrustOptions {

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { mismatch } from '../../errors.js'
 import { capabilityOf, digestModel } from '../../verify/pipeline.js'
 import { printJson, verifySbaFile, withTrustOptions, type TrustOptions } from '../io.js'
-import type { CliContext } from '../main.js'
+import type { CliContext } from '../context.js'
 
 interface CapabilityOptions extends TrustOptions {
   sba: string

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { writeManifest } from '../../digest/manifest.js'
 import { treeSha256 } from '../../digest/tree.js'
 import { asUsageError, printJson } from '../io.js'
-import type { CliContext } from '../main.js'
+import type { CliContext } from '../context.js'
 
 export function registerDigest(program: Command, context: CliContext): void {
   program

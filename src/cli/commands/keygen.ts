@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { generateKeyPair } from '../../protocol/keys.js'
 import { printJson } from '../io.js'
-import type { CliContext } from '../main.js'
+import type { CliContext } from '../context.js'
 
 export function registerKeygen(program: Command, context: CliContext): void {
   program

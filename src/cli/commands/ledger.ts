@@ -6,7 +6,7 @@ import type { Run } from '../../exec.js'
 import { treeSha256 } from '../../digest/tree.js'
 import { createStatement, type BuildSpec } from '../../protocol/ledger.js'
 import { asUsageError, collect, UsageError } from '../io.js'
-import type { CliContext } from '../main.js'
+import type { CliContext } from '../context.js'
 
 interface LedgerInitOptions {
   sourceUri?: string

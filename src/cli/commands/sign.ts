@@ -4,7 +4,7 @@ import { signEnvelope } from '../../protocol/envelope.js'
 import { parsePrivateKey } from '../../protocol/keys.js'
 import { parseStatement } from '../../protocol/ledger.js'
 import { asUsageError, collect, readInputFile, UsageError } from '../io.js'
-import type { CliContext } from '../main.js'
+import type { CliContext } from '../context.js'
 
 export function registerSign(program: Command, context: CliContext): void {
   program

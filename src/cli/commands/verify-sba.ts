@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { printJson, verifySbaFile, withTrustOptions, type TrustOptions } from '../io.js'
-import type { CliContext } from '../main.js'
+import type { CliContext } from '../context.js'
 
 export function registerVerifySba(program: Command, context: CliContext): void {
   withTrustOptions(program.command('verify-sba'))

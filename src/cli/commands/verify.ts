@@ -13,7 +13,7 @@ import {
   withTrustOptions,
   type TrustOptions
 } from '../io.js'
-import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
+import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../context.js'
 import { renderReportText, stderrReporter } from '../render.js'
 
 interface VerifyOptions extends TrustOptions {
