@@ -108,13 +108,17 @@ describe('verify-model CLI', () => {
       'model.bin',
       '--env',
       'SEED=0',
+      '--allow-dirty',
       '-o',
       statement,
       '--',
       'sh',
       'train.sh'
     )
-    expect(init).toMatchObject({ code: 0, stderr: '' })
+    expect(init.code).toBe(0)
+    expect(init.stderr).toMatch(
+      /^warning: --source-dir .* has 1 uncommitted change\(s\) \(requirements\.lock\)/
+    )
     const ledger = JSON.parse(readFileSync(statement, 'utf8'))
     expect(ledger.predicate.source).toEqual({
       uri: `git+file://${source}`,

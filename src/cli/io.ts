@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import type { Command } from 'commander'
-import { VerifyError } from '../errors.js'
+import { messageOf, VerifyError } from '../errors.js'
 import { verifyAttestation, type VerifiedAttestation } from '../protocol/attestation.js'
 import { parsePublicKey, parsePublicKeys, type PublicKey } from '../protocol/keys.js'
 
@@ -23,8 +23,9 @@ export function readInputFile(file: string, what: string): Buffer {
   try {
     return readFileSync(file)
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
     throw new UsageError(
-      `cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`
+      `cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? messageOf(error))}`
     )
   }
 }
@@ -34,13 +35,22 @@ function readPublicKeys(values: readonly string[]): PublicKey[] {
   if (values.length === 0) throw new UsageError('at least one --public-key is required')
   return values.flatMap(value => {
     try {
-      return existsSync(value)
-        ? parsePublicKeys(readInputFile(value, 'public key').toString('utf8'))
-        : [parsePublicKey(value, `--public-key ${value}`)]
+      if (existsSync(value))
+        return parsePublicKeys(readInputFile(value, 'public key').toString('utf8'))
+      if (looksLikePath(value))
+        throw new UsageError(
+          `--public-key ${value}: no such file (a key given inline is hex or base64)`
+        )
+      return [parsePublicKey(value, `--public-key ${value}`)]
     } catch (error) {
       throw asUsageError(error)
     }
   })
+}
+
+/** Hex and base64 keys never contain '.' or start with '~': such a value was meant as a file. */
+function looksLikePath(value: string): boolean {
+  return value.includes('.') || value.startsWith('~')
 }
 
 /** Input that fails the protocol's rules, in a command that verifies nothing, is a usage error. */

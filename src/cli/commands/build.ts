@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -35,10 +36,12 @@ export function registerBuild(program: Command, context: CliContext): void {
       'an SBA (its signature is verified first) or an unsigned statement'
     )
     .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
-    .option('--out <dir>', 'where to write the outputs (must not exist yet)', 'out')
+    .option('-o, --out <dir>', 'where to write the outputs (must not exist yet)', 'out')
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
     .option('--json', 'machine-readable output')
     .action(async (file: string, options: BuildOptions) => {
+      if (existsSync(options.out))
+        throw new UsageError(`--out ${options.out} already exists: choose a new directory`)
       const ledger = ledgerOf(readInputFile(file, 'SBA or statement'), options)
       const reporter = stderrReporter(context.io)
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-build-'))

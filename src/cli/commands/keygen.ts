@@ -10,7 +10,7 @@ export function registerKeygen(program: Command, context: CliContext): void {
     .description(
       'Write a new Ed25519 key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).'
     )
-    .requiredOption('--out <prefix>', 'path prefix of the two files')
+    .requiredOption('-o, --out <prefix>', 'path prefix of the two files')
     .option('--json', 'print {keyId, privateKey, publicKey} paths as JSON')
     .action((options: { out: string; json?: boolean }) => {
       const pair = generateKeyPair()

@@ -7,6 +7,7 @@ import { treeSha256 } from '../../digest/tree.js'
 import { createStatement, type BuildSpec } from '../../protocol/ledger.js'
 import { asUsageError, collect, UsageError } from '../io.js'
 import type { CliContext } from '../context.js'
+import { inertLine } from '../../workflow-commands.js'
 
 interface LedgerInitOptions {
   sourceUri?: string
@@ -26,6 +27,7 @@ interface LedgerInitOptions {
   cpus?: string
   gpus?: string
   out?: string
+  allowDirty?: boolean
 }
 
 export function registerLedger(program: Command, context: CliContext): void {
@@ -43,7 +45,10 @@ export function registerLedger(program: Command, context: CliContext): void {
       '--source-dir <dir>',
       'a local clone: reads HEAD, the commit time and --dependency files'
     )
-    .requiredOption('--image <ref>', 'the pinned image, REGISTRY/REPOSITORY@sha256:DIGEST')
+    .requiredOption(
+      '--image <ref>',
+      "the pushed image, REGISTRY/REPOSITORY@sha256:DIGEST (its repository digest: docker inspect --format '{{index .RepoDigests 0}}' IMAGE)"
+    )
     .option('--platform <os/arch>', 'image platform (default linux/amd64)')
     .option('--dataset <dir>', 'the dataset directory: its treeSha256 root is computed')
     .option('--dataset-uri <url>', 'where verifiers can download the dataset archive')
@@ -55,7 +60,7 @@ export function registerLedger(program: Command, context: CliContext): void {
     )
     .option(
       '--output <name>',
-      'a declared output under /out; repeatable (default: all of /out)',
+      'a declared build output under /out; repeatable (default: all of /out). The file this command writes is -o, --out',
       collect,
       []
     )
@@ -66,8 +71,18 @@ export function registerLedger(program: Command, context: CliContext): void {
     .option('--timeout-seconds <n>', 'build time limit')
     .option('--cpus <n>', 'CPU set size and thread count')
     .option('--gpus <none|all>', 'GPUs for the build')
+    .option(
+      '--allow-dirty',
+      'sign although --source-dir has uncommitted changes (the build uses the commit, not them)'
+    )
     .option('-o, --out <file>', 'write the statement here instead of stdout')
     .action(async (command: string[], options: LedgerInitOptions) => {
+      for (const output of options.output.filter(looksLikeStatementFile)) {
+        context.io.stderr(
+          `warning: --output ${inertLine(output)} declares a build output under /out; to write the statement to a file use -o, --out\n`
+        )
+      }
+      if (options.sourceDir) await checkClean(context, options.sourceDir, options.allowDirty)
       const statement = await statementFromFlags(command, options, context.run).catch(error => {
         throw asUsageError(error)
       })
@@ -130,6 +145,32 @@ async function statementFromFlags(
   })
 }
 
+/** A declared output named like the files this tool writes is most likely a misplaced -o. */
+function looksLikeStatementFile(name: string): boolean {
+  return /(statement|ledger|sba|attestation)[^/]*\.json$/i.test(name)
+}
+
+/**
+ * The build uses the commit, not the working tree: uncommitted changes (tracked or untracked,
+ * not ignored) would be signed without being built. Refused unless --allow-dirty.
+ */
+async function checkClean(context: CliContext, dir: string, allowDirty?: boolean): Promise<void> {
+  const args = ['-C', path.resolve(dir), 'status', '--porcelain=v1', '-z']
+  const status = await context.run('git', args)
+  if (status.exitCode !== 0)
+    throw new UsageError(`git status in ${dir} failed: ${status.stderr.trim()}`)
+  // Entries are `XY path`; untrimmed, since X may be a space.
+  const changed = status.stdout.split('\0').filter(Boolean)
+  if (changed.length === 0) return
+  const shown = changed
+    .slice(0, 5)
+    .map(entry => inertLine(entry.slice(3)))
+    .join(', ')
+  const what = `--source-dir ${inertLine(dir)} has ${changed.length} uncommitted change(s) (${shown}${changed.length > 5 ? ', …' : ''}): the build uses commit HEAD, not the working tree`
+  if (!allowDirty) throw new UsageError(`${what}; commit them, or pass --allow-dirty`)
+  context.io.stderr(`warning: ${what}\n`)
+}
+
 /** The file as committed (not as in the working tree): what verifiers will check out. */
 async function committedFileSha256(
   run: Run,
@@ -158,7 +199,7 @@ function parseImageFlag(reference: string): { uri: string; sha256: string } {
   const match = /^([^@\s]+)@sha256:([0-9a-f]{64})$/.exec(reference)
   if (!match) {
     throw new UsageError(
-      `--image must be REGISTRY/REPOSITORY@sha256:<64 hex>, got '${reference}' (pin by digest, never a tag)`
+      `--image must be REGISTRY/REPOSITORY@sha256:<64 hex>, got '${inertLine(reference)}' (pin the pushed image by its repository digest, never a tag or a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE)`
     )
   }
   return { uri: `oci://${match[1]}`, sha256: match[2] }

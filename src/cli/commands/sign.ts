@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs'
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { signEnvelope } from '../../protocol/envelope.js'
 import { parsePrivateKey } from '../../protocol/keys.js'
 import { parseStatement } from '../../protocol/ledger.js'
@@ -14,8 +14,10 @@ export function registerSign(program: Command, context: CliContext): void {
     )
     .argument('<statement>', 'the in-toto statement JSON (from `verify-model ledger init`)')
     .option('--key <file>', 'PKCS#8 PEM private key; repeat for several signers', collect, [])
-    .option('-o, --output <file>', 'write the SBA here instead of stdout')
-    .action((statementPath: string, options: { key: string[]; output?: string }) => {
+    .option('-o, --out <file>', 'write the SBA here instead of stdout')
+    // The old spelling; --output names a declared build output everywhere else.
+    .addOption(new Option('--output <file>').hideHelp())
+    .action((statementPath: string, options: { key: string[]; out?: string; output?: string }) => {
       if (options.key.length === 0) throw new UsageError('at least one --key is required')
       const statement = readInputFile(statementPath, 'statement')
       const keys = options.key.map(file => {
@@ -34,7 +36,8 @@ export function registerSign(program: Command, context: CliContext): void {
         throw asUsageError(error)
       }
       const sba = signEnvelope(statement, keys)
-      if (options.output) writeFileSync(options.output, sba)
+      const out = options.out ?? options.output
+      if (out) writeFileSync(out, sba)
       else context.io.stdout(sba)
     })
 }
