@@ -9,6 +9,7 @@ const INTEGRATION_FILES = [
   'examples/tiny-model.test.ts',
   'faults/action-faults.test.ts',
   'faults/cache.test.ts',
+  'package.test.ts',
   'reproduce/docker.test.ts',
   'reproduce/reproduce.test.ts'
 ]

@@ -2,7 +2,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 57:
+/***/ 575:
 /***/ ((module) => {
 
 function isBuffer(value) {
@@ -202,7 +202,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 580:
+/***/ 462:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = __nccwpck_require__(434)
@@ -210,7 +210,7 @@ module.exports = __nccwpck_require__(434)
 
 /***/ }),
 
-/***/ 587:
+/***/ 733:
 /***/ ((module) => {
 
 module.exports = class FixedFIFO {
@@ -256,10 +256,10 @@ module.exports = class FixedFIFO {
 
 /***/ }),
 
-/***/ 867:
+/***/ 993:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const FixedFIFO = __nccwpck_require__(587)
+const FixedFIFO = __nccwpck_require__(733)
 
 module.exports = class FastFIFO {
   constructor (hwm) {
@@ -311,7 +311,7 @@ module.exports = class FastFIFO {
 
 /***/ }),
 
-/***/ 313:
+/***/ 291:
 /***/ ((module) => {
 
 module.exports = Pend;
@@ -373,14 +373,14 @@ function pendGo(self, fn) {
 
 /***/ }),
 
-/***/ 204:
+/***/ 150:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { EventEmitter } = __nccwpck_require__(580)
-const FIFO = __nccwpck_require__(867)
-const TextDecoder = __nccwpck_require__(934)
+const { EventEmitter } = __nccwpck_require__(462)
+const FIFO = __nccwpck_require__(993)
+const TextDecoder = __nccwpck_require__(200)
 
-const StreamError = __nccwpck_require__(657)
+const StreamError = __nccwpck_require__(615)
 
 // if we do a future major, expect queue microtask to be there always, for now a bit defensive
 const qmt =
@@ -1694,7 +1694,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 657:
+/***/ 615:
 /***/ ((module) => {
 
 module.exports = class StreamError extends Error {
@@ -1748,7 +1748,7 @@ module.exports = class StreamError extends Error {
 
 /***/ }),
 
-/***/ 775:
+/***/ 701:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const constants = { // just for envs without fs
@@ -1769,13 +1769,13 @@ try {
 
 /***/ }),
 
-/***/ 763:
+/***/ 1:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Writable, Readable, getStreamError } = __nccwpck_require__(204)
-const FIFO = __nccwpck_require__(867)
-const b4a = __nccwpck_require__(57)
-const headers = __nccwpck_require__(428)
+const { Writable, Readable, getStreamError } = __nccwpck_require__(150)
+const FIFO = __nccwpck_require__(993)
+const b4a = __nccwpck_require__(575)
+const headers = __nccwpck_require__(154)
 
 const EMPTY = b4a.alloc(0)
 const MAX_HEADER_SIZE = 4 * 1024 * 1024 // arbitrary big number
@@ -2194,10 +2194,10 @@ function overflow (size) {
 
 /***/ }),
 
-/***/ 428:
+/***/ 154:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(575)
 
 const ZEROS = '0000000000000000000'
 const SEVENS = '7777777777777777777'
@@ -2523,23 +2523,23 @@ function addLength (str) {
 
 /***/ }),
 
-/***/ 118:
+/***/ 416:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-exports.extract = __nccwpck_require__(763)
-exports.pack = __nccwpck_require__(861)
+exports.extract = __nccwpck_require__(1)
+exports.pack = __nccwpck_require__(983)
 
 
 /***/ }),
 
-/***/ 861:
+/***/ 983:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Readable, Writable, getStreamError } = __nccwpck_require__(204)
-const b4a = __nccwpck_require__(57)
+const { Readable, Writable, getStreamError } = __nccwpck_require__(150)
+const b4a = __nccwpck_require__(575)
 
-const constants = __nccwpck_require__(775)
-const headers = __nccwpck_require__(428)
+const constants = __nccwpck_require__(701)
+const headers = __nccwpck_require__(154)
 
 const DMODE = 0o755
 const FMODE = 0o644
@@ -2826,11 +2826,11 @@ function mapWritable (buf) {
 
 /***/ }),
 
-/***/ 934:
+/***/ 200:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const PassThroughDecoder = __nccwpck_require__(256)
-const UTF8Decoder = __nccwpck_require__(414)
+const PassThroughDecoder = __nccwpck_require__(146)
+const UTF8Decoder = __nccwpck_require__(120)
 
 module.exports = class TextDecoder {
   constructor(encoding = 'utf8') {
@@ -2897,10 +2897,10 @@ function normalizeEncoding(encoding) {
 
 /***/ }),
 
-/***/ 256:
+/***/ 146:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(575)
 
 module.exports = class PassThroughDecoder {
   constructor(encoding) {
@@ -2923,10 +2923,10 @@ module.exports = class PassThroughDecoder {
 
 /***/ }),
 
-/***/ 414:
+/***/ 120:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(575)
 
 /**
  * https://encoding.spec.whatwg.org/#utf-8-decoder
@@ -3115,7 +3115,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 248:
+/***/ 350:
 /***/ ((module) => {
 
 // Adapted from https://github.com/brianloveswords/buffer-crc32/blob/v0.2.13/index.js
@@ -3167,7 +3167,7 @@ module.exports = crc32;
 
 /***/ }),
 
-/***/ 502:
+/***/ 408:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 // This was adapted from https://github.com/andrewrk/node-fd-slicer by Andrew Kelley under the MIT License.
@@ -3176,7 +3176,7 @@ var util = __nccwpck_require__(23);
 var stream = __nccwpck_require__(203);
 var Readable = stream.Readable;
 var PassThrough = stream.PassThrough;
-var Pend = __nccwpck_require__(313);
+var Pend = __nccwpck_require__(291);
 var EventEmitter = (__nccwpck_require__(434).EventEmitter);
 
 exports.BufferSlicer = BufferSlicer;
@@ -3362,12 +3362,12 @@ BufferSlicer.prototype.unref = function() {
 
 /***/ }),
 
-/***/ 663:
+/***/ 949:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 var fs = __nccwpck_require__(896);
-var zlib = __nccwpck_require__(725);
-var fd_slicer = __nccwpck_require__(502);
+var zlib = __nccwpck_require__(106);
+var fd_slicer = __nccwpck_require__(408);
 var util = __nccwpck_require__(23);
 var EventEmitter = (__nccwpck_require__(434).EventEmitter);
 var Transform = (__nccwpck_require__(203).Transform);
@@ -3375,7 +3375,7 @@ var PassThrough = (__nccwpck_require__(203).PassThrough);
 var Writable = (__nccwpck_require__(203).Writable);
 
 // Node 20 added zlib.crc32.
-const crc32 = typeof zlib.crc32 === "function" ? zlib.crc32 : __nccwpck_require__(248);
+const crc32 = typeof zlib.crc32 === "function" ? zlib.crc32 : __nccwpck_require__(350);
 
 exports.open = open;
 exports.fromFd = fromFd;
@@ -4465,24 +4465,24 @@ function defaultCallback(err) {
 
 /***/ }),
 
-/***/ 486:
+/***/ 81:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _exec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(106);
-/* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(32);
+/* harmony import */ var _exec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(590);
+/* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(849);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(817);
 
 
 
-process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .main */ .iW)(process.argv.slice(2), { io: _io_js__WEBPACK_IMPORTED_MODULE_1__/* .processIo */ .Wr, run: _exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e, exitCode: 0 });
+process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .main */ .i)(process.argv.slice(2), { io: _io_js__WEBPACK_IMPORTED_MODULE_1__/* .processIo */ .Wr, run: _exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e, exitCode: 0 });
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 604:
+/***/ 849:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -4498,9 +4498,9 @@ __webpack_async_result__();
 /* harmony export */ });
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(24);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(916);
-/* harmony import */ var _protocol_attestation_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(722);
-/* harmony import */ var _protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(646);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(533);
+/* harmony import */ var _protocol_attestation_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(979);
+/* harmony import */ var _protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(225);
 
 
 
@@ -4518,7 +4518,8 @@ function readInputFile(file, what) {
         return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(file);
     }
     catch (error) {
-        throw new UsageError(`cannot read ${what} ${file}: ${error.code ?? error}`);
+        const code = error.code;
+        throw new UsageError(`cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? (0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .messageOf */ .bD)(error))}`);
     }
 }
 /** A --public-key value is a file holding the key, or the key itself (hex or base64). */
@@ -4527,14 +4528,20 @@ function readPublicKeys(values) {
         throw new UsageError('at least one --public-key is required');
     return values.flatMap(value => {
         try {
-            return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(value)
-                ? (0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKeys */ .V4)(readInputFile(value, 'public key').toString('utf8'))
-                : [(0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKey */ .ee)(value, `--public-key ${value}`)];
+            if ((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(value))
+                return (0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKeys */ .V4)(readInputFile(value, 'public key').toString('utf8'));
+            if (looksLikePath(value))
+                throw new UsageError(`--public-key ${value}: no such file (a key given inline is hex or base64)`);
+            return [(0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKey */ .ee)(value, `--public-key ${value}`)];
         }
         catch (error) {
             throw asUsageError(error);
         }
     });
+}
+/** Hex and base64 keys never contain '.' or start with '~': such a value was meant as a file. */
+function looksLikePath(value) {
+    return value.includes('.') || value.startsWith('~');
 }
 /** Input that fails the protocol's rules, in a command that verifies nothing, is a usage error. */
 function asUsageError(error) {
@@ -4570,20 +4577,18 @@ function printJson(io, value) {
 
 /***/ }),
 
-/***/ 32:
+/***/ 817:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  hj: () => (/* binding */ EXIT_FAILED),
-  rc: () => (/* binding */ EXIT_PASS),
-  iW: () => (/* binding */ main)
+  i: () => (/* binding */ main)
 });
 
-// EXTERNAL MODULE: ./node_modules/commander/index.js
-var commander = __nccwpck_require__(909);
-;// CONCATENATED MODULE: ./node_modules/commander/esm.mjs
+// EXTERNAL MODULE: ../../main/node_modules/commander/index.js
+var commander = __nccwpck_require__(531);
+;// CONCATENATED MODULE: ../../main/node_modules/commander/esm.mjs
 
 
 // wrapper to provide named exports for ESM.
@@ -4602,7 +4607,7 @@ const {
 } = commander;
 
 // EXTERNAL MODULE: ./src/errors.ts
-var errors = __nccwpck_require__(916);
+var errors = __nccwpck_require__(533);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(598);
 var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
@@ -4664,7 +4669,7 @@ function inertLine(text) {
 }
 
 // EXTERNAL MODULE: ./src/cli/io.ts
-var cli_io = __nccwpck_require__(604);
+var cli_io = __nccwpck_require__(849);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./src/digest/manifest.ts
@@ -5181,7 +5186,7 @@ function toVerifyError(error) {
     if (error instanceof errors/* VerifyError */.Gz)
         return error;
     if (isHashFailure(error))
-        return (0,errors/* invalid */.Gq)(`${error.path}: ${error.problem}`);
+        return (0,errors/* invalid */.Gq)(`${error.path}: ${error.problem}`, undefined, { code: 'TREE_INVALID' });
     return (0,errors/* invalid */.Gq)(`hashing failed: ${error instanceof Error ? error.message : String(error)}`);
 }
 
@@ -5189,7 +5194,7 @@ function toVerifyError(error) {
 
 const LEAF_PREFIX = 0x00;
 const NODE_PREFIX = 0x01;
-/** `u64be(len(path)) || path || u64be(size) || sha256` (PROTOCOL.md section 1, step 4). */
+/** `u64be(len(path)) || path || u64be(size) || sha256` (docs/protocol.md section 1, step 4). */
 function leafData(entry) {
     const path = Buffer.from(entry.path, 'utf8');
     const data = Buffer.allocUnsafe(8 + path.length + 8 + 32);
@@ -5247,10 +5252,10 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 
 
 
-const RULE = 'PROTOCOL.md section 1';
+const RULE = 'docs/protocol.md section 1';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
- * The regular files of a tree (PROTOCOL.md section 1), in the order found. `invalid` on a
+ * The regular files of a tree (docs/protocol.md section 1), in the order found. `invalid` on a
  * symbolic link anywhere (the target included), a socket, FIFO or device, a name that is not
  * UTF-8, an unreadable directory, or no files at all.
  *
@@ -5303,7 +5308,7 @@ async function listTree(target, options = {}) {
         }
     }
     if (files.length === 0)
-        throw (0,errors/* invalid */.Gq)(`${target}: the tree has no regular files (empty directories contribute nothing); an empty tree has no digest (${RULE})`);
+        throw (0,errors/* invalid */.Gq)(`${target}: the tree has no regular files (empty directories contribute nothing); an empty tree has no digest (${RULE})`, undefined, { code: 'TREE_INVALID' });
     return files;
 }
 const YIELD_EVERY = 256;
@@ -5331,7 +5336,9 @@ function lstatOrFail(target) {
         return external_node_fs_default().lstatSync(target);
     }
     catch (error) {
-        throw (0,errors/* invalid */.Gq)(`${target}: cannot be read as a tree (${codeOf(error)})`);
+        throw (0,errors/* invalid */.Gq)(`${target}: cannot be read as a tree (${codeOf(error)})`, undefined, {
+            code: 'TREE_INVALID'
+        });
     }
 }
 /**
@@ -5351,7 +5358,7 @@ function readDirectory(directory) {
     catch (error) {
         if (error instanceof errors/* VerifyError */.Gz)
             throw error;
-        throw (0,errors/* invalid */.Gq)(`${directory}: directory cannot be read (${codeOf(error)}): every directory of a tree must be readable`);
+        throw (0,errors/* invalid */.Gq)(`${directory}: directory cannot be read (${codeOf(error)}): every directory of a tree must be readable`, undefined, { code: 'TREE_INVALID' });
     }
 }
 function checkUtf8(directory, name) {
@@ -5359,7 +5366,7 @@ function checkUtf8(directory, name) {
         utf8.decode(name);
     }
     catch {
-        throw (0,errors/* invalid */.Gq)(`${directory}${(external_node_path_default()).sep}${escapeBytes(name)}: file name is not valid UTF-8; tree paths are UTF-8 (${RULE}): rename it`);
+        throw (0,errors/* invalid */.Gq)(`${directory}${(external_node_path_default()).sep}${escapeBytes(name)}: file name is not valid UTF-8; tree paths are UTF-8 (${RULE}): rename it`, undefined, { code: 'TREE_INVALID' });
     }
 }
 /** Printable ASCII as is, every other byte as \xNN. */
@@ -5393,7 +5400,7 @@ function notATreeEntry(target, entry) {
     const fix = entry.isSymbolicLink()
         ? 'links are errors, never followed: replace it with the file it points to'
         : 'only regular files and directories may be in a tree';
-    return (0,errors/* invalid */.Gq)(`${target}: is ${kind}; ${fix} (${RULE})`);
+    return (0,errors/* invalid */.Gq)(`${target}: is ${kind}; ${fix} (${RULE})`, undefined, { code: 'TREE_INVALID' });
 }
 function codeOf(error) {
     return error.code ?? String(error);
@@ -5405,7 +5412,7 @@ function codeOf(error) {
 
 /**
  * The tree digest of a directory, or of a single regular file as a tree of one entry
- * (PROTOCOL.md section 1). Rejects with a `VerifyError` (`invalid`) naming the path and the rule
+ * (docs/protocol.md section 1). Rejects with a `VerifyError` (`invalid`) naming the path and the rule
  * for a symbolic link, special file, non-UTF-8 name, unreadable file, empty tree, or a file that
  * changes while it is hashed. Files are hashed while the tree is still being listed.
  */
@@ -5440,7 +5447,7 @@ const hex = (bytes) => Buffer.from(bytes).toString('hex');
 function registerDigest(program, context) {
     program
         .command('digest')
-        .description('Print the treeSha256 root of a file or directory (PROTOCOL.md section 1).')
+        .description('Print the treeSha256 root of a file or directory (docs/protocol.md section 1).')
         .argument('<path>', 'file or directory')
         .option('--single-name <name>', 'entry name when <path> is a single file (default: its base name)')
         .option('--manifest <file>', 'also write {root, manifest} as JSON, one manifest entry per line (diff-friendly)')
@@ -5459,7 +5466,7 @@ function registerDigest(program, context) {
 }
 
 // EXTERNAL MODULE: ./src/protocol/keys.ts
-var protocol_keys = __nccwpck_require__(646);
+var protocol_keys = __nccwpck_require__(225);
 ;// CONCATENATED MODULE: ./src/cli/commands/keygen.ts
 
 
@@ -5468,7 +5475,7 @@ function registerKeygen(program, context) {
     program
         .command('keygen')
         .description('Write a new Ed25519 key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).')
-        .requiredOption('--out <prefix>', 'path prefix of the two files')
+        .requiredOption('-o, --out <prefix>', 'path prefix of the two files')
         .option('--json', 'print {keyId, privateKey, publicKey} paths as JSON')
         .action((options) => {
         const pair = (0,protocol_keys/* generateKeyPair */.TZ)();
@@ -5484,10 +5491,11 @@ function registerKeygen(program, context) {
 }
 
 // EXTERNAL MODULE: ./src/protocol/envelope.ts
-var envelope = __nccwpck_require__(10);
+var envelope = __nccwpck_require__(345);
 // EXTERNAL MODULE: ./src/protocol/ledger.ts
-var ledger = __nccwpck_require__(679);
+var ledger = __nccwpck_require__(220);
 ;// CONCATENATED MODULE: ./src/cli/commands/sign.ts
+
 
 
 
@@ -5499,7 +5507,9 @@ function registerSign(program, context) {
         .description('Sign a build ledger statement into a DSSE envelope (the SBA). Refuses a statement that fails validation.')
         .argument('<statement>', 'the in-toto statement JSON (from `verify-model ledger init`)')
         .option('--key <file>', 'PKCS#8 PEM private key; repeat for several signers', cli_io/* collect */.Fo, [])
-        .option('-o, --output <file>', 'write the SBA here instead of stdout')
+        .option('-o, --out <file>', 'write the SBA here instead of stdout')
+        // The old spelling; --output names a declared build output everywhere else.
+        .addOption(new Option('--output <file>').hideHelp())
         .action((statementPath, options) => {
         if (options.key.length === 0)
             throw new cli_io/* UsageError */.eb('at least one --key is required');
@@ -5519,8 +5529,9 @@ function registerSign(program, context) {
             throw (0,cli_io/* asUsageError */.IG)(error);
         }
         const sba = (0,envelope/* signEnvelope */.Yj)(statement, keys);
-        if (options.output)
-            (0,external_node_fs_.writeFileSync)(options.output, sba);
+        const out = options.out ?? options.output;
+        if (out)
+            (0,external_node_fs_.writeFileSync)(out, sba);
         else
             context.io.stdout(sba);
     });
@@ -5553,9 +5564,9 @@ function registerVerifySba(program, context) {
 }
 
 // EXTERNAL MODULE: ./src/protocol/attestation.ts
-var protocol_attestation = __nccwpck_require__(722);
+var protocol_attestation = __nccwpck_require__(979);
 // EXTERNAL MODULE: ./src/protocol/capability.ts
-var capability = __nccwpck_require__(528);
+var capability = __nccwpck_require__(907);
 ;// CONCATENATED MODULE: ./src/reproduce/cleanup.ts
 
 /**
@@ -5578,7 +5589,7 @@ async function removeBuildTree(dir, run) {
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 // EXTERNAL MODULE: ./src/protocol/encoding.ts
-var encoding = __nccwpck_require__(991);
+var encoding = __nccwpck_require__(944);
 ;// CONCATENATED MODULE: ./src/reproduce/docker.ts
 
 
@@ -5590,14 +5601,16 @@ async function preflight(run) {
         result = await run('docker', ['version', '--format', '{{.Server.Version}}']);
     }
     catch (error) {
-        throw (0,errors/* unverifiable */.vm)(`docker is not installed or not on PATH (${(0,errors/* messageOf */.bD)(error)}): install Docker, or ${START_DOCKER}`);
+        throw (0,errors/* unverifiable */.vm)(`docker is not installed or not on PATH (${(0,errors/* messageOf */.bD)(error)}): install Docker, or ${START_DOCKER}`, undefined, { code: 'DOCKER_UNAVAILABLE' });
     }
     if (result.exitCode === 0)
         return;
     const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`;
     if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
-        throw (0,errors/* unverifiable */.vm)(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`);
-    throw (0,errors/* unverifiable */.vm)(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`);
+        throw (0,errors/* unverifiable */.vm)(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`, undefined, { code: 'DOCKER_UNAVAILABLE' });
+    throw (0,errors/* unverifiable */.vm)(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`, undefined, {
+        code: 'DOCKER_UNAVAILABLE'
+    });
 }
 // Registry answers that no retry can change.
 const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
@@ -5613,17 +5626,23 @@ async function pullImage(run, image, options = {}) {
     const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
     let delay = options.backoffMs ?? 2000;
     for (let attempt = 0;; attempt++) {
-        const result = await run('docker', ['pull', '--platform', image.platform, image.reference]);
-        if (result.exitCode === 0)
+        const progress = new PullProgress(options.onProgress, options.now);
+        const result = await run('docker', ['pull', '--platform', image.platform, image.reference], {
+            onStdout: chunk => progress.output(chunk)
+        });
+        if (result.exitCode === 0) {
+            progress.done();
             break;
+        }
         const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
         if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
-            throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`);
+            throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}. ` +
+                "Pin the pushed image's repository digest, not a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE", undefined, { code: 'IMAGE_PULL' });
         await sleep(delay);
         delay *= 2;
     }
     if (!(await holdsDigest(run, image)))
-        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`);
+        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`, undefined, { code: 'IMAGE_DIGEST' });
 }
 async function holdsDigest(run, image) {
     const result = await run('docker', [
@@ -5641,7 +5660,7 @@ async function holdsDigest(run, image) {
         repoDigests = JSON.parse(result.stdout);
     }
     catch {
-        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,encoding/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`);
+        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,encoding/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`, undefined, { code: 'IMAGE_PULL' });
     }
     return (Array.isArray(repoDigests) &&
         repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
@@ -5655,6 +5674,54 @@ function familiarName(reference) {
 function lastLine(text) {
     return text.trim().split('\n').at(-1)?.trim() ?? '';
 }
+const docker_PROGRESS_INTERVAL_MS = 5000;
+/**
+ * Counts the layers of `docker pull` output (without a terminal it prints one status line per
+ * layer event) and reports `N of M layer(s) downloaded, K extracted` every few seconds.
+ */
+class PullProgress {
+    report;
+    now;
+    downloaded = new Set();
+    extracted = new Set();
+    layers = new Set();
+    pending = '';
+    last;
+    constructor(report, now = Date.now) {
+        this.report = report;
+        this.now = now;
+        this.last = now();
+    }
+    output(chunk) {
+        const lines = (this.pending + chunk.toString('utf8')).split('\n');
+        this.pending = lines.pop() ?? '';
+        for (const line of lines)
+            this.line(line.trim());
+        if (this.now() - this.last >= docker_PROGRESS_INTERVAL_MS)
+            this.emit();
+    }
+    done() {
+        if (this.pending)
+            this.line(this.pending.trim());
+        if (this.layers.size > 0)
+            this.emit();
+    }
+    line(line) {
+        const match = /^([0-9a-f]{12}): (.+)$/.exec(line);
+        if (!match)
+            return;
+        const [, layer, status] = match;
+        this.layers.add(layer);
+        if (/^(Download complete|Already exists|Pull complete)/.test(status))
+            this.downloaded.add(layer);
+        if (/^(Already exists|Pull complete)/.test(status))
+            this.extracted.add(layer);
+    }
+    emit() {
+        this.last = this.now();
+        this.report?.(`pulling: ${this.downloaded.size} of ${this.layers.size} layer(s) downloaded, ${this.extracted.size} extracted`);
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/reproduce/container.ts
 
@@ -5664,7 +5731,7 @@ function lastLine(text) {
 
 const DEFAULT_PIDS_LIMIT = 4096;
 const DEFAULT_TMP_SIZE = '2g';
-/** The environment every build gets (PROTOCOL.md section 4), before `build.env`. */
+/** The environment every build gets (docs/protocol.md section 4), before `build.env`. */
 function normalizedEnv(build) {
     const threads = String(build.cpus);
     return {
@@ -5692,12 +5759,12 @@ function normalizedEnv(build) {
  */
 function checkRunnable(build, runner) {
     if (build.network === 'bridge' && !runner.allowNetwork)
-        throw (0,errors/* invalid */.Gq)("predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access");
+        throw (0,errors/* invalid */.Gq)("predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access", undefined, { code: 'NETWORK_POLICY' });
     if (runner.hostCpus < build.cpus)
-        throw (0,errors/* unverifiable */.vm)(`predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`);
+        throw (0,errors/* unverifiable */.vm)(`predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`, undefined, { code: 'RUNNER_LACKS' });
     for (const name of ledger/* RESERVED_ENV */.Tn)
         if (Object.hasOwn(build.env, name))
-            throw (0,errors/* invalid */.Gq)(`predicate.build.env.${name}: must not be set (the verifier fixes it)`);
+            throw (0,errors/* invalid */.Gq)(`predicate.build.env.${name}: must not be set (the verifier fixes it)`, undefined, { code: 'LEDGER_FIELD' });
 }
 /**
  * The exact `docker run` argv for a ledger. Pure. Every ledger string lands in its own argv
@@ -5828,7 +5895,7 @@ class LogTail {
 }
 
 // EXTERNAL MODULE: ./src/protocol/paths.ts
-var paths = __nccwpck_require__(240);
+var paths = __nccwpck_require__(809);
 ;// CONCATENATED MODULE: ./src/reproduce/dependencies.ts
 
 
@@ -5837,7 +5904,7 @@ var paths = __nccwpck_require__(240);
 
 
 /**
- * Checks each `dependencies[].name` (PROTOCOL.md section 2): a regular file inside `srcDir`,
+ * Checks each `dependencies[].name` (docs/protocol.md section 2): a regular file inside `srcDir`,
  * reached without a symbolic link on the way (every component is lstat'ed, so a link in the
  * source cannot point the check at a file elsewhere), whose sha256 is the ledger's.
  */
@@ -5848,7 +5915,7 @@ async function checkDependencies(srcDir, dependencies) {
         const actual = await sha256File(file);
         if (actual !== dependency.sha256) {
             throw (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(dependency.name)}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
-                'the file at the commit differs from the one the ledger was written for');
+                'the file at the commit differs from the one the ledger was written for', undefined, { code: 'DEPENDENCY_DIGEST' });
         }
     }
 }
@@ -5939,7 +6006,7 @@ async function download(url, dest, options = {}) {
                 if (!(error instanceof RetryableFailure))
                     throw error;
                 if (attempt >= settings.retries) {
-                    throw (0,errors/* unverifiable */.vm)(`download ${shown}: ${error.message} (gave up after ${attempt + 1} attempts)`);
+                    throw (0,errors/* unverifiable */.vm)(`download ${shown}: ${error.message} (gave up after ${attempt + 1} attempts)`, undefined, { code: 'DOWNLOAD_FAILED' });
                 }
                 await settings.sleep(error.retryAfterMs ?? settings.backoffMs * 2 ** attempt);
             }
@@ -5956,15 +6023,19 @@ function checkUrl(url, role) {
         parsed = new URL(url);
     }
     catch {
-        throw (0,errors/* invalid */.Gq)(`download ${role} '${url}' is not a valid URL`);
+        throw (0,errors/* invalid */.Gq)(`download ${role} '${url}' is not a valid URL`, undefined, {
+            code: 'DOWNLOAD_URL'
+        });
     }
     const shown = `${parsed.origin}${parsed.pathname}`;
     if (parsed.username || parsed.password) {
-        throw (0,errors/* invalid */.Gq)(`download ${shown}: credentials in the URL are not accepted`);
+        throw (0,errors/* invalid */.Gq)(`download ${shown}: credentials in the URL are not accepted`, undefined, {
+            code: 'DOWNLOAD_URL'
+        });
     }
     const loopbackHttp = parsed.protocol === 'http:' && LOOPBACK_HOSTS.has(parsed.hostname);
     if (parsed.protocol !== 'https:' && !loopbackHttp) {
-        throw (0,errors/* invalid */.Gq)(`download ${shown}: only https URLs are fetched (got ${parsed.protocol.replace(/:$/, '')})`);
+        throw (0,errors/* invalid */.Gq)(`download ${shown}: only https URLs are fetched (got ${parsed.protocol.replace(/:$/, '')})`, undefined, { code: 'DOWNLOAD_URL' });
     }
     return shown;
 }
@@ -5990,7 +6061,7 @@ async function attemptDownload(url, partial, settings) {
         const declared = declaredLength(response);
         if (declared !== undefined && declared > settings.maxBytes) {
             await response.body?.cancel();
-            throw (0,errors/* unverifiable */.vm)(`download ${shown}: ${declared} bytes exceed the size cap of ${settings.maxBytes} bytes`);
+            throw (0,errors/* unverifiable */.vm)(`download ${shown}: ${declared} bytes exceed the size cap of ${settings.maxBytes} bytes`, undefined, { code: 'DOWNLOAD_FAILED' });
         }
         const { bytes, sha256 } = await writeBody(response, partial, {
             maxBytes: settings.maxBytes,
@@ -6033,7 +6104,7 @@ async function fetchFollowingRedirects(url, signal, fetchImpl) {
         checkUrl(next, `redirect from ${checkUrl(current, 'url')} to`);
         current = next;
     }
-    throw (0,errors/* unverifiable */.vm)(`download ${checkUrl(url, 'url')}: more than ${MAX_REDIRECTS} redirects`);
+    throw (0,errors/* unverifiable */.vm)(`download ${checkUrl(url, 'url')}: more than ${MAX_REDIRECTS} redirects`, undefined, { code: 'DOWNLOAD_FAILED' });
 }
 function statusFailure(response, shown, maxRetryAfterMs) {
     const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
@@ -6041,7 +6112,7 @@ function statusFailure(response, shown, maxRetryAfterMs) {
         const retryAfter = retryAfterMs(response.headers.get('retry-after'));
         return new RetryableFailure(status, retryAfter === undefined ? undefined : Math.min(retryAfter, maxRetryAfterMs));
     }
-    return (0,errors/* unverifiable */.vm)(`download ${shown}: ${status}`);
+    return (0,errors/* unverifiable */.vm)(`download ${shown}: ${status}`, undefined, { code: 'DOWNLOAD_FAILED' });
 }
 /** Retry-After as delay-seconds or an HTTP-date. */
 function retryAfterMs(header) {
@@ -6073,7 +6144,7 @@ async function writeBody(response, partial, limits) {
             for await (const chunk of response.body) {
                 bytes += chunk.byteLength;
                 if (bytes > limits.maxBytes) {
-                    throw (0,errors/* unverifiable */.vm)(`download ${limits.shown}: body exceeds the size cap of ${limits.maxBytes} bytes`);
+                    throw (0,errors/* unverifiable */.vm)(`download ${limits.shown}: body exceeds the size cap of ${limits.maxBytes} bytes`, undefined, { code: 'DOWNLOAD_FAILED' });
                 }
                 hash.update(chunk);
                 await file.write(chunk);
@@ -6103,10 +6174,10 @@ const external_node_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(im
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 ;// CONCATENATED MODULE: external "node:zlib"
 const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
-// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(118);
-// EXTERNAL MODULE: ./node_modules/yauzl/index.js
-var yauzl = __nccwpck_require__(663);
+// EXTERNAL MODULE: ../../main/node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(416);
+// EXTERNAL MODULE: ../../main/node_modules/yauzl/index.js
+var yauzl = __nccwpck_require__(949);
 ;// CONCATENATED MODULE: ./src/reproduce/archive.ts
 // Safe unpacking of dataset archives (tar, tar.gz, zip). Only regular files and directories are
 // accepted; every entry name is checked before anything is written, and the whole archive is
@@ -6401,7 +6472,7 @@ async function forEachZipEntry(file, visit) {
         zip.close();
     }
 }
-/** Zip names are taken as their raw bytes, which must be UTF-8 (PROTOCOL.md section 1). */
+/** Zip names are taken as their raw bytes, which must be UTF-8 (docs/protocol.md section 1). */
 function decodeZipName(raw) {
     try {
         return archive_utf8.decode(raw);
@@ -6420,7 +6491,7 @@ function decodeZipName(raw) {
 
 const DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 2 ** 30;
 /**
- * Obtains the ledger's dataset and checks its `treeSha256` (PROTOCOL.md section 4: before the
+ * Obtains the ledger's dataset and checks its `treeSha256` (docs/protocol.md section 4: before the
  * build starts). Returns undefined when the ledger has no dataset, even if a `dir` was given:
  * the caller decides whether to warn that it is unused.
  *
@@ -6435,17 +6506,17 @@ async function prepareDataset(ref, options) {
     if (options.dir !== undefined) {
         const dir = external_node_path_default().resolve(options.dir);
         await (0,promises_namespaceObject.stat)(dir).catch(() => {
-            throw (0,errors/* unverifiable */.vm)(`predicate.dataset: the dataset directory ${dir} does not exist`);
+            throw (0,errors/* unverifiable */.vm)(`predicate.dataset: the dataset directory ${dir} does not exist`, undefined, { code: 'DATASET_MISSING' });
         });
         const digest = await hashDataset(dir, onHash);
         if (digest.root !== ref.treeSha256) {
             throw (0,errors/* invalid */.Gq)(`predicate.dataset.digest.treeSha256: ledger ${ref.treeSha256}, directory ${dir} ${digest.root}: ` +
-                'give the directory the publisher hashed (`ledger init --dataset DIR` hashes the contents of DIR)');
+                'give the directory the publisher hashed (`ledger init --dataset DIR` hashes the contents of DIR)', undefined, { code: 'DATASET_DIGEST' });
         }
         return { dir, digest };
     }
     if (ref.uri === undefined) {
-        throw (0,errors/* unverifiable */.vm)("predicate.dataset: the ledger's dataset has no uri: pass --dataset DIR (CLI) or the dataset input (action)");
+        throw (0,errors/* unverifiable */.vm)("predicate.dataset: the ledger's dataset has no uri: pass --dataset DIR (CLI) or the dataset input (action)", undefined, { code: 'DATASET_MISSING' });
     }
     const archive = external_node_path_default().join(options.workDir, 'dataset-archive');
     const dir = external_node_path_default().join(options.workDir, 'dataset');
@@ -6455,7 +6526,10 @@ async function prepareDataset(ref, options) {
             onProgress: progress => options.onProgress?.({ phase: 'download', ...progress })
         }).catch((error) => {
             throw error instanceof errors/* VerifyError */.Gz
-                ? new errors/* VerifyError */.Gz(error.verdict, `predicate.dataset.uri: ${error.message}`, error.detail)
+                ? new errors/* VerifyError */.Gz(error.verdict, `predicate.dataset.uri: ${error.message}`, error.detail, {
+                    code: error.code,
+                    cause: error
+                })
                 : error;
         });
         await unpackArchive(archive, dir, { label: 'predicate.dataset.uri', limits: options.limits });
@@ -6466,7 +6540,7 @@ async function prepareDataset(ref, options) {
     const digest = await hashDataset(dir, onHash);
     if (digest.root !== ref.treeSha256) {
         throw (0,errors/* invalid */.Gq)(`predicate.dataset.digest.treeSha256: ledger ${ref.treeSha256}, archive ${ref.uri} unpacks to ${digest.root}` +
-            (await layoutHint(dir)));
+            (await layoutHint(dir)), undefined, { code: 'DATASET_DIGEST' });
     }
     return { dir, digest };
 }
@@ -6477,7 +6551,7 @@ async function hashDataset(dir, onProgress) {
     catch (error) {
         if (error instanceof errors/* VerifyError */.Gz)
             throw error;
-        throw (0,errors/* invalid */.Gq)(`predicate.dataset: ${dir} is not a valid tree: ${error.message}`);
+        throw (0,errors/* invalid */.Gq)(`predicate.dataset: ${dir} is not a valid tree: ${error.message}`, undefined, { code: 'TREE_INVALID' });
     }
 }
 /** The usual cause of a differing root: the archive wraps the hashed directory in another one. */
@@ -6550,7 +6624,7 @@ async function bytesUnder(dir, limit) {
 
 
 /**
- * The tree digest of what the build left in `outDir`, per `build.outputs` (PROTOCOL.md
+ * The tree digest of what the build left in `outDir`, per `build.outputs` (docs/protocol.md
  * section 4): all of it when `outputs` is absent, else exactly the declared paths (a directory
  * means everything under it), hashed in place with their paths relative to /out. A symlink or
  * special file anywhere under /out is `invalid`, declared or not; a declared output the build
@@ -6560,7 +6634,9 @@ async function collectOutputs(outDir, outputs, options = {}) {
     const files = await regularFilesUnder(outDir, '');
     if (outputs === undefined) {
         if (files.length === 0)
-            throw (0,errors/* unverifiable */.vm)('predicate.build.outputs: the build left /out empty');
+            throw (0,errors/* unverifiable */.vm)('predicate.build.outputs: the build left /out empty', undefined, {
+                code: 'OUTPUT_MISSING'
+            });
         return treeSha256(outDir, { onProgress: options.onProgress });
     }
     const entries = new Map();
@@ -6570,10 +6646,12 @@ async function collectOutputs(outDir, outputs, options = {}) {
         const absolute = external_node_path_default().join(outDir, relative);
         const stats = await (0,promises_namespaceObject.lstat)(absolute).catch(() => undefined);
         if (stats === undefined)
-            throw (0,errors/* unverifiable */.vm)(`${field}: the build did not produce '${(0,encoding/* clip */.$Q)(declared)}'`);
+            throw (0,errors/* unverifiable */.vm)(`${field}: the build did not produce '${(0,encoding/* clip */.$Q)(declared)}'`, undefined, {
+                code: 'OUTPUT_MISSING'
+            });
         const prefix = relative === '.' ? '' : `${relative}/`;
         if (stats.isDirectory() && !files.some(file => file.startsWith(prefix)))
-            throw (0,errors/* unverifiable */.vm)(`${field}: the build left the directory '${(0,encoding/* clip */.$Q)(declared)}' empty`);
+            throw (0,errors/* unverifiable */.vm)(`${field}: the build left the directory '${(0,encoding/* clip */.$Q)(declared)}' empty`, undefined, { code: 'OUTPUT_MISSING' });
         const tree = await treeSha256(absolute, { onProgress: options.onProgress });
         for (const entry of tree.manifest) {
             const inOut = stats.isDirectory() ? prefix + entry.path : relative;
@@ -6596,7 +6674,7 @@ async function regularFilesUnder(outDir, relative) {
         else if (dirent.isFile())
             files.push(child);
         else
-            throw (0,errors/* invalid */.Gq)(`predicate.build.outputs: /out/${(0,encoding/* clip */.$Q)(child)} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`);
+            throw (0,errors/* invalid */.Gq)(`predicate.build.outputs: /out/${(0,encoding/* clip */.$Q)(child)} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`, undefined, { code: 'TREE_INVALID' });
     }
     return files;
 }
@@ -6630,11 +6708,10 @@ const SCHEMES = { 'https:': 'https', 'ssh:': 'ssh', 'file:': 'file' };
  * inside the container, and host-side code must not follow them (checkDependencies does not).
  */
 async function fetchSource(source, dest, deps) {
-    const url = checkSourceUri(source.uri);
+    // The ledger validated the uri and the commit (docs/protocol.md section 2): git gets them as
+    // they are.
+    const url = source.uri.slice('git+'.length);
     const commit = source.gitCommit;
-    if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(commit)) {
-        throw (0,errors/* invalid */.Gq)(`predicate.source.digest.gitCommit: '${commit}' is not 40 or 64 lowercase hex`);
-    }
     await (0,promises_namespaceObject.mkdir)(dest, { recursive: true });
     if ((await (0,promises_namespaceObject.readdir)(dest)).length > 0)
         throw new Error(`source destination ${dest} is not empty`);
@@ -6654,17 +6731,17 @@ async function fetchSource(source, dest, deps) {
             // A server on protocol v0 refuses a commit that is no ref's tip: take every ref instead.
             const full = await fetchFrom([], '+refs/*:refs/fetched/*');
             if (full.exitCode !== 0) {
-                throw (0,errors/* unverifiable */.vm)(`predicate.source.uri: cannot fetch ${source.uri}: ${gitReason(full)}`);
+                throw (0,errors/* unverifiable */.vm)(`predicate.source.uri: cannot fetch ${source.uri}: ${gitReason(full)}`, undefined, { code: 'SOURCE_FETCH' });
             }
         }
         if ((await git.run(['cat-file', '-e', commit])).exitCode !== 0) {
-            throw (0,errors/* unverifiable */.vm)(`predicate.source.digest.gitCommit: commit ${commit} not found at ${source.uri}`);
+            throw (0,errors/* unverifiable */.vm)(`predicate.source.digest.gitCommit: commit ${commit} not found at ${source.uri}`, undefined, { code: 'SOURCE_COMMIT' });
         }
         const checkout = ['checkout', '--quiet', '--detach', '--force', commit, '--'];
         await git.ok('checkout', [`--work-tree=${dest}`, ...checkout]);
         const head = await git.ok('rev-parse', ['rev-parse', 'HEAD']);
         if (head.stdout.trim() !== commit) {
-            throw (0,errors/* invalid */.Gq)(`predicate.source.digest.gitCommit: ledger ${commit} is not a commit id: it checks out as ${head.stdout.trim()}`);
+            throw (0,errors/* invalid */.Gq)(`predicate.source.digest.gitCommit: ledger ${commit} is not a commit id: it checks out as ${head.stdout.trim()}`, undefined, { code: 'SOURCE_COMMIT' });
         }
     }
     catch (error) {
@@ -6675,36 +6752,6 @@ async function fetchSource(source, dest, deps) {
         await (0,promises_namespaceObject.rm)(scratch, { recursive: true, force: true });
     }
     await setTreeMtime(dest, deps.sourceDateEpoch);
-}
-/** The git url of a `git+https|ssh|file://` source uri; anything else is `invalid`. */
-function checkSourceUri(uri) {
-    const fail = (reason) => (0,errors/* invalid */.Gq)(`predicate.source.uri: '${uri}': ${reason}`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\s\u0000-\u001f\u007f]/.test(uri))
-        throw fail('whitespace or control characters');
-    if (!uri.startsWith('git+'))
-        throw fail('must start with git+https://, git+ssh:// or git+file://');
-    const url = uri.slice('git+'.length);
-    let parsed;
-    try {
-        parsed = new URL(url);
-    }
-    catch {
-        throw fail('not a URL');
-    }
-    if (SCHEMES[parsed.protocol] === undefined || !url.startsWith(`${parsed.protocol}//`)) {
-        throw fail('only git+https://, git+ssh:// and git+file:// are allowed');
-    }
-    if (parsed.protocol !== 'file:' && parsed.hostname === '')
-        throw fail('no host');
-    // Leading '-' would reach ssh as an option (CVE-2017-1000117).
-    if ([parsed.hostname, parsed.username].some(part => /^(-|%2d)/i.test(part))) {
-        throw fail("host or user starts with '-'");
-    }
-    if (parsed.password !== '' || (parsed.protocol === 'https:' && parsed.username !== '')) {
-        throw fail('credentials in the URL are not accepted');
-    }
-    return url;
 }
 /** Git on one repository, isolated from the host's configuration and environment. */
 function gitRunner(run, where) {
@@ -6738,7 +6785,9 @@ function gitRunner(run, where) {
         async ok(what, args) {
             const result = await runGit(args);
             if (result.exitCode !== 0)
-                throw (0,errors/* unverifiable */.vm)(`git ${what} failed: ${gitReason(result)}`);
+                throw (0,errors/* unverifiable */.vm)(`git ${what} failed: ${gitReason(result)}`, undefined, {
+                    code: 'SOURCE_FETCH'
+                });
             return result;
         }
     };
@@ -6778,7 +6827,7 @@ async function setTreeMtime(root, epoch) {
 
 
 /**
- * Runs PROTOCOL.md section 4 for a ledger: source at its commit, dependencies, dataset,
+ * Runs docs/protocol.md section 4 for a ledger: source at its commit, dependencies, dataset,
  * image by digest, one `docker run` under the contract, then the outputs' tree digest.
  * Throws a VerifyError with the verdict of section 6 on any failure; the temporary
  * directories and the container are removed on every path.
@@ -6811,7 +6860,10 @@ async function reproduce(ledger, options, deps) {
         });
         phase('image', ledger.environment.reference);
         await preflight(deps.run);
-        await pullImage(deps.run, ledger.environment, { sleep: deps.sleep });
+        await pullImage(deps.run, ledger.environment, {
+            sleep: deps.sleep,
+            onProgress: options.onInfo
+        });
         // The build runs as uid 1000, the verifier as whoever runs it (root here, uid 1001 on
         // GitHub runners): /src and /out must be writable by the build whatever their owner, and
         // what the build writes (umask 022 by default) stays readable for hashing afterwards.
@@ -6830,16 +6882,9 @@ async function reproduce(ledger, options, deps) {
             onLog: options.onLog,
             now: deps.now
         });
-        if (container.timedOut)
-            throw (0,errors/* unverifiable */.vm)(`build exceeded timeoutSeconds=${timeoutSeconds}: killed`, container.logTail);
-        if (container.daemonLost !== undefined)
-            throw (0,errors/* unverifiable */.vm)(`the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`, container.logTail);
-        if (container.oomKilled)
-            throw (0,errors/* unverifiable */.vm)(`the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`, container.logTail);
-        if (container.exitCode === DOCKER_RUN_FAILED)
-            throw (0,errors/* unverifiable */.vm)(`docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`, container.logTail);
-        if (container.exitCode !== 0)
-            throw (0,errors/* unverifiable */.vm)(`the build exited with code ${container.exitCode}: see the log tail`, container.logTail);
+        const failure = containerFailure(container, { timeoutSeconds, memoryBytes });
+        if (failure !== undefined)
+            throw failure;
         phase('outputs', build.outputs?.join(', ') ?? 'all of /out');
         const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
         const outputs = await checkOutputSize(outDir, maxOutputBytes)
@@ -6847,7 +6892,7 @@ async function reproduce(ledger, options, deps) {
             .catch(error => {
             throw error instanceof errors/* VerifyError */.Gz
                 ? error
-                : (0,errors/* unverifiable */.vm)(`cannot read the outputs the build left in /out: ${error.message}`);
+                : (0,errors/* unverifiable */.vm)(`cannot read the outputs the build left in /out: ${error.message}`, undefined, { code: 'OUTPUT_MISSING', cause: error });
         });
         let keptDir = outDir;
         if (options.keepOutputsIn !== undefined) {
@@ -6873,7 +6918,26 @@ async function reproduce(ledger, options, deps) {
 async function checkOutputSize(outDir, maxBytes) {
     const bytes = await bytesUnder(outDir, maxBytes);
     if (bytes > maxBytes)
-        throw (0,errors/* unverifiable */.vm)(`the build left more than ${formatBytes(maxBytes)} in /out (the output size cap): a build that produces more than the cap failed`);
+        throw (0,errors/* unverifiable */.vm)(`the build left more than ${formatBytes(maxBytes)} in /out (the output size cap): a build that produces more than the cap failed`, undefined, { code: 'OUTPUT_TOO_LARGE' });
+}
+/**
+ * The verdict of a finished build container (docs/protocol.md section 6), or undefined when the
+ * build succeeded. Every way a build can fail is the runner's or the build's problem, never the
+ * model's: unverifiable, with the log tail as detail.
+ */
+function containerFailure(container, limits) {
+    const fail = (code, message) => (0,errors/* unverifiable */.vm)(message, container.logTail, { code });
+    if (container.timedOut)
+        return fail('BUILD_TIMEOUT', `build exceeded timeoutSeconds=${limits.timeoutSeconds}: killed`);
+    if (container.daemonLost !== undefined)
+        return fail('DAEMON_LOST', `the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`);
+    if (container.oomKilled)
+        return fail('BUILD_OOM', `the build ran out of memory (limit ${formatBytes(limits.memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`);
+    if (container.exitCode === DOCKER_RUN_FAILED)
+        return fail('BUILD_START', `docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`);
+    if (container.exitCode !== 0)
+        return fail('BUILD_FAILED', `the build exited with code ${container.exitCode}: see the log tail`);
+    return undefined;
 }
 /** `docker run`'s own failure (a bad option, no GPU driver), as opposed to the build's. */
 const DOCKER_RUN_FAILED = 125;
@@ -6884,7 +6948,7 @@ function dockerReason(log) {
 async function mustNotExist(target) {
     const exists = await (0,promises_namespaceObject.lstat)(target).then(() => true, () => false);
     if (exists)
-        throw (0,errors/* unverifiable */.vm)(`the output directory ${target} already exists: choose a new path`);
+        throw (0,errors/* unverifiable */.vm)(`the output directory ${target} already exists: choose a new path`, undefined, { code: 'OUTPUT_EXISTS' });
 }
 async function moveDirectory(from, to) {
     await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(to), { recursive: true });
@@ -6911,7 +6975,7 @@ async function makeWorldWritable(dir) {
 
 ;// CONCATENATED MODULE: ./src/compare/manifest-diff.ts
 
-/** Unsigned bytewise order of the UTF-8 paths (PROTOCOL.md section 1), never locale order. */
+/** Unsigned bytewise order of the UTF-8 paths (docs/protocol.md section 1), never locale order. */
 function comparePaths(a, b) {
     return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
@@ -6938,6 +7002,19 @@ function diffManifests(expected, actual) {
         changed: sortByPathBytes(changed, byPath),
         same
     };
+}
+
+;// CONCATENATED MODULE: ./src/compare/file-set.ts
+/**
+ * Whether a download's file names can be what a build declaring `outputs` leaves (each output
+ * is a file, or a directory standing for the files below it). Known before any build: a name
+ * outside every output, or an output no name falls under, can never compare equal.
+ */
+function fileSetDifference(names, outputs) {
+    const covers = (output, name) => name === output || name.startsWith(`${output}/`);
+    const unexpected = names.filter(name => !outputs.some(output => covers(output, name)));
+    const missing = outputs.filter(output => !names.some(name => covers(output, name)));
+    return unexpected.length === 0 && missing.length === 0 ? undefined : { unexpected, missing };
 }
 
 ;// CONCATENATED MODULE: ./src/compare/tensor-diff.ts
@@ -7777,6 +7854,9 @@ function describeEntry(entry) {
 
 
 
+
+
+
 /**
  * The whole protocol, shared by the CLI and the action: signature → reproduction → comparison.
  * Never throws for a verification failure: every outcome is a Report with its verdict.
@@ -7801,6 +7881,7 @@ async function verifyModel(request, deps) {
         tracker.fail(failure.message);
         report.result = failure.verdict;
         report.reason = failure.message;
+        report.code = failure.code;
         if (failure.detail !== undefined)
             report.detail = failure.detail;
         delete report.capability;
@@ -7816,6 +7897,8 @@ async function runProtocol(request, deps, tracker, report) {
     tracker.pass(`${attestation.keyIds.length} of ${request.trustedKeys.length} trusted key(s) signed (threshold ${request.threshold}): ${attestation.keyIds.map(shortDigest).join(', ')}`);
     if (request.mode === 'check')
         return checkCapability(request, deps, tracker, report, attestation);
+    if (request.mode === 'verify')
+        await checkFileSet(requiredModel(request), attestation.ledger, tracker);
     const reproduced = await reproduce(attestation.ledger, {
         workDir: request.workDir,
         datasetDir: request.datasetDir,
@@ -7831,6 +7914,7 @@ async function runProtocol(request, deps, tracker, report) {
                 deps.reporter.info(detail);
         },
         onLog: chunk => deps.reporter.buildLog(chunk),
+        onInfo: line => deps.reporter.info(line),
         onHashProgress: progress => deps.reporter.hashProgress('outputs', progress)
     }, { run: deps.run });
     recordReproduction(report, tracker, reproduced, attestation.ledger);
@@ -7846,7 +7930,7 @@ async function runProtocol(request, deps, tracker, report) {
         report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest);
         report.explanations = await explainChanges(report.diff, reproduced.outDir, model);
         const { added, removed, changed } = report.diff;
-        throw (0,errors/* mismatch */.J4)(`the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`);
+        throw (0,errors/* mismatch */.J4)(`the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`, undefined, { code: 'ROOT_MISMATCH' });
     }
     const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
     tracker.pass(`download equals rebuild: ${downloaded.root}`);
@@ -7863,33 +7947,51 @@ async function checkCapability(request, deps, tracker, report, attestation) {
     report.capability = capability;
     return { result: 'verified', reason: `the download's capability equals the expected one` };
 }
+/** A download whose file names cannot be the declared outputs is a mismatch without a build. */
+async function checkFileSet(model, ledger, tracker) {
+    const outputs = ledger.build.outputs;
+    if (outputs === undefined || !(0,external_node_fs_.lstatSync)(model, { throwIfNoEntry: false }))
+        return;
+    const files = await listTree(model, { singleName: singleFileName(ledger) });
+    const difference = fileSetDifference(files.map(file => file.name), outputs);
+    if (difference === undefined)
+        return;
+    tracker.start('compare');
+    const list = (names) => names.map(name => `'${(0,encoding/* clip */.$Q)(name)}'`).join(', ');
+    const parts = [
+        difference.unexpected.length > 0 &&
+            `${list(difference.unexpected)} ${difference.unexpected.length === 1 ? 'is' : 'are'} not under any declared output`,
+        difference.missing.length > 0 && `declared output(s) ${list(difference.missing)} missing`
+    ].filter(Boolean);
+    throw (0,errors/* mismatch */.J4)(`model: the download's files cannot equal the declared outputs (${outputs.map(o => `'${(0,encoding/* clip */.$Q)(o)}'`).join(', ')}): ${parts.join('; ')}; nothing was built`, undefined, { code: 'FILE_SET_MISMATCH' });
+}
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */
 function checkExpected(report, request, capability) {
     if (request.expectedCapability === undefined)
         return capability;
     report.expectedCapability = request.expectedCapability;
     if (capability !== request.expectedCapability) {
-        throw (0,errors/* mismatch */.J4)(`expected-capability: the ${request.mode === 'reproduce' ? 'rebuilt' : 'downloaded'} model's capability ${capability} differs from the expected ${request.expectedCapability}`);
+        throw (0,errors/* mismatch */.J4)(`expected-capability: the ${request.mode === 'reproduce' ? 'rebuilt' : 'downloaded'} model's capability ${capability} differs from the expected ${request.expectedCapability}`, undefined, { code: 'CAPABILITY_MISMATCH' });
     }
     return capability;
 }
 /** Verify and check compare with the downloaded model; the CLI and the action always give it. */
 function requiredModel(request) {
     if (request.model === undefined)
-        throw (0,errors/* unverifiable */.vm)(`model: mode ${request.mode} needs the downloaded model: give its path`);
+        throw (0,errors/* unverifiable */.vm)(`model: mode ${request.mode} needs the downloaded model: give its path`, undefined, { code: 'MODEL_MISSING' });
     return request.model;
 }
 /** Hashes the downloaded model; the caller has started the 'hash' phase. */
 async function hashModel(model, deps, tracker, report, ledger) {
     if (!(0,external_node_fs_.lstatSync)(model, { throwIfNoEntry: false })) {
-        throw (0,errors/* unverifiable */.vm)(`model: ${model} does not exist: check the download step or the path`);
+        throw (0,errors/* unverifiable */.vm)(`model: ${model} does not exist: check the download step or the path`, undefined, { code: 'MODEL_MISSING' });
     }
     const downloaded = await digestModel(model, ledger, progress => deps.reporter.hashProgress('model', progress));
     report.downloaded = downloaded;
     tracker.pass(`downloaded model root ${downloaded.root} (${downloaded.manifest.length} file(s))`);
     return downloaded;
 }
-/** PROTOCOL.md section 1: a single file is named by the ledger's one declared output. */
+/** docs/protocol.md section 1: a single file is named by the ledger's one declared output. */
 function singleFileName(ledger) {
     const outputs = ledger.build.outputs;
     return outputs?.length === 1 ? outputs[0] : undefined;
@@ -7927,16 +8029,20 @@ async function explainChanges(diff, reproducedDir, model) {
 /** Builds the report's table of checks from the phases as they start, pass and fail. */
 class CheckTracker {
     reporter;
+    now;
     checks = [];
     current;
-    constructor(reporter) {
+    timed;
+    constructor(reporter, now = Date.now) {
         this.reporter = reporter;
+        this.now = now;
     }
     start(phase) {
         this.clear();
         this.reporter.phase(phase);
         this.current = { name: phase, status: 'pass', detail: '' };
         this.checks.push(this.current);
+        this.timed = { check: this.current, started: this.now() };
     }
     pass(detail) {
         if (this.current)
@@ -7949,10 +8055,18 @@ class CheckTracker {
             this.current.detail = detail;
         }
         this.current = undefined;
+        this.stopClock();
     }
     /** The current phase ended without a verdict of its own (the next one starts, or all passed). */
     clear() {
         this.current = undefined;
+        this.stopClock();
+    }
+    /** A phase's time runs until the next one starts or the run ends. */
+    stopClock() {
+        if (this.timed)
+            this.timed.check.durationMs = this.now() - this.timed.started;
+        this.timed = undefined;
     }
     detail(phase, detail) {
         const check = this.checks.find(c => c.name === phase);
@@ -7977,7 +8091,7 @@ function registerCapability(program, context) {
         const model = await digestModel(options.model, verified.ledger);
         const capability = capabilityOf(verified, model.root);
         if (options.expect !== undefined && options.expect !== capability) {
-            throw (0,errors/* mismatch */.J4)(`capability ${capability} differs from the expected ${options.expect}`);
+            throw (0,errors/* mismatch */.J4)(`capability ${capability} differs from the expected ${options.expect}`, undefined, { code: 'CAPABILITY_MISMATCH' });
         }
         if (options.json) {
             (0,cli_io/* printJson */.Q2)(context.io, {
@@ -8000,6 +8114,7 @@ function registerCapability(program, context) {
 
 
 
+
 function registerLedger(program, context) {
     const ledger = program.command('ledger').description('Write build ledgers (in-toto statements).');
     ledger
@@ -8009,12 +8124,12 @@ function registerLedger(program, context) {
         .option('--source-uri <uri>', 'git+https://…, git+ssh://… or git+file://… (default with --source-dir: its git+file:// URL)')
         .option('--commit <sha>', 'full commit id (default with --source-dir: its HEAD)')
         .option('--source-dir <dir>', 'a local clone: reads HEAD, the commit time and --dependency files')
-        .requiredOption('--image <ref>', 'the pinned image, REGISTRY/REPOSITORY@sha256:DIGEST')
+        .requiredOption('--image <ref>', "the pushed image, REGISTRY/REPOSITORY@sha256:DIGEST (its repository digest: docker inspect --format '{{index .RepoDigests 0}}' IMAGE)")
         .option('--platform <os/arch>', 'image platform (default linux/amd64)')
         .option('--dataset <dir>', 'the dataset directory: its treeSha256 root is computed')
         .option('--dataset-uri <url>', 'where verifiers can download the dataset archive')
         .option('--dependency <path>', 'a lock file in the source tree to pin by sha256; repeatable', cli_io/* collect */.Fo, [])
-        .option('--output <name>', 'a declared output under /out; repeatable (default: all of /out)', cli_io/* collect */.Fo, [])
+        .option('--output <name>', 'a declared build output under /out; repeatable (default: all of /out). The file this command writes is -o, --out', cli_io/* collect */.Fo, [])
         .option('--env <NAME=VALUE>', 'an environment variable for the build; repeatable', cli_io/* collect */.Fo, [])
         .option('--source-date-epoch <seconds>', "SOURCE_DATE_EPOCH (default: the commit's time)")
         .option('--workdir <dir>', 'working directory relative to /src')
@@ -8022,8 +8137,14 @@ function registerLedger(program, context) {
         .option('--timeout-seconds <n>', 'build time limit')
         .option('--cpus <n>', 'CPU set size and thread count')
         .option('--gpus <none|all>', 'GPUs for the build')
+        .option('--allow-dirty', 'sign although --source-dir has uncommitted changes (the build uses the commit, not them)')
         .option('-o, --out <file>', 'write the statement here instead of stdout')
         .action(async (command, options) => {
+        for (const output of options.output.filter(looksLikeStatementFile)) {
+            context.io.stderr(`warning: --output ${inertLine(output)} declares a build output under /out; to write the statement to a file use -o, --out\n`);
+        }
+        if (options.sourceDir)
+            await checkClean(context, options.sourceDir, options.allowDirty);
         const statement = await statementFromFlags(command, options, context.run).catch(error => {
             throw (0,cli_io/* asUsageError */.IG)(error);
         });
@@ -8078,6 +8199,32 @@ async function statementFromFlags(command, options, run) {
         }
     });
 }
+/** A declared output named like the files this tool writes is most likely a misplaced -o. */
+function looksLikeStatementFile(name) {
+    return /(statement|ledger|sba|attestation)[^/]*\.json$/i.test(name);
+}
+/**
+ * The build uses the commit, not the working tree: uncommitted changes (tracked or untracked,
+ * not ignored) would be signed without being built. Refused unless --allow-dirty.
+ */
+async function checkClean(context, dir, allowDirty) {
+    const args = ['-C', external_node_path_default().resolve(dir), 'status', '--porcelain=v1', '-z'];
+    const status = await context.run('git', args);
+    if (status.exitCode !== 0)
+        throw new cli_io/* UsageError */.eb(`git status in ${dir} failed: ${status.stderr.trim()}`);
+    // Entries are `XY path`; untrimmed, since X may be a space.
+    const changed = status.stdout.split('\0').filter(Boolean);
+    if (changed.length === 0)
+        return;
+    const shown = changed
+        .slice(0, 5)
+        .map(entry => inertLine(entry.slice(3)))
+        .join(', ');
+    const what = `--source-dir ${inertLine(dir)} has ${changed.length} uncommitted change(s) (${shown}${changed.length > 5 ? ', …' : ''}): the build uses commit HEAD, not the working tree`;
+    if (!allowDirty)
+        throw new cli_io/* UsageError */.eb(`${what}; commit them, or pass --allow-dirty`);
+    context.io.stderr(`warning: ${what}\n`);
+}
 /** The file as committed (not as in the working tree): what verifiers will check out. */
 async function committedFileSha256(run, dir, commit, name) {
     const type = await git(run, dir, ['cat-file', '-t', `${commit}:${name}`]).catch(() => '');
@@ -8100,7 +8247,7 @@ async function git(run, dir, args) {
 function parseImageFlag(reference) {
     const match = /^([^@\s]+)@sha256:([0-9a-f]{64})$/.exec(reference);
     if (!match) {
-        throw new cli_io/* UsageError */.eb(`--image must be REGISTRY/REPOSITORY@sha256:<64 hex>, got '${reference}' (pin by digest, never a tag)`);
+        throw new cli_io/* UsageError */.eb(`--image must be REGISTRY/REPOSITORY@sha256:<64 hex>, got '${inertLine(reference)}' (pin the pushed image by its repository digest, never a tag or a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE)`);
     }
     return { uri: `oci://${match[1]}`, sha256: match[2] };
 }
@@ -8124,7 +8271,7 @@ function optionalInteger(flag, value) {
 }
 
 // EXTERNAL MODULE: ./src/protocol/strict-json.ts
-var strict_json = __nccwpck_require__(834);
+var strict_json = __nccwpck_require__(447);
 ;// CONCATENATED MODULE: ./src/cli/render.ts
 
 
@@ -8197,15 +8344,18 @@ function renderReportText(report) {
 
 
 
+
 function registerBuild(program, context) {
     (0,cli_io/* withTrustOptions */.b7)(program.command('build'))
         .description('Run the build of a statement or SBA under the container contract and write its outputs (publishers produce their weights with this).')
         .argument('<sba-or-statement>', 'an SBA (its signature is verified first) or an unsigned statement')
         .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
-        .option('--out <dir>', 'where to write the outputs (must not exist yet)', 'out')
+        .option('-o, --out <dir>', 'where to write the outputs (must not exist yet)', 'out')
         .option('--allow-network', "allow network when the ledger asks for 'bridge'")
         .option('--json', 'machine-readable output')
         .action(async (file, options) => {
+        if ((0,external_node_fs_.existsSync)(options.out))
+            throw new cli_io/* UsageError */.eb(`--out ${options.out} already exists: choose a new directory`);
         const ledger = ledgerOf((0,cli_io/* readInputFile */.jH)(file, 'SBA or statement'), options);
         const reporter = stderrReporter(context.io);
         const workDir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-build-'));
@@ -8249,6 +8399,12 @@ function looksLikeEnvelope(bytes) {
     const document = (0,strict_json/* parseStrictJson */.RJ)(bytes, 'input');
     return typeof document === 'object' && document !== null && 'payloadType' in document;
 }
+
+;// CONCATENATED MODULE: ./src/cli/context.ts
+// What main hands every command, in a module of its own so commands never import main.
+const EXIT_PASS = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
 
 ;// CONCATENATED MODULE: ./src/cli/commands/verify.ts
 
@@ -8324,9 +8480,7 @@ const VERSION = '1.0.0';
 
 
 
-const EXIT_PASS = 0;
-const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
+
 function buildProgram(context) {
     const program = new Command('verify-model')
         .description('Verify a downloaded ML model by rebuilding it from its Signed Build Attestation.\nExit codes: 0 pass, 1 verification failed, 2 usage or input error.')
@@ -8372,7 +8526,7 @@ function exitCodeFor(error, io, json) {
     }
     if (error instanceof errors/* VerifyError */.Gz) {
         if (json)
-            io.stdout(JSON.stringify({ result: error.verdict, reason: error.message }) + '\n');
+            io.stdout(JSON.stringify({ result: error.verdict, code: error.code, reason: error.message }) + '\n');
         io.stderr(`${inertLine(`${error.verdict}: ${error.message}`)}\n`);
         for (const line of error.detail?.trimEnd().split('\n') ?? [])
             io.stderr(`${inertLine(line)}\n`);
@@ -8385,7 +8539,7 @@ function exitCodeFor(error, io, json) {
 
 /***/ }),
 
-/***/ 916:
+/***/ 533:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -8402,28 +8556,30 @@ function isPassing(verdict) {
     return PASSING_VERDICTS.includes(verdict);
 }
 /**
- * The one error type of the project: a failing verdict and one line for humans that names
- * what was wrong (the field, the file, both digests) and, where there is one, the fix.
+ * The one error type of the project: a failing verdict, a stable code and one line for humans
+ * that names what was wrong (the field, the file, both digests) and, where there is one, the fix.
  * `detail` carries longer material (a build log tail) that reports show apart from the message.
  */
 class VerifyError extends Error {
     verdict;
     detail;
     name = 'VerifyError';
-    constructor(verdict, message, detail) {
-        super(message);
+    code;
+    constructor(verdict, message, detail, options = {}) {
+        super(message, options.cause === undefined ? undefined : { cause: options.cause });
         this.verdict = verdict;
         this.detail = detail;
+        this.code = options.code ?? verdict.toUpperCase();
     }
 }
-const invalid = (message, detail) => new VerifyError('invalid', message, detail);
-const unverifiable = (message, detail) => new VerifyError('unverifiable', message, detail);
-const mismatch = (message, detail) => new VerifyError('mismatch', message, detail);
+const invalid = (message, detail, options) => new VerifyError('invalid', message, detail, options);
+const unverifiable = (message, detail, options) => new VerifyError('unverifiable', message, detail, options);
+const mismatch = (message, detail, options) => new VerifyError('mismatch', message, detail, options);
 /** Anything thrown that is not a VerifyError means the verifier could not finish: unverifiable. */
 function toVerifyError(error) {
     if (error instanceof VerifyError)
         return error;
-    return new VerifyError('unverifiable', `could not complete the verification: ${messageOf(error)}`);
+    return new VerifyError('unverifiable', `could not complete the verification: ${messageOf(error)}`, undefined, { code: 'INTERNAL', cause: error });
 }
 /** The message of anything thrown. */
 function messageOf(error) {
@@ -8433,7 +8589,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 106:
+/***/ 590:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -8456,7 +8612,7 @@ const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.me
 const external_assert_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(896);
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
+;// CONCATENATED MODULE: ../../main/node_modules/@actions/io/lib/io-util.js
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -8636,7 +8792,7 @@ function getCmdPath() {
     return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
 }
 //# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
+;// CONCATENATED MODULE: ../../main/node_modules/@actions/io/lib/io.js
 var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -8910,7 +9066,7 @@ function io_copyFile(srcFile, destFile, force) {
 //# sourceMappingURL=io.js.map
 ;// CONCATENATED MODULE: external "timers"
 const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
+;// CONCATENATED MODULE: ../../main/node_modules/@actions/exec/lib/toolrunner.js
 var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -9498,7 +9654,7 @@ class ExecState extends external_events_.EventEmitter {
     }
 }
 //# sourceMappingURL=toolrunner.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
+;// CONCATENATED MODULE: ../../main/node_modules/@actions/exec/lib/exec.js
 var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -9598,15 +9754,15 @@ const run = async (file, args, options = {}) => {
 
 /***/ }),
 
-/***/ 722:
+/***/ 979:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   o: () => (/* binding */ verifyAttestation)
 /* harmony export */ });
-/* harmony import */ var _capability_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(528);
-/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(10);
-/* harmony import */ var _ledger_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(679);
+/* harmony import */ var _capability_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(907);
+/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(345);
+/* harmony import */ var _ledger_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(220);
 // The one-call API: an SBA's bytes and the trusted keys in, a verified ledger out.
 
 
@@ -9631,17 +9787,17 @@ function verifyAttestation(sbaBytes, trusted, threshold) {
 
 /***/ }),
 
-/***/ 528:
+/***/ 907:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   T: () => (/* binding */ attestationDigest),
 /* harmony export */   s: () => (/* binding */ computeCapability)
 /* harmony export */ });
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
-/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(10);
-// The capability and the attestation digest (PROTOCOL.md sections 3 and 5).
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(533);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(944);
+/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(345);
+// The capability and the attestation digest (docs/protocol.md sections 3 and 5).
 
 
 
@@ -9681,7 +9837,7 @@ function bytes32(value, field) {
 
 /***/ }),
 
-/***/ 170:
+/***/ 900:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -9692,7 +9848,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   $r: () => (/* binding */ verifyStrict)
 });
 
-;// CONCATENATED MODULE: ./node_modules/@noble/ed25519/index.js
+;// CONCATENATED MODULE: ../../main/node_modules/@noble/ed25519/index.js
 /*! noble-ed25519 - MIT License (c) 2019 Paul Miller (paulmillr.com) */
 /**
  * 5KB JS implementation of ed25519 EdDSA signatures.
@@ -10627,7 +10783,7 @@ const wNAF = (n) => {
 // !! Remove the export to easily use in REPL / browser console
 
 
-;// CONCATENATED MODULE: ./node_modules/@noble/hashes/_u64.js
+;// CONCATENATED MODULE: ../../main/node_modules/@noble/hashes/_u64.js
 const U32_MASK64 = /* @__PURE__ */ (() => BigInt(2 ** 32 - 1))();
 const _32n = /* @__PURE__ */ BigInt(32);
 // Split bigint into two 32-bit halves. With `le=true`, returned fields become `{ h: low, l: high
@@ -10706,7 +10862,7 @@ const add5H = (low, Ah, Bh, Ch, Dh, Eh) => (Ah + Bh + Ch + Dh + Eh + ((low / 2 *
 // prettier-ignore
 
 
-;// CONCATENATED MODULE: ./node_modules/@noble/hashes/utils.js
+;// CONCATENATED MODULE: ../../main/node_modules/@noble/hashes/utils.js
 /**
  * Checks if something is Uint8Array. Be careful: nodejs Buffer will return true.
  * @param a - value to test
@@ -11395,7 +11551,7 @@ const utils_oidNist = (suffix) => ({
     oid: Uint8Array.from([0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, suffix]),
 });
 
-;// CONCATENATED MODULE: ./node_modules/@noble/hashes/_md.js
+;// CONCATENATED MODULE: ../../main/node_modules/@noble/hashes/_md.js
 /**
  * Internal Merkle-Damgard hash utils.
  * @module
@@ -11606,7 +11762,7 @@ const SHA512_IV = /* @__PURE__ */ Uint32Array.from([
     0x510e527f, 0xade682d1, 0x9b05688c, 0x2b3e6c1f, 0x1f83d9ab, 0xfb41bd6b, 0x5be0cd19, 0x137e2179,
 ]);
 
-;// CONCATENATED MODULE: ./node_modules/@noble/hashes/sha2.js
+;// CONCATENATED MODULE: ../../main/node_modules/@noble/hashes/sha2.js
 /**
  * SHA2 hash function. A.k.a. sha256, sha384, sha512, sha512_224, sha512_256.
  * SHA256 is the fastest hash implementable in JS, even faster than Blake3.
@@ -12081,7 +12237,7 @@ function verifyStrict(sig, message, publicKey) {
 
 /***/ }),
 
-/***/ 991:
+/***/ 944:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12097,7 +12253,7 @@ function verifyStrict(sig, message, publicKey) {
 /* unused harmony export u64be */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(916);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(533);
 // Byte encodings shared by the protocol modules: hex, strict base64, u64be, UTF-8, SHA-256.
 
 
@@ -12113,7 +12269,7 @@ function fromHex(s, bytes, field) {
 }
 const BASE64_CHARS = /^[A-Za-z0-9+/_-]*={0,2}$/;
 /**
- * Base64 as PROTOCOL.md section 3 allows it: standard or URL-safe alphabet (never both in one
+ * Base64 as docs/protocol.md section 3 allows it: standard or URL-safe alphabet (never both in one
  * string), padded or not. Whitespace, misplaced or partial padding and non-zero trailing bits are
  * rejected, so every byte string has exactly one accepted spelling per alphabet and padding choice.
  */
@@ -12175,7 +12331,7 @@ function clip(s, max = 80) {
 
 /***/ }),
 
-/***/ 10:
+/***/ 345:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12185,11 +12341,11 @@ function clip(s, max = 80) {
 /* harmony export */   mE: () => (/* binding */ parseEnvelope)
 /* harmony export */ });
 /* unused harmony exports PAYLOAD_TYPE, MAX_ENVELOPE_BYTES, MAX_SIGNATURES */
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
-/* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(170);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(991);
-/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(834);
-// The Signed Build Attestation: a DSSE envelope (PROTOCOL.md section 3).
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(533);
+/* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(900);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(944);
+/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(447);
+// The Signed Build Attestation: a DSSE envelope (docs/protocol.md section 3).
 
 
 
@@ -12205,24 +12361,28 @@ const MAX_ENVELOPE_BYTES = 32 * 1024 * 1024;
 const MAX_SIGNATURES = 16;
 function parseEnvelope(bytes) {
     if (bytes.length > MAX_ENVELOPE_BYTES) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`, undefined, { code: 'ENVELOPE_FORMAT' });
     }
     const doc = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .parseStrictJson */ .RJ)(bytes, 'SBA');
     if (!(0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .isJsonObject */ .OW)(doc))
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA: expected a JSON object (a DSSE envelope)');
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA: expected a JSON object (a DSSE envelope)', undefined, {
+            code: 'ENVELOPE_FORMAT'
+        });
     const { payloadType, payload, signatures } = doc;
     if (typeof payloadType !== 'string')
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA payloadType: expected a string');
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA payloadType: expected a string', undefined, { code: 'ENVELOPE_FORMAT' });
     if (payloadType !== PAYLOAD_TYPE) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(payloadType)}'`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(payloadType)}'`, undefined, { code: 'ENVELOPE_FORMAT' });
     }
     if (typeof payload !== 'string')
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA payload: expected a base64 string');
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA payload: expected a base64 string', undefined, { code: 'ENVELOPE_FORMAT' });
     if (!Array.isArray(signatures) || signatures.length === 0) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA signatures: expected a non-empty array');
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA signatures: expected a non-empty array', undefined, {
+            code: 'ENVELOPE_FORMAT'
+        });
     }
     if (signatures.length > MAX_SIGNATURES) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`, undefined, { code: 'ENVELOPE_FORMAT' });
     }
     return {
         payloadType,
@@ -12232,12 +12392,12 @@ function parseEnvelope(bytes) {
 }
 function parseSignature(value, field) {
     if (!(0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .isJsonObject */ .OW)(value))
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}: expected an object with 'sig'`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}: expected an object with 'sig'`, undefined, { code: 'ENVELOPE_FORMAT' });
     const { keyid, sig } = value;
     if (typeof sig !== 'string')
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.sig: expected a base64 string`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.sig: expected a base64 string`, undefined, { code: 'ENVELOPE_FORMAT' });
     if (keyid !== undefined && typeof keyid !== 'string') {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.keyid: expected a string`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.keyid: expected a string`, undefined, { code: 'ENVELOPE_FORMAT' });
     }
     const decoded = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .decodeBase64Strict */ .Fm)(sig, `${field}.sig`);
     return keyid === undefined ? { sig: decoded } : { keyid, sig: decoded };
@@ -12287,10 +12447,14 @@ function verifyEnvelope(env, trusted, threshold) {
     }
     if (verified.size < threshold) {
         throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA signatures: ${verified.size} of ${keys.length} trusted key(s) verified, ` +
-            `threshold is ${threshold}; expected signatures from key id(s) ` +
-            keys.map(k => k.keyId).join(', '));
+            `threshold is ${threshold}; trusted key id(s) ${keys.map(k => k.keyId).join(', ')}; ` +
+            `the SBA's signatures name key id(s) ${signedKeyIds(env)}`, undefined, { code: 'SIGNATURE_THRESHOLD' });
     }
     return keys.filter(k => verified.has(k.keyId));
+}
+/** The keyid hints of the envelope's signatures: who the signer says it is (unverified). */
+function signedKeyIds(env) {
+    return env.signatures.map(s => (s.keyid ? (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(s.keyid) : '(none given)')).join(', ');
 }
 function distinctKeys(keys) {
     const byId = new Map();
@@ -12303,7 +12467,7 @@ function distinctKeys(keys) {
 
 /***/ }),
 
-/***/ 646:
+/***/ 225:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12315,10 +12479,10 @@ function distinctKeys(keys) {
 /* unused harmony exports publicKeyFromRaw, privateKeyFromSeed, publicKeyPem */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(170);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(916);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(991);
-// Ed25519 keys in the forms PROTOCOL.md section 3 accepts. Parsing checks form only; whether a
+/* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(900);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(533);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(944);
+// Ed25519 keys in the forms docs/protocol.md section 3 accepts. Parsing checks form only; whether a
 // public key is a usable curve point (not small-order) is decided by strict verification.
 
 
@@ -12330,7 +12494,9 @@ const ACCEPTED_PUBLIC_FORMS = 'accepted forms: PEM SPKI (-----BEGIN PUBLIC KEY--
     'the raw 32-byte key as 64 hex characters or as base64';
 function publicKeyFromRaw(raw) {
     if (raw.length !== 32)
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`Ed25519 public key must be 32 bytes, got ${raw.length}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`Ed25519 public key must be 32 bytes, got ${raw.length}`, undefined, {
+            code: 'KEY_FORMAT'
+        });
     const spkiDer = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_3__/* .concatBytes */ .Id)(SPKI_PREFIX, raw);
     return { raw: Uint8Array.from(raw), spkiDer, keyId: (0,_encoding_js__WEBPACK_IMPORTED_MODULE_3__/* .toHex */ .nj)((0,_encoding_js__WEBPACK_IMPORTED_MODULE_3__/* .sha256 */ .sc)(spkiDer)) };
 }
@@ -12344,7 +12510,7 @@ function parsePublicKey(input, field = 'public key') {
     }
     const text = input.trim();
     const reject = (why) => {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: ${why}; ${ACCEPTED_PUBLIC_FORMS}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: ${why}; ${ACCEPTED_PUBLIC_FORMS}`, undefined, { code: 'KEY_FORMAT' });
     };
     if (text.startsWith('-----BEGIN')) {
         const der = pemBody(text, 'PUBLIC KEY');
@@ -12379,12 +12545,16 @@ function parsePublicKeys(text) {
         }
         const end = lines.findIndex((l, j) => j > i && l.trim().startsWith('-----END'));
         if (end === -1)
-            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: PEM block without an -----END line`);
+            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: PEM block without an -----END line`, undefined, {
+                code: 'KEY_FORMAT'
+            });
         keys.push(parsePublicKey(lines.slice(i, end + 1).join('\n'), field));
         i = end;
     }
     if (keys.length === 0)
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`no public key given; ${ACCEPTED_PUBLIC_FORMS}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`no public key given; ${ACCEPTED_PUBLIC_FORMS}`, undefined, {
+            code: 'KEY_FORMAT'
+        });
     return keys;
 }
 /** An unencrypted PKCS#8 PEM Ed25519 private key (what `openssl genpkey -algorithm ed25519` writes). */
@@ -12396,7 +12566,7 @@ function parsePrivateKey(pem, field = 'private key') {
         !startsWith(der, PKCS8_PREFIX)) {
         throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: not an Ed25519 PKCS#8 private key (${describePem(text)}); expected an unencrypted ` +
             `-----BEGIN PRIVATE KEY----- PEM as written by 'verify-model keygen' or ` +
-            `'openssl genpkey -algorithm ed25519'`);
+            `'openssl genpkey -algorithm ed25519'`, undefined, { code: 'KEY_FORMAT' });
     }
     return privateKeyFromSeed(der.subarray(PKCS8_PREFIX.length));
 }
@@ -12450,7 +12620,7 @@ function startsWith(bytes, prefix) {
 
 /***/ }),
 
-/***/ 679:
+/***/ 220:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12458,11 +12628,11 @@ function startsWith(bytes, prefix) {
 /* harmony export */   By: () => (/* binding */ parseStatement),
 /* harmony export */   Tn: () => (/* binding */ RESERVED_ENV)
 /* harmony export */ });
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
-/* harmony import */ var _paths_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(240);
-/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(834);
-// The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(533);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(944);
+/* harmony import */ var _paths_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(809);
+/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(447);
+// The build ledger (docs/protocol.md section 2): types of the statement after validation, with every
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
 
 
@@ -12472,7 +12642,7 @@ const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 const PREDICATE_TYPE = 'https://openclaw.dev/build-ledger/v1';
 const DEFAULT_PLATFORM = 'linux/amd64';
 const MAX_CPUS = 1024;
-/** Set by the verifier for every build (PROTOCOL.md section 4): `build.env` must not set them. */
+/** Set by the verifier for every build (docs/protocol.md section 4): `build.env` must not set them. */
 const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
 // eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/;
@@ -12488,7 +12658,7 @@ const BUILD_FIELDS = [
     'gpus'
 ];
 /**
- * Validates every rule of PROTOCOL.md section 2 on the exact signed payload bytes. Errors are
+ * Validates every rule of docs/protocol.md section 2 on the exact signed payload bytes. Errors are
  * invalid and start with the JSON path of the offending field.
  */
 function parseStatement(payload) {
@@ -12511,11 +12681,9 @@ function parseStatement(payload) {
 function parseSource(node) {
     const source = node.object();
     const uri = source.field('uri').string();
-    if (!/^git\+(https|ssh|file):\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
-        source
-            .field('uri')
-            .fail(`expected git+https://, git+ssh:// or git+file:// URL, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(uri)}'`);
-    }
+    const problem = sourceUriProblem(uri);
+    if (problem !== undefined)
+        source.field('uri').fail(`${problem}, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(uri)}'`);
     const gitCommit = source.field('digest').object().field('gitCommit').string();
     if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(gitCommit)) {
         source
@@ -12526,7 +12694,32 @@ function parseSource(node) {
     return { uri, gitCommit };
 }
 /**
- * in-toto requires a non-empty subject. PROTOCOL.md section 2 says it repeats the source but does
+ * Why a source uri cannot be handed to git as it is, or undefined. This is the only check:
+ * fetching trusts a parsed ledger, so `verify-sba` and `verify` agree on every uri.
+ */
+function sourceUriProblem(uri) {
+    if (SPACE_OR_CONTROL.test(uri))
+        return 'whitespace or control characters are not allowed';
+    if (!/^git\+(https|ssh|file):\/\/./.test(uri))
+        return 'expected a git+https://, git+ssh:// or git+file:// URL';
+    let url;
+    try {
+        url = new URL(uri.slice('git+'.length));
+    }
+    catch {
+        return 'not a URL';
+    }
+    if (url.protocol !== 'file:' && url.hostname === '')
+        return 'no host';
+    // A leading '-' would reach ssh as an option (CVE-2017-1000117).
+    if ([url.hostname, url.username].some(part => /^(-|%2d)/i.test(part)))
+        return "the host or user starts with '-'";
+    if (url.password !== '' || (url.protocol === 'https:' && url.username !== ''))
+        return 'credentials in the URL are not accepted (use a credential helper or an ssh key)';
+    return undefined;
+}
+/**
+ * in-toto requires a non-empty subject. docs/protocol.md section 2 says it repeats the source but does
  * not make a differing subject a rejection, and verifiers must agree on validity: only the
  * predicate's source is ever used.
  */
@@ -12574,6 +12767,9 @@ function parseEnvironment(node) {
     }
     if (!REGISTRY.test(registry))
         bad(`invalid registry '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(registry)}'`);
+    // Docker reads a first component without '.', ':' or 'localhost' as a Docker Hub namespace.
+    if (!/[.:]/.test(registry) && registry !== 'localhost')
+        bad(`'${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(registry)}' is not a registry host (Docker would pull it from Docker Hub); name the registry, e.g. oci://docker.io/${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(repository)}`);
     if (path.length === 0)
         bad('missing the repository path');
     const badComponent = path.find(c => !PATH_COMPONENT.test(c));
@@ -12666,7 +12862,9 @@ class Node {
     }
     fail(message) {
         const where = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .formatJsonPath */ .pB)(this.path);
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${where === '' ? 'statement' : where}: ${message}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${where === '' ? 'statement' : where}: ${message}`, undefined, {
+            code: 'LEDGER_FIELD'
+        });
     }
     child(key) {
         const value = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .isJsonObject */ .OW)(this.value) || Array.isArray(this.value)
@@ -12783,7 +12981,7 @@ function createStatement(input) {
 
 /***/ }),
 
-/***/ 240:
+/***/ 809:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12814,7 +13012,7 @@ function unsafePathReason(path) {
 
 /***/ }),
 
-/***/ 834:
+/***/ 447:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12823,8 +13021,8 @@ function unsafePathReason(path) {
 /* harmony export */   pB: () => (/* binding */ formatJsonPath)
 /* harmony export */ });
 /* unused harmony export MAX_DEPTH */
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(533);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(944);
 // A strict RFC 8259 JSON parser. JSON.parse keeps the last of duplicate keys silently, which would
 // let two readers of one signed statement see different ledgers; this parser rejects them.
 //
@@ -12851,7 +13049,7 @@ function parseStrictJson(input, what) {
             text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(input);
         }
         catch {
-            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what}: not valid UTF-8`);
+            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what}: not valid UTF-8`, undefined, { code: 'JSON_SYNTAX' });
         }
     }
     const parser = new Parser(text, what);
@@ -13097,7 +13295,7 @@ class Parser {
     fail(message) {
         const end = this.path.indexOf(undefined);
         const where = formatJsonPath((end === -1 ? this.path : this.path.slice(0, end)));
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`, undefined, { code: 'JSON_SYNTAX' });
     }
     location() {
         let line = 1;
@@ -13194,21 +13392,21 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 
 /***/ }),
 
-/***/ 725:
+/***/ 106:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 909:
+/***/ 531:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { Argument } = __nccwpck_require__(154);
-const { Command } = __nccwpck_require__(348);
-const { CommanderError, InvalidArgumentError } = __nccwpck_require__(135);
-const { Help } = __nccwpck_require__(754);
-const { Option } = __nccwpck_require__(859);
+const { Argument } = __nccwpck_require__(940);
+const { Command } = __nccwpck_require__(346);
+const { CommanderError, InvalidArgumentError } = __nccwpck_require__(865);
+const { Help } = __nccwpck_require__(563);
+const { Option } = __nccwpck_require__(402);
 
 exports.DM = new Command();
 
@@ -13232,10 +13430,10 @@ exports.a2 = InvalidArgumentError; // Deprecated
 
 /***/ }),
 
-/***/ 154:
+/***/ 940:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { InvalidArgumentError } = __nccwpck_require__(135);
+const { InvalidArgumentError } = __nccwpck_require__(865);
 
 class Argument {
   /**
@@ -13389,7 +13587,7 @@ exports.humanReadableArgName = humanReadableArgName;
 
 /***/ }),
 
-/***/ 348:
+/***/ 346:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 const EventEmitter = (__nccwpck_require__(474).EventEmitter);
@@ -13398,11 +13596,11 @@ const path = __nccwpck_require__(760);
 const fs = __nccwpck_require__(24);
 const process = __nccwpck_require__(708);
 
-const { Argument, humanReadableArgName } = __nccwpck_require__(154);
-const { CommanderError } = __nccwpck_require__(135);
-const { Help, stripColor } = __nccwpck_require__(754);
-const { Option, DualOptions } = __nccwpck_require__(859);
-const { suggestSimilar } = __nccwpck_require__(30);
+const { Argument, humanReadableArgName } = __nccwpck_require__(940);
+const { CommanderError } = __nccwpck_require__(865);
+const { Help, stripColor } = __nccwpck_require__(563);
+const { Option, DualOptions } = __nccwpck_require__(402);
+const { suggestSimilar } = __nccwpck_require__(308);
 
 class Command extends EventEmitter {
   /**
@@ -16173,7 +16371,7 @@ exports.useColor = useColor; // exporting for tests
 
 /***/ }),
 
-/***/ 135:
+/***/ 865:
 /***/ ((__unused_webpack_module, exports) => {
 
 /**
@@ -16219,10 +16417,10 @@ exports.InvalidArgumentError = InvalidArgumentError;
 
 /***/ }),
 
-/***/ 754:
+/***/ 563:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { humanReadableArgName } = __nccwpck_require__(154);
+const { humanReadableArgName } = __nccwpck_require__(940);
 
 /**
  * TypeScript import types for JSDoc, used by Visual Studio Code IntelliSense and `npm run typescript-checkJS`
@@ -16973,10 +17171,10 @@ exports.stripColor = stripColor;
 
 /***/ }),
 
-/***/ 859:
+/***/ 402:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { InvalidArgumentError } = __nccwpck_require__(135);
+const { InvalidArgumentError } = __nccwpck_require__(865);
 
 class Option {
   /**
@@ -17360,7 +17558,7 @@ exports.DualOptions = DualOptions;
 
 /***/ }),
 
-/***/ 30:
+/***/ 308:
 /***/ ((__unused_webpack_module, exports) => {
 
 const maxDistance = 3;
@@ -17608,6 +17806,6 @@ exports.suggestSimilar = suggestSimilar;
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(486);
+/******/ var __webpack_exports__ = __nccwpck_require__(81);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -1,4 +1,4 @@
-import { gibibytes } from '../reproduce/limits.js'
+import { hashProgressLines } from '../verify/progress.js'
 import type { Reporter } from '../verify/pipeline.js'
 import { CommandFence, inertLine } from '../workflow-commands.js'
 
@@ -23,7 +23,7 @@ export function groupReporter(
   write: (chunk: string | Buffer) => void = chunk => process.stdout.write(chunk)
 ): Reporter & { end(): void } {
   let open = false
-  let lastProgress = 0
+  const hashLine = hashProgressLines(5000)
   let heartbeat: NodeJS.Timeout | undefined
   const fence = new CommandFence(write)
   const info = (line: string) => {
@@ -53,11 +53,8 @@ export function groupReporter(
     info,
     buildLog: chunk => fence.output(chunk),
     hashProgress: (what, progress) => {
-      const now = Date.now()
-      if (now - lastProgress < 5000) return
-      lastProgress = now
-      const { bytesDone, bytesTotal } = progress
-      info(`hashing ${what}: ${gibibytes(bytesDone)} of ${gibibytes(bytesTotal)} GiB`)
+      const line = hashLine(what, progress)
+      if (line !== undefined) info(line)
     },
     end
   }

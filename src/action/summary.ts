@@ -27,11 +27,16 @@ export function escapeHtml(text: string): string {
   )
 }
 
+/** Escaped text whose `backtick spans` (commands, flags in messages) render as code. */
+function textHtml(text: string): string {
+  return escapeHtml(text).replace(/`([^`]+)`/g, '<code>$1</code>')
+}
+
 /** The job summary: the verdict first and large, then what differs, the checks, the evidence. */
 export function renderSummary(report: Report): string {
   const parts = [
     `<h1>${ICONS[report.result]} verify-model: ${escapeHtml(report.result)}</h1>`,
-    `<p><b>${escapeHtml(report.reason)}</b></p>`,
+    `<p><b>${textHtml(report.reason)}</b></p>`,
     isPassing(report.result) && report.capability
       ? `<p>Capability: <code>${escapeHtml(report.capability)}</code></p>`
       : '',
@@ -48,9 +53,9 @@ function renderChecks(report: Report): string {
   if (report.checks.length === 0) return ''
   const rows = report.checks.map(
     check =>
-      `<tr><td>${check.status === 'pass' ? '✅' : check.status === 'fail' ? '❌' : '➖'}</td><td>${escapeHtml(check.name)}</td><td>${escapeHtml(check.detail)}</td></tr>`
+      `<tr><td>${check.status === 'pass' ? '✅' : check.status === 'fail' ? '❌' : '➖'}</td><td>${escapeHtml(check.name)}</td><td>${textHtml(check.detail)}</td><td>${check.durationMs === undefined ? '' : `${(check.durationMs / 1000).toFixed(1)} s`}</td></tr>`
   )
-  return `<h2>Checks</h2>\n<table><tr><th></th><th>check</th><th>detail</th></tr>\n${rows.join('\n')}\n</table>`
+  return `<h2>Checks</h2>\n<table><tr><th></th><th>check</th><th>detail</th><th>time</th></tr>\n${rows.join('\n')}\n</table>`
 }
 
 function renderFacts(report: Report): string {
@@ -66,8 +71,8 @@ function renderFacts(report: Report): string {
       report.build &&
         `exit ${report.build.exitCode} in ${(report.build.durationMs / 1000).toFixed(1)} s`
     ],
-    ['reproduced root', report.reproduced?.root],
-    ['downloaded root', report.downloaded?.root],
+    // One row when the two agree: the root is the model's name, said once.
+    ...rootFacts(report),
     ['expected capability', report.expectedCapability],
     ['capability', report.capability]
   ]
@@ -80,6 +85,16 @@ function renderFacts(report: Report): string {
   return `<h2>Details</h2>\n<table>\n${rows.join('\n')}\n</table>`
 }
 
+function rootFacts(report: Report): [string, string | undefined][] {
+  const reproduced = report.reproduced?.root
+  const downloaded = report.downloaded?.root
+  if (reproduced !== undefined && reproduced === downloaded) return [['model root', reproduced]]
+  return [
+    ['reproduced root', reproduced],
+    ['downloaded root', downloaded]
+  ]
+}
+
 function renderDiff(report: Report): string {
   if (!report.diff) return ''
   const { added, removed, changed } = report.diff
@@ -87,7 +102,7 @@ function renderDiff(report: Report): string {
   const rows = [
     ...changed.map(
       c =>
-        `<tr><td>changed</td><td><code>${escapeHtml(c.path)}</code></td><td>${entry(c.expected)}</td><td>${entry(c.actual)}</td><td>${escapeHtml((report.explanations?.[c.path] ?? []).join('; '))}</td></tr>`
+        `<tr><td>changed</td><td><code>${escapeHtml(c.path)}</code></td><td>${entry(c.expected)}</td><td>${entry(c.actual)}</td><td>${textHtml((report.explanations?.[c.path] ?? []).join('; '))}</td></tr>`
     ),
     ...added.map(
       e =>

@@ -1,6 +1,6 @@
-import { gibibytes } from '../reproduce/limits.js'
 import { CommandFence, inertLine } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
+import { hashProgressLines } from '../verify/progress.js'
 import { describeEntry, type Report } from '../verify/report.js'
 import type { CliIo } from './io.js'
 
@@ -12,7 +12,7 @@ export function stderrReporter(
   io: CliIo,
   env: NodeJS.ProcessEnv = process.env
 ): Reporter & { end(): void } {
-  let lastProgress = 0
+  const hashLine = hashProgressLines(2000)
   const write = (chunk: string | Buffer) => io.stderr(chunk.toString())
   const fence = new CommandFence(write, env.GITHUB_ACTIONS === 'true')
   return {
@@ -24,14 +24,13 @@ export function stderrReporter(
     buildLog: chunk => fence.output(chunk),
     end: () => fence.close(),
     hashProgress: (what, progress) => {
-      const now = Date.now()
-      if (now - lastProgress < 2000 && progress.bytesDone < progress.bytesTotal) return
-      lastProgress = now
-      const { bytesDone, bytesTotal } = progress
-      io.stderr(`    hashing ${what}: ${gibibytes(bytesDone)} / ${gibibytes(bytesTotal)} GiB\n`)
+      const line = hashLine(what, progress)
+      if (line !== undefined) io.stderr(`    ${line}\n`)
     }
   }
 }
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
 /**
  * The human form of a report: the verdict first, then the facts behind it. Every line is made
@@ -47,6 +46,13 @@ export function renderReportText(report: Report): string {
   fact('reproduced-digest', report.reproduced?.root)
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
+  const timed = report.checks.filter(check => check.durationMs !== undefined)
+  fact(
+    'phases',
+    timed.length > 0
+      ? timed.map(check => `${check.name} ${seconds(check.durationMs!)}`).join(', ')
+      : undefined
+  )
   if (report.diff) {
     for (const entry of report.diff.added)
       lines.push(`  added    ${entry.path} (${describeEntry(entry)})`)

@@ -34,11 +34,6 @@ export function formatBytes(bytes: number): string {
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`
 }
 
-/** `bytes` in GiB with two decimals and no unit (`0.50`): progress lines keep one unit. */
-export function gibibytes(bytes: number): string {
-  return (bytes / GIB).toFixed(2)
-}
-
 /**
  * The bytes of the regular files under `dir`, counting stops once past `limit` (the answer is
  * then only known to exceed it). Links are not followed; other kinds of entry count nothing.

@@ -159,7 +159,7 @@ async function runProtocol(
     )
   }
   const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
-  tracker.pass(`download equals rebuild: ${downloaded.root}`)
+  tracker.pass('the download root equals the reproduced root')
   report.capability = capability
   return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` }
 }
@@ -249,7 +249,7 @@ async function hashModel(
     deps.reporter.hashProgress('model', progress)
   )
   report.downloaded = downloaded
-  tracker.pass(`downloaded model root ${downloaded.root} (${downloaded.manifest.length} file(s))`)
+  tracker.pass(`${downloaded.manifest.length} file(s) hashed, root ${shortDigest(downloaded.root)}`)
   return downloaded
 }
 
@@ -303,7 +303,7 @@ function recordReproduction(
   tracker.detail('build', `exit 0 in ${(reproduced.durationMs / 1000).toFixed(1)} s`)
   tracker.detail(
     'outputs',
-    `reproduced root ${reproduced.outputs.root} (${reproduced.outputs.manifest.length} file(s))`
+    `${reproduced.outputs.manifest.length} file(s) hashed, root ${shortDigest(reproduced.outputs.root)}`
   )
 }
 
