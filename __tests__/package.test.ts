@@ -15,8 +15,12 @@ let packed: { filename: string; size: number; files: { path: string }[] }
 
 /** The environment of a publisher's shell: no jest NODE_OPTIONS, no repository on PATH. */
 const env = (): NodeJS.ProcessEnv => {
-  const { NODE_OPTIONS: _ignored, ...rest } = process.env
-  return { ...rest, PATH: `${path.join(prefix, 'bin')}:${process.env.PATH}` }
+  const publisher: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${path.join(prefix, 'bin')}:${process.env.PATH}`
+  }
+  delete publisher.NODE_OPTIONS
+  return publisher
 }
 
 function verifyModel(...args: string[]) {
