@@ -23,6 +23,7 @@ describe('action.yml', () => {
         'capability',
         'key-ids',
         'model-digest',
+        'outputs-dir',
         'report',
         'reproduced-digest',
         'result'

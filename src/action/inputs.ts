@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { VerifyError } from '../errors.js'
 import { parsePublicKeys, type PublicKey } from '../protocol/keys.js'
@@ -18,6 +19,8 @@ export interface ActionInputs {
   cache: boolean
   showSummary: boolean
   workingDirectory: string
+  /** Keep the rebuilt outputs here (absent: removed with the staging area). */
+  outputsDir?: string
 }
 
 export type Source = { kind: 'path'; path: string } | { kind: 'url'; url: string }
@@ -88,7 +91,14 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
   if (!workingDirectory)
     throw new InputError('working-directory is not set and RUNNER_TEMP is empty')
 
+  const outputsDir = text('outputs-dir') ? path.resolve(text('outputs-dir')) : undefined
+  if (outputsDir !== undefined && mode === 'check')
+    throw new InputError('outputs-dir: mode check builds nothing; remove outputs-dir')
+  if (outputsDir !== undefined && existsSync(outputsDir))
+    throw new InputError(`outputs-dir: ${outputsDir} already exists: name a new directory`)
+
   return {
+    outputsDir,
     attestation,
     publicKeys,
     threshold,

@@ -75,7 +75,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         timeoutCapSeconds: inputs.timeoutCapSeconds,
         memoryBytes: limits.memoryBytes,
         maxOutputBytes: limits.maxOutputBytes,
-        workDir: staging
+        workDir: staging,
+        outputsDir: inputs.outputsDir
       },
       {
         run: deps.run,
@@ -112,6 +113,8 @@ async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): P
   )
   await writeFile(reportPath, JSON.stringify(report, null, 2) + '\n')
   writeOutputs(core.setOutput, report, reportPath)
+  if (inputs.outputsDir !== undefined && report.outputsDir === inputs.outputsDir)
+    core.setOutput('outputs-dir', inputs.outputsDir)
   if (inputs.showSummary) {
     // The summary only shows the verdict: failing to write it must not change it.
     try {

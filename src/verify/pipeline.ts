@@ -47,6 +47,8 @@ export interface VerifyRequest {
   maxOutputBytes?: number
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
+  /** Keep the reproduced outputs here instead (a path that must not exist yet). */
+  outputsDir?: string
 }
 
 export interface Reporter {
@@ -122,7 +124,7 @@ async function runProtocol(
       timeoutCapSeconds: request.timeoutCapSeconds,
       memoryBytes: request.memoryBytes,
       maxOutputBytes: request.maxOutputBytes,
-      keepOutputsIn: path.join(request.workDir, 'reproduced'),
+      keepOutputsIn: request.outputsDir ?? path.join(request.workDir, 'reproduced'),
       onPhase: (phase, detail) => {
         tracker.start(phase)
         if (detail) deps.reporter.info(detail)
@@ -293,6 +295,7 @@ function recordReproduction(
     logTail: reproduced.logTail
   }
   report.reproduced = reproduced.outputs
+  report.outputsDir = reproduced.outDir
   tracker.detail('source', `commit ${reproduced.commit}`)
   tracker.detail('dependencies', `${ledger.dependencies.length} pinned file(s) match`)
   tracker.detail(

@@ -40,6 +40,8 @@ export interface Report {
   datasetRoot?: string
   build?: BuildSummary
   reproduced?: TreeDigest
+  /** Where the reproduced outputs were left (inside the staging area unless kept elsewhere). */
+  outputsDir?: string
   downloaded?: TreeDigest
   diff?: ManifestDiff
   /** Per changed file, lines that explain the difference (tensors, first differing byte). */
