@@ -182,6 +182,15 @@ describeDocker('the job summary in a browser', () => {
         expect(result.outputs.result).toBe('invalid')
         expect(result.summary).toContain('<code>ledger init --dataset DIR</code>')
         expect(render('invalid-dataset', result.summary).text).not.toContain('`')
+        // The phases that passed before the failure still say what they did.
+        expect(
+          checkRows(result.summary).map(([icon, name, detail]) => [icon, name, detail !== ''])
+        ).toEqual([
+          ['✅', 'signature', true],
+          ['✅', 'source', true],
+          ['✅', 'dependencies', true],
+          ['❌', 'dataset', true]
+        ])
       }, 300_000)
 
       it('reproduce with outputs-dir keeps the outputs and outputs their path', async () => {

@@ -127,7 +127,11 @@ async function runProtocol(
       keepOutputsIn: request.outputsDir ?? path.join(request.workDir, 'reproduced'),
       onPhase: (phase, detail) => {
         tracker.start(phase)
-        if (detail) deps.reporter.info(detail)
+        if (detail) {
+          deps.reporter.info(detail)
+          // What the phase worked on, until the reproduction's result says more.
+          tracker.describe(detail)
+        }
       },
       onLog: chunk => deps.reporter.buildLog(chunk),
       onInfo: line => deps.reporter.info(line),
@@ -366,8 +370,13 @@ class CheckTracker {
     this.timed = undefined
   }
 
+  describe(detail: string): void {
+    if (this.current) this.current.detail = detail
+  }
+
+  /** The result of a phase that passed, known once the reproduction returned. */
   detail(phase: Phase, detail: string): void {
     const check = this.checks.find(c => c.name === phase)
-    if (check && check.detail === '') check.detail = detail
+    if (check && check.status === 'pass') check.detail = detail
   }
 }
