@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { signEnvelope } from '../../src/protocol/envelope.js'
 import { parsePrivateKey, parsePublicKey } from '../../src/protocol/keys.js'
+import { renderReportText } from '../../src/cli/render.js'
 import { cli } from '../helpers/cli.js'
 import { makeGitRepo } from '../helpers/git.js'
 
@@ -167,5 +168,22 @@ describe('build', () => {
     const result = await cli('build', path.join(dir, 'statement.json'), '--out', out)
     expect(result.code).toBe(2)
     expect(result.stderr).toBe(`error: --out ${out} already exists: choose a new directory\n`)
+  })
+})
+
+describe('the CLI report', () => {
+  it('prints the time of every phase', () => {
+    const text = renderReportText({
+      schemaVersion: 1,
+      mode: 'reproduce',
+      result: 'reproduced',
+      reason: 'the build reproduced',
+      checks: [
+        { name: 'signature', status: 'pass', detail: 'ok', durationMs: 12 },
+        { name: 'source', status: 'pass', detail: 'commit', durationMs: 1340 },
+        { name: 'build', status: 'pass', detail: 'exit 0', durationMs: 61_000 }
+      ]
+    })
+    expect(text).toContain('  phases               signature 0.0 s, source 1.3 s, build 61.0 s\n')
   })
 })
