@@ -270,7 +270,12 @@ describeDocker('the bundled action (node dist/index.js) as the runner runs it', 
     expectWorkflowCommands(run)
     expect(run.report).toMatchObject({ result: 'invalid' })
     expect(run.report!.checks).toEqual([
-      { name: 'signature', status: 'fail', detail: run.report!.reason }
+      {
+        name: 'signature',
+        status: 'fail',
+        detail: run.report!.reason,
+        durationMs: expect.any(Number)
+      }
     ])
     expect(run.summary.startsWith('<h1>⛔ verify-model: invalid</h1>')).toBe(true)
     expectCleanedUp(run, { containers: 0 })
