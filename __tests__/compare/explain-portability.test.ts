@@ -70,10 +70,7 @@ describe('a differing .json file', () => {
     expect(invalid).toMatchObject({ kind: 'bytes' })
     expect(formatExplanation(invalid).join('\n')).toContain('not a valid JSON (actual: ')
     const hostile = await explainJson({ 'a\nb': 1 }, { 'a\nb': 2 })
-    expect(formatExplanation(hostile)).toEqual([
-      'config.json: 1 key differs',
-      '  ["a\\nb"]: 1 → 2'
-    ])
+    expect(formatExplanation(hostile)).toEqual(['config.json: 1 key differs', '  ["a\\nb"]: 1 → 2'])
   })
 })
 
