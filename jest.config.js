@@ -4,8 +4,10 @@
 // A new test that needs Docker is named `*.docker.test.ts`; an existing one is listed here.
 const INTEGRATION_FILES = [
   'bundle.test.ts',
+  'cli/portability.test.ts',
   'e2e/action.test.ts',
   'e2e/demo.test.ts',
+  'e2e/isa.test.ts',
   'examples/tiny-model.test.ts',
   'faults/action-faults.test.ts',
   'faults/cache.test.ts',

@@ -30,7 +30,7 @@ describe('docs/protocol.md', () => {
 
   it('is the only protocol text cited: every "docs/protocol.md section N" names a section', () => {
     const headings = new Set(
-      [...doc.matchAll(/^#{2,3} (\d+(?:\.\d+)?)\. /gm)].map(match => match[1])
+      [...doc.matchAll(/^#{2,3} (\d+(?:\.\d+)?)\.? /gm)].map(match => match[1])
     )
     let references = 0
     for (const file of citing) {

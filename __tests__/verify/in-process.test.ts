@@ -24,7 +24,7 @@ function statement(outputs = ['weights.bin', 'config.json']): Uint8Array {
     gitCommit: COMMIT,
     dependencies: [],
     image: { uri: 'oci://127.0.0.1:5000/acme/trainer', sha256: 'e'.repeat(64) },
-    build: { command: ['sh', 'build.sh'], sourceDateEpoch: 1700000000, outputs }
+    build: { command: ['sh', 'build.sh'], sourceDateEpoch: 1700000000, outputs, isa: 'x86-64-v3' }
   })
 }
 

@@ -5,9 +5,10 @@ import type { Command } from 'commander'
 import type { Run } from '../../exec.js'
 import { treeSha256 } from '../../digest/tree.js'
 import { createStatement, type BuildSpec } from '../../protocol/ledger.js'
+import { ISA_LEVELS, ISA_PLATFORM, isIsaLevel, type IsaLevel } from '../../protocol/isa.js'
+import { inertLine } from '../../workflow-commands.js'
 import { asUsageError, collect, UsageError } from '../io.js'
 import type { CliContext } from '../context.js'
-import { inertLine } from '../../workflow-commands.js'
 
 interface LedgerInitOptions {
   sourceUri?: string
@@ -26,9 +27,13 @@ interface LedgerInitOptions {
   timeoutSeconds?: string
   cpus?: string
   gpus?: string
+  isa?: string
   out?: string
   allowDirty?: boolean
 }
+
+/** Runs on every GitHub-hosted x64 runner (docs/protocol.md section 2). */
+const DEFAULT_ISA: IsaLevel = 'x86-64-v3'
 
 export function registerLedger(program: Command, context: CliContext): void {
   const ledger = program.command('ledger').description('Write build ledgers (in-toto statements).')
@@ -72,11 +77,17 @@ export function registerLedger(program: Command, context: CliContext): void {
     .option('--cpus <n>', 'CPU set size and thread count')
     .option('--gpus <none|all>', 'GPUs for the build')
     .option(
+      '--isa <level>',
+      `the CPU level the build is pinned to: ${ISA_LEVELS.join(', ')}, or none (unpinned) (default on ${ISA_PLATFORM}: ${DEFAULT_ISA})`
+    )
+    .option(
       '--allow-dirty',
       'sign although --source-dir has uncommitted changes (the build uses the commit, not them)'
     )
     .option('-o, --out <file>', 'write the statement here instead of stdout')
     .action(async (command: string[], options: LedgerInitOptions) => {
+      if (options.isa === 'none')
+        context.io.stderr(`${inertLine(`warning: ${UNPINNED_WARNING}`)}\n`)
       for (const output of options.output.filter(looksLikeStatementFile)) {
         context.io.stderr(
           `warning: --output ${inertLine(output)} declares a build output under /out; to write the statement to a file use -o, --out\n`
@@ -89,6 +100,19 @@ export function registerLedger(program: Command, context: CliContext): void {
       if (options.out) writeFileSync(options.out, statement)
       else context.io.stdout(Buffer.from(statement).toString('utf8'))
     })
+}
+
+const UNPINNED_WARNING =
+  "--isa none writes an unpinned ledger: the image's libraries pick their kernels from each runner's CPU, so verifiers on another CPU can get different bytes (mismatch); pin a level (--isa x86-64-v3) unless `verify-model build --cross-check` says the build is portable"
+
+/** --isa: a level, `none`, or by default x86-64-v3 on linux/amd64 (no other platform has levels). */
+function isaFlag(value: string | undefined, platform: string | undefined): IsaLevel | undefined {
+  if (value === undefined)
+    return (platform ?? ISA_PLATFORM) === ISA_PLATFORM ? DEFAULT_ISA : undefined
+  if (value === 'none') return undefined
+  if (!isIsaLevel(value))
+    throw new UsageError(`--isa must be one of ${ISA_LEVELS.join(', ')} or none, got '${value}'`)
+  return value
 }
 
 async function statementFromFlags(
@@ -140,7 +164,8 @@ async function statementFromFlags(
       network: options.network as BuildSpec['network'] | undefined,
       timeoutSeconds: optionalInteger('--timeout-seconds', options.timeoutSeconds),
       cpus: optionalInteger('--cpus', options.cpus),
-      gpus: options.gpus as BuildSpec['gpus'] | undefined
+      gpus: options.gpus as BuildSpec['gpus'] | undefined,
+      isa: isaFlag(options.isa, options.platform)
     }
   })
 }
