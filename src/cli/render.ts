@@ -47,6 +47,8 @@ export function renderReportText(report: Report): string {
   fact('reproduced-digest', report.reproduced?.root)
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
+  fact('log-index', report.log && String(report.log.index))
+  fact('log-origin', report.log?.origin)
   if (report.diff) {
     for (const entry of report.diff.added)
       lines.push(`  added    ${entry.path} (${describeEntry(entry)})`)
