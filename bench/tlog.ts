@@ -2,7 +2,7 @@
 // checkpoint read and verified, tiles, signed checkpoint, atomic renames) and verifying one
 // .tlog-proof, each against a baseline measured in the same process: the same number of atomic
 // file writes of the entry alone (the I/O floor of an append) and one bare Ed25519 verification
-// (the floor of a proof check). Run with `node bench/tlog.mjs [--entries 10000]`.
+// (the floor of a proof check). Also: the same entries appended in one batch (one checkpoint). Run with `node bench/tlog.mjs [--entries 10000]`.
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -37,6 +37,12 @@ async function main(): Promise<void> {
   for (const entry of entries) await appendEntries(log, key, [entry])
   const appendSeconds = seconds(start)
 
+  const batch = path.join(dir, 'batch')
+  await initLog(batch, 'bench.example/batch', key)
+  start = process.hrtime.bigint()
+  await appendEntries(batch, key, entries)
+  const batchSeconds = seconds(start)
+
   const index = Math.floor(count / 3)
   const { proof } = await proveEntry(directorySource(log), entries[index])
   const policy = { logKey: vkey, witnessKeys: [], witnessThreshold: 0 }
@@ -61,6 +67,7 @@ async function main(): Promise<void> {
     `append ${count} entries one at a time: ${appendSeconds.toFixed(1)} s (${((appendSeconds / count) * 1000).toFixed(2)} ms/append); ` +
       `${count} atomic entry writes alone: ${floorSeconds.toFixed(1)} s; ratio ${(appendSeconds / floorSeconds).toFixed(1)}x`
   )
+  console.log(`append ${count} entries in one batch (one checkpoint): ${batchSeconds.toFixed(2)} s`)
   console.log(
     `verify one proof (tree of ${count}): ${(verifySeconds * 1000).toFixed(2)} ms; ` +
       `one Ed25519 verification: ${(ed25519Seconds * 1000).toFixed(2)} ms; ratio ${(verifySeconds / ed25519Seconds).toFixed(2)}x`
