@@ -13,7 +13,9 @@ const INTEGRATION_FILES = [
   'faults/cache.test.ts',
   'package.test.ts',
   'reproduce/docker.test.ts',
-  'reproduce/reproduce.test.ts'
+  'reproduce/reproduce.test.ts',
+  'tlog/action.test.ts',
+  'tlog/go-interop.test.ts'
 ]
 const INTEGRATION_PATTERN = '**/*.docker.test.ts'
 

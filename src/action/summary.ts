@@ -75,6 +75,12 @@ function renderFacts(report: Report): string {
     ],
     // One row when the two agree: the root is the model's name, said once.
     ...rootFacts(report),
+    [
+      'log entry',
+      report.log &&
+        `index ${report.log.index} of ${report.log.treeSize} in ${report.log.origin}, root ${report.log.root}`
+    ],
+    ['log witnesses', report.log && (report.log.witnesses.join(', ') || 'none required')],
     ['expected capability', report.expectedCapability],
     ['capability', report.capability]
   ]

@@ -10,6 +10,7 @@ import { registerCapability } from './commands/capability.js'
 import { registerLedger } from './commands/ledger.js'
 import { registerBuild } from './commands/build.js'
 import { registerVerify } from './commands/verify.js'
+import { registerLog } from './commands/log.js'
 import { VERSION } from '../version.js'
 import { EXIT_FAILED, EXIT_PASS, EXIT_USAGE, type CliContext } from './context.js'
 
@@ -33,7 +34,8 @@ function buildProgram(context: CliContext): Command {
     registerCapability,
     registerLedger,
     registerBuild,
-    registerVerify
+    registerVerify,
+    registerLog
   ]) {
     register(program, context)
   }

@@ -56,6 +56,8 @@ export function renderReportText(report: Report): string {
       ? timed.map(check => `${check.name} ${seconds(check.durationMs!)}`).join(', ')
       : undefined
   )
+  fact('log-index', report.log && String(report.log.index))
+  fact('log-origin', report.log?.origin)
   if (report.diff) lines.push(...diffLines(report.diff, report.explanations))
   if (report.cpuDependence) lines.push(`  note: ${report.cpuDependence}`)
   if (report.detail) lines.push('', ...report.detail.trimEnd().split('\n'))

@@ -21,6 +21,7 @@ import {
   type Check,
   type Report
 } from './report.js'
+import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'
 
 export type Mode = Report['mode']
 
@@ -28,6 +29,7 @@ export type Mode = Report['mode']
 export type Phase =
   | 'fetch'
   | 'signature'
+  | 'log'
   | 'source'
   | 'dependencies'
   | 'dataset'
@@ -55,6 +57,8 @@ export interface VerifyRequest {
   workDir: string
   /** Keep the reproduced outputs here instead (a path that must not exist yet). */
   outputsDir?: string
+  /** Set when a log proof is required (docs/protocol.md section 7): every mode checks it. */
+  log?: { proof: Uint8Array; policy: LogPolicy }
 }
 
 export interface Reporter {
@@ -115,6 +119,7 @@ async function runProtocol(
   tracker.pass(
     `${attestation.keyIds.length} of ${request.trustedKeys.length} trusted key(s) signed (threshold ${request.threshold}): ${attestation.keyIds.map(shortDigest).join(', ')}`
   )
+  if (request.log) checkLogProof(request.log, attestation, tracker, report)
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
   if (request.mode === 'verify')
@@ -214,6 +219,23 @@ async function checkFileSet(model: string, ledger: Ledger, tracker: CheckTracker
     `model: the download's files cannot equal the declared outputs (${outputs.map(o => `'${clip(o)}'`).join(', ')}): ${parts.join('; ')}; nothing was built`,
     undefined,
     { code: 'FILE_SET_MISMATCH' }
+  )
+}
+
+function checkLogProof(
+  log: NonNullable<VerifyRequest['log']>,
+  attestation: VerifiedAttestation,
+  tracker: CheckTracker,
+  report: Report
+): void {
+  tracker.start('log')
+  report.log = verifyLogProof(log.proof, log.policy, {
+    attestationDigest: attestation.attestationDigest,
+    verifiedKeys: attestation.verifiedKeys.map(key => key.raw)
+  })
+  const { index, origin, treeSize, witnesses } = report.log
+  tracker.pass(
+    `entry ${index} of ${treeSize} in ${origin}; ${witnesses.length} witness(es) cosigned (threshold ${log.policy.witnessThreshold})`
   )
 }
 
