@@ -49,6 +49,8 @@ export interface BuildSpec {
   timeoutSeconds: number
   cpus: number
   gpus: 'none' | 'all'
+  /** Resumable runs the build is split into (PROTOCOL.md section 9); absent: one run. */
+  segments?: number
 }
 
 export interface Ledger {
@@ -61,8 +63,14 @@ export interface Ledger {
 
 const DEFAULT_PLATFORM = 'linux/amd64'
 const MAX_CPUS = 1024
+const MAX_SEGMENTS = 100_000
 /** Set by the verifier for every build (PROTOCOL.md section 4): `build.env` must not set them. */
-export const RESERVED_ENV: readonly string[] = ['SOURCE_DATE_EPOCH', 'HOME']
+export const RESERVED_ENV: readonly string[] = [
+  'SOURCE_DATE_EPOCH',
+  'HOME',
+  'VERIFY_MODEL_SEGMENT',
+  'VERIFY_MODEL_SEGMENTS'
+]
 // eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/
 const BUILD_FIELDS = [
@@ -74,7 +82,8 @@ const BUILD_FIELDS = [
   'network',
   'timeoutSeconds',
   'cpus',
-  'gpus'
+  'gpus',
+  'segments'
 ]
 
 /**
@@ -196,6 +205,7 @@ function parseBuild(node: Node): BuildSpec {
   if (command.length === 0) commandNode.fail('expected a non-empty argv array')
   if (command[0] === '') commandNode.child(0).fail('the program name must not be empty')
   const outputsNode = build.optionalField('outputs')
+  const segmentsNode = build.optionalField('segments')
   return {
     command,
     env: parseEnv(build.optionalField('env')),
@@ -205,7 +215,8 @@ function parseBuild(node: Node): BuildSpec {
     network: build.optionalField('network')?.oneOf(['none', 'bridge'] as const) ?? 'none',
     timeoutSeconds: build.optionalField('timeoutSeconds')?.integer(1) ?? 3600,
     cpus: build.optionalField('cpus')?.integer(1, MAX_CPUS) ?? 1,
-    gpus: build.optionalField('gpus')?.oneOf(['none', 'all'] as const) ?? 'none'
+    gpus: build.optionalField('gpus')?.oneOf(['none', 'all'] as const) ?? 'none',
+    ...(segmentsNode === undefined ? {} : { segments: segmentsNode.integer(2, MAX_SEGMENTS) })
   }
 }
 
@@ -252,7 +263,7 @@ function parseOutputs(node: Node): string[] {
 }
 
 /** A value at a JSON path, with typed accessors that fail naming that path. */
-class Node {
+export class Node {
   constructor(
     readonly value: unknown,
     private readonly path: readonly (string | number)[]
