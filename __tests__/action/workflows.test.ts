@@ -25,7 +25,8 @@ describe('action.yml', () => {
         'model-digest',
         'report',
         'reproduced-digest',
-        'result'
+        'result',
+        'segments-matrix'
       ].sort()
     )
   })

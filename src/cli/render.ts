@@ -3,6 +3,19 @@ import { CommandFence, inertLine } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
 import { describeEntry, type Report } from '../verify/report.js'
 import type { CliIo } from './io.js'
+import { describeEscape, describeSpotCheck } from '../verify/segments.js'
+import type { SegmentsReport } from '../verify/report.js'
+
+/** `3 of 8 segments re-run`, the escape chances, then one line per segment. */
+function segmentLines(segments: SegmentsReport): string[] {
+  return [
+    `  ${describeSpotCheck(segments)}; ${describeEscape(segments)}`,
+    ...segments.runs.map(
+      row =>
+        `  segment ${row.index} ${row.status}: /prev ${row.prevRoot ?? '(none)'} → ${row.root ?? '(not run)'}, transcript S_${row.index} ${row.expectedRoot}${row.durationMs === undefined ? '' : ` in ${(row.durationMs / 1000).toFixed(1)} s`}`
+    )
+  ]
+}
 
 /**
  * Progress and build log on stderr, so stdout stays the command's result. In a workflow step
@@ -47,6 +60,7 @@ export function renderReportText(report: Report): string {
   fact('reproduced-digest', report.reproduced?.root)
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
+  if (report.segments) lines.push(...segmentLines(report.segments))
   if (report.diff) {
     for (const entry of report.diff.added)
       lines.push(`  added    ${entry.path} (${describeEntry(entry)})`)

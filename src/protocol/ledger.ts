@@ -63,7 +63,7 @@ export interface Ledger {
 
 const DEFAULT_PLATFORM = 'linux/amd64'
 const MAX_CPUS = 1024
-const MAX_SEGMENTS = 100_000
+export const MAX_SEGMENTS = 100_000
 /** Set by the verifier for every build (PROTOCOL.md section 4): `build.env` must not set them. */
 export const RESERVED_ENV: readonly string[] = [
   'SOURCE_DATE_EPOCH',

@@ -8,7 +8,9 @@ import { computeCapability } from '../protocol/capability.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { treeSha256 } from '../digest/tree.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
-import { reproduce, type ReproduceResult } from '../reproduce/index.js'
+import { reproduce, type ReproducePhase, type ReproduceResult } from '../reproduce/index.js'
+import type { RandomInt, SegmentSelection } from '../segments/selection.js'
+import { describeEscape, spotCheckSegments } from './segments.js'
 import { diffManifests, type ManifestDiff } from '../compare/manifest-diff.js'
 import { explainMismatch, formatExplanation } from '../compare/explain.js'
 import { REPORT_SCHEMA_VERSION, shortDigest, type Check, type Report } from './report.js'
@@ -27,6 +29,9 @@ export type Phase =
   | 'outputs'
   | 'hash'
   | 'compare'
+  | 'transcript'
+  | 'state'
+  | `segment ${number}`
 
 export interface VerifyRequest {
   mode: Mode
@@ -44,6 +49,10 @@ export interface VerifyRequest {
   maxOutputBytes?: number
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
+  /** A segmented build's signed transcript, and where it came from (stateUri resolves against it). */
+  transcript?: { bytes: Uint8Array; location: string }
+  /** Which segments to re-run (PROTOCOL.md section 9). */
+  segments?: SegmentSelection
 }
 
 export interface Reporter {
@@ -58,6 +67,8 @@ export interface VerifyDeps {
   reporter: Reporter
   /** Supplies the dataset directory when the request has none (the action's cache). */
   resolveDataset?: (ledger: Ledger) => Promise<string | undefined>
+  /** Draws the segments to re-run (default: node:crypto). */
+  random?: RandomInt
 }
 
 /**
@@ -105,6 +116,12 @@ async function runProtocol(
   )
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
+  const onPhase = (phase: ReproducePhase, detail?: string) => {
+    tracker.start(phase)
+    if (detail) deps.reporter.info(detail)
+  }
+  if (attestation.ledger.build.segments !== undefined || request.transcript !== undefined)
+    return spotCheck(request, deps, tracker, report, attestation, onPhase)
 
   const reproduced = await reproduce(
     attestation.ledger,
@@ -117,10 +134,7 @@ async function runProtocol(
       memoryBytes: request.memoryBytes,
       maxOutputBytes: request.maxOutputBytes,
       keepOutputsIn: path.join(request.workDir, 'reproduced'),
-      onPhase: (phase, detail) => {
-        tracker.start(phase)
-        if (detail) deps.reporter.info(detail)
-      },
+      onPhase,
       onLog: chunk => deps.reporter.buildLog(chunk),
       onHashProgress: progress => deps.reporter.hashProgress('outputs', progress)
     },
@@ -153,6 +167,43 @@ async function runProtocol(
   tracker.pass(`download equals rebuild: ${downloaded.root}`)
   report.capability = capability
   return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` }
+}
+
+/** A segmented build (PROTOCOL.md section 9): the transcript, state N and k re-run segments. */
+async function spotCheck(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation,
+  onPhase: (phase: ReproducePhase, detail?: string) => void
+): Promise<{ result: Verdict; reason: string }> {
+  if (request.mode !== 'verify')
+    throw unverifiable(
+      `mode ${request.mode}: a segmented build is spot-checked against the download: use mode verify with the model, transcript and segments`
+    )
+  tracker.start('hash')
+  const downloaded = await hashModel(
+    requiredModel(request),
+    deps,
+    tracker,
+    report,
+    attestation.ledger
+  )
+  const reason = await spotCheckSegments({
+    request,
+    deps,
+    attestation,
+    downloaded,
+    report,
+    checks: tracker,
+    onPhase
+  })
+  tracker.start('compare')
+  const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
+  tracker.pass(`${reason}; ${describeEscape(report.segments!)}`)
+  report.capability = capability
+  return { result: 'verified', reason }
 }
 
 async function checkCapability(

@@ -25,6 +25,7 @@ interface LedgerInitOptions {
   timeoutSeconds?: string
   cpus?: string
   gpus?: string
+  segments?: string
   out?: string
 }
 
@@ -66,6 +67,10 @@ export function registerLedger(program: Command, context: CliContext): void {
     .option('--timeout-seconds <n>', 'build time limit')
     .option('--cpus <n>', 'CPU set size and thread count')
     .option('--gpus <none|all>', 'GPUs for the build')
+    .option(
+      '--segments <n>',
+      'split the build into n resumable runs (2 to 100000; PROTOCOL.md section 9)'
+    )
     .option('-o, --out <file>', 'write the statement here instead of stdout')
     .action(async (command: string[], options: LedgerInitOptions) => {
       const statement = await statementFromFlags(command, options, context.run).catch(error => {
@@ -125,7 +130,8 @@ async function statementFromFlags(
       network: options.network as BuildSpec['network'] | undefined,
       timeoutSeconds: optionalInteger('--timeout-seconds', options.timeoutSeconds),
       cpus: optionalInteger('--cpus', options.cpus),
-      gpus: options.gpus as BuildSpec['gpus'] | undefined
+      gpus: options.gpus as BuildSpec['gpus'] | undefined,
+      segments: optionalInteger('--segments', options.segments)
     }
   })
 }
