@@ -27,8 +27,14 @@ const honest: Transcript = {
   stateUri: 'https://example.org/states/state-{i}.tar'
 }
 
+interface TranscriptJson {
+  predicateType: string
+  subject: unknown[]
+  predicate: { segments: number; states: string[]; stateUri: string }
+}
+
 /** The transcript statement with `edit` applied to its JSON, signed by `key`. */
-function signedWith(edit: (statement: Record<string, any>) => void, signer = key): Buffer {
+function signedWith(edit: (statement: TranscriptJson) => void, signer = key): Buffer {
   const statement = JSON.parse(Buffer.from(createTranscriptStatement(honest)).toString('utf8'))
   edit(statement)
   return Buffer.from(signEnvelope(utf8(JSON.stringify(statement)), [signer]))
@@ -49,7 +55,7 @@ describe('training transcript (PROTOCOL.md section 9)', () => {
     expect(verified.keyIds).toEqual([key.publicKey.keyId])
   })
 
-  it.each<[string, (s: Record<string, any>) => void, string]>([
+  it.each<[string, (s: TranscriptJson) => void, string]>([
     [
       'another predicate type',
       s => (s.predicateType = 'x'),

@@ -8,7 +8,15 @@ import type { HashProgress, TreeDigest } from '../digest/types.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { removeBuildTree } from './cleanup.js'
 import { buildRunArgs, checkRunnable, runContainer, type ContainerResult } from './container.js'
+import { checkCpuFeatures, type CpuInfoReader } from './cpu-features.js'
 import { checkDependencies } from './dependencies.js'
+import {
+  checkQemu,
+  emulatedRunArgs,
+  modelRunsLevel,
+  resolveProgram,
+  type QemuCpuModel
+} from './emulation.js'
 import { prepareDataset } from './dataset.js'
 import { lastLine, preflight, pullImage } from './docker.js'
 import { DEFAULT_MAX_OUTPUT_BYTES, bytesUnder, defaultMemoryBytes, formatBytes } from './limits.js'
@@ -33,6 +41,11 @@ export interface PrepareOptions {
   memoryBytes?: number
   /** A build leaving more than this in /out failed (default: DEFAULT_MAX_OUTPUT_BYTES). */
   maxOutputBytes?: number
+  /**
+   * Publishers only (`verify-model build --emulate-cpu`, `--cross-check`): run the build under
+   * qemu-user as this CPU model instead of on the host's CPU. Never given by `verify`.
+   */
+  emulate?: { qemuPath: string; model: QemuCpuModel }
   onPhase?: (phase: ReproducePhase, detail?: string) => void
 }
 
@@ -77,6 +90,8 @@ export interface ReproduceDeps {
   hostCpus?: number
   now?: () => number
   sleep?: (ms: number) => Promise<void>
+  /** This runner's /proc/cpuinfo (default: the file). */
+  readCpuInfo?: CpuInfoReader
 }
 
 export interface ReproduceResult extends BuildRunResult {
@@ -122,6 +137,7 @@ export async function withPreparedBuild<T>(
     hostCpus: deps.hostCpus ?? os.availableParallelism()
   }
   checkRunnable(build, runner)
+  await checkBuildCpu(ledger, options.emulate, deps.readCpuInfo)
   const scratch = await mkdtemp(path.join(options.workDir, 'reproduce-'))
   try {
     const srcDir = path.join(scratch, 'source')
@@ -154,6 +170,7 @@ export async function withPreparedBuild<T>(
       dataDir: dataset?.dir,
       timeoutSeconds: Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity),
       memoryBytes: options.memoryBytes ?? defaultMemoryBytes(),
+      emulate: options.emulate,
       maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
     }
     return await use({
@@ -181,6 +198,7 @@ interface RunContext {
   timeoutSeconds: number
   memoryBytes: number
   maxOutputBytes: number
+  emulate?: PrepareOptions['emulate']
 }
 
 /** One `docker run` under the contract, in `runDir`, which is removed before returning. */
@@ -206,11 +224,18 @@ async function runOnce(
     await chmod(outDir, 0o777)
 
     const name = `verify-model-${randomBytes(6).toString('hex')}`
-    const args = buildRunArgs(
+    const nativeArgs = buildRunArgs(
       ledger,
       { src: srcDir, data: context.dataDir, out: outDir, prev: options.prevDir },
       { name, ...context.runner, memory: String(memoryBytes), segment: options.segment }
     )
+    const args =
+      context.emulate === undefined
+        ? nativeArgs
+        : emulatedRunArgs(nativeArgs, ledger.environment.reference, build.command, {
+            ...context.emulate,
+            program: await resolveProgram(deps.run, ledger)
+          })
     phase('build', `${name}: ${JSON.stringify(build.command)}`)
     const container = await runContainer(args, {
       run: deps.run,
@@ -283,6 +308,27 @@ function checkContainer(
       `the build exited with code ${container.exitCode}: see the log tail`,
       container.logTail
     )
+}
+
+/**
+ * PROTOCOL.md 4.1: the CPU the build runs on has the pinned level. Under emulation that CPU is
+ * the qemu model (the host's flags do not matter), and qemu-user must be installed.
+ */
+async function checkBuildCpu(
+  ledger: Ledger,
+  emulate: PrepareOptions['emulate'],
+  readCpuInfo: CpuInfoReader | undefined
+): Promise<void> {
+  const { isa, cpus } = ledger.build
+  if (emulate === undefined) {
+    if (isa !== undefined) await checkCpuFeatures(isa, cpus, readCpuInfo)
+    return
+  }
+  if (!modelRunsLevel(emulate.model, isa))
+    throw unverifiable(
+      `predicate.build.isa: the ledger pins ${isa} but the emulated CPU ${emulate.model.name} is ${emulate.model.level} (under qemu-user): choose a CPU model of ${isa} or above`
+    )
+  await checkQemu(emulate.qemuPath)
 }
 
 /** Checked before anything is hashed: a runaway build's /out is not worth reading. */
