@@ -177,11 +177,7 @@ export async function withPreparedBuild<T>(
       dataset: dataset?.digest,
       commit: ledger.source.gitCommit,
       imageReference: ledger.environment.reference,
-      run: (runOptions = {}) =>
-        runOnce(context, path.join(scratch, `run-${++runs}`), {
-          onPhase: options.onPhase,
-          ...runOptions
-        })
+      run: (runOptions = {}) => runOnce(context, path.join(scratch, `run-${++runs}`), runOptions)
     })
   } finally {
     await removeBuildTree(scratch, deps.run)

@@ -188,19 +188,15 @@ async function spotCheck(
     throw unverifiable(
       `mode ${request.mode}: a segmented build is spot-checked against the download: use mode verify with the model, transcript and segments`
     )
-  tracker.start('hash')
-  const downloaded = await hashModel(
-    requiredModel(request),
-    deps,
-    tracker,
-    report,
-    attestation.ledger
-  )
-  const reason = await spotCheckSegments({
+  const model = requiredModel(request)
+  const { downloaded, reason } = await spotCheckSegments({
     request,
     deps,
     attestation,
-    downloaded,
+    hashDownload: () => {
+      tracker.start('hash')
+      return hashModel(model, deps, tracker, report, attestation.ledger)
+    },
     report,
     checks: tracker,
     onPhase

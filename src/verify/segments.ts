@@ -31,15 +31,18 @@ export interface SpotCheckContext {
   request: VerifyRequest
   deps: VerifyDeps & { random?: RandomInt }
   attestation: VerifiedAttestation
-  downloaded: TreeDigest
+  /** Hashes the downloaded model (the pipeline's 'hash' check), after the transcript passed. */
+  hashDownload: () => Promise<TreeDigest>
   report: Report
   checks: SegmentChecks
   /** The pipeline's handler for the shared phases (source, dependencies, dataset, image). */
   onPhase: (phase: ReproducePhase, detail?: string) => void
 }
 
-/** Runs every rule of section 9 after the model is hashed; returns the passing reason. */
-export async function spotCheckSegments(context: SpotCheckContext): Promise<string> {
+/** Runs every rule of section 9; returns the download's digest and the passing reason. */
+export async function spotCheckSegments(
+  context: SpotCheckContext
+): Promise<{ downloaded: TreeDigest; reason: string }> {
   const { request, deps, attestation, report, checks } = context
   const { ledger } = attestation
   const segments = ledger.build.segments
@@ -82,8 +85,9 @@ export async function spotCheckSegments(context: SpotCheckContext): Promise<stri
     workDir: path.join(request.workDir, 'states'),
     maxBytes: request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
   }
+  const downloaded = await context.hashDownload()
   checks.start('state')
-  await checkFinalState(context, transcript, fetchOptions)
+  await checkFinalState(context, transcript, downloaded, fetchOptions)
 
   await withPreparedBuild(
     ledger,
@@ -142,13 +146,17 @@ export async function spotCheckSegments(context: SpotCheckContext): Promise<stri
       }
     }
   )
-  return `${describeSpotCheck(report.segments)}: each reproduced its state root; the download is state ${segments}'s outputs: root ${context.downloaded.root}`
+  return {
+    downloaded,
+    reason: `${describeSpotCheck(report.segments)}: each reproduced its state root; the download is state ${segments}'s outputs: root ${downloaded.root}`
+  }
 }
 
 /** The model is run N's /out restricted to build.outputs: state N, fetched, must give the download's root. */
 async function checkFinalState(
   context: SpotCheckContext,
   transcript: VerifiedTranscript,
+  downloaded: TreeDigest,
   fetchOptions: Parameters<typeof fetchState>[2]
 ): Promise<void> {
   const { ledger } = context.attestation
@@ -160,10 +168,10 @@ async function checkFinalState(
         ? mismatch(`state ${last} does not hold the model's declared outputs: ${error.message}`)
         : error
     })
-    if (outputs.root !== context.downloaded.root) {
-      context.report.diff = diffManifests(outputs.manifest, context.downloaded.manifest)
+    if (outputs.root !== downloaded.root) {
+      context.report.diff = diffManifests(outputs.manifest, downloaded.manifest)
       throw mismatch(
-        `the download is not state ${last}'s outputs: state ${last} restricted to build.outputs has root ${outputs.root}, the download ${context.downloaded.root}`
+        `the download is not state ${last}'s outputs: state ${last} restricted to build.outputs has root ${outputs.root}, the download ${downloaded.root}`
       )
     }
     context.checks.pass(
