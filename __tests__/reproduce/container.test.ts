@@ -1,7 +1,16 @@
 import { describe, expect, it } from '@jest/globals'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
 import type { RunOptions, RunResult } from '../../src/exec.js'
 import type { Ledger } from '../../src/protocol/ledger.js'
 import { LogTail, buildRunArgs, runContainer } from '../../src/reproduce/container.js'
+import { vectorsDir } from '../helpers/paths.js'
+
+const isaVectors = (
+  JSON.parse(readFileSync(path.join(vectorsDir, 'isa-profiles.json'), 'utf8')) as {
+    levels: Record<string, Record<string, string>>
+  }
+).levels
 
 const DIGEST = 'ab'.repeat(32)
 const REFERENCE = `ghcr.io/acme/trainer@sha256:${DIGEST}`
@@ -190,14 +199,26 @@ describe('buildRunArgs', () => {
     expect(args[args.indexOf('--pids-limit') + 1]).toBe('64')
   })
 
-  it('refuses a build.env that sets HOME or SOURCE_DATE_EPOCH', () => {
-    for (const name of ['HOME', 'SOURCE_DATE_EPOCH'])
-      expect(() => buildRunArgs(sampleLedger({ env: { [name]: 'x' } }), paths, options)).toThrow(
-        expect.objectContaining({
-          verdict: 'invalid',
-          message: expect.stringContaining(`env.${name}`)
-        })
+  it('adds the ISA profile of build.isa after the contract variables, and nothing when unpinned', () => {
+    const env = (ledger: Ledger) =>
+      buildRunArgs(ledger, paths, options).flatMap((arg, i, all) =>
+        all[i - 1] === '-e' ? [arg] : []
       )
+    const unpinned = env(sampleLedger())
+    const pinned = env(sampleLedger({ isa: 'x86-64-v2', env: { SEED: '1' } }))
+    expect(unpinned.some(entry => entry.startsWith('GLIBC_TUNABLES='))).toBe(false)
+    expect(pinned.slice(0, unpinned.length)).toEqual(unpinned)
+    expect(pinned.slice(unpinned.length)).toEqual([
+      `GLIBC_TUNABLES=${isaVectors['x86-64-v2'].GLIBC_TUNABLES}`,
+      `NPY_DISABLE_CPU_FEATURES=${isaVectors['x86-64-v2'].NPY_DISABLE_CPU_FEATURES}`,
+      'ATEN_CPU_CAPABILITY=default',
+      'DNNL_MAX_CPU_ISA=SSE41',
+      'ONEDNN_MAX_CPU_ISA=SSE41',
+      'MKL_CBWR=SSE4_2,STRICT',
+      'MKL_ENABLE_INSTRUCTIONS=SSE4_2',
+      'OPENBLAS_CORETYPE=Nehalem',
+      'SEED=1'
+    ])
   })
 })
 

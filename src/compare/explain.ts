@@ -168,6 +168,19 @@ export async function explainMismatch(
   return explanations
 }
 
+/** explainMismatch as reports hold it: per changed file, the lines of formatExplanation. */
+export async function explainMismatchLines(
+  expectedDir: string,
+  actual: string,
+  diff: ManifestDiff,
+  options: MismatchOptions = {}
+): Promise<Record<string, string[]>> {
+  const explanations = await explainMismatch(expectedDir, actual, diff, options)
+  return Object.fromEntries(
+    [...explanations].map(([file, explanation]) => [file, formatExplanation(explanation)])
+  )
+}
+
 /** O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking the open. */
 async function openRegularFile(file: string, opened: OpenFile[]): Promise<OpenFile> {
   const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
