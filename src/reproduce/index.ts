@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { chmod, cp, lstat, mkdir, mkdtemp, readdir, rename, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,6 +16,8 @@ import {
   checkQemu,
   emulatedRunArgs,
   modelRunsLevel,
+  nativePrograms,
+  QEMU_LOG_NAME,
   resolveProgram,
   type QemuCpuModel
 } from './emulation.js'
@@ -71,6 +75,8 @@ export interface BuildRunResult {
   exitCode: number
   durationMs: number
   logTail: string
+  /** With `emulate`: the programs the build exec'd, which ran on the host's CPU, not emulated. */
+  nativePrograms?: string[]
 }
 
 /** Source, dependencies, dataset and image checked: the command can now run any number of times. */
@@ -225,12 +231,18 @@ async function runOnce(
       { src: srcDir, data: context.dataDir, out: outDir, prev: options.prevDir },
       { name, ...context.runner, memory: String(memoryBytes), segment: options.segment }
     )
+    const qemuLogDir = path.join(runDir, 'qemu-log')
+    if (context.emulate !== undefined) {
+      await mkdir(qemuLogDir)
+      await chmod(qemuLogDir, 0o777)
+    }
     const args =
       context.emulate === undefined
         ? nativeArgs
         : emulatedRunArgs(nativeArgs, ledger.environment.reference, build.command, {
             ...context.emulate,
-            program: await resolveProgram(deps.run, ledger)
+            program: await resolveProgram(deps.run, ledger),
+            logDir: qemuLogDir
           })
     phase('build', `${name}: ${JSON.stringify(build.command)}`)
     const container = await runContainer(args, {
@@ -259,6 +271,7 @@ async function runOnce(
               `cannot read the outputs the build left in /out: ${(error as Error).message}`
             )
       })
+    const natives = context.emulate === undefined ? undefined : await readNativePrograms(qemuLogDir)
     let keptDir = outDir
     if (options.keepOutputsIn !== undefined) {
       await moveDirectory(outDir, options.keepOutputsIn)
@@ -269,7 +282,8 @@ async function runOnce(
       outDir: keptDir,
       exitCode: container.exitCode,
       durationMs: container.durationMs,
-      logTail: container.logTail
+      logTail: container.logTail,
+      ...(natives === undefined ? {} : { nativePrograms: natives })
     }
   } finally {
     await removeBuildTree(runDir, deps.run)
@@ -325,6 +339,20 @@ async function checkBuildCpu(
       `predicate.build.isa: the ledger pins ${isa} but the emulated CPU ${emulate.model.name} is ${emulate.model.level} (under qemu-user): choose a CPU model of ${isa} or above`
     )
   await checkQemu(emulate.qemuPath)
+}
+
+async function readNativePrograms(logDir: string): Promise<string[]> {
+  const file = path.join(logDir, QEMU_LOG_NAME)
+  const stream = createReadStream(file, { encoding: 'utf8' })
+  try {
+    return await nativePrograms(createInterface({ input: stream, crlfDelay: Infinity }))
+  } catch (error) {
+    throw unverifiable(
+      `emulation: cannot read qemu's system-call log ${file} (${(error as Error).message}): the build's programs cannot be told emulated`
+    )
+  } finally {
+    stream.destroy()
+  }
 }
 
 /** Checked before anything is hashed: a runaway build's /out is not worth reading. */
