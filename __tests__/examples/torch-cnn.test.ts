@@ -6,8 +6,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
-import type { ImageRef, Ledger } from '../../src/protocol/ledger.js'
-import { normalizedEnv } from '../../src/reproduce/container.js'
+import type { ImageRef } from '../../src/protocol/ledger.js'
+import { normalizedEnv } from '../../src/protocol/contract-env.js'
 import { describeDocker } from '../helpers/docker.js'
 import { repoRoot } from '../helpers/paths.js'
 import { trainerImage } from '../helpers/trainer-image.js'
@@ -92,7 +92,7 @@ describeDocker('examples/torch-cnn in its image (python3-torch 1.13.1)', () => {
     mkdirSync(out)
     chmodSync(out, 0o777)
     const env = {
-      ...normalizedEnv({ cpus: 1, sourceDateEpoch: 1700000000 } as Ledger['build']),
+      ...normalizedEnv({ cpus: 1, sourceDateEpoch: 1700000000 }),
       EPOCHS,
       ...(segment && {
         VERIFY_MODEL_SEGMENT: String(segment.index),
