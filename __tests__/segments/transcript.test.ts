@@ -118,7 +118,11 @@ describe('training transcript (PROTOCOL.md section 9)', () => {
     expect(stateLocation('states/state-{i}.tar', 2, '/pub/transcript.json')).toBe(
       '/pub/states/state-2.tar'
     )
-    expect(stateLocation('file:///srv/s-{i}.tar', 10, 'https://h/t.json')).toBe('/srv/s-10.tar')
+    expect(stateLocation('file:///srv/s-{i}.tar', 10, '/pub/t.json')).toBe('/srv/s-10.tar')
+    // A downloaded transcript cannot point the verifier at its own files.
+    expect(() => stateLocation('file:///etc/s-{i}.tar', 1, 'https://h/t.json')).toThrow(
+      'names a local file, but the transcript came from https://h'
+    )
   })
 })
 

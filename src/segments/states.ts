@@ -5,7 +5,8 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { download as realDownload, type DownloadFn } from '../download.js'
 import type { TreeDigest } from '../digest/types.js'
-import { unverifiable, VerifyError } from '../errors.js'
+import { invalid, unverifiable, VerifyError } from '../errors.js'
+import { clip } from '../protocol/encoding.js'
 import { STATE_INDEX_PLACEHOLDER, type Transcript } from './transcript.js'
 import { unpackState } from './state-archive.js'
 
@@ -34,6 +35,11 @@ export function stateLocation(template: string, index: number, transcriptLocatio
     ? new URL(transcriptLocation)
     : pathToFileURL(path.resolve(transcriptLocation))
   const resolved = new URL(filled, base)
+  // A transcript fetched from the web never makes the verifier read its own files.
+  if (resolved.protocol === 'file:' && base.protocol !== 'file:')
+    throw invalid(
+      `transcript predicate.stateUri: '${clip(template)}' names a local file, but the transcript came from ${base.origin}: states of a downloaded transcript must be URLs`
+    )
   return resolved.protocol === 'file:' ? fileURLToPath(resolved) : resolved.href
 }
 
