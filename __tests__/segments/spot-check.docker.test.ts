@@ -204,6 +204,8 @@ describeDocker('segmented builds and spot checks (PROTOCOL.md section 9)', () =>
     expect(report.segments?.runs.map(r => r.prevRoot)).toEqual(
       expected.map(i => (i === 1 ? undefined : honest.states[i - 2]))
     )
+    expect(report.checks.find(c => c.name === 'source')?.detail).toMatch(/^commit [0-9a-f]{40}$/)
+    expect(report.checks.every(c => c.status === 'pass' && c.detail !== '')).toBe(true)
     expect(report.checks.map(c => c.name)).toEqual([
       'signature',
       'transcript',

@@ -25,6 +25,8 @@ import { shortDigest, type Report, type SegmentRow } from './report.js'
 export interface SegmentChecks {
   start(phase: Phase): void
   pass(detail: string): void
+  /** Fills in a passed check's detail after the fact (the shared phases). */
+  detail(phase: Phase, detail: string): void
 }
 
 export interface SpotCheckContext {
@@ -103,6 +105,10 @@ export async function spotCheckSegments(
     },
     { run: deps.run },
     async prepared => {
+      checks.detail('source', `commit ${prepared.commit}`)
+      checks.detail('dependencies', `${ledger.dependencies.length} pinned file(s) match`)
+      checks.detail('dataset', prepared.dataset ? `root ${prepared.dataset.root}` : 'none declared')
+      checks.detail('image', prepared.imageReference)
       for (const index of indices) {
         checks.start(`segment ${index}`)
         const row: SegmentRow = {
