@@ -77,7 +77,8 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
     expect(result).toMatchObject({
       root: native.stdout.trim(),
       isa: 'x86-64-v2',
-      emulatedCpu: { name: 'Nehalem', vendor: 'intel', level: 'x86-64-v2' }
+      emulatedCpu: { name: 'Nehalem', vendor: 'intel', level: 'x86-64-v2' },
+      nativePrograms: []
     })
     expect(readFileSync(path.join(emulatedOut, 'weights.bin'), 'utf8')).toBe('seed=7\n')
   })
@@ -148,7 +149,10 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
       /^not portable: the build under qemu-user -cpu Nehalem \(intel, x86-64-v2\) gave root [0-9a-f]{12}, not the native one \(unpinned ledger\)$/
     )
     expect(lines[2]).toMatch(/^ {2}changed {2}config\.json \(/)
-    expect(lines[3]).toMatch(/^ {11}config\.json: /)
+    expect(lines.slice(3, 5)).toEqual([
+      '           config.json: 1 key differs',
+      '             runner.process: "sh" → "qemu-x86_64-sta"'
+    ])
     expect(lines.some(line => line.includes('weights.bin'))).toBe(false)
     expect(lines.at(-1)).toContain('fix: pin the CPU level with build.isa')
 
@@ -158,9 +162,33 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
     expect(result.isa).toBeNull()
     expect(result.crossCheck).toMatchObject({
       cpu: { name: 'Nehalem', level: 'x86-64-v2' },
-      portable: false,
+      verdict: 'not portable',
+      nativePrograms: [],
       diff: { changed: [{ path: 'config.json' }], added: [], removed: [], same: 1 }
     })
-    expect(result.crossCheck.explanations['config.json'].length).toBeGreaterThan(0)
+    expect(result.crossCheck.explanations['config.json']).toEqual([
+      'config.json: 1 key differs',
+      '  runner.process: "sh" → "qemu-x86_64-sta"'
+    ])
+  })
+
+  it('--cross-check of a build that execs a program: inconclusive, naming it (exit 1)', async () => {
+    // busybox runs `cat` by exec'ing itself: that process is not emulated.
+    const ledger = await statement(
+      ['sh', '-c', 'cat /src/README.md > /out/weights.bin'],
+      'x86-64-v2'
+    )
+    const checked = await cli('build', ledger, '--cross-check', '--out', out())
+    expect(checked.code).toBe(1)
+    expect(checked.stdout.trimEnd().split('\n').slice(1)).toEqual([
+      "inconclusive: the build under qemu-user -cpu Nehalem (intel, x86-64-v2) gave the same root, but it exec'd programs that ran on this machine's CPU, not the emulated one (build.isa x86-64-v2)",
+      '  fix: run the interpreter itself as build.command (e.g. python3 train.py, not sh -c …)',
+      '  ran natively, not emulated: cat (/proc/self/exe)'
+    ])
+    const emulated = await cli('build', ledger, '--emulate-cpu', 'Westmere', '--out', out())
+    expect(emulated.code).toBe(0)
+    expect(emulated.stderr).toContain(
+      "note: the build exec'd cat (/proc/self/exe), which ran on this machine's CPU, not the emulated Westmere: run the interpreter itself as build.command"
+    )
   })
 })

@@ -6,6 +6,7 @@ import {
   emulatedRunArgs,
   findCpuModel,
   modelRunsLevel,
+  nativePrograms,
   QEMU_CONTAINER_PATH,
   QEMU_CPU_MODELS,
   resolveProgram
@@ -53,19 +54,25 @@ describe('emulatedRunArgs', () => {
     const emulated = emulatedRunArgs(native, REFERENCE, ledger.build.command, {
       qemuPath: '/usr/bin/qemu-x86_64-static',
       model: nehalem,
-      program: '/usr/bin/python3'
+      program: '/usr/bin/python3',
+      logDir: '/w/log'
     })
     const image = native.indexOf('--entrypoint')
     expect(emulated).toEqual([
       ...native.slice(0, image),
       '--mount',
       `type=bind,src=/usr/bin/qemu-x86_64-static,dst=${QEMU_CONTAINER_PATH},readonly`,
+      '--mount',
+      'type=bind,src=/w/log,dst=/.verify-model/log',
       '--entrypoint',
       '',
       REFERENCE,
       QEMU_CONTAINER_PATH,
       '-cpu',
       'Nehalem',
+      '-strace',
+      '-D',
+      '/.verify-model/log/qemu.log',
       '/usr/bin/python3',
       'train.py',
       '--entrypoint',
@@ -83,7 +90,8 @@ describe('emulatedRunArgs', () => {
     const emulated = emulatedRunArgs(native, REFERENCE, ledger.build.command, {
       qemuPath: '/opt/q,rw/qemu',
       model: nehalem,
-      program: 'python3'
+      program: 'python3',
+      logDir: '/w/log'
     })
     expect(emulated).toContain(`type=bind,"src=/opt/q,rw/qemu",dst=${QEMU_CONTAINER_PATH},readonly`)
   })
@@ -116,6 +124,31 @@ describe('the CPU models', () => {
     expect(modelRunsLevel(nehalem, 'x86-64-v2')).toBe(true)
     expect(modelRunsLevel(nehalem, 'x86-64-v3')).toBe(false)
     expect(modelRunsLevel(findCpuModel('Haswell')!, 'x86-64-v2')).toBe(true)
+  })
+})
+
+describe('nativePrograms', () => {
+  async function* lines(text: string) {
+    yield* text.split('\n')
+  }
+
+  it("lists the programs the emulated build exec'd, not the failed attempts", async () => {
+    const log = [
+      '1 openat(AT_FDCWD,"/etc/passwd",O_RDONLY) = 3',
+      '9 execve("/proc/self/exe",{"cat","/etc/hostname",NULL}) = 9',
+      '10 execve("/usr/local/bin/python3",{"python3",NULL}) = -1 errno=2 (No such file or directory)',
+      '10 execve("/usr/bin/python3",{"python3","-c","x"})',
+      '11 execve("/usr/bin/python3",{"python3",NULL}) = 0',
+      '12 execve("/a \\"quoted\\"",{NULL}) = 0',
+      'execve("/not/a/line",{NULL})'
+    ].join('\n')
+    expect(await nativePrograms(lines(log))).toEqual([
+      'cat (/proc/self/exe)',
+      '/usr/bin/python3',
+      '/a \\"quoted\\"'
+    ])
+    expect(await nativePrograms(lines(log), 1)).toEqual(['cat (/proc/self/exe)'])
+    expect(await nativePrograms(lines(''))).toEqual([])
   })
 })
 

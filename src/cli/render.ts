@@ -73,13 +73,22 @@ function diffLines(diff: ManifestDiff, explanations?: Record<string, string[]>):
 export function renderCrossCheckText(result: CrossCheckResult, isa: IsaLevel | undefined): string {
   const cpu = `qemu-user -cpu ${result.cpu.name} (${result.cpu.vendor}, ${result.cpu.level})`
   const pinned = isa === undefined ? 'unpinned ledger' : `build.isa ${isa}`
-  if (result.portable) return `portable: the build under ${cpu} gave the same root (${pinned})\n`
-  const lines = [
-    `not portable: the build under ${cpu} gave root ${shortDigest(result.root)}, not the native one (${pinned})`,
-    ...diffLines(result.diff!, result.explanations),
-    isa === undefined
-      ? '  fix: pin the CPU level with build.isa (verify-model ledger init --isa x86-64-v3) and cross-check again'
-      : '  fix: the training is not deterministic across CPUs even with the ISA profile: see the differences above'
-  ]
+  const lines =
+    result.verdict === 'portable'
+      ? [`portable: the build under ${cpu} gave the same root (${pinned})`]
+      : result.verdict === 'inconclusive'
+        ? [
+            `inconclusive: the build under ${cpu} gave the same root, but it exec'd programs that ran on this machine's CPU, not the emulated one (${pinned})`,
+            `  fix: run the interpreter itself as build.command (e.g. python3 train.py, not sh -c …)`
+          ]
+        : [
+            `not portable: the build under ${cpu} gave root ${shortDigest(result.root)}, not the native one (${pinned})`,
+            ...diffLines(result.diff!, result.explanations),
+            isa === undefined
+              ? '  fix: pin the CPU level with build.isa (verify-model ledger init --isa x86-64-v3) and cross-check again'
+              : '  fix: the training depends on the CPU beyond what the ISA profile caps: see the differences above'
+          ]
+  if (result.nativePrograms.length > 0)
+    lines.push(`  ran natively, not emulated: ${result.nativePrograms.join(', ')}`)
   return lines.map(inertLine).join('\n') + '\n'
 }

@@ -50,6 +50,9 @@ export const QEMU_INSTALL_HINT = 'sudo apt-get install qemu-user-static'
 
 /** Where the emulator is mounted in the build container (read-only). */
 export const QEMU_CONTAINER_PATH = '/.verify-model/qemu-x86_64-static'
+/** Where qemu writes its system-call log (`-strace`), to find the programs that ran natively. */
+export const QEMU_LOG_DIR = '/.verify-model/log'
+export const QEMU_LOG_NAME = 'qemu.log'
 
 export interface Emulation {
   /** The host's static qemu-user for x86-64. */
@@ -57,6 +60,8 @@ export interface Emulation {
   model: QemuCpuModel
   /** The command's program as an absolute path in the image: qemu-user does not search PATH. */
   program: string
+  /** A host directory, writable by the build's uid, for qemu's system-call log. */
+  logDir: string
 }
 
 export function findCpuModel(name: string): QemuCpuModel | undefined {
@@ -90,7 +95,8 @@ export function modelRunsLevel(model: QemuCpuModel, isa: IsaLevel | undefined): 
 
 /**
  * The `docker run` argv of `buildRunArgs` with the build under qemu-user: the emulator mounted
- * read-only, and the command prefixed with it and `-cpu MODEL`. Pure. `image` is the reference
+ * read-only, and the command prefixed with it, `-cpu MODEL` and a system-call log (qemu-user
+ * emulates no `execve`: a program the build execs runs on the host's CPU, and the log shows it). Pure. `image` is the reference
  * the argv runs; the command after it is replaced by `program` and the command's arguments.
  */
 export function emulatedRunArgs(
@@ -106,10 +112,15 @@ export function emulatedRunArgs(
     ...args.slice(0, at),
     '--mount',
     bindMount(emulation.qemuPath, QEMU_CONTAINER_PATH, 'readonly'),
+    '--mount',
+    bindMount(emulation.logDir, QEMU_LOG_DIR),
     ...args.slice(at, at + 3),
     QEMU_CONTAINER_PATH,
     '-cpu',
     emulation.model.name,
+    '-strace',
+    '-D',
+    path.posix.join(QEMU_LOG_DIR, QEMU_LOG_NAME),
     emulation.program,
     ...command.slice(1)
   ]
@@ -166,4 +177,21 @@ async function imagePath(run: Run, image: string): Promise<string | undefined> {
   if (inspected.exitCode !== 0) return undefined
   const env = JSON.parse(inspected.stdout) as string[] | null
   return env?.find(entry => entry.startsWith('PATH='))?.slice('PATH='.length)
+}
+
+/**
+ * The programs a build under qemu-user exec'd (so ran natively, not emulated), from qemu's
+ * `-strace` log lines `PID execve("PATH",{…}) = …`; failed attempts (`= -1 errno=…`) are left out.
+ */
+export async function nativePrograms(lines: AsyncIterable<string>, max = 10): Promise<string[]> {
+  const programs = new Set<string>()
+  for await (const line of lines) {
+    const match = /^\d+ execve\("((?:[^"\\]|\\.)*)",\{(?:"((?:[^"\\]|\\.)*)")?/.exec(line)
+    if (match === null || / = -1 errno=/.test(line)) continue
+    // busybox runs its applets by exec'ing itself.
+    const [, file, argv0] = match
+    const program = file === '/proc/self/exe' && argv0 ? `${argv0} (${file})` : file
+    if (programs.size < max) programs.add(program)
+  }
+  return [...programs]
 }

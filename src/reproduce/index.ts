@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { chmod, cp, lstat, mkdir, mkdtemp, readdir, rename, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,6 +16,8 @@ import {
   checkQemu,
   emulatedRunArgs,
   modelRunsLevel,
+  nativePrograms,
+  QEMU_LOG_NAME,
   resolveProgram,
   type QemuCpuModel
 } from './emulation.js'
@@ -72,6 +76,8 @@ export interface ReproduceResult {
   dataset?: TreeDigest
   commit: string
   imageReference: string
+  /** With `emulate`: the programs the build exec'd, which ran on the host's CPU, not emulated. */
+  nativePrograms?: string[]
 }
 
 /**
@@ -133,12 +139,18 @@ export async function reproduce(
       { src: srcDir, data: dataset?.dir, out: outDir },
       { name, ...runner, memory: String(memoryBytes) }
     )
+    const qemuLogDir = path.join(scratch, 'qemu-log')
+    if (options.emulate !== undefined) {
+      await mkdir(qemuLogDir)
+      await chmod(qemuLogDir, 0o777)
+    }
     const args =
       options.emulate === undefined
         ? nativeArgs
         : emulatedRunArgs(nativeArgs, ledger.environment.reference, build.command, {
             ...options.emulate,
-            program: await resolveProgram(deps.run, ledger)
+            program: await resolveProgram(deps.run, ledger),
+            logDir: qemuLogDir
           })
     phase('build', `${name}: ${JSON.stringify(build.command)}`)
     const container = await runContainer(args, {
@@ -185,6 +197,7 @@ export async function reproduce(
               `cannot read the outputs the build left in /out: ${(error as Error).message}`
             )
       })
+    const natives = options.emulate === undefined ? undefined : await readNativePrograms(qemuLogDir)
     let keptDir = outDir
     if (options.keepOutputsIn !== undefined) {
       await moveDirectory(outDir, options.keepOutputsIn)
@@ -198,7 +211,8 @@ export async function reproduce(
       logTail: container.logTail,
       dataset: dataset?.digest,
       commit: ledger.source.gitCommit,
-      imageReference: ledger.environment.reference
+      imageReference: ledger.environment.reference,
+      ...(natives === undefined ? {} : { nativePrograms: natives })
     }
   } finally {
     await removeBuildTree(scratch, deps.run)
@@ -224,6 +238,20 @@ async function checkBuildCpu(
       `predicate.build.isa: the ledger pins ${isa} but the emulated CPU ${emulate.model.name} is ${emulate.model.level} (under qemu-user): choose a CPU model of ${isa} or above`
     )
   await checkQemu(emulate.qemuPath)
+}
+
+async function readNativePrograms(logDir: string): Promise<string[]> {
+  const file = path.join(logDir, QEMU_LOG_NAME)
+  const stream = createReadStream(file, { encoding: 'utf8' })
+  try {
+    return await nativePrograms(createInterface({ input: stream, crlfDelay: Infinity }))
+  } catch (error) {
+    throw unverifiable(
+      `emulation: cannot read qemu's system-call log ${file} (${(error as Error).message}): the build's programs cannot be told emulated`
+    )
+  } finally {
+    stream.destroy()
+  }
 }
 
 /** Checked before anything is hashed: a runaway build's /out is not worth reading. */

@@ -14,7 +14,10 @@ export interface CrossCheckResult {
   /** The emulated CPU the second build ran on. */
   cpu: QemuCpuModel
   root: string
-  portable: boolean
+  /** `inconclusive`: the same root, but the build exec'd programs that ran natively. */
+  verdict: 'portable' | 'not portable' | 'inconclusive'
+  /** Programs the emulated build exec'd: they ran on this machine's CPU, not the emulated one. */
+  nativePrograms: string[]
   /** Present when not portable: per file, the native build (expected) against the emulated one. */
   diff?: ManifestDiff
   /** Per changed file, the lines of src/compare's explanation (tensors, keys, bytes). */
@@ -56,8 +59,15 @@ export async function crossCheck(
     deps
   )
   const root = emulated.outputs.root
-  if (root === native.outputs.root) return { cpu, root, portable: true }
+  const nativePrograms = emulated.nativePrograms ?? []
+  if (root === native.outputs.root)
+    return {
+      cpu,
+      root,
+      verdict: nativePrograms.length > 0 ? 'inconclusive' : 'portable',
+      nativePrograms
+    }
   const diff = diffManifests(native.outputs.manifest, emulated.outputs.manifest)
   const explanations = await explainMismatchLines(native.outDir, emulatedOutDir, diff)
-  return { cpu, root, portable: false, diff, explanations }
+  return { cpu, root, verdict: 'not portable', nativePrograms, diff, explanations }
 }

@@ -54,7 +54,7 @@ export function registerBuild(program: Command, context: CliContext): void {
     )
     .option(
       '--cross-check',
-      "then build again under qemu-user as a CPU of the ledger's build.isa from the other vendor, and compare the roots (exit 1 when not portable)"
+      "then build again under qemu-user as a CPU of the ledger's build.isa from the other vendor, and compare the roots (exit 1 when not portable or inconclusive)"
     )
     .option('--qemu <path>', 'the qemu-user emulator for x86-64', DEFAULT_QEMU_PATH)
     .option('--json', 'machine-readable output')
@@ -96,6 +96,10 @@ export function registerBuild(program: Command, context: CliContext): void {
             },
             { run: context.run }
           ))
+        if (emulated && result.nativePrograms?.length)
+          reporter.info(
+            `note: the build exec'd ${result.nativePrograms.join(', ')}, which ran on this machine's CPU, not the emulated ${emulated.name}: run the interpreter itself as build.command`
+          )
         reporter.end()
         if (options.json)
           printJson(context.io, {
@@ -103,14 +107,16 @@ export function registerBuild(program: Command, context: CliContext): void {
             manifest: result.outputs.manifest,
             out: options.out,
             isa: ledger.build.isa ?? null,
-            ...(emulated ? { emulatedCpu: emulated } : {}),
+            ...(emulated
+              ? { emulatedCpu: emulated, nativePrograms: result.nativePrograms ?? [] }
+              : {}),
             ...(checked ? { crossCheck: checked } : {})
           })
         else {
           context.io.stdout(`${result.outputs.root}\n`)
           if (checked) context.io.stdout(renderCrossCheckText(checked, ledger.build.isa))
         }
-        if (checked && !checked.portable) context.exitCode = EXIT_FAILED
+        if (checked && checked.verdict !== 'portable') context.exitCode = EXIT_FAILED
       } finally {
         reporter.end()
         await removeBuildTree(workDir, context.run)
