@@ -120,7 +120,10 @@ package_list() {
   local root=$1
   echo "# Debian packages inside the $EXAMPLE trainer image (dpkg-query in its root filesystem)."
   echo "# debootstrap --variant=minbase --arch=$ARCH --include=$INCLUDE $SUITE"
-  echo "# Regenerate: scripts/build-trainer-image.sh $EXAMPLE --print-lock > examples/$EXAMPLE/requirements.lock"
+  # tiny-model is the default example: its lock keeps the command without the name.
+  local name=" $EXAMPLE"
+  [ "$EXAMPLE" != tiny-model ] || name=''
+  echo "# Regenerate: scripts/build-trainer-image.sh$name --print-lock > examples/$EXAMPLE/requirements.lock"
   as_root chroot "$root" dpkg-query --show \
     --showformat='${db:Status-Abbrev} ${Package}:${Architecture}=${Version}\n' |
     awk '$1 == "ii" { print $2 }' | LC_ALL=C sort
