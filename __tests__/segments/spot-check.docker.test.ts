@@ -373,7 +373,7 @@ describeDocker('segmented builds and spot checks (PROTOCOL.md section 9)', () =>
     expect(server.requests('/states/state-4.tar')).toBe(1)
     expect(job.summary).toContain('Segments: 1 of 4 segments re-run (3)')
     expect(job.summary).toContain(
-      'a transcript with 1 forged segment escapes with probability 75 %'
+      'a transcript with 1 forged segment escapes with probability 75 %, with ⌈N/10⌉ = 1 forged 75 %'
     )
     expect(job.summary).toContain(
       `<td>3</td><td><code>${honest.states[1].slice(0, 12)}</code></td>`

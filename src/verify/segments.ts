@@ -199,6 +199,6 @@ export function describeEscape(segments: NonNullable<Report['segments']>): strin
   const [one, tenth] = segments.escape
   return (
     `a transcript with ${one.forged} forged segment escapes with probability ${formatPercent(one.probability)}, ` +
-    `with ${tenth.forged} (N/10) forged ${formatPercent(tenth.probability)}`
+    `with ⌈N/10⌉ = ${tenth.forged} forged ${formatPercent(tenth.probability)}`
   )
 }
