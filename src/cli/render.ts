@@ -63,6 +63,8 @@ export function renderReportText(report: Report): string {
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
   if (report.segments) lines.push(...segmentLines(report.segments))
+  fact('log-index', report.log && String(report.log.index))
+  fact('log-origin', report.log?.origin)
   if (report.diff) lines.push(...diffLines(report.diff, report.explanations))
   if (report.cpuDependence) lines.push(`  note: ${report.cpuDependence}`)
   if (report.detail) lines.push('', ...report.detail.trimEnd().split('\n'))

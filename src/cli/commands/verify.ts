@@ -24,8 +24,9 @@ function segmentSelection(value: string): SegmentSelection {
     throw new UsageError(`--segments: ${(error as Error).message}`)
   }
 }
+import { readLogRequirement, withLogProofOptions, type LogProofOptions } from '../log-io.js'
 
-interface VerifyOptions extends TrustOptions {
+interface VerifyOptions extends TrustOptions, LogProofOptions {
   sba: string
   model?: string
   reproduceOnly?: boolean
@@ -39,7 +40,7 @@ interface VerifyOptions extends TrustOptions {
 }
 
 export function registerVerify(program: Command, context: CliContext): void {
-  withTrustOptions(program.command('verify'))
+  withLogProofOptions(withTrustOptions(program.command('verify')))
     .description(
       'The whole protocol: signature, reproduction in the pinned image, comparison with the model.'
     )
@@ -90,7 +91,8 @@ export function registerVerify(program: Command, context: CliContext): void {
                 location: path.resolve(options.transcript)
               },
               segments: segmentSelection(options.segments as string)
-            })
+            }),
+        log: await readLogRequirement(options)
       }
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
       const reporter = stderrReporter(context.io)
