@@ -1,11 +1,23 @@
 import { CommandFence, inertLine } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
 import { hashProgressLines } from '../verify/progress.js'
-import { describeEntry, shortDigest, type Report } from '../verify/report.js'
+import { describeEntry, shortDigest, type Report, type SegmentsReport } from '../verify/report.js'
 import type { CrossCheckResult } from '../verify/cross-check.js'
 import type { IsaLevel } from '../protocol/isa.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
 import type { CliIo } from './io.js'
+import { describeEscape, describeSpotCheck } from '../verify/segments.js'
+
+/** `3 of 8 segments re-run`, the escape chances, then one line per segment. */
+function segmentLines(segments: SegmentsReport): string[] {
+  return [
+    `  ${describeSpotCheck(segments)}; ${describeEscape(segments)}`,
+    ...segments.runs.map(
+      row =>
+        `  segment ${row.index} ${row.status}: /prev ${row.prevRoot ?? '(none)'} → ${row.root ?? '(not run)'}, transcript S_${row.index} ${row.expectedRoot}${row.durationMs === undefined ? '' : ` in ${(row.durationMs / 1000).toFixed(1)} s`}`
+    )
+  ]
+}
 
 /**
  * Progress and build log on stderr, so stdout stays the command's result. In a workflow step
@@ -56,6 +68,7 @@ export function renderReportText(report: Report): string {
       ? timed.map(check => `${check.name} ${seconds(check.durationMs!)}`).join(', ')
       : undefined
   )
+  if (report.segments) lines.push(...segmentLines(report.segments))
   fact('log-index', report.log && String(report.log.index))
   fact('log-origin', report.log?.origin)
   if (report.diff) lines.push(...diffLines(report.diff, report.explanations))
