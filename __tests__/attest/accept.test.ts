@@ -241,6 +241,9 @@ describe('createVsa / signVsa', () => {
   })
 })
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- mutated freely below
+type Statement = any
+
 describe('parseVsa', () => {
   const base = () =>
     JSON.parse(
@@ -257,35 +260,35 @@ describe('parseVsa', () => {
 
   it.each([
     ['a duplicate key', null, /duplicate key/],
-    ['no subject', (s: any) => (s.subject = []), /subject: expected at least one subject/],
+    ['no subject', (s: Statement) => (s.subject = []), /subject: expected at least one subject/],
     [
       'a subject digest in upper case',
-      (s: any) => (s.subject[0].digest.treeSha256 = 'A'.repeat(64)),
+      (s: Statement) => (s.subject[0].digest.treeSha256 = 'A'.repeat(64)),
       /subject\[0\]\.digest\.treeSha256: expected 64 lowercase hex/
     ],
     [
       'no verifier id',
-      (s: any) => delete s.predicate.verifier.id,
+      (s: Statement) => delete s.predicate.verifier.id,
       /predicate\.verifier\.id: missing/
     ],
     [
       'a bad time',
-      (s: any) => (s.predicate.timeVerified = '2026-13-01 12:00'),
+      (s: Statement) => (s.predicate.timeVerified = '2026-13-01 12:00'),
       /predicate\.timeVerified: expected an RFC 3339 date-time/
     ],
     [
       'levels that are not strings',
-      (s: any) => (s.predicate.verifiedLevels = [1]),
+      (s: Statement) => (s.predicate.verifiedLevels = [1]),
       /predicate\.verifiedLevels\[0\]: expected a string/
     ],
     [
       'another _type',
-      (s: any) => (s._type = 'https://in-toto.io/Statement/v0.1'),
+      (s: Statement) => (s._type = 'https://in-toto.io/Statement/v0.1'),
       /_type: expected/
     ],
     [
       'no input attestations',
-      (s: any) => delete s.predicate.inputAttestations,
+      (s: Statement) => delete s.predicate.inputAttestations,
       /predicate\.inputAttestations: missing/
     ]
   ])('refuses %s', (_, mutate, message) => {
