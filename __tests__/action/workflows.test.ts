@@ -23,6 +23,7 @@ describe('action.yml', () => {
         'capability',
         'key-ids',
         'model-digest',
+        'rebuild-attestation',
         'report',
         'reproduced-digest',
         'result'

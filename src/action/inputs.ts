@@ -1,7 +1,13 @@
 import path from 'node:path'
 import { VerifyError } from '../errors.js'
-import { parsePublicKeys, type PublicKey } from '../protocol/keys.js'
+import {
+  parsePrivateKey,
+  parsePublicKeys,
+  type PrivateKey,
+  type PublicKey
+} from '../protocol/keys.js'
 import type { Mode } from '../verify/pipeline.js'
+import { resolveVerifierId } from '../attest/verifier-id.js'
 
 /** Every input of action.yml, parsed and checked in one place. */
 export interface ActionInputs {
@@ -18,6 +24,10 @@ export interface ActionInputs {
   cache: boolean
   showSummary: boolean
   workingDirectory: string
+  /** Sign a rebuild attestation after a passing rebuild. */
+  attest?: AttestInputs
+  /** Mode attested: the rebuild attestations to accept. */
+  rebuilds?: RebuildInputs
 }
 
 export type Source = { kind: 'path'; path: string } | { kind: 'url'; url: string }
@@ -34,7 +44,7 @@ export class InputError extends Error {
 
 export type GetInput = (name: string) => string
 
-const MODES: readonly Mode[] = ['verify', 'reproduce', 'check']
+const MODES: readonly Mode[] = ['verify', 'reproduce', 'check', 'attested']
 const CAPABILITY = /^ocap1:[0-9a-f]{64}$/
 const FILE_NAME = /^[A-Za-z0-9._-]+$/
 
@@ -103,25 +113,26 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
       : undefined,
     cache: boolean('cache', text('cache') || 'true'),
     showSummary: boolean('show-summary', text('show-summary') || 'true'),
-    workingDirectory: path.resolve(workingDirectory)
+    workingDirectory: path.resolve(workingDirectory),
+    ...parseAttestInputs(text, mode, env)
   }
 }
 
-function parseSource(value: string): Source {
+function parseSource(value: string, name = 'attestation'): Source {
   if (/^https?:\/\//i.test(value)) return { kind: 'url', url: value }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     throw new InputError(
-      `attestation must be a path or an https:// URL (http:// only to 127.0.0.1 or localhost); got '${value}'`
+      `${name} must be a path or an https:// URL (http:// only to 127.0.0.1 or localhost); got '${value}'`
     )
   }
   return { kind: 'path', path: path.resolve(value) }
 }
 
-function parseKeys(value: string): PublicKey[] {
+function parseKeys(value: string, name = 'public-key'): PublicKey[] {
   try {
     return parsePublicKeys(value)
   } catch (error) {
-    if (error instanceof VerifyError) throw new InputError(`public-key: ${error.message}`)
+    if (error instanceof VerifyError) throw new InputError(`${name}: ${error.message}`)
     throw error
   }
 }
@@ -173,4 +184,115 @@ function boolean(name: string, value: string): boolean {
   if (/^(true|True|TRUE)$/.test(value)) return true
   if (/^(false|False|FALSE)$/.test(value)) return false
   throw new InputError(`${name} must be true or false; got '${value}'`)
+}
+
+// Rebuild attestations (PROTOCOL.md section 8): signing one (attest-key, verifier-id) and
+// accepting them (mode attested).
+
+export interface AttestInputs {
+  key: PrivateKey
+  verifierId: string
+}
+
+export interface RebuildInputs {
+  attestations: Source[]
+  keys: PublicKey[]
+  threshold: number
+  /** Same order as `attestations`; empty unless given. */
+  logProofs: Source[]
+}
+
+const ARMOR = /^-----(BEGIN|END) [A-Z0-9 ]+-----$/
+
+/**
+ * The lines of a private key input to mask in the log: the runner masks line by line, so a
+ * multi-line secret registered whole would never match. The PEM armor lines are no secret.
+ */
+export function secretLines(value: string): string[] {
+  const lines = value
+    .split(/\r?\n/)
+    .map(line => line.trim())
+    .filter(line => line !== '' && !ARMOR.test(line))
+  return value.trim() === '' ? [] : [value, ...lines]
+}
+
+export function parseAttestInputs(
+  text: (name: string) => string,
+  mode: Mode,
+  env: NodeJS.ProcessEnv
+): { attest?: AttestInputs; rebuilds?: RebuildInputs } {
+  return { attest: parseAttest(text, mode, env), rebuilds: parseRebuilds(text, mode) }
+}
+
+function parseAttest(
+  text: (name: string) => string,
+  mode: Mode,
+  env: NodeJS.ProcessEnv
+): AttestInputs | undefined {
+  const pem = text('attest-key')
+  if (!pem) {
+    if (text('verifier-id')) throw new InputError('verifier-id is only used with attest-key')
+    return undefined
+  }
+  if (mode !== 'verify' && mode !== 'reproduce') {
+    throw new InputError(
+      `attest-key: mode ${mode} rebuilds nothing, so there is nothing to attest; sign rebuild attestations in mode verify or reproduce`
+    )
+  }
+  let key: PrivateKey
+  try {
+    key = parsePrivateKey(pem, 'attest-key')
+  } catch (error) {
+    if (error instanceof VerifyError) throw new InputError(error.message)
+    throw error
+  }
+  const resolved = resolveVerifierId(text('verifier-id') || undefined, env, 'verifier-id')
+  if ('error' in resolved) throw new InputError(resolved.error)
+  return { key, verifierId: resolved.verifierId }
+}
+
+function parseRebuilds(text: (name: string) => string, mode: Mode): RebuildInputs | undefined {
+  const names = ['rebuild-attestations', 'rebuilder-keys', 'rebuild-log-proofs']
+  if (mode !== 'attested') {
+    const given = names.find(name => text(name))
+    if (given) throw new InputError(`${given} is only used in mode attested`)
+    return undefined
+  }
+  const attestations = lines(text('rebuild-attestations')).map(line =>
+    parseSource(line, 'rebuild-attestations')
+  )
+  if (attestations.length === 0) {
+    throw new InputError(
+      'Input required and not supplied: rebuild-attestations (mode attested: paths or URLs of rebuild attestations, one per line)'
+    )
+  }
+  if (!text('rebuilder-keys')) {
+    throw new InputError(
+      "Input required and not supplied: rebuilder-keys (mode attested: the trusted rebuilders' Ed25519 public keys)"
+    )
+  }
+  const keys = parseKeys(text('rebuilder-keys'), 'rebuilder-keys')
+  const distinct = new Set(keys.map(k => k.keyId)).size
+  const threshold = positiveInteger('rebuilder-threshold', text('rebuilder-threshold') || '1')
+  if (threshold > distinct) {
+    throw new InputError(
+      `rebuilder-threshold ${threshold} is more than the ${distinct} distinct rebuilder key(s) given`
+    )
+  }
+  const logProofs = lines(text('rebuild-log-proofs')).map(line =>
+    parseSource(line, 'rebuild-log-proofs')
+  )
+  if (logProofs.length > 0 && logProofs.length !== attestations.length) {
+    throw new InputError(
+      `rebuild-log-proofs: ${logProofs.length} proof(s) for ${attestations.length} attestation(s); give one per attestation, in the same order`
+    )
+  }
+  return { attestations, keys, threshold, logProofs }
+}
+
+function lines(value: string): string[] {
+  return value
+    .split('\n')
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
 }

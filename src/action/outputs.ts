@@ -14,7 +14,8 @@ export function writeOutputs(
     ['attestation-digest', report.attestationDigest],
     ['key-ids', report.keyIds?.join(',')],
     ['report', reportPath],
-    ['capability', isPassing(report.result) ? report.capability : undefined]
+    ['capability', isPassing(report.result) ? report.capability : undefined],
+    ['rebuild-attestation', isPassing(report.result) ? report.rebuildAttestation : undefined]
   ]
   for (const [name, value] of outputs) {
     if (value !== undefined) setOutput(name, value)

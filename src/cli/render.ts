@@ -47,6 +47,11 @@ export function renderReportText(report: Report): string {
   fact('reproduced-digest', report.reproduced?.root)
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
+  fact('rebuild-attestation', report.rebuildAttestation)
+  for (const [i, v] of (report.rebuildAttestations ?? []).entries()) {
+    lines.push(`  attestation #${i + 1} ${v.counted ? 'counted' : 'refused'}  ${v.source}`)
+    if (!v.counted) lines.push(`           ${v.why}`)
+  }
   if (report.diff) {
     for (const entry of report.diff.added)
       lines.push(`  added    ${entry.path} (${describeEntry(entry)})`)

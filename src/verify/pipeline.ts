@@ -1,6 +1,6 @@
 import { lstatSync } from 'node:fs'
 import path from 'node:path'
-import { mismatch, toVerifyError, unverifiable, type Verdict } from '../errors.js'
+import { invalid, mismatch, toVerifyError, unverifiable, type Verdict } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { PublicKey } from '../protocol/keys.js'
 import { verifyAttestation, type VerifiedAttestation } from '../protocol/attestation.js'
@@ -12,6 +12,7 @@ import { reproduce, type ReproduceResult } from '../reproduce/index.js'
 import { diffManifests, type ManifestDiff } from '../compare/manifest-diff.js'
 import { explainMismatch, formatExplanation } from '../compare/explain.js'
 import { REPORT_SCHEMA_VERSION, shortDigest, type Check, type Report } from './report.js'
+import { acceptRebuilds, type RebuildCandidate, type RebuildPolicy } from '../attest/accept.js'
 
 export type Mode = Report['mode']
 
@@ -27,6 +28,7 @@ export type Phase =
   | 'outputs'
   | 'hash'
   | 'compare'
+  | 'rebuild-attestations'
 
 export interface VerifyRequest {
   mode: Mode
@@ -42,6 +44,8 @@ export interface VerifyRequest {
   /** The build container's memory limit and the cap on what it may leave in /out (bytes). */
   memoryBytes?: number
   maxOutputBytes?: number
+  /** Mode attested: the rebuild attestations and who may sign them (PROTOCOL.md section 8). */
+  rebuilds?: { candidates: RebuildCandidate[]; policy: RebuildPolicy }
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
 }
@@ -105,6 +109,8 @@ async function runProtocol(
   )
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
+  if (request.mode === 'attested')
+    return acceptAttested(request, deps, tracker, report, attestation)
 
   const reproduced = await reproduce(
     attestation.ledger,
@@ -170,6 +176,44 @@ async function checkCapability(
   tracker.pass(`capability matches: ${capability}`)
   report.capability = capability
   return { result: 'verified', reason: `the download's capability equals the expected one` }
+}
+
+/** PROTOCOL.md section 8: no rebuild here; k trusted rebuilders vouch for the download's root. */
+async function acceptAttested(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation
+): Promise<{ result: Verdict; reason: string }> {
+  tracker.start('hash')
+  const downloaded = await hashModel(
+    requiredModel(request),
+    deps,
+    tracker,
+    report,
+    attestation.ledger
+  )
+  tracker.start('rebuild-attestations')
+  if (request.rebuilds === undefined) {
+    throw invalid(
+      'rebuild attestations: mode attested needs the attestations and the rebuilder keys'
+    )
+  }
+  const { candidates, policy } = request.rebuilds
+  const acceptance = acceptRebuilds(
+    candidates,
+    { modelRoot: downloaded.root, attestationDigest: attestation.attestationDigest },
+    policy
+  )
+  report.rebuildAttestations = acceptance.verdicts
+  report.rebuilderThreshold = policy.threshold
+  if (acceptance.failure) throw acceptance.failure
+  const keyIds = acceptance.countedKeys.map(k => shortDigest(k.keyId))
+  const attested = `${keyIds.length} distinct trusted rebuilder key(s) attest root ${downloaded.root} (threshold ${policy.threshold})`
+  tracker.pass(`${attested}: ${keyIds.join(', ')}`)
+  report.capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
+  return { result: 'verified', reason: attested }
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */

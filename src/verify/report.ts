@@ -1,6 +1,7 @@
 import type { Verdict } from '../errors.js'
 import type { ManifestEntry, TreeDigest } from '../digest/types.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
+import type { AttestationVerdict } from '../attest/accept.js'
 
 export const REPORT_SCHEMA_VERSION = 1
 
@@ -22,7 +23,7 @@ export interface BuildSummary {
 /** Everything a verification found; written as the JSON report and rendered as the summary. */
 export interface Report {
   schemaVersion: typeof REPORT_SCHEMA_VERSION
-  mode: 'verify' | 'reproduce' | 'check'
+  mode: 'verify' | 'reproduce' | 'check' | 'attested'
   result: Verdict
   /** One line: why the result is what it is. */
   reason: string
@@ -42,6 +43,11 @@ export interface Report {
   explanations?: Record<string, string[]>
   capability?: string
   expectedCapability?: string
+  /** Mode attested: every rebuild attestation given, whether it counted and why not. */
+  rebuildAttestations?: AttestationVerdict[]
+  rebuilderThreshold?: number
+  /** Path of the rebuild attestation (VSA) this verifier signed after a passing rebuild. */
+  rebuildAttestation?: string
 }
 
 export function shortDigest(hex: string): string {

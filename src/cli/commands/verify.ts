@@ -6,6 +6,7 @@ import { removeBuildTree } from '../../reproduce/cleanup.js'
 import { isPassing } from '../../errors.js'
 import { verifyModel } from '../../verify/pipeline.js'
 import {
+  asUsageError,
   printJson,
   readInputFile,
   readTrust,
@@ -15,6 +16,9 @@ import {
 } from '../io.js'
 import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
 import { renderReportText, stderrReporter } from '../render.js'
+import { resolveVerifierId } from '../../attest/verifier-id.js'
+import { parsePrivateKey, type PrivateKey } from '../../protocol/keys.js'
+import { rebuildAttestationFor } from '../../verify/rebuild-attestation.js'
 
 interface VerifyOptions extends TrustOptions {
   sba: string
@@ -25,6 +29,9 @@ interface VerifyOptions extends TrustOptions {
   allowNetwork?: boolean
   report?: string
   json?: boolean
+  attestKey?: string
+  verifierId?: string
+  attestationOut?: string
 }
 
 export function registerVerify(program: Command, context: CliContext): void {
@@ -43,10 +50,20 @@ export function registerVerify(program: Command, context: CliContext): void {
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
     .option('--report <file>', 'write the JSON report here')
     .option('--json', 'print the JSON report on stdout')
+    .option(
+      '--attest-key <file>',
+      'after a passing rebuild, sign a rebuild attestation (SLSA VSA) with this PKCS#8 PEM key'
+    )
+    .option(
+      '--verifier-id <uri>',
+      'URI naming this rebuilder (default: GITHUB_SERVER_URL/GITHUB_WORKFLOW_REF)'
+    )
+    .option('--attestation-out <file>', 'where the rebuild attestation is written')
     .action(async (options: VerifyOptions) => {
       if (Boolean(options.model) === Boolean(options.reproduceOnly)) {
         throw new UsageError('give exactly one of --model PATH and --reproduce-only')
       }
+      const attest = readAttestOptions(options)
       const trust = readTrust(options)
       const request = {
         mode: options.model ? ('verify' as const) : ('reproduce' as const),
@@ -63,6 +80,11 @@ export function registerVerify(program: Command, context: CliContext): void {
       try {
         const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter })
         reporter.end()
+        const vsa = attest && rebuildAttestationFor(report, { ...attest, now: () => new Date() })
+        if (attest && vsa !== undefined) {
+          await writeFile(attest.out, vsa)
+          report.rebuildAttestation = attest.out
+        }
         if (options.report) await writeFile(options.report, JSON.stringify(report, null, 2) + '\n')
         if (options.json) printJson(context.io, report)
         else context.io.stdout(renderReportText(report))
@@ -72,4 +94,37 @@ export function registerVerify(program: Command, context: CliContext): void {
         await removeBuildTree(workDir, context.run)
       }
     })
+}
+
+/** --attest-key, --verifier-id and --attestation-out: checked before any build starts. */
+function readAttestOptions(
+  options: VerifyOptions
+): { key: PrivateKey; verifierId: string; out: string } | undefined {
+  if (options.attestKey === undefined) {
+    const stray =
+      options.verifierId !== undefined
+        ? '--verifier-id'
+        : options.attestationOut !== undefined
+          ? '--attestation-out'
+          : undefined
+    if (stray) throw new UsageError(`${stray} is only used with --attest-key`)
+    return undefined
+  }
+  if (options.attestationOut === undefined) {
+    throw new UsageError(
+      '--attest-key needs --attestation-out FILE: where the rebuild attestation is written'
+    )
+  }
+  let key: PrivateKey
+  try {
+    key = parsePrivateKey(
+      readInputFile(options.attestKey, 'private key').toString('utf8'),
+      `--attest-key ${options.attestKey}`
+    )
+  } catch (error) {
+    throw asUsageError(error)
+  }
+  const resolved = resolveVerifierId(options.verifierId, process.env, '--verifier-id')
+  if ('error' in resolved) throw new UsageError(resolved.error)
+  return { key, verifierId: resolved.verifierId, out: options.attestationOut }
 }
