@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { createPublicKey, verify } from 'node:crypto'
+import { createHash, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { acceptRebuilds, type RebuildCandidate } from '../../src/attest/accept.js'
@@ -127,40 +127,87 @@ describe('vsa.json', () => {
     expect(result.verdicts.map(v => v.why.split(':')[0])).toEqual(['envelope', 'envelope'])
   })
 
-  it('with a log required: a missing or failing proof does not count, a passing one does', () => {
+  it('with a log required: a missing, foreign or forged proof does not count; a valid one does', () => {
     const ok = byName('counts (rebuilder 1)')
-    const seen: { attestationDigest: string; verifiedKeys: Uint8Array[] }[] = []
+    const envelope = ok.envelope as { payloadType: string; payload: string }
+    const payload = Buffer.from(envelope.payload, 'base64')
+    const digest = createHash('sha256')
+      .update(
+        Buffer.concat([
+          Buffer.from(
+            `DSSEv1 ${envelope.payloadType.length} ${envelope.payloadType} ${payload.length} `
+          ),
+          payload
+        ])
+      )
+      .digest('hex')
+    const log = makeLog('example.org/rebuild-log')
+    const proofFor = (attestation: string) =>
+      Buffer.from(log.proof(attestation, [vectors.rebuilderKeys[0]]))
+    const forged = proofFor(digest)
+      .toString()
+      .replace(/^— .*$/m, line => line.slice(0, -8) + 'AAAAAAA=')
     const result = acceptRebuilds(
       [
         candidate(ok, 'no proof'),
-        { ...candidate(ok, 'bad proof'), logProof: { bytes: Buffer.from('bad') } },
-        { ...candidate(ok, 'good proof'), logProof: { bytes: Buffer.from('good') } }
+        {
+          ...candidate(ok, 'foreign proof'),
+          logProof: { bytes: proofFor(vectors.attestationDigest) }
+        },
+        { ...candidate(ok, 'forged proof'), logProof: { bytes: Buffer.from(forged) } },
+        { ...candidate(ok, 'good proof'), logProof: { bytes: proofFor(digest) } }
       ],
       subject,
       {
         trustedKeys: trusted,
         threshold: 1,
-        checkLogProof: (proof, logSubject) => {
-          seen.push(logSubject)
-          if (Buffer.from(proof).toString() !== 'good') throw new Error('log proof: index mismatch')
-          return { index: 7, origin: 'example.org/log' }
-        }
+        log: { logKey: log.verifierKey, witnessKeys: [], witnessThreshold: 0 }
       }
     )
     expect(result.verdicts.map(v => [v.counted, v.why.split(':')[0]])).toEqual([
       [false, 'logProof'],
       [false, 'logProof'],
+      [false, 'logProof'],
       [true, '']
     ])
-    expect(result.verdicts[1].why).toBe('logProof: log proof: index mismatch')
-    expect(result.verdicts[2].logIndex).toBe(7)
+    expect(result.verdicts[1].why).toContain(`it logs attestation ${vectors.attestationDigest}`)
+    expect(result.verdicts[2].why).toContain('log signature')
+    expect(result.verdicts[3]).toMatchObject({ logIndex: 0, attestationDigest: digest })
     expect(result.failure).toBeUndefined()
-    // The log entry is checked against the rebuild attestation's own digest and signer.
-    expect(seen[0].attestationDigest).toBe(result.verdicts[2].attestationDigest)
-    expect(seen[0].attestationDigest).not.toBe(vectors.attestationDigest)
-    expect(Buffer.from(seen[0].verifiedKeys[0]).toString('hex')).toBe(vectors.rebuilderKeys[0])
   })
 })
+
+/**
+ * A one-entry C2SP log written by hand with node:crypto (independent of src/tlog): the entry of
+ * PROTOCOL.md section 7, its checkpoint signed as a signed-note, and the tlog-proof text.
+ */
+function makeLog(origin: string) {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const pub = publicKey.export({ format: 'der', type: 'spki' }).subarray(12)
+  const keyId = createHash('sha256')
+    .update(Buffer.concat([Buffer.from(`${origin}\n`), Buffer.of(1), pub]))
+    .digest()
+    .subarray(0, 4)
+  return {
+    verifierKey: `${origin}+${keyId.toString('hex')}+${Buffer.concat([Buffer.of(1), pub]).toString('base64')}`,
+    proof(attestationDigest: string, keys: string[]): string {
+      const entry = Buffer.from(
+        [
+          'openclaw.dev/verify-model/log-entry/v1',
+          `attestation ${attestationDigest}`,
+          ...keys.sort().map(k => `key ${k}`)
+        ].join('\n') + '\n'
+      )
+      const root = createHash('sha256')
+        .update(Buffer.concat([Buffer.of(0), entry]))
+        .digest()
+      const body = `${origin}\n1\n${root.toString('base64')}\n`
+      const sig = sign(null, Buffer.from(body), privateKey)
+      const note = `${body}\n— ${origin} ${Buffer.concat([keyId, sig]).toString('base64')}\n`
+      return `c2sp.org/tlog-proof@v1\nextra ${entry.toString('base64')}\nindex 0\n\n${note}`
+    }
+  }
+}
 
 describe('createVsa / signVsa', () => {
   const facts: RebuildFacts = {

@@ -5,6 +5,7 @@ import { attestationDigest } from '../protocol/capability.js'
 import { clip } from '../protocol/encoding.js'
 import { parseEnvelope, verifiedSigners } from '../protocol/envelope.js'
 import type { PublicKey } from '../protocol/keys.js'
+import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'
 import {
   PASSED,
   REBUILD_POLICY_URI,
@@ -35,24 +36,13 @@ export interface RebuildSubject {
   attestationDigest: string
 }
 
-/** What a valid log proof showed (from src/tlog). */
-export interface LogInclusion {
-  index: number
-  origin: string
-}
-
-export type LogProofCheck = (
-  proof: Uint8Array,
-  subject: { attestationDigest: string; verifiedKeys: Uint8Array[] }
-) => LogInclusion
-
 export interface RebuildPolicy {
   /** The trusted rebuilder keys. */
   trustedKeys: PublicKey[]
   /** How many distinct trusted keys must have a counting attestation. */
   threshold: number
-  /** Set when a log is required: every counted attestation must carry a proof that passes it. */
-  checkLogProof?: LogProofCheck
+  /** Set when a log is required: every counted attestation must carry a proof valid under it. */
+  log?: LogPolicy
 }
 
 /**
@@ -174,7 +164,7 @@ function judge(
   }
   const broken = brokenRule(statement, subject)
   if (broken !== undefined) return { keys, why: broken, facts }
-  if (policy.checkLogProof === undefined) return { keys, why: '', facts }
+  if (policy.log === undefined) return { keys, why: '', facts }
   const proof = candidate.logProof
   if (proof === undefined) {
     return {
@@ -185,7 +175,7 @@ function judge(
   }
   if ('error' in proof) return { keys, why: `logProof: ${proof.error}`, unreachable: true, facts }
   try {
-    const inclusion = policy.checkLogProof(proof.bytes, {
+    const inclusion = verifyLogProof(proof.bytes, policy.log, {
       attestationDigest: digest,
       verifiedKeys: keys.map(k => k.raw)
     })
