@@ -16,6 +16,11 @@ import { cli } from '../helpers/cli.js'
 import { buildBusyboxImage, describeDocker } from '../helpers/docker.js'
 import { publishModel, type PublishedModel } from '../helpers/fixture.js'
 import { ok, startServer, type TestServer } from '../helpers/http-server.js'
+import { parsePrivateKey, parsePublicKey } from '../../src/protocol/keys.js'
+import { formatEntry } from '../../src/tlog/entry.js'
+import { proveEntry } from '../../src/tlog/prove.js'
+import { directorySource } from '../../src/tlog/source.js'
+import { appendEntries, initLog } from '../../src/tlog/writer.js'
 
 const PAYLOAD_TYPE = 'application/vnd.in-toto+json'
 const WORKFLOW_REF = 'acme/rebuilder/.github/workflows/rebuild.yml@refs/heads/main'
@@ -406,6 +411,63 @@ describeDocker('rebuild attestations through the bundled action and the CLI', ()
     expectExit(run, 1)
     expect(run.outputs.result).toBe('invalid')
     expect(run.report!.rebuildAttestations![0].why).toMatch(/^subject: it attests treeSha256 /)
+  })
+
+  it('attested with log-key: each counted attestation needs its own valid log proof, in order', async () => {
+    const logKey = parsePrivateKey(rebuilders[2].privateKeyPem)
+    const logDir = path.join(dir, 'log')
+    const vkey = await initLog(logDir, 'example.org/rebuild-log', logKey)
+    const rawOf = (pem: string) => parsePublicKey(pem).raw
+    const entries = [
+      formatEntry(attestationDigest, [rawOf(published.publicKey)]),
+      ...vsas.map((vsa, i) =>
+        formatEntry(attestationDigestOf(JSON.parse(vsa)), [rawOf(rebuilders[i].publicKeyPem)])
+      )
+    ]
+    await appendEntries(logDir, logKey, entries)
+    const proofs = await Promise.all(
+      entries.map(async (entry, i) => {
+        const file = path.join(dir, `entry-${i}.tlog-proof`)
+        writeFileSync(file, (await proveEntry(directorySource(logDir), entry)).proof)
+        return file
+      })
+    )
+    const files = vsas.map((vsa, i) => {
+      const file = path.join(dir, `logged-${i + 1}.vsa.json`)
+      writeFileSync(file, vsa)
+      return file
+    })
+    const attested = (rebuildProofs: string[]) =>
+      action({
+        mode: 'attested',
+        model: published.modelDir,
+        'log-key': vkey,
+        'log-proof': proofs[0],
+        'rebuild-attestations': files.join('\n'),
+        'rebuild-log-proofs': rebuildProofs.join('\n'),
+        'rebuilder-keys': rebuilders[0].publicKeyPem + rebuilders[1].publicKeyPem,
+        'rebuilder-threshold': '2'
+      })
+
+    const run = await attested([proofs[1], proofs[2]])
+    expectExit(run, 0)
+    expect(run.outputs).toMatchObject({ result: 'verified', capability, 'log-index': '0' })
+    expect(run.report!.rebuildAttestations!.map(v => [v.counted, v.logIndex])).toEqual([
+      [true, 1],
+      [true, 2]
+    ])
+
+    // Swapped: each proof logs the other attestation, so neither counts.
+    const swapped = await attested([proofs[2], proofs[1]])
+    expectExit(swapped, 1)
+    expect(swapped.outputs.result).toBe('invalid')
+    expect(swapped.report!.rebuildAttestations!.map(v => v.why.split(':')[0])).toEqual([
+      'logProof',
+      'logProof'
+    ])
+    expect(swapped.report!.rebuildAttestations![0].why).toContain(
+      'log proof entry: it logs attestation'
+    )
   })
 
   it('the CLI: verify --attest-key signs, accept takes 2 of 2, a failing accept exits 1 and names why', async () => {

@@ -11,6 +11,7 @@ import { registerLedger } from './commands/ledger.js'
 import { registerBuild } from './commands/build.js'
 import { registerVerify } from './commands/verify.js'
 import { registerAccept } from './commands/accept.js'
+import { registerLog } from './commands/log.js'
 import type { Run } from '../exec.js'
 import { VERSION } from '../version.js'
 
@@ -46,7 +47,8 @@ function buildProgram(context: CliContext): Command {
     registerLedger,
     registerBuild,
     registerVerify,
-    registerAccept
+    registerAccept,
+    registerLog
   ]) {
     register(program, context)
   }

@@ -52,6 +52,8 @@ export function renderReportText(report: Report): string {
     lines.push(`  attestation #${i + 1} ${v.counted ? 'counted' : 'refused'}  ${v.source}`)
     if (!v.counted) lines.push(`           ${v.why}`)
   }
+  fact('log-index', report.log && String(report.log.index))
+  fact('log-origin', report.log?.origin)
   if (report.diff) {
     for (const entry of report.diff.added)
       lines.push(`  added    ${entry.path} (${describeEntry(entry)})`)

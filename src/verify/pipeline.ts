@@ -13,6 +13,7 @@ import { diffManifests, type ManifestDiff } from '../compare/manifest-diff.js'
 import { explainMismatch, formatExplanation } from '../compare/explain.js'
 import { REPORT_SCHEMA_VERSION, shortDigest, type Check, type Report } from './report.js'
 import { acceptRebuilds, type RebuildCandidate, type RebuildPolicy } from '../attest/accept.js'
+import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'
 
 export type Mode = Report['mode']
 
@@ -20,6 +21,7 @@ export type Mode = Report['mode']
 export type Phase =
   | 'fetch'
   | 'signature'
+  | 'log'
   | 'source'
   | 'dependencies'
   | 'dataset'
@@ -48,6 +50,8 @@ export interface VerifyRequest {
   rebuilds?: { candidates: RebuildCandidate[]; policy: RebuildPolicy }
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
+  /** Set when a log proof is required (PROTOCOL.md section 7): every mode checks it. */
+  log?: { proof: Uint8Array; policy: LogPolicy }
 }
 
 export interface Reporter {
@@ -107,6 +111,7 @@ async function runProtocol(
   tracker.pass(
     `${attestation.keyIds.length} of ${request.trustedKeys.length} trusted key(s) signed (threshold ${request.threshold}): ${attestation.keyIds.map(shortDigest).join(', ')}`
   )
+  if (request.log) checkLogProof(request.log, attestation, tracker, report)
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
   if (request.mode === 'attested')
@@ -200,7 +205,9 @@ async function acceptAttested(
       'rebuild attestations: mode attested needs the attestations and the rebuilder keys'
     )
   }
-  const { candidates, policy } = request.rebuilds
+  const { candidates } = request.rebuilds
+  // The log that the SBA's proof is checked against binds the rebuilders' attestations too.
+  const policy = { ...request.rebuilds.policy, log: request.log?.policy }
   const acceptance = acceptRebuilds(
     candidates,
     { modelRoot: downloaded.root, attestationDigest: attestation.attestationDigest },
@@ -214,6 +221,23 @@ async function acceptAttested(
   tracker.pass(`${attested}: ${keyIds.join(', ')}`)
   report.capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
   return { result: 'verified', reason: attested }
+}
+
+function checkLogProof(
+  log: NonNullable<VerifyRequest['log']>,
+  attestation: VerifiedAttestation,
+  tracker: CheckTracker,
+  report: Report
+): void {
+  tracker.start('log')
+  report.log = verifyLogProof(log.proof, log.policy, {
+    attestationDigest: attestation.attestationDigest,
+    verifiedKeys: attestation.verifiedKeys.map(key => key.raw)
+  })
+  const { index, origin, treeSize, witnesses } = report.log
+  tracker.pass(
+    `entry ${index} of ${treeSize} in ${origin}; ${witnesses.length} witness(es) cosigned (threshold ${log.policy.witnessThreshold})`
+  )
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */

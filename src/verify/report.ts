@@ -2,6 +2,7 @@ import type { Verdict } from '../errors.js'
 import type { ManifestEntry, TreeDigest } from '../digest/types.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
 import type { AttestationVerdict } from '../attest/accept.js'
+import type { LogProofResult } from '../tlog/verify.js'
 
 export const REPORT_SCHEMA_VERSION = 1
 
@@ -48,6 +49,8 @@ export interface Report {
   rebuilderThreshold?: number
   /** Path of the rebuild attestation (VSA) this verifier signed after a passing rebuild. */
   rebuildAttestation?: string
+  /** The transparency-log proof that was checked (PROTOCOL.md section 7). */
+  log?: LogProofResult
 }
 
 export function shortDigest(hex: string): string {

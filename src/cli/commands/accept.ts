@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'
-import { isPassing } from '../../errors.js'
+import { isPassing, messageOf } from '../../errors.js'
+import type { Fetched } from '../../attest/accept.js'
 import { verifyModel } from '../../verify/pipeline.js'
 import {
   collect,
@@ -17,20 +18,27 @@ import {
 } from '../io.js'
 import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
 import { renderReportText, stderrReporter } from '../render.js'
+import {
+  readLogRequirement,
+  readProof,
+  withLogProofOptions,
+  type LogProofOptions
+} from '../log-io.js'
 
-interface AcceptOptions extends TrustOptions {
+interface AcceptOptions extends TrustOptions, LogProofOptions {
   sba: string
   model: string
   rebuildAttestation: string[]
   rebuilderKey: string[]
   rebuilderThreshold: string
+  rebuildLogProof: string[]
   expect?: string
   report?: string
   json?: boolean
 }
 
 export function registerAccept(program: Command, context: CliContext): void {
-  withTrustOptions(program.command('accept'))
+  withLogProofOptions(withTrustOptions(program.command('accept')))
     .description(
       'Accept a model without rebuilding it: the SBA verifies and k distinct trusted rebuilders attest its root (rebuild attestations, PROTOCOL.md section 8).'
     )
@@ -44,6 +52,12 @@ export function registerAccept(program: Command, context: CliContext): void {
       []
     )
     .option('--rebuilder-threshold <n>', 'distinct trusted rebuilder keys that must attest', '1')
+    .option(
+      '--rebuild-log-proof <file|url>',
+      'with --log-key: the .tlog-proof of each --rebuild-attestation, in the same order; repeatable',
+      collect,
+      []
+    )
     .option('--expect <capability>', 'also require this ocap1:… capability')
     .option('--report <file>', 'write the JSON report here')
     .option('--json', 'print the JSON report on stdout')
@@ -60,10 +74,23 @@ export function registerAccept(program: Command, context: CliContext): void {
           `--rebuilder-threshold ${threshold} is more than the ${distinct} distinct --rebuilder-key value(s)`
         )
       }
-      const candidates = options.rebuildAttestation.map(file => ({
-        source: file,
-        attestation: { bytes: readInputFile(file, 'rebuild attestation') }
-      }))
+      const log = await readLogRequirement(options)
+      const proofs = options.rebuildLogProof
+      if (log === undefined && proofs.length > 0) {
+        throw new UsageError('--rebuild-log-proof needs --log-key')
+      }
+      if (log !== undefined && proofs.length !== options.rebuildAttestation.length) {
+        throw new UsageError(
+          `--log-key is set, so each --rebuild-attestation needs its --rebuild-log-proof (same order): got ${proofs.length} for ${options.rebuildAttestation.length}`
+        )
+      }
+      const candidates = await Promise.all(
+        options.rebuildAttestation.map(async (file, i) => ({
+          source: file,
+          attestation: { bytes: readInputFile(file, 'rebuild attestation') },
+          ...(log === undefined ? {} : { logProof: await fetchProof(proofs[i]) })
+        }))
+      )
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
       const reporter = stderrReporter(context.io)
       try {
@@ -77,6 +104,7 @@ export function registerAccept(program: Command, context: CliContext): void {
             expectedCapability: options.expect,
             allowNetwork: false,
             workDir,
+            log,
             rebuilds: { candidates, policy: { trustedKeys: rebuilderKeys, threshold } }
           },
           { run: context.run, reporter }
@@ -91,4 +119,14 @@ export function registerAccept(program: Command, context: CliContext): void {
         await rm(workDir, { recursive: true, force: true })
       }
     })
+}
+
+/** A proof that cannot be downloaded is recorded against its attestation, not thrown. */
+async function fetchProof(location: string): Promise<Fetched> {
+  try {
+    return { bytes: await readProof(location) }
+  } catch (error) {
+    if (error instanceof UsageError) throw error
+    return { error: messageOf(error) }
+  }
 }

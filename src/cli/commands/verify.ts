@@ -19,8 +19,9 @@ import { renderReportText, stderrReporter } from '../render.js'
 import { resolveVerifierId } from '../../attest/verifier-id.js'
 import { parsePrivateKey, type PrivateKey } from '../../protocol/keys.js'
 import { rebuildAttestationFor } from '../../verify/rebuild-attestation.js'
+import { readLogRequirement, withLogProofOptions, type LogProofOptions } from '../log-io.js'
 
-interface VerifyOptions extends TrustOptions {
+interface VerifyOptions extends TrustOptions, LogProofOptions {
   sba: string
   model?: string
   reproduceOnly?: boolean
@@ -35,7 +36,7 @@ interface VerifyOptions extends TrustOptions {
 }
 
 export function registerVerify(program: Command, context: CliContext): void {
-  withTrustOptions(program.command('verify'))
+  withLogProofOptions(withTrustOptions(program.command('verify')))
     .description(
       'The whole protocol: signature, reproduction in the pinned image, comparison with the model.'
     )
@@ -73,7 +74,8 @@ export function registerVerify(program: Command, context: CliContext): void {
         model: options.model,
         expectedCapability: options.expect,
         datasetDir: options.dataset,
-        allowNetwork: options.allowNetwork === true
+        allowNetwork: options.allowNetwork === true,
+        log: await readLogRequirement(options)
       }
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
       const reporter = stderrReporter(context.io)
