@@ -127,7 +127,14 @@ describe('sba.json', () => {
 })
 
 /** The shared vectors this project tests against (every copy must equal its original). */
-const COPIED_VECTORS = ['keys.json', 'pae.json', 'rfc6962.json', 'sba.json', 'tree.json', 'vsa.json']
+const COPIED_VECTORS = [
+  'keys.json',
+  'pae.json',
+  'rfc6962.json',
+  'sba.json',
+  'tree.json',
+  'vsa.json'
+]
 
 describe('vector copies', () => {
   const shared = path.join(repoRoot, '../shared/vectors')
