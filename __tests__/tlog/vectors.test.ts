@@ -133,3 +133,170 @@ describe('tlog.json: proofs', () => {
     })
   }
 })
+
+describe('proofs from the independent writer, mutated', () => {
+  const valid = vectors.proofs.find(p => p.name === 'valid index 7')!
+  const check = (proof: string, threshold = 1) =>
+    verifyLogProof(proof, policy(threshold), subject(valid.attestation))
+  const lines = valid.proof.split('\n')
+  const withLine = (i: number, line: string) => lines.map((l, j) => (j === i ? line : l)).join('\n')
+  const hashLine = lines.findIndex(l => /^[A-Za-z0-9+/]{43}=$/.test(l))
+  const bodyStart = lines.indexOf('', hashLine) + 1
+  const flip = (b64: string) => {
+    const bytes = Buffer.from(b64, 'base64')
+    bytes[5] ^= 1
+    return bytes.toString('base64')
+  }
+
+  it('accepts the unmutated proof', () => {
+    expect(check(valid.proof).index).toBe(7)
+  })
+
+  const mutations: [string, () => string, RegExp, number?][] = [
+    [
+      'another index',
+      () => valid.proof.replace('\nindex 7\n', '\nindex 6\n'),
+      /^log proof (inclusion|entry)/
+    ],
+    [
+      'an index with a leading zero',
+      () => valid.proof.replace('\nindex 7\n', '\nindex 07\n'),
+      /^log proof format: expected 'index <decimal>'/
+    ],
+    [
+      'a changed proof hash',
+      () => withLine(hashLine, flip(lines[hashLine])),
+      /^log proof inclusion: the entry at index 7 gives root /
+    ],
+    [
+      'a dropped proof hash',
+      () => lines.filter((_, j) => j !== hashLine).join('\n'),
+      /^log proof inclusion: .*too few/
+    ],
+    [
+      'a duplicated proof hash',
+      () => [...lines.slice(0, hashLine + 1), ...lines.slice(hashLine)].join('\n'),
+      /^log proof inclusion: .*too many/
+    ],
+    [
+      'a changed entry',
+      () =>
+        withLine(
+          1,
+          `extra ${Buffer.from(Buffer.from(lines[1].slice(6), 'base64').toString().replace('key ', 'kex ')).toString('base64')}`
+        ),
+      /^log proof entry: expected 'key <64 lowercase hex>'/
+    ],
+    [
+      'no entry',
+      () => lines.filter((_, j) => j !== 1).join('\n'),
+      /^log proof entry: no 'extra' line/
+    ],
+    [
+      'a changed checkpoint root',
+      () => withLine(bodyStart + 2, flip(lines[bodyStart + 2])),
+      /^log proof checkpoint: log signature: the signature by log.example.org\/verify-model\+dea5a7bb does not verify/
+    ],
+    [
+      'a changed origin',
+      () => withLine(bodyStart, 'log.example.org/other'),
+      /^log proof checkpoint: log signature: the signature by /
+    ],
+    [
+      'a changed log signature',
+      () =>
+        valid.proof.replace(
+          /(— log\.example\.org\/verify-model )(\S+)/,
+          (_, a: string, b: string) => a + flip(b)
+        ),
+      /^log proof checkpoint: log signature: .* does not verify/
+    ],
+    [
+      'the log signature removed',
+      () => valid.proof.replace(/— log\.example\.org\/verify-model \S+\n/, ''),
+      /^log proof checkpoint: log signature: none by the log key log.example.org\/verify-model\+dea5a7bb/
+    ],
+    [
+      'a changed cosignature',
+      () =>
+        valid.proof.replace(
+          /(— witness\.example\/one )(\S+)/,
+          (_, a: string, b: string) => a + flip(b)
+        ),
+      /^log proof checkpoint: witness: the cosignature by witness.example\/one\+44e6b588 does not verify/
+    ],
+    [
+      'a cosignature removed, threshold 2',
+      () => valid.proof.replace(/— witness\.example\/two \S+\n/, ''),
+      /^log proof checkpoint: witness threshold: 1 of 3 configured witness\(es\) cosigned, 2 required/,
+      2
+    ],
+    [
+      'bad base64 in a hash',
+      () => withLine(hashLine, lines[hashLine].replace(/^./, '*')),
+      /^log proof format: hash on line \d+: not valid base64/
+    ],
+    [
+      'URL-safe base64 in a hash',
+      () => withLine(hashLine, Buffer.from(lines[hashLine], 'base64').toString('base64url')),
+      /^log proof format: hash on line \d+: not valid base64/
+    ],
+    [
+      'bad base64 in the entry',
+      () => withLine(1, `${lines[1]}=`),
+      /^log proof format: extra: not valid base64/
+    ],
+    [
+      'bad base64 in a signature',
+      () => valid.proof.replace(/(— log\.example\.org\/verify-model )(\S+)/, '$1***'),
+      /^log proof checkpoint signature 1: not valid base64/
+    ],
+    [
+      'truncated before the checkpoint',
+      () => lines.slice(0, hashLine + 1).join('\n'),
+      /^log proof format: no blank line before the checkpoint/
+    ],
+    [
+      'truncated inside the checkpoint',
+      () => valid.proof.slice(0, valid.proof.lastIndexOf('—') + 10),
+      /^log proof checkpoint: does not end in a newline/
+    ],
+    [
+      'truncated after the blank line',
+      () => lines.slice(0, bodyStart).join('\n') + '\n',
+      /^log proof format: no checkpoint after the blank line/
+    ],
+    [
+      'a wrong first line',
+      () => valid.proof.replace('c2sp.org/tlog-proof@v1', 'c2sp.org/tlog-proof@v2'),
+      /^log proof format: the first line must be/
+    ],
+    [
+      'a control character',
+      () => valid.proof.replace('\nindex 7', '\r\nindex 7'),
+      /^log proof format/
+    ]
+  ]
+  for (const [name, mutate, expected, threshold] of mutations) {
+    it(`refuses ${name}`, () => {
+      const mutated = mutate()
+      expect(mutated).not.toBe(valid.proof)
+      expect(() => check(mutated, threshold)).toThrow(expected)
+    })
+  }
+
+  it('refuses a proof for a key the entry does not list', () => {
+    expect(() =>
+      verifyLogProof(valid.proof, policy(1), {
+        attestationDigest: valid.attestation,
+        verifiedKeys: [raw('11'.repeat(32))]
+      })
+    ).toThrow(/^log proof entry: the verified key 1111.* is not listed/)
+  })
+
+  it('refuses a policy that can never pass', () => {
+    expect(() => check(valid.proof, 4)).toThrow(
+      /witness threshold 4 exceeds the 3 distinct witness key\(s\) given/
+    )
+  })
+})

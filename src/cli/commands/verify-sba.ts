@@ -34,7 +34,7 @@ export function registerVerifySba(program: Command, context: CliContext): void {
           context.io.stdout(`valid\nattestation-digest ${verified.attestationDigest}\n`)
           for (const keyId of verified.keyIds) context.io.stdout(`key-id ${keyId}\n`)
           if (log)
-            context.io.stdout(inertLine(`log-index ${log.index}\nlog-origin ${log.origin}`) + '\n')
+            context.io.stdout(`log-index ${log.index}\n${inertLine(`log-origin ${log.origin}`)}\n`)
         }
       }
     )
