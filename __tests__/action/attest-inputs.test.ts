@@ -6,6 +6,7 @@ import { vectorsDir } from '../helpers/paths.js'
 
 const keys = JSON.parse(readFileSync(path.join(vectorsDir, 'keys.json'), 'utf8')).keys
 const env = { RUNNER_TEMP: '/tmp/runner' }
+const logVkey = JSON.parse(readFileSync(path.join(vectorsDir, 'tlog.json'), 'utf8')).log.vkey
 const workflowEnv = {
   ...env,
   GITHUB_SERVER_URL: 'https://github.com',
@@ -113,15 +114,42 @@ describe('mode attested', () => {
     ],
     [{ 'rebuilder-threshold': '0' }, /rebuilder-threshold must be a whole number/],
     [{ 'rebuild-attestations': 'ftp://x/y' }, /rebuild-attestations must be a path or an https/],
+    [{ 'rebuild-log-proofs': 'one.tlog-proof' }, /^rebuild-log-proofs need log-key/],
     [
-      { 'rebuild-log-proofs': 'one.tlog-proof' },
-      /rebuild-log-proofs: 1 proof\(s\) for 2 attestation\(s\)/
+      { 'log-key': logVkey, 'log-proof': 'sba.tlog-proof', 'rebuild-log-proofs': 'one.tlog-proof' },
+      /^rebuild-log-proofs: log-key is set, so each rebuild attestation needs its log proof: 1 proof\(s\) for 2 attestation\(s\)/
+    ],
+    [
+      { 'log-key': logVkey, 'log-proof': 'sba.tlog-proof' },
+      /^rebuild-log-proofs: log-key is set, so each rebuild attestation needs its log proof: 0 proof\(s\)/
     ],
     [{ model: '' }, /mode attested needs the downloaded model/],
-    [{ mode: 'verify' }, /^rebuild-attestations is only used in mode attested/]
+    [{ mode: 'verify' }, /^rebuild-attestations is only used in mode attested/],
+    [
+      {
+        mode: 'verify',
+        'rebuild-attestations': '',
+        'rebuilder-keys': '',
+        'rebuilder-threshold': '2'
+      },
+      /^rebuilder-threshold is only used in mode attested/
+    ]
   ])('refuses %p', (override, message) => {
     expect(() => parse({ ...attested, ...override })).toThrow(InputError)
     expect(() => parse({ ...attested, ...override })).toThrow(message)
+  })
+
+  it('with log-key, one rebuild log proof per attestation, in order', () => {
+    const parsed = parse({
+      ...attested,
+      'log-key': logVkey,
+      'log-proof': 'sba.tlog-proof',
+      'rebuild-log-proofs': 'one.tlog-proof\nhttps://r2.example/vsa.tlog-proof'
+    })
+    expect(parsed.rebuilds!.logProofs).toEqual([
+      { kind: 'path', path: path.resolve('one.tlog-proof') },
+      { kind: 'url', url: 'https://r2.example/vsa.tlog-proof' }
+    ])
   })
 
   it('counts a key given twice once for the threshold check', () => {

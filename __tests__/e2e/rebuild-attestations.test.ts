@@ -4,7 +4,15 @@
 // word of k rebuilders, through the bundle and the CLI, and every refusal is named.
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {
@@ -505,6 +513,27 @@ describeDocker('rebuild attestations through the bundled action and the CLI', ()
         attestationDigest
       })
     )
+    const failedOut = path.join(dir, 'cli-failed.vsa.json')
+    const failed = await cli(
+      'verify',
+      '--sba',
+      published.sbaPath,
+      '--public-key',
+      published.publicKeyPath,
+      '--model',
+      path.join(dir, 'tampered-model'),
+      '--dataset',
+      published.datasetDir,
+      '--attest-key',
+      one.privateKeyPath,
+      '--verifier-id',
+      'https://cli.example/rebuilder',
+      '--attestation-out',
+      failedOut
+    )
+    expect(failed.code).toBe(1)
+    expect(failed.stdout).toMatch(/^mismatch: /)
+    expect(existsSync(failedOut)).toBe(false)
     const second = path.join(dir, 'cli-two.vsa.json')
     writeFileSync(second, vsas[1])
     const accept = (...extra: string[]) =>

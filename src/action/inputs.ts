@@ -295,6 +295,9 @@ function parseRebuilds(text: (name: string) => string, mode: Mode): RebuildInput
   if (mode !== 'attested') {
     const given = names.find(name => text(name))
     if (given) throw new InputError(`${given} is only used in mode attested`)
+    if ((text('rebuilder-threshold') || '1') !== '1') {
+      throw new InputError('rebuilder-threshold is only used in mode attested')
+    }
     return undefined
   }
   const attestations = lines(text('rebuild-attestations')).map(line =>
