@@ -481,24 +481,26 @@ describeDocker('rebuild attestations through the bundled action and the CLI', ()
   it('the CLI: verify --attest-key signs, accept takes 2 of 2, a failing accept exits 1 and names why', async () => {
     const [one, two] = rebuilders
     const out = path.join(dir, 'cli.vsa.json')
-    const verified = await cli(
-      'verify',
-      '--sba',
-      published.sbaPath,
-      '--public-key',
-      published.publicKeyPath,
-      '--model',
-      published.modelDir,
-      '--dataset',
-      published.datasetDir,
-      '--attest-key',
-      one.privateKeyPath,
-      '--verifier-id',
-      'https://cli.example/rebuilder',
-      '--attestation-out',
-      out,
-      '--json'
-    )
+    const cliVerify = (model: string, attestationOut: string, ...extra: string[]) =>
+      cli(
+        'verify',
+        '--sba',
+        published.sbaPath,
+        '--public-key',
+        published.publicKeyPath,
+        '--model',
+        model,
+        '--dataset',
+        published.datasetDir,
+        '--attest-key',
+        one.privateKeyPath,
+        '--verifier-id',
+        'https://cli.example/rebuilder',
+        '--attestation-out',
+        attestationOut,
+        ...extra
+      )
+    const verified = await cliVerify(published.modelDir, out, '--json')
     expect(verified.code).toBe(0)
     expect(JSON.parse(verified.stdout)).toMatchObject({
       result: 'verified',
@@ -514,23 +516,7 @@ describeDocker('rebuild attestations through the bundled action and the CLI', ()
       })
     )
     const failedOut = path.join(dir, 'cli-failed.vsa.json')
-    const failed = await cli(
-      'verify',
-      '--sba',
-      published.sbaPath,
-      '--public-key',
-      published.publicKeyPath,
-      '--model',
-      path.join(dir, 'tampered-model'),
-      '--dataset',
-      published.datasetDir,
-      '--attest-key',
-      one.privateKeyPath,
-      '--verifier-id',
-      'https://cli.example/rebuilder',
-      '--attestation-out',
-      failedOut
-    )
+    const failed = await cliVerify(path.join(dir, 'tampered-model'), failedOut)
     expect(failed.code).toBe(1)
     expect(failed.stdout).toMatch(/^mismatch: /)
     expect(existsSync(failedOut)).toBe(false)

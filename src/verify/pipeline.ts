@@ -173,9 +173,7 @@ async function checkCapability(
   report: Report,
   attestation: VerifiedAttestation
 ): Promise<{ result: Verdict; reason: string }> {
-  tracker.start('hash')
-  const model = requiredModel(request)
-  const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger)
+  const downloaded = await hashDownload(request, deps, tracker, report, attestation)
   tracker.start('compare')
   const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
   tracker.pass(`capability matches: ${capability}`)
@@ -191,14 +189,7 @@ async function acceptAttested(
   report: Report,
   attestation: VerifiedAttestation
 ): Promise<{ result: Verdict; reason: string }> {
-  tracker.start('hash')
-  const downloaded = await hashModel(
-    requiredModel(request),
-    deps,
-    tracker,
-    report,
-    attestation.ledger
-  )
+  const downloaded = await hashDownload(request, deps, tracker, report, attestation)
   tracker.start('rebuild-attestations')
   if (request.rebuilds === undefined) {
     throw invalid(
@@ -238,6 +229,18 @@ function checkLogProof(
   tracker.pass(
     `entry ${index} of ${treeSize} in ${origin}; ${witnesses.length} witness(es) cosigned (threshold ${log.policy.witnessThreshold})`
   )
+}
+
+/** The 'hash' phase of the modes that rebuild nothing: the download's tree digest. */
+async function hashDownload(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation
+): Promise<TreeDigest> {
+  tracker.start('hash')
+  return hashModel(requiredModel(request), deps, tracker, report, attestation.ledger)
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */

@@ -1,14 +1,13 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'
-import { isPassing, messageOf } from '../../errors.js'
+import { messageOf } from '../../errors.js'
 import type { Fetched } from '../../attest/accept.js'
 import { verifyModel } from '../../verify/pipeline.js'
 import {
   collect,
   parseThreshold,
-  printJson,
   readInputFile,
   readPublicKeys,
   readTrust,
@@ -16,8 +15,9 @@ import {
   withTrustOptions,
   type TrustOptions
 } from '../io.js'
-import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
-import { renderReportText, stderrReporter } from '../render.js'
+import type { CliContext } from '../main.js'
+import { stderrReporter } from '../render.js'
+import { outputReport } from '../report-output.js'
 import {
   readLogRequirement,
   readProof,
@@ -110,10 +110,7 @@ export function registerAccept(program: Command, context: CliContext): void {
           { run: context.run, reporter }
         )
         reporter.end()
-        if (options.report) await writeFile(options.report, JSON.stringify(report, null, 2) + '\n')
-        if (options.json) printJson(context.io, report)
-        else context.io.stdout(renderReportText(report))
-        context.exitCode = isPassing(report.result) ? EXIT_PASS : EXIT_FAILED
+        await outputReport(context, report, options)
       } finally {
         reporter.end()
         await rm(workDir, { recursive: true, force: true })

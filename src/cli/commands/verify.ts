@@ -3,19 +3,18 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { removeBuildTree } from '../../reproduce/cleanup.js'
-import { isPassing } from '../../errors.js'
 import { verifyModel } from '../../verify/pipeline.js'
 import {
   asUsageError,
-  printJson,
   readInputFile,
   readTrust,
   UsageError,
   withTrustOptions,
   type TrustOptions
 } from '../io.js'
-import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
-import { renderReportText, stderrReporter } from '../render.js'
+import type { CliContext } from '../main.js'
+import { stderrReporter } from '../render.js'
+import { outputReport } from '../report-output.js'
 import { resolveVerifierId } from '../../attest/verifier-id.js'
 import { parsePrivateKey, type PrivateKey } from '../../protocol/keys.js'
 import { rebuildAttestationFor } from '../../verify/rebuild-attestation.js'
@@ -87,10 +86,7 @@ export function registerVerify(program: Command, context: CliContext): void {
           await writeFile(attest.out, vsa)
           report.rebuildAttestation = attest.out
         }
-        if (options.report) await writeFile(options.report, JSON.stringify(report, null, 2) + '\n')
-        if (options.json) printJson(context.io, report)
-        else context.io.stdout(renderReportText(report))
-        context.exitCode = isPassing(report.result) ? EXIT_PASS : EXIT_FAILED
+        await outputReport(context, report, options)
       } finally {
         reporter.end()
         await removeBuildTree(workDir, context.run)
