@@ -199,6 +199,27 @@ describe('verify-model log: a static tiled log built by append', () => {
     expect(JSON.parse(other.stdout)).toMatchObject({ result: 'invalid' })
     expect(other.stderr).toMatch(/^invalid: log proof entry: it logs attestation /)
 
+    // verify: the log is checked right after the signature, before any build is attempted.
+    const rebuild = await cli(
+      'verify',
+      '--sba',
+      sbas[4],
+      '--public-key',
+      alice.publicPath,
+      '--reproduce-only',
+      '--log-key',
+      vkey,
+      '--log-proof',
+      proofFile,
+      '--json'
+    )
+    expect(rebuild.code).toBe(1)
+    const report = JSON.parse(rebuild.stdout)
+    expect(report).toMatchObject({ result: 'invalid', mode: 'reproduce' })
+    expect(report.reason).toMatch(/^log proof entry: it logs attestation /)
+    expect(report.checks.map((c: { name: string }) => c.name)).toEqual(['signature', 'log'])
+    expect(report.build).toBeUndefined()
+
     const noProof = await cli(
       'verify-sba',
       sbas[3],

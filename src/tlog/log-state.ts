@@ -5,7 +5,7 @@ import { treeRoot } from './rfc6962.js'
 import type { LogSource } from './source.js'
 import { TiledLog } from './tiled-log.js'
 import { verifyCheckpointNote } from './verify.js'
-import { CHECKPOINT_FILE } from './writer.js'
+import { CHECKPOINT_FILE } from './tiles.js'
 
 export interface LatestCheckpoint {
   /** The note as served, signature lines included. */

@@ -8,8 +8,7 @@ import { inclusionProof } from './rfc6962.js'
 import { checkTilesGiveRoot } from './log-state.js'
 import type { LogSource } from './source.js'
 import { TiledLog } from './tiled-log.js'
-import { TILE_WIDTH } from './tiles.js'
-import { CHECKPOINT_FILE } from './writer.js'
+import { CHECKPOINT_FILE, TILE_WIDTH } from './tiles.js'
 
 export interface EntryProof {
   proof: string

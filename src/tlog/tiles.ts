@@ -6,6 +6,9 @@ export const TILE_HEIGHT = 8
 export const TILE_WIDTH = 1 << TILE_HEIGHT
 export const HASH_BYTES = 32
 
+/** The signed checkpoint, at the log's root. */
+export const CHECKPOINT_FILE = 'checkpoint'
+
 /** `N` as 3-digit groups, all but the last prefixed with 'x': 1234067 → x001/x234/067. */
 export function tileIndexPath(index: number): string {
   if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`tile index ${index}`)

@@ -22,10 +22,15 @@ import {
 import { treeRoot } from './rfc6962.js'
 import { directorySource, type LogSource } from './source.js'
 import { TiledLog } from './tiled-log.js'
-import { encodeEntryBundle, entryBundlePath, hashTilePath, TILE_WIDTH } from './tiles.js'
+import {
+  CHECKPOINT_FILE,
+  encodeEntryBundle,
+  entryBundlePath,
+  hashTilePath,
+  TILE_WIDTH
+} from './tiles.js'
 import { withLock, type LockOptions } from './lock.js'
 
-export const CHECKPOINT_FILE = 'checkpoint'
 export const LOCK_FILE = '.lock'
 
 export interface AppendOptions extends LockOptions {

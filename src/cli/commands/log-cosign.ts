@@ -3,7 +3,8 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { withLock } from '../../tlog/lock.js'
 import { cosignLatest, mergeCosignatures } from '../../tlog/witness.js'
-import { CHECKPOINT_FILE, LOCK_FILE, writeAtomically } from '../../tlog/writer.js'
+import { CHECKPOINT_FILE } from '../../tlog/tiles.js'
+import { LOCK_FILE, writeAtomically } from '../../tlog/writer.js'
 import { printJson } from '../io.js'
 import {
   openLog,
