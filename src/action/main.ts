@@ -148,6 +148,7 @@ async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): P
       core.warning(`the job summary was not written: ${why}`)
     }
   }
+  if (report.cpuDependence) core.warning(report.cpuDependence)
   if (isPassing(report.result)) {
     core.info(`${report.result}: ${report.reason}`)
     if (report.capability) core.info(`capability: ${report.capability}`)

@@ -35,6 +35,7 @@ export function renderSummary(report: Report): string {
     isPassing(report.result) && report.capability
       ? `<p>Capability: <code>${escapeHtml(report.capability)}</code></p>`
       : '',
+    report.cpuDependence ? `<p>⚠️ CPU: ${escapeHtml(report.cpuDependence)}</p>` : '',
     renderDiff(report),
     renderRebuildAttestations(report),
     renderChecks(report),
@@ -62,6 +63,7 @@ function renderFacts(report: Report): string {
     ['source', report.source && `${report.source.uri} @ ${report.source.commit}`],
     ['image', report.image],
     ['dataset root', report.datasetRoot],
+    ['CPU level (build.isa)', report.isa === undefined ? undefined : (report.isa ?? 'unpinned')],
     [
       'build',
       report.build &&

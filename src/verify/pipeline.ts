@@ -9,9 +9,15 @@ import type { Ledger } from '../protocol/ledger.js'
 import { treeSha256 } from '../digest/tree.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
 import { reproduce, type ReproduceResult } from '../reproduce/index.js'
-import { diffManifests, type ManifestDiff } from '../compare/manifest-diff.js'
-import { explainMismatch, formatExplanation } from '../compare/explain.js'
-import { REPORT_SCHEMA_VERSION, shortDigest, type Check, type Report } from './report.js'
+import { diffManifests } from '../compare/manifest-diff.js'
+import { explainMismatchLines } from '../compare/explain.js'
+import {
+  REPORT_SCHEMA_VERSION,
+  shortDigest,
+  UNPINNED_ISA_NOTE,
+  type Check,
+  type Report
+} from './report.js'
 import { acceptRebuilds, type RebuildCandidate, type RebuildPolicy } from '../attest/accept.js'
 import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'
 
@@ -154,7 +160,7 @@ async function runProtocol(
   tracker.start('compare')
   if (downloaded.root !== reproduced.outputs.root) {
     report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest)
-    report.explanations = await explainChanges(report.diff, reproduced.outDir, model)
+    report.explanations = await explainMismatchLines(reproduced.outDir, model, report.diff)
     const { added, removed, changed } = report.diff
     throw mismatch(
       `the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`
@@ -307,6 +313,8 @@ function describeLedger(report: Report, ledger: Ledger): void {
   report.source = { uri: ledger.source.uri, commit: ledger.source.gitCommit }
   report.image = ledger.environment.reference
   if (ledger.dataset) report.datasetRoot = ledger.dataset.treeSha256
+  report.isa = ledger.build.isa ?? null
+  if (ledger.build.isa === undefined) report.cpuDependence = UNPINNED_ISA_NOTE
 }
 
 function recordReproduction(
@@ -332,17 +340,6 @@ function recordReproduction(
   tracker.detail(
     'outputs',
     `reproduced root ${reproduced.outputs.root} (${reproduced.outputs.manifest.length} file(s))`
-  )
-}
-
-async function explainChanges(
-  diff: ManifestDiff,
-  reproducedDir: string,
-  model: string
-): Promise<Record<string, string[]>> {
-  const explanations = await explainMismatch(reproducedDir, model, diff)
-  return Object.fromEntries(
-    [...explanations].map(([file, explanation]) => [file, formatExplanation(explanation)])
   )
 }
 
