@@ -8,9 +8,17 @@ import type { DownloadFn } from '../download.js'
 import { verifyModel } from '../verify/pipeline.js'
 import { REPORT_SCHEMA_VERSION, type Report } from '../verify/report.js'
 import { resolveCachedDataset, type CacheApi } from './dataset-cache.js'
-import { InputError, parseInputs, type ActionInputs, type GetInput, type Source } from './inputs.js'
+import {
+  InputError,
+  parseInputs,
+  secretLines,
+  type ActionInputs,
+  type GetInput,
+  type Source
+} from './inputs.js'
 import { planSegments } from './plan.js'
 import { formatPercent, type SegmentSelection } from '../segments/selection.js'
+import { fetchRebuildCandidates, writeRebuildAttestation } from './rebuild-attestations.js'
 import { runnerLimits, type RunnerLimits } from './runner-limits.js'
 import { renderSummary } from './summary.js'
 import { writeOutputs } from './outputs.js'
@@ -22,6 +30,8 @@ export interface ActionCore {
   getInput: GetInput
   setOutput(name: string, value: string): void
   setFailed(message: string): void
+  /** Masks a value in the rest of the job's log. */
+  setSecret(secret: string): void
   error(message: string, properties?: { title?: string }): void
   warning(message: string): void
   info(message: string): void
@@ -36,6 +46,8 @@ export interface ActionDeps {
   download: DownloadFn
   cache: CacheApi
   env: NodeJS.ProcessEnv
+  /** The clock of `timeVerified` in rebuild attestations (default: the system clock). */
+  now?: () => Date
 }
 
 const MAX_MODEL_FILE_BYTES = 1024 ** 4
@@ -46,6 +58,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   const { core } = deps
   let inputs: ActionInputs
   let limits: RunnerLimits
+  // Before anything can print: the signing key must never reach the log.
+  for (const line of secretLines(core.getInput('attest-key'))) core.setSecret(line)
   try {
     inputs = parseInputs(core.getInput, deps.env)
     limits = runnerLimits(deps.env)
@@ -89,6 +103,15 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         memoryBytes: limits.memoryBytes,
         maxOutputBytes: limits.maxOutputBytes,
         workDir: staging,
+        rebuilds: inputs.rebuilds && {
+          candidates: await fetchRebuildCandidates(
+            inputs.rebuilds,
+            staging,
+            deps.download,
+            core.info
+          ),
+          policy: { trustedKeys: inputs.rebuilds.keys, threshold: inputs.rebuilds.threshold }
+        },
         log
       },
       {
@@ -114,6 +137,13 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     reporter.end()
     await removeBuildTree(staging, deps.run)
   }
+  const stamp = `${deps.env.GITHUB_RUN_ID ?? process.pid}-${Date.now()}`
+  await writeRebuildAttestation(
+    report,
+    inputs,
+    deps.now ?? (() => new Date()),
+    `verify-model-rebuild-attestation-${stamp}.json`
+  )
   // Outside the try: the outputs are written once, for the one verdict.
   await finish(report, inputs, deps)
 }

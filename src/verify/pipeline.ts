@@ -1,6 +1,6 @@
 import { lstatSync } from 'node:fs'
 import path from 'node:path'
-import { mismatch, toVerifyError, unverifiable, type Verdict } from '../errors.js'
+import { invalid, mismatch, toVerifyError, unverifiable, type Verdict } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { PublicKey } from '../protocol/keys.js'
 import { verifyAttestation, type VerifiedAttestation } from '../protocol/attestation.js'
@@ -20,6 +20,7 @@ import {
   type Check,
   type Report
 } from './report.js'
+import { acceptRebuilds, type RebuildCandidate, type RebuildPolicy } from '../attest/accept.js'
 import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'
 
 export type Mode = Report['mode']
@@ -40,6 +41,7 @@ export type Phase =
   | 'transcript'
   | 'state'
   | `segment ${number}`
+  | 'rebuild-attestations'
 
 export interface VerifyRequest {
   mode: Mode
@@ -55,6 +57,8 @@ export interface VerifyRequest {
   /** The build container's memory limit and the cap on what it may leave in /out (bytes). */
   memoryBytes?: number
   maxOutputBytes?: number
+  /** Mode attested: the rebuild attestations and who may sign them (PROTOCOL.md section 8). */
+  rebuilds?: { candidates: RebuildCandidate[]; policy: RebuildPolicy }
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
   /** A segmented build's signed transcript, and where it came from (stateUri resolves against it). */
@@ -127,6 +131,8 @@ async function runProtocol(
   if (request.log) checkLogProof(request.log, attestation, tracker, report)
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
+  if (request.mode === 'attested')
+    return acceptAttested(request, deps, tracker, report, attestation)
   const onPhase = (phase: ReproducePhase, detail?: string) => {
     tracker.start(phase)
     if (detail) deps.reporter.info(detail)
@@ -220,14 +226,45 @@ async function checkCapability(
   report: Report,
   attestation: VerifiedAttestation
 ): Promise<{ result: Verdict; reason: string }> {
-  tracker.start('hash')
-  const model = requiredModel(request)
-  const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger)
+  const downloaded = await hashDownload(request, deps, tracker, report, attestation)
   tracker.start('compare')
   const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
   tracker.pass(`capability matches: ${capability}`)
   report.capability = capability
   return { result: 'verified', reason: `the download's capability equals the expected one` }
+}
+
+/** PROTOCOL.md section 8: no rebuild here; k trusted rebuilders vouch for the download's root. */
+async function acceptAttested(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation
+): Promise<{ result: Verdict; reason: string }> {
+  const downloaded = await hashDownload(request, deps, tracker, report, attestation)
+  tracker.start('rebuild-attestations')
+  if (request.rebuilds === undefined) {
+    throw invalid(
+      'rebuild attestations: mode attested needs the attestations and the rebuilder keys'
+    )
+  }
+  const { candidates } = request.rebuilds
+  // The log that the SBA's proof is checked against binds the rebuilders' attestations too.
+  const policy = { ...request.rebuilds.policy, log: request.log?.policy }
+  const acceptance = acceptRebuilds(
+    candidates,
+    { modelRoot: downloaded.root, attestationDigest: attestation.attestationDigest },
+    policy
+  )
+  report.rebuildAttestations = acceptance.verdicts
+  report.rebuilderThreshold = policy.threshold
+  if (acceptance.failure) throw acceptance.failure
+  const keyIds = acceptance.countedKeys.map(k => shortDigest(k.keyId))
+  const attested = `${keyIds.length} distinct trusted rebuilder key(s) attest root ${downloaded.root} (threshold ${policy.threshold})`
+  tracker.pass(`${attested}: ${keyIds.join(', ')}`)
+  report.capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
+  return { result: 'verified', reason: attested }
 }
 
 function checkLogProof(
@@ -245,6 +282,18 @@ function checkLogProof(
   tracker.pass(
     `entry ${index} of ${treeSize} in ${origin}; ${witnesses.length} witness(es) cosigned (threshold ${log.policy.witnessThreshold})`
   )
+}
+
+/** The 'hash' phase of the modes that rebuild nothing: the download's tree digest. */
+async function hashDownload(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation
+): Promise<TreeDigest> {
+  tracker.start('hash')
+  return hashModel(requiredModel(request), deps, tracker, report, attestation.ledger)
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */
