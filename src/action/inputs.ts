@@ -83,7 +83,11 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
   const modelUrls = parseModelUrls(getInput('model-url'))
   if (model && modelUrls.length > 0)
     throw new InputError('give either model or model-url, not both')
-  if ((mode === 'verify' || mode === 'check') && !model && modelUrls.length === 0) {
+  if (
+    (mode === 'verify' || mode === 'check' || mode === 'attested') &&
+    !model &&
+    modelUrls.length === 0
+  ) {
     throw new InputError(`mode ${mode} needs the downloaded model: set model (a path) or model-url`)
   }
   if ((mode === 'reproduce' || mode === 'plan') && (model || modelUrls.length > 0)) {
