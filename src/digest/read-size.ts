@@ -1,0 +1,72 @@
+import fs from 'node:fs'
+import path from 'node:path'
+
+/** The data caches of one CPU core, in bytes, as Linux reports them (undefined: not reported). */
+export interface CpuCaches {
+  l1d?: number
+  l2?: number
+  l3?: number
+}
+
+const SYSFS_CACHES = '/sys/devices/system/cpu/cpu0/cache'
+
+/** Reads `index*\/{level,type,size}` under `dir`; an absent or unreadable directory gives `{}`. */
+export function cpuCaches(dir = SYSFS_CACHES): CpuCaches {
+  const caches: CpuCaches = {}
+  let entries: string[]
+  try {
+    entries = fs.readdirSync(dir).filter(name => /^index\d+$/.test(name))
+  } catch {
+    return caches
+  }
+  for (const entry of entries) {
+    const read = (file: string) => {
+      try {
+        return fs.readFileSync(path.join(dir, entry, file), 'utf8').trim()
+      } catch {
+        return ''
+      }
+    }
+    if (read('type') === 'Instruction') continue
+    const size = parseCacheSize(read('size'))
+    const level = read('level')
+    if (size === undefined) continue
+    if (level === '1') caches.l1d = size
+    else if (level === '2') caches.l2 = size
+    else if (level === '3') caches.l3 = size
+  }
+  return caches
+}
+
+/** `32K`, `1024K`, `2M` (sysfs units are powers of 1024). */
+export function parseCacheSize(text: string): number | undefined {
+  const match = /^(\d+)([KMG]?)$/i.exec(text)
+  if (!match) return undefined
+  const unit = { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[match[2].toUpperCase() as '' | 'K']
+  return Number(match[1]) * unit
+}
+
+export const MIN_READ_SIZE = 64 << 10
+export const MAX_READ_SIZE = 1 << 20
+/** When the L2 size is not known. */
+export const FALLBACK_READ_SIZE = 128 << 10
+
+/**
+ * Bytes per read: the largest power of two up to an eighth of the L2 cache, within 64 KiB-1 MiB.
+ * A read is copied into the buffer and then hashed on the same core, so the buffer must still
+ * be in L2 when SHA-256 reads it (docs/performance.md has the measurements).
+ */
+export function readSizeFor(caches: CpuCaches): number {
+  if (caches.l2 === undefined || caches.l2 <= 0) return FALLBACK_READ_SIZE
+  let size = MIN_READ_SIZE
+  while (size * 2 <= caches.l2 / 8 && size * 2 <= MAX_READ_SIZE) size *= 2
+  return size
+}
+
+let cached: number | undefined
+
+/** `readSizeFor(cpuCaches())`, read once per thread. */
+export function defaultReadSize(): number {
+  cached ??= readSizeFor(cpuCaches())
+  return cached
+}
