@@ -1,7 +1,7 @@
 import { threadWorkers } from '../../src/digest/workers.js'
 
 /** `node --import tsLoader` runs this repository's TypeScript modules without a build. */
-export const tsLoader = new URL('./ts-loader/register.mjs', import.meta.url).href
+export const tsLoader = new URL('../../scripts/ts-loader/register.mjs', import.meta.url).href
 
 /**
  * Real hashing threads running the TypeScript worker module (src/digest/digest-worker.ts, the

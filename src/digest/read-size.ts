@@ -63,10 +63,20 @@ export function readSizeFor(caches: CpuCaches): number {
   return size
 }
 
-let cached: number | undefined
+/** Overrides the read size (bytes), for measuring (`npm run bench -- --read-sizes`). */
+export const READ_SIZE_VARIABLE = 'VERIFY_MODEL_READ_SIZE'
 
-/** `readSizeFor(cpuCaches())`, read once per thread. */
-export function defaultReadSize(): number {
-  cached ??= readSizeFor(cpuCaches())
-  return cached
+/**
+ * `readSizeFor(cpuCaches())`, or the size `VERIFY_MODEL_READ_SIZE` gives: a power of two from
+ * 4 KiB to 16 MiB, anything else is an error naming the variable.
+ */
+export function defaultReadSize(env: NodeJS.ProcessEnv = process.env): number {
+  const override = env[READ_SIZE_VARIABLE]
+  if (override === undefined || override === '') return readSizeFor(cpuCaches())
+  const size = /^\d+$/.test(override) ? Number(override) : NaN
+  if (!(size >= 4096 && size <= 16 << 20 && (size & (size - 1)) === 0))
+    throw new Error(
+      `${READ_SIZE_VARIABLE}=${override}: give the read size in bytes, a power of two from 4096 to 16777216, or unset it`
+    )
+  return size
 }

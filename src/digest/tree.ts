@@ -46,6 +46,18 @@ export async function treeSha256(target: string, options: TreeOptions = {}): Pro
   }
 }
 
+/**
+ * The tree digest of files hashed elsewhere (a download, hashed while it streamed): sorted and
+ * rooted exactly as `treeSha256` does for the same files.
+ */
+export function treeOfEntries(entries: readonly ManifestEntry[]): TreeDigest {
+  const manifest = sortByPathBytes(
+    entries.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
+    entry => entry.path
+  )
+  return { root: manifestRoot(manifest), manifest }
+}
+
 /** The root (hex) of a manifest already sorted by path bytes. */
 export function manifestRoot(manifest: readonly ManifestEntry[]): string {
   return rootOfLeafHashes(
