@@ -48,18 +48,19 @@ export function parseCacheSize(text: string): number | undefined {
 
 export const MIN_READ_SIZE = 64 << 10
 export const MAX_READ_SIZE = 1 << 20
-/** When the L2 size is not known. */
-export const FALLBACK_READ_SIZE = 128 << 10
+/** When the L2 size is not known: right for L2 caches of 512 KiB and up. */
+export const FALLBACK_READ_SIZE = 256 << 10
 
 /**
- * Bytes per read: the largest power of two up to an eighth of the L2 cache, within 64 KiB-1 MiB.
- * A read is copied into the buffer and then hashed on the same core, so the buffer must still
- * be in L2 when SHA-256 reads it (docs/performance.md has the measurements).
+ * Bytes per read: the largest power of two up to half the L2 cache, within 64 KiB-1 MiB. A read
+ * is copied into the buffer by the kernel and then hashed on the same core, so the buffer must
+ * still be in L2 when SHA-256 reads it; fewer, bigger reads cost fewer system calls (and, on
+ * the calling thread, fewer hops to the libuv pool). docs/performance.md has the measurements.
  */
 export function readSizeFor(caches: CpuCaches): number {
   if (caches.l2 === undefined || caches.l2 <= 0) return FALLBACK_READ_SIZE
   let size = MIN_READ_SIZE
-  while (size * 2 <= caches.l2 / 8 && size * 2 <= MAX_READ_SIZE) size *= 2
+  while (size * 2 <= caches.l2 / 2 && size * 2 <= MAX_READ_SIZE) size *= 2
   return size
 }
 
