@@ -188,16 +188,20 @@ function toolsFor(set, data) {
     ]
   }
   if (set === 'small' || set === 'dataset') {
+    // Many files per process: parallel processes interleave their output lines, so the
+    // digests are cross-checked from a serial run of the same tool.
     return [
       ...oursTools,
       {
         name: `sha256sum, xargs -P${cpus}`,
         argv: findXargs(`-P${cpus} sha256sum`),
+        check: findXargs('sha256sum'),
         parse: coreutils
       },
       {
         name: `openssl dgst, xargs -P${cpus}`,
         argv: findXargs(`-P${cpus} openssl dgst -sha256`),
+        check: findXargs('openssl dgst -sha256'),
         parse: openssl
       }
     ]
