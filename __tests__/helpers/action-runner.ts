@@ -17,6 +17,11 @@ export interface BundledActionOptions {
   timeoutMs?: number
   /** The bundle to run (default: the committed dist/index.js). */
   bundle?: string
+  /**
+   * The /proc/cpuinfo the step sees, for another runner's CPU: bind-mounted over the kernel's
+   * in a private mount namespace of the step (`unshare --mount`, which needs root).
+   */
+  cpuInfo?: string
 }
 
 export interface BundledActionResult {
@@ -85,10 +90,15 @@ export async function runBundledAction(
     ...options.env
   }
 
+  let cpuInfoFile: string | undefined
+  if (options.cpuInfo !== undefined) {
+    cpuInfoFile = path.join(root, 'cpuinfo')
+    writeFileSync(cpuInfoFile, options.cpuInfo)
+  }
   const started = Date.now()
   const { exitCode, stdout, stderr } = await spawnNode(
     options.bundle ?? path.join(repoRoot, 'dist/index.js'),
-    { cwd: workspace, env, timeoutMs: options.timeoutMs ?? 120_000 }
+    { cwd: workspace, env, timeoutMs: options.timeoutMs ?? 120_000, cpuInfoFile }
   )
   const outputs = parseFileCommandValues(readFileSync(outputFile, 'utf8'))
   const reportPath = outputs.report
@@ -314,10 +324,24 @@ interface SpawnResult {
 /** Async, so that servers in this process (the loopback HTTP fixtures) keep answering. */
 function spawnNode(
   script: string,
-  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; cpuInfoFile?: string }
 ): Promise<SpawnResult> {
+  const [file, args] =
+    options.cpuInfoFile === undefined
+      ? [process.execPath, [script]]
+      : [
+          'unshare',
+          [
+            '--mount',
+            '--',
+            process.execPath,
+            path.join(repoRoot, '__tests__/helpers/with-cpuinfo.mjs'),
+            options.cpuInfoFile,
+            script
+          ]
+        ]
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], {
+    const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env,
       stdio: ['ignore', 'pipe', 'pipe']

@@ -35,6 +35,7 @@ export function renderSummary(report: Report): string {
     isPassing(report.result) && report.capability
       ? `<p>Capability: <code>${escapeHtml(report.capability)}</code></p>`
       : '',
+    report.cpuDependence ? `<p>⚠️ CPU: ${escapeHtml(report.cpuDependence)}</p>` : '',
     renderDiff(report),
     renderChecks(report),
     renderFacts(report),
@@ -61,6 +62,7 @@ function renderFacts(report: Report): string {
     ['source', report.source && `${report.source.uri} @ ${report.source.commit}`],
     ['image', report.image],
     ['dataset root', report.datasetRoot],
+    ['CPU level (build.isa)', report.isa === undefined ? undefined : (report.isa ?? 'unpinned')],
     [
       'build',
       report.build &&
@@ -68,6 +70,12 @@ function renderFacts(report: Report): string {
     ],
     ['reproduced root', report.reproduced?.root],
     ['downloaded root', report.downloaded?.root],
+    [
+      'log entry',
+      report.log &&
+        `index ${report.log.index} of ${report.log.treeSize} in ${report.log.origin}, root ${report.log.root}`
+    ],
+    ['log witnesses', report.log && (report.log.witnesses.join(', ') || 'none required')],
     ['expected capability', report.expectedCapability],
     ['capability', report.capability]
   ]

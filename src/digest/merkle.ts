@@ -3,6 +3,8 @@ import type { ManifestEntry } from './types.js'
 
 const LEAF_PREFIX = 0x00
 const NODE_PREFIX = 0x01
+/** Reused for every interior node: one allocation, not one per hash. */
+const node = Buffer.alloc(65, NODE_PREFIX)
 
 /** Reused for every leaf of this thread (each worker thread has its own module instance). */
 let scratch = Buffer.allocUnsafeSlow(4096)
@@ -50,8 +52,8 @@ export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
   return Buffer.from(rootOfLeafHashes(leaves.map(leafHash)), 'hex')
 }
 
-/** `SHA256(0x00 || leaf data)`, hex. */
-function leafHash(data: Uint8Array): string {
+/** `SHA256(0x00 || leaf data)`, hex: the RFC 6962 leaf hash of any leaf (log entries too). */
+export function leafHash(data: Uint8Array): string {
   const prefixed = Buffer.allocUnsafe(1 + data.length)
   prefixed[0] = LEAF_PREFIX
   prefixed.set(data, 1)
@@ -65,18 +67,19 @@ function leafHash(data: Uint8Array): string {
  */
 export function rootOfLeafHashes(hashes: readonly string[]): string {
   if (hashes.length === 0) return hash('sha256', '', 'hex')
-  const node = Buffer.allocUnsafe(65)
-  node[0] = NODE_PREFIX
   let level = hashes
   while (level.length > 1) {
     const next: string[] = []
-    for (let i = 0; i + 1 < level.length; i += 2) {
-      node.write(level[i], 1, 'hex')
-      node.write(level[i + 1], 33, 'hex')
-      next.push(hash('sha256', node, 'hex'))
-    }
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i], level[i + 1]))
     if (level.length % 2 === 1) next.push(level[level.length - 1])
     level = next
   }
   return level[0]
+}
+
+/** RFC 6962 interior node `SHA256(0x01 || left || right)`, over and to hex hashes. */
+export function nodeHash(left: string, right: string): string {
+  node.write(left, 1, 'hex')
+  node.write(right, 33, 'hex')
+  return hash('sha256', node, 'hex')
 }
