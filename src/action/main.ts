@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { removeBuildTree } from '../reproduce/cleanup.js'
-import { isPassing, messageOf, toVerifyError } from '../errors.js'
+import { isPassing, messageOf, toVerifyError, unverifiable } from '../errors.js'
 import { MAX_ENVELOPE_BYTES } from '../protocol/envelope.js'
 import type { Run } from '../exec.js'
+import type { ManifestEntry } from '../digest/types.js'
 import type { DownloadFn } from '../download.js'
 import { verifyModel } from '../verify/pipeline.js'
 import { REPORT_SCHEMA_VERSION, type Report } from '../verify/report.js'
@@ -81,7 +82,7 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   try {
     reporter.phase('fetch')
     const sba = await fetchAttestation(inputs, staging, deps)
-    const model = await fetchModel(inputs, staging, deps)
+    const { model, modelHashed } = await fetchModel(inputs, staging, deps)
     const transcript = inputs.transcript && {
       bytes: await fetchDocument(inputs.transcript, 'transcript', staging, deps),
       location: inputs.transcript.kind === 'path' ? inputs.transcript.path : inputs.transcript.url
@@ -96,6 +97,7 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         trustedKeys: inputs.publicKeys,
         threshold: inputs.threshold,
         model,
+        modelHashed,
         expectedCapability: inputs.expectedCapability,
         datasetDir: inputs.dataset,
         allowNetwork: inputs.allowNetwork,
@@ -242,19 +244,28 @@ async function fetchLogProof(
 }
 
 /** A downloaded single file is the model itself (the single-file rule names it); several make a tree. */
+/** The model to compare: a path, or the model-url downloads with their streamed digests. */
 async function fetchModel(
   inputs: ActionInputs,
   staging: string,
   deps: ActionDeps
-): Promise<string | undefined> {
-  if (inputs.modelUrls.length === 0) return inputs.model
+): Promise<{ model?: string; modelHashed?: ManifestEntry[] }> {
+  if (inputs.modelUrls.length === 0) return { model: inputs.model }
   const dir = path.join(staging, 'model')
   await mkdir(dir)
+  const modelHashed: ManifestEntry[] = []
   for (const { name, url } of inputs.modelUrls) {
     deps.core.info(`downloading ${name} from ${url}`)
-    await deps.download(url, path.join(dir, name), { maxBytes: MAX_MODEL_FILE_BYTES })
+    const file = path.join(dir, name)
+    const { bytes, sha256 } = await deps.download(url, file, { maxBytes: MAX_MODEL_FILE_BYTES })
+    // The digest is of the bytes received; the file must hold all of them.
+    const written = (await stat(file)).size
+    if (written !== bytes)
+      throw unverifiable(`download ${name}: ${bytes} bytes received, ${written} on disk`)
+    modelHashed.push({ path: name, size: bytes, sha256 })
   }
-  return inputs.modelUrls.length === 1 ? path.join(dir, inputs.modelUrls[0].name) : dir
+  const model = inputs.modelUrls.length === 1 ? path.join(dir, inputs.modelUrls[0].name) : dir
+  return { model, modelHashed }
 }
 
 function failureReport(mode: Report['mode'], error: unknown): Report {

@@ -6,8 +6,8 @@ import type { PublicKey } from '../protocol/keys.js'
 import { verifyAttestation, type VerifiedAttestation } from '../protocol/attestation.js'
 import { computeCapability } from '../protocol/capability.js'
 import type { Ledger } from '../protocol/ledger.js'
-import { treeSha256 } from '../digest/tree.js'
-import type { HashProgress, TreeDigest } from '../digest/types.js'
+import { treeOfEntries, treeSha256 } from '../digest/tree.js'
+import type { HashProgress, ManifestEntry, TreeDigest } from '../digest/types.js'
 import { reproduce, type ReproducePhase, type ReproduceResult } from '../reproduce/index.js'
 import type { RandomInt, SegmentSelection } from '../segments/selection.js'
 import { describeEscape, spotCheckSegments } from './segments.js'
@@ -50,6 +50,11 @@ export interface VerifyRequest {
   threshold: number
   /** The downloaded model: a file or a directory. Required in verify and check modes. */
   model?: string
+  /**
+   * The model's files as hashed while they were downloaded (`path`: the name of each in `model`,
+   * all of them): their digest is used instead of reading the files again.
+   */
+  modelHashed?: readonly ManifestEntry[]
   expectedCapability?: string
   datasetDir?: string
   allowNetwork: boolean
@@ -170,7 +175,7 @@ async function runProtocol(
 
   tracker.start('hash')
   const model = requiredModel(request)
-  const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger)
+  const downloaded = await hashModel(model, request, deps, tracker, report, attestation.ledger)
   tracker.start('compare')
   if (downloaded.root !== reproduced.outputs.root) {
     report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest)
@@ -206,7 +211,7 @@ async function spotCheck(
     attestation,
     hashDownload: () => {
       tracker.start('hash')
-      return hashModel(model, deps, tracker, report, attestation.ledger)
+      return hashModel(model, request, deps, tracker, report, attestation.ledger)
     },
     report,
     checks: tracker,
@@ -293,7 +298,7 @@ async function hashDownload(
   attestation: VerifiedAttestation
 ): Promise<TreeDigest> {
   tracker.start('hash')
-  return hashModel(requiredModel(request), deps, tracker, report, attestation.ledger)
+  return hashModel(requiredModel(request), request, deps, tracker, report, attestation.ledger)
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */
@@ -318,6 +323,7 @@ function requiredModel(request: VerifyRequest): string {
 /** Hashes the downloaded model; the caller has started the 'hash' phase. */
 async function hashModel(
   model: string,
+  request: VerifyRequest,
   deps: VerifyDeps,
   tracker: CheckTracker,
   report: Report,
@@ -326,8 +332,11 @@ async function hashModel(
   if (!lstatSync(model, { throwIfNoEntry: false })) {
     throw unverifiable(`model: ${model} does not exist: check the download step or the path`)
   }
-  const downloaded = await digestModel(model, ledger, progress =>
-    deps.reporter.hashProgress('model', progress)
+  const downloaded = await digestModel(
+    model,
+    ledger,
+    progress => deps.reporter.hashProgress('model', progress),
+    request.modelHashed
   )
   report.downloaded = downloaded
   tracker.pass(`downloaded model root ${downloaded.root} (${downloaded.manifest.length} file(s))`)
@@ -340,12 +349,20 @@ function singleFileName(ledger: Ledger): string | undefined {
   return outputs?.length === 1 ? outputs[0] : undefined
 }
 
-export function digestModel(
+/**
+ * The model's tree digest: of `hashed` when its files were hashed as they were downloaded (the
+ * same manifest and root as reading them again), else by hashing `model`.
+ */
+export async function digestModel(
   model: string,
   ledger: Ledger,
-  onProgress?: (progress: HashProgress) => void
+  onProgress?: (progress: HashProgress) => void,
+  hashed?: readonly ManifestEntry[]
 ): Promise<TreeDigest> {
-  return treeSha256(model, { singleName: singleFileName(ledger), onProgress })
+  const singleName = singleFileName(ledger)
+  if (hashed === undefined) return treeSha256(model, { singleName, onProgress })
+  const single = hashed.length === 1 && lstatSync(model).isFile()
+  return treeOfEntries(single ? [{ ...hashed[0], path: singleName ?? hashed[0].path }] : hashed)
 }
 
 export function capabilityOf(attestation: VerifiedAttestation, root: string): string {
