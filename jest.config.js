@@ -8,6 +8,7 @@ const INTEGRATION_FILES = [
   'e2e/action.test.ts',
   'e2e/cross-cpu.test.ts',
   'e2e/demo.test.ts',
+  'e2e/rebuild-attestations.test.ts',
   'e2e/isa.test.ts',
   'examples/tiny-model.test.ts',
   'examples/torch-cnn.test.ts',

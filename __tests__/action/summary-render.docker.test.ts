@@ -36,6 +36,7 @@ async function runWith(inputs: Record<string, string>): Promise<Run> {
   const result: Run = { summary: '', outputs: {}, failed: [] }
   const core: ActionCore = {
     getInput: name => inputs[name] ?? '',
+    setSecret: () => undefined,
     setOutput: (name, value) => void (result.outputs[name] = value),
     setFailed: message => void result.failed.push(message),
     error: () => undefined,

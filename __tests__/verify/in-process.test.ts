@@ -1,6 +1,7 @@
 // verifyModel and runAction in-process, every dependency injected (run, download, cache, core):
 // no Docker, no bundle, no module mocks.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -185,6 +186,7 @@ function fakeCore(inputs: Record<string, string>, summary?: () => Promise<void>)
     warnings: [],
     summaries: [],
     getInput: name => inputs[name] ?? '',
+    setSecret: () => undefined,
     setOutput: (name, value) => void (core.outputs[name] = value),
     setFailed: message => void core.failed.push(message),
     error: () => undefined,
@@ -208,8 +210,9 @@ function actionDeps(core: ActionCore): ActionDeps & { downloads: string[] } {
     run: forbiddenRun().run,
     download: async (url, file) => {
       downloads.push(url)
-      await writeFile(file, readFileSync(path.join(modelDir, 'weights.bin')))
-      return { bytes: 4096, sha256: '' }
+      const bytes = readFileSync(path.join(modelDir, 'weights.bin'))
+      await writeFile(file, bytes)
+      return { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
     },
     cache: {
       isFeatureAvailable: () => false,

@@ -69,6 +69,11 @@ export function renderReportText(report: Report): string {
       : undefined
   )
   if (report.segments) lines.push(...segmentLines(report.segments))
+  fact('rebuild-attestation', report.rebuildAttestation)
+  for (const [i, v] of (report.rebuildAttestations ?? []).entries()) {
+    lines.push(`  attestation #${i + 1} ${v.counted ? 'counted' : 'refused'}  ${v.source}`)
+    if (!v.counted) lines.push(`           ${v.why}`)
+  }
   fact('log-index', report.log && String(report.log.index))
   fact('log-origin', report.log?.origin)
   if (report.diff) lines.push(...diffLines(report.diff, report.explanations))
