@@ -57,6 +57,7 @@ describe('the npm package', () => {
     expect(packed.files.map(file => file.path).sort()).toEqual([
       'LICENSE',
       'README.md',
+      'dist/cli/digest-worker.js',
       'dist/cli/index.js',
       'dist/cli/licenses.txt',
       'dist/cli/package.json',
