@@ -5,7 +5,8 @@ import { rmSync, writeFileSync, chmodSync } from 'node:fs'
 const ncc = 'node_modules/.bin/ncc'
 const bundles = [
   { entry: 'src/index.ts', out: 'dist' },
-  { entry: 'src/cli/index.ts', out: 'dist/cli' }
+  { entry: 'src/cli/index.ts', out: 'dist/cli' },
+  { entry: 'src/post-index.ts', out: 'dist/post' }
 ]
 
 rmSync('dist', { recursive: true, force: true })

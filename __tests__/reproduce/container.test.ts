@@ -172,8 +172,12 @@ describe('buildRunArgs', () => {
   it('asks for GPUs only for gpus: all, and limits memory only when told', () => {
     expect(buildRunArgs(sampleLedger(), paths, options)).not.toContain('--gpus')
     expect(buildRunArgs(sampleLedger(), paths, options)).not.toContain('--memory')
+    expect(() => buildRunArgs(sampleLedger({ gpus: 'all' }), paths, options)).toThrow(
+      "predicate.build.gpus: the ledger asks for gpus 'all' (device and driver access) but allow-gpu is false"
+    )
     const args = buildRunArgs(sampleLedger({ gpus: 'all' }), paths, {
       ...options,
+      allowGpu: true,
       memory: '8g',
       pidsLimit: 64
     })

@@ -1,6 +1,8 @@
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { removeBuildTree } from '../reproduce/cleanup.js'
+import { randomBytes } from 'node:crypto'
+import { RunScope } from '../reproduce/run-scope.js'
+import { STATE_DIRS, STATE_RUN_ID } from './state.js'
 import { isPassing, messageOf, toVerifyError } from '../errors.js'
 import { MAX_ENVELOPE_BYTES } from '../protocol/envelope.js'
 import type { Run } from '../exec.js'
@@ -25,6 +27,8 @@ export interface ActionCore {
   startGroup(name: string): void
   endGroup(): void
   writeSummary(html: string): Promise<void>
+  /** For the `post:` step (GITHUB_STATE); absent in tests that need none. */
+  saveState?(name: string, value: string): void
 }
 
 export interface ActionDeps {
@@ -33,6 +37,11 @@ export interface ActionDeps {
   download: DownloadFn
   cache: CacheApi
   env: NodeJS.ProcessEnv
+  /**
+   * Calls `handler` on SIGINT or SIGTERM (what the runner sends on cancel); the process ends
+   * once it resolves. Returns the unsubscribe. Absent: signals are not handled.
+   */
+  onTermination?: (handler: (signal: NodeJS.Signals) => Promise<void>) => () => void
 }
 
 const MAX_MODEL_FILE_BYTES = 1024 ** 4
@@ -56,7 +65,31 @@ export async function runAction(deps: ActionDeps): Promise<void> {
 
   await mkdir(inputs.workingDirectory, { recursive: true })
   const staging = await mkdtemp(path.join(inputs.workingDirectory, 'verify-model-'))
+  const scope = new RunScope(
+    `${deps.env.GITHUB_RUN_ID ?? 'local'}-${deps.env.GITHUB_RUN_ATTEMPT ?? '1'}-${randomBytes(6).toString('hex')}`
+  )
+  const dirs: string[] = []
+  const hold = (dir: string) => {
+    scope.track(dir)
+    dirs.push(dir)
+    core.saveState?.(STATE_DIRS, JSON.stringify(dirs))
+  }
+  core.saveState?.(STATE_RUN_ID, scope.id)
+  hold(staging)
   const reporter = groupReporter(core)
+  // A cancelled run removes its container and directories and reports the failing verdict
+  // itself; the ordinary path then writes nothing more.
+  let cancelling: Promise<void> | undefined
+  let finishing = false
+  const stopListening = deps.onTermination?.(signal => {
+    if (finishing || cancelling) return cancelling ?? Promise.resolve()
+    cancelling = (async () => {
+      reporter.end()
+      await scope.removeAll(deps.run)
+      await finish(cancelledReport(inputs, signal), inputs, deps)
+    })()
+    return cancelling
+  })
   let report: Report
   try {
     reporter.phase('fetch')
@@ -72,6 +105,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         expectedCapability: inputs.expectedCapability,
         datasetDir: inputs.dataset,
         allowNetwork: inputs.allowNetwork,
+        allowGpu: inputs.allowGpu,
+        runId: scope.id,
         timeoutCapSeconds: inputs.timeoutCapSeconds,
         memoryBytes: limits.memoryBytes,
         maxOutputBytes: limits.maxOutputBytes,
@@ -88,7 +123,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
                   workDir: staging,
                   warn: core.warning,
                   info: core.info,
-                  timeoutMs: limits.cacheTimeoutMs
+                  timeoutMs: limits.cacheTimeoutMs,
+                  hold
                 })
             : undefined
       }
@@ -97,11 +133,25 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     // A failure before the pipeline (fetching the SBA or the model) is still a verdict.
     report = failureReport(inputs, error)
   } finally {
-    reporter.end()
-    await removeBuildTree(staging, deps.run)
+    if (!cancelling) reporter.end()
+    await scope.removeAll(deps.run)
   }
+  if (cancelling) return cancelling
+  finishing = true
+  stopListening?.()
   // Outside the try: the outputs are written once, for the one verdict.
   await finish(report, inputs, deps)
+}
+
+function cancelledReport(inputs: ActionInputs, signal: NodeJS.Signals): Report {
+  const reason = `cancelled by ${signal}: the build container and the staging directory were removed`
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    mode: inputs.mode,
+    result: 'unverifiable',
+    reason,
+    checks: [{ name: 'cancel', status: 'fail', detail: reason }]
+  }
 }
 
 async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): Promise<void> {

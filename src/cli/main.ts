@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { messageOf, VerifyError } from '../errors.js'
-import { inertLine } from '../workflow-commands.js'
+import { logLine, logLines } from '../text/sanitize.js'
 import { UsageError, type CliIo } from './io.js'
 import { registerDigest } from './commands/digest.js'
 import { registerKeygen } from './commands/keygen.js'
@@ -11,6 +11,7 @@ import { registerLedger } from './commands/ledger.js'
 import { registerBuild } from './commands/build.js'
 import { registerVerify } from './commands/verify.js'
 import type { Run } from '../exec.js'
+import type { RunScope } from '../reproduce/run-scope.js'
 import { VERSION } from '../version.js'
 
 export const EXIT_PASS = 0
@@ -22,6 +23,8 @@ export interface CliContext {
   run: Run
   /** Set by a command: the process exit code when it returns normally. */
   exitCode: number
+  /** What a build leaves while it runs (containers, directories), for a signal's cleanup. */
+  scope?: RunScope
 }
 
 function buildProgram(context: CliContext): Command {
@@ -67,15 +70,15 @@ function exitCodeFor(error: unknown, io: CliIo, json: boolean): number {
     return error.exitCode === 0 ? EXIT_PASS : EXIT_USAGE
   }
   if (error instanceof UsageError) {
-    io.stderr(`${inertLine(`error: ${error.message}`)}\n`)
+    io.stderr(`${logLine(`error: ${error.message}`)}\n`)
     return EXIT_USAGE
   }
   if (error instanceof VerifyError) {
     if (json) io.stdout(JSON.stringify({ result: error.verdict, reason: error.message }) + '\n')
-    io.stderr(`${inertLine(`${error.verdict}: ${error.message}`)}\n`)
-    for (const line of error.detail?.trimEnd().split('\n') ?? []) io.stderr(`${inertLine(line)}\n`)
+    io.stderr(`${logLine(`${error.verdict}: ${error.message}`)}\n`)
+    for (const line of logLines(error.detail?.trimEnd() ?? '')) if (line) io.stderr(`${line}\n`)
     return EXIT_FAILED
   }
-  io.stderr(`${inertLine(`error: ${messageOf(error)}`)}\n`)
+  io.stderr(`${logLine(`error: ${messageOf(error)}`)}\n`)
   return EXIT_USAGE
 }

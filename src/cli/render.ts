@@ -1,5 +1,6 @@
 import { gibibytes } from '../reproduce/limits.js'
-import { CommandFence, inertLine } from '../workflow-commands.js'
+import { logLine, logLines } from '../text/sanitize.js'
+import { CommandFence } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
 import { describeEntry, type Report } from '../verify/report.js'
 import type { CliIo } from './io.js'
@@ -20,7 +21,7 @@ export function stderrReporter(
       fence.close()
       io.stderr(`==> ${name}\n`)
     },
-    info: line => io.stderr(`${inertLine(line)}\n`),
+    info: line => io.stderr(`${logLine(line)}\n`),
     buildLog: chunk => fence.output(chunk),
     end: () => fence.close(),
     hashProgress: (what, progress) => {
@@ -59,6 +60,7 @@ export function renderReportText(report: Report): string {
       for (const line of report.explanations?.[change.path] ?? []) lines.push(`           ${line}`)
     }
   }
-  if (report.detail) lines.push('', ...report.detail.trimEnd().split('\n'))
-  return lines.map(inertLine).join('\n') + '\n'
+  const text = lines.map(logLine)
+  if (report.detail) text.push('', logLines(report.detail.trimEnd()).join('\n'))
+  return text.join('\n') + '\n'
 }

@@ -1,3 +1,4 @@
+import { clip } from '../text/sanitize.js'
 import { constants, type FileHandle, open, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { comparePaths, type ManifestDiff } from './manifest-diff.js'
@@ -472,11 +473,7 @@ function formatNumber(value: number): string {
     : String(Number(value.toPrecision(6)))
 }
 
-/** Control and line-breaking characters escaped, and long names cut, so a line stays one line. */
+/** A name from a file, on one line: unsafe characters escaped, cut at 200 characters. */
 export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  const escaped = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ch => {
-    return `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`
-  })
-  return escaped.length > 200 ? `${escaped.slice(0, 200)}…` : escaped
+  return clip(text, 200)
 }

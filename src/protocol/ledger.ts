@@ -1,7 +1,8 @@
 // The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
 import { invalid } from '../errors.js'
-import { clip, utf8 } from './encoding.js'
+import { clip } from '../text/sanitize.js'
+import { utf8 } from './encoding.js'
 import { unsafePathReason } from './paths.js'
 import { formatJsonPath, isJsonObject, parseStrictJson } from './strict-json.js'
 

@@ -10,9 +10,10 @@ import { removeBuildTree } from './cleanup.js'
 import { buildRunArgs, checkRunnable, runContainer } from './container.js'
 import { checkDependencies } from './dependencies.js'
 import { prepareDataset } from './dataset.js'
-import { lastLine, preflight, pullImage } from './docker.js'
+import { declaredVolumes, lastLine, preflight, pullImage } from './docker.js'
 import { DEFAULT_MAX_OUTPUT_BYTES, bytesUnder, defaultMemoryBytes, formatBytes } from './limits.js'
 import { collectOutputs } from './outputs.js'
+import { makeCallers } from './ownership.js'
 import { fetchSource } from './source.js'
 
 export type ReproducePhase = 'source' | 'dependencies' | 'dataset' | 'image' | 'build' | 'outputs'
@@ -26,6 +27,10 @@ export interface ReproduceOptions {
   resolveDataset?: (ledger: Ledger) => Promise<string | undefined>
   /** The caller's opt-in for a ledger asking `network: bridge`. */
   allowNetwork: boolean
+  /** The caller's opt-in for a ledger asking `gpus: all`. */
+  allowGpu?: boolean
+  /** Labels the build container (RUN_LABEL) so a cancelled run's cleanup finds it. */
+  runId?: string
   /** The build is killed at the lower of this and the ledger's `timeoutSeconds`. */
   timeoutCapSeconds?: number
   /** Move the outputs here (a path that must not exist yet) instead of removing them. */
@@ -74,6 +79,7 @@ export async function reproduce(
   const phase = options.onPhase ?? (() => undefined)
   const runner = {
     allowNetwork: options.allowNetwork,
+    allowGpu: options.allowGpu === true,
     hostCpus: deps.hostCpus ?? os.availableParallelism()
   }
   checkRunnable(build, runner)
@@ -101,6 +107,7 @@ export async function reproduce(
     phase('image', ledger.environment.reference)
     await preflight(deps.run)
     await pullImage(deps.run, ledger.environment, { sleep: deps.sleep })
+    const imageVolumes = await declaredVolumes(deps.run, ledger.environment.reference)
 
     // The build runs as uid 1000, the verifier as whoever runs it (root here, uid 1001 on
     // GitHub runners): /src and /out must be writable by the build whatever their owner, and
@@ -115,7 +122,7 @@ export async function reproduce(
     const args = buildRunArgs(
       ledger,
       { src: srcDir, data: dataset?.dir, out: outDir },
-      { name, ...runner, memory: String(memoryBytes) }
+      { name, ...runner, memory: String(memoryBytes), runId: options.runId, imageVolumes }
     )
     phase('build', `${name}: ${JSON.stringify(build.command)}`)
     const container = await runContainer(args, {
@@ -153,20 +160,11 @@ export async function reproduce(
 
     phase('outputs', build.outputs?.join(', ') ?? 'all of /out')
     const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
-    const outputs = await checkOutputSize(outDir, maxOutputBytes)
-      .then(() => collectOutputs(outDir, build.outputs, { onProgress: options.onHashProgress }))
-      .catch(error => {
-        throw error instanceof VerifyError
-          ? error
-          : unverifiable(
-              `cannot read the outputs the build left in /out: ${(error as Error).message}`
-            )
-      })
-    let keptDir = outDir
-    if (options.keepOutputsIn !== undefined) {
-      await moveDirectory(outDir, options.keepOutputsIn)
-      keptDir = options.keepOutputsIn
-    }
+    await checkOutputSize(outDir, maxOutputBytes)
+    // Kept outputs become the caller's (owner, 0755/0644) before they are hashed, so what is
+    // hashed and reported is what nobody else (uid 1000 may be another account) can change.
+    const keptDir = options.keepOutputsIn ?? outDir
+    const outputs = await keepAndCollect(outDir, keptDir, build.outputs, deps.run, options)
     return {
       outputs,
       outDir: keptDir,
@@ -179,6 +177,28 @@ export async function reproduce(
     }
   } finally {
     await removeBuildTree(scratch, deps.run)
+  }
+}
+
+/** The outputs' tree digest, after the kept copy (if any) is moved into place and made the caller's. */
+async function keepAndCollect(
+  outDir: string,
+  keptDir: string,
+  outputs: readonly string[] | undefined,
+  run: Run,
+  options: ReproduceOptions
+): Promise<TreeDigest> {
+  try {
+    if (keptDir !== outDir) {
+      await moveDirectory(outDir, keptDir)
+      await makeCallers(keptDir, run)
+    }
+    return await collectOutputs(keptDir, outputs, { onProgress: options.onHashProgress })
+  } catch (error) {
+    if (keptDir !== outDir) await removeBuildTree(keptDir, run)
+    throw error instanceof VerifyError
+      ? error
+      : unverifiable(`cannot read the outputs the build left in /out: ${(error as Error).message}`)
   }
 }
 

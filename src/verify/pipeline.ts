@@ -38,6 +38,10 @@ export interface VerifyRequest {
   expectedCapability?: string
   datasetDir?: string
   allowNetwork: boolean
+  /** The caller's opt-in for a ledger asking `gpus: all`. */
+  allowGpu?: boolean
+  /** Labels the build container, so that a cancelled run's cleanup finds it. */
+  runId?: string
   timeoutCapSeconds?: number
   /** The build container's memory limit and the cap on what it may leave in /out (bytes). */
   memoryBytes?: number
@@ -113,6 +117,8 @@ async function runProtocol(
       datasetDir: request.datasetDir,
       resolveDataset: deps.resolveDataset,
       allowNetwork: request.allowNetwork,
+      allowGpu: request.allowGpu,
+      runId: request.runId,
       timeoutCapSeconds: request.timeoutCapSeconds,
       memoryBytes: request.memoryBytes,
       maxOutputBytes: request.maxOutputBytes,

@@ -22,6 +22,7 @@ interface BuildOptions extends TrustOptions {
   dataset?: string
   out: string
   allowNetwork?: boolean
+  allowGpu?: boolean
   json?: boolean
 }
 
@@ -37,11 +38,13 @@ export function registerBuild(program: Command, context: CliContext): void {
     .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
     .option('--out <dir>', 'where to write the outputs (must not exist yet)', 'out')
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
+    .option('--allow-gpu', "allow GPU devices and drivers when the ledger asks for 'gpus: all'")
     .option('--json', 'machine-readable output')
     .action(async (file: string, options: BuildOptions) => {
       const ledger = ledgerOf(readInputFile(file, 'SBA or statement'), options)
       const reporter = stderrReporter(context.io)
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-build-'))
+      context.scope?.track(workDir)
       try {
         const result = await reproduce(
           ledger,
@@ -49,6 +52,8 @@ export function registerBuild(program: Command, context: CliContext): void {
             workDir,
             datasetDir: options.dataset,
             allowNetwork: options.allowNetwork === true,
+            allowGpu: options.allowGpu === true,
+            runId: context.scope?.id,
             keepOutputsIn: path.resolve(options.out),
             onPhase: phase => reporter.phase(phase),
             onLog: chunk => reporter.buildLog(chunk)

@@ -23,6 +23,7 @@ interface VerifyOptions extends TrustOptions {
   dataset?: string
   expect?: string
   allowNetwork?: boolean
+  allowGpu?: boolean
   report?: string
   json?: boolean
 }
@@ -41,6 +42,7 @@ export function registerVerify(program: Command, context: CliContext): void {
     .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
     .option('--expect <capability>', 'also require this ocap1:… capability')
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
+    .option('--allow-gpu', "allow GPU devices and drivers when the ledger asks for 'gpus: all'")
     .option('--report <file>', 'write the JSON report here')
     .option('--json', 'print the JSON report on stdout')
     .action(async (options: VerifyOptions) => {
@@ -56,9 +58,12 @@ export function registerVerify(program: Command, context: CliContext): void {
         model: options.model,
         expectedCapability: options.expect,
         datasetDir: options.dataset,
-        allowNetwork: options.allowNetwork === true
+        allowNetwork: options.allowNetwork === true,
+        allowGpu: options.allowGpu === true,
+        runId: context.scope?.id
       }
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
+      context.scope?.track(workDir)
       const reporter = stderrReporter(context.io)
       try {
         const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter })
