@@ -100,7 +100,9 @@ describe('resolveCachedDataset', () => {
     expect((await treeSha256(dir!)).root).toBe(root)
     expect(saved).toEqual([])
     expect(messages.join('\n')).toMatch(/restore did not finish within 0.3 s/)
-    expect(readdirSync(path.join(workDir, 'verify-model-dataset-cache', root))).toEqual(['train.csv'])
+    expect(readdirSync(path.join(workDir, 'verify-model-dataset-cache', root))).toEqual([
+      'train.csv'
+    ])
   })
 
   it('restores to the same fixed path on every run, and leaves a path held by another run alone', async () => {
