@@ -67,6 +67,7 @@ describe('explainFileDifference on .npy', () => {
       differing: 1,
       nanDiffering: 0,
       maxAbsDiff: 0.5,
+      maxAbsValue: 2,
       firstDifferent: { flat: 6, index: [1, 2] }
     })
     expect(e.truncated).toBe(false)
@@ -184,16 +185,16 @@ describe('explainFileDifference on .npy', () => {
 
 describe('explainFileDifference on other files', () => {
   it('gives the sizes and the first differing byte', async () => {
-    const e = await explain('config.json', Buffer.from('{"lr": 0.1}'), Buffer.from('{"lr": 0.2}'))
+    const e = await explain('config.txt', Buffer.from('{"lr": 0.1}'), Buffer.from('{"lr": 0.2}'))
     expect(e).toEqual({
       kind: 'bytes',
-      name: 'config.json',
+      name: 'config.txt',
       expectedSize: 11,
       actualSize: 11,
       truncated: false,
       firstDifferentOffset: 9
     })
-    expect(formatExplanation(e)).toEqual(['config.json: 11 bytes, first difference at byte 9'])
+    expect(formatExplanation(e)).toEqual(['config.txt: 11 bytes, first difference at byte 9'])
   })
 
   it('puts the first difference at the end of the shorter file when one is a prefix', async () => {

@@ -100,6 +100,7 @@ describe('compareElements', () => {
       differing: 2,
       nanDiffering: 0,
       maxAbsDiff: 3,
+      maxAbsValue: 4,
       firstDifferent: { flat: 2, index: [0, 2] }
     })
   })

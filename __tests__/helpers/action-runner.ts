@@ -19,6 +19,11 @@ export interface BundledActionOptions {
   bundle?: string
   onSpawn?: SpawnOptions['onSpawn']
   maxStdoutChars?: number
+  /**
+   * The /proc/cpuinfo the step sees, for another runner's CPU: bind-mounted over the kernel's
+   * in a private mount namespace of the step (`unshare --mount`, which needs root).
+   */
+  cpuInfo?: string
 }
 
 export interface BundledActionResult {
@@ -93,6 +98,11 @@ export async function runBundledAction(
     ...options.env
   }
 
+  let cpuInfoFile: string | undefined
+  if (options.cpuInfo !== undefined) {
+    cpuInfoFile = path.join(root, 'cpuinfo')
+    writeFileSync(cpuInfoFile, options.cpuInfo)
+  }
   const started = Date.now()
   const { exitCode, signal, stdout, stderr } = await spawnNode(
     options.bundle ?? path.join(repoRoot, 'dist/index.js'),
@@ -101,7 +111,8 @@ export async function runBundledAction(
       env,
       timeoutMs: options.timeoutMs ?? 120_000,
       onSpawn: options.onSpawn,
-      maxStdoutChars: options.maxStdoutChars
+      maxStdoutChars: options.maxStdoutChars,
+      cpuInfoFile
     }
   )
   const outputs = parseFileCommandValues(readFileSync(outputFile, 'utf8'))
@@ -367,6 +378,8 @@ export interface SpawnOptions {
   onSpawn?: (child: ChildProcess) => void
   /** Beyond this, only the first and the last `maxStdoutChars / 2` of stdout are kept. */
   maxStdoutChars?: number
+  /** Runs the script in a private mount namespace with this file as /proc/cpuinfo. */
+  cpuInfoFile?: string
 }
 
 /**
@@ -374,8 +387,23 @@ export interface SpawnOptions {
  * fixtures) keep answering.
  */
 export function spawnNode(script: string, options: SpawnOptions): Promise<SpawnResult> {
+  const scriptArgs = [script, ...(options.args ?? [])]
+  const [file, args] =
+    options.cpuInfoFile === undefined
+      ? [process.execPath, scriptArgs]
+      : [
+          'unshare',
+          [
+            '--mount',
+            '--',
+            process.execPath,
+            path.join(repoRoot, '__tests__/helpers/with-cpuinfo.mjs'),
+            options.cpuInfoFile,
+            ...scriptArgs
+          ]
+        ]
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...(options.args ?? [])], {
+    const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env,
       stdio: ['ignore', 'pipe', 'pipe']

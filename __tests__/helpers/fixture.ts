@@ -14,6 +14,10 @@ export interface PublishOptions {
   datasetUri?: string
   /** The source's `build.sh` (default BUILD_SCRIPT); it must write OUTPUTS from /data. */
   buildScript?: string
+  /** `ledger init --isa` (default: the CLI's default, x86-64-v3). */
+  isa?: string
+  /** `build --emulate-cpu`: the publisher's build runs under qemu-user as this CPU model. */
+  emulateCpu?: string
 }
 
 export interface PublishedModel {
@@ -81,6 +85,7 @@ export async function publishModel(dir: string, options: PublishOptions): Promis
     datasetDir,
     ...(options.datasetUri ? ['--dataset-uri', options.datasetUri] : []),
     ...OUTPUTS.flatMap(name => ['--output', name]),
+    ...(options.isa ? ['--isa', options.isa] : []),
     '-o',
     statementPath,
     '--',
@@ -101,7 +106,8 @@ export async function publishModel(dir: string, options: PublishOptions): Promis
     '--dataset',
     datasetDir,
     '--out',
-    modelDir
+    modelDir,
+    ...(options.emulateCpu ? ['--emulate-cpu', options.emulateCpu] : [])
   )
 
   return {

@@ -12,7 +12,7 @@ import {
 import { privateKeyFromSeed } from '../../src/protocol/keys.js'
 import { parseStatement, type Ledger } from '../../src/protocol/ledger.js'
 import { MAX_DEPTH, parseStrictJson } from '../../src/protocol/strict-json.js'
-import { normalizedEnv } from '../../src/reproduce/container.js'
+import { normalizedEnv, RESERVED_ENV } from '../../src/protocol/contract-env.js'
 import { fuzzParameters, recordCounts, runsFor } from './fuzz.js'
 
 // The statement parser under arbitrary and adversarial JSON: it returns a ledger that keeps every
@@ -101,7 +101,7 @@ function expectLawful(ledger: Ledger): void {
   expect(Object.getPrototypeOf(build.env)).toBe(Object.prototype)
   for (const [name, value] of Object.entries(build.env)) {
     expect(name).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/)
-    expect(['SOURCE_DATE_EPOCH', 'HOME']).not.toContain(name)
+    expect(RESERVED_ENV).not.toContain(name)
     expect(typeof value).toBe('string')
   }
 }

@@ -111,11 +111,24 @@ describe('parseStatement', () => {
     expect(ledger.source.gitCommit).toBe(COMMIT)
   })
 
-  it('leaves out dataset and outputs when absent', () => {
+  it('leaves out dataset, outputs and isa when absent', () => {
     const ledger = parseWith(s => delete s.predicate.dataset)
     expect('dataset' in ledger).toBe(false)
     expect('outputs' in ledger.build).toBe(false)
+    expect('isa' in ledger.build).toBe(false)
   })
+
+  it.each([['x86-64-v2'], ['x86-64-v3'], ['x86-64-v4']])(
+    'keeps build.isa %s on linux/amd64, written or by default',
+    level => {
+      expect(parseWith(s => (s.predicate.build.isa = level)).build.isa).toBe(level)
+      const explicit = parseWith(s => {
+        s.predicate.environment.platform = 'linux/amd64'
+        s.predicate.build.isa = level
+      })
+      expect(explicit.build.isa).toBe(level)
+    }
+  )
 
   it('ignores unknown fields outside build', () => {
     const ledger = parseWith(s => {
@@ -346,6 +359,50 @@ describe('ledger rules, each naming the JSON path', () => {
       'env HOME',
       s => (s.predicate.build.env = { HOME: '/root' }),
       'predicate.build.env.HOME: HOME is set by the verifier'
+    ],
+    [
+      'env OMP_NUM_THREADS',
+      s => (s.predicate.build.env = { OMP_NUM_THREADS: '2' }),
+      'predicate.build.env.OMP_NUM_THREADS: OMP_NUM_THREADS is set by the verifier and must not be overridden (build.cpus sets the thread count): remove it from build.env'
+    ],
+    [
+      'env of the ISA profile',
+      s => (s.predicate.build.env = { ATEN_CPU_CAPABILITY: 'avx512' }),
+      'predicate.build.env.ATEN_CPU_CAPABILITY: ATEN_CPU_CAPABILITY is set by the verifier and must not be overridden (build.isa sets the ISA profile)'
+    ],
+    [
+      'env of the ISA profile on an unpinned ledger',
+      s => (s.predicate.build.env = { GLIBC_TUNABLES: '' }),
+      'predicate.build.env.GLIBC_TUNABLES: GLIBC_TUNABLES is set by the verifier'
+    ],
+    [
+      'env segment variable',
+      s => (s.predicate.build.env = { VERIFY_MODEL_SEGMENTS: '4' }),
+      'predicate.build.env.VERIFY_MODEL_SEGMENTS: VERIFY_MODEL_SEGMENTS is set by the verifier'
+    ],
+    [
+      'env TZ',
+      s => (s.predicate.build.env = { TZ: 'Europe/Paris' }),
+      'predicate.build.env.TZ: TZ is set by the verifier and must not be overridden (the container contract fixes it)'
+    ],
+    [
+      'isa unknown level',
+      s => (s.predicate.build.isa = 'x86-64-v5'),
+      "predicate.build.isa: expected one of 'x86-64-v2', 'x86-64-v3', 'x86-64-v4', got 'x86-64-v5'"
+    ],
+    [
+      'isa a number',
+      s => (s.predicate.build.isa = 3),
+      'predicate.build.isa: expected a string, got a number'
+    ],
+    ['isa empty', s => (s.predicate.build.isa = ''), 'predicate.build.isa: must not be empty'],
+    [
+      'isa on arm64',
+      s => {
+        s.predicate.environment.platform = 'linux/arm64'
+        s.predicate.build.isa = 'x86-64-v3'
+      },
+      "predicate.build.isa: 'x86-64-v3' is a level of linux/amd64 but environment.platform is 'linux/arm64': remove build.isa"
     ],
     [
       'sourceDateEpoch missing',

@@ -140,4 +140,10 @@ describe('vector copies', () => {
       )
     }
   })
+
+  it('include isa-profiles.json, byte for byte', () => {
+    const copy = readFileSync(path.join(vectorsDir, 'isa-profiles.json'))
+    if (process.env.CI === 'true' || existsSync(shared))
+      expect(copy).toEqual(readFileSync(path.join(shared, 'isa-profiles.json')))
+  })
 })

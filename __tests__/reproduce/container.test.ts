@@ -2,34 +2,9 @@ import { describe, expect, it } from '@jest/globals'
 import type { RunOptions, RunResult } from '../../src/exec.js'
 import type { Ledger } from '../../src/protocol/ledger.js'
 import { LogTail, buildRunArgs, runContainer } from '../../src/reproduce/container.js'
+import { isaVectors, sampleLedger, SAMPLE_REFERENCE } from '../helpers/ledger.js'
 
-const DIGEST = 'ab'.repeat(32)
-const REFERENCE = `ghcr.io/acme/trainer@sha256:${DIGEST}`
-
-function sampleLedger(build: Partial<Ledger['build']> = {}): Ledger {
-  return {
-    source: { uri: 'git+https://github.com/acme/tiny-model', gitCommit: 'cd'.repeat(20) },
-    dependencies: [],
-    environment: {
-      uri: 'oci://ghcr.io/acme/trainer',
-      repository: 'ghcr.io/acme/trainer',
-      sha256: DIGEST,
-      reference: REFERENCE,
-      platform: 'linux/amd64'
-    },
-    build: {
-      command: ['python3', 'train.py', '--out', '/out'],
-      env: {},
-      sourceDateEpoch: 1700000000,
-      workdir: '.',
-      network: 'none',
-      timeoutSeconds: 3600,
-      cpus: 2,
-      gpus: 'none',
-      ...build
-    }
-  }
-}
+const REFERENCE = SAMPLE_REFERENCE
 
 const paths = { src: '/w/src', data: '/w/data', out: '/w/out' }
 const options = { name: 'verify-model-test', allowNetwork: false, hostCpus: 4 }
@@ -196,14 +171,26 @@ describe('buildRunArgs', () => {
     expect(args[args.indexOf('--pids-limit') + 1]).toBe('64')
   })
 
-  it('refuses a build.env that sets HOME or SOURCE_DATE_EPOCH', () => {
-    for (const name of ['HOME', 'SOURCE_DATE_EPOCH'])
-      expect(() => buildRunArgs(sampleLedger({ env: { [name]: 'x' } }), paths, options)).toThrow(
-        expect.objectContaining({
-          verdict: 'invalid',
-          message: expect.stringContaining(`env.${name}`)
-        })
+  it('adds the ISA profile of build.isa after the contract variables, and nothing when unpinned', () => {
+    const env = (ledger: Ledger) =>
+      buildRunArgs(ledger, paths, options).flatMap((arg, i, all) =>
+        all[i - 1] === '-e' ? [arg] : []
       )
+    const unpinned = env(sampleLedger())
+    const pinned = env(sampleLedger({ isa: 'x86-64-v2', env: { SEED: '1' } }))
+    expect(unpinned.some(entry => entry.startsWith('GLIBC_TUNABLES='))).toBe(false)
+    expect(pinned.slice(0, unpinned.length)).toEqual(unpinned)
+    expect(pinned.slice(unpinned.length)).toEqual([
+      `GLIBC_TUNABLES=${isaVectors['x86-64-v2'].GLIBC_TUNABLES}`,
+      `NPY_DISABLE_CPU_FEATURES=${isaVectors['x86-64-v2'].NPY_DISABLE_CPU_FEATURES}`,
+      'ATEN_CPU_CAPABILITY=default',
+      'DNNL_MAX_CPU_ISA=SSE41',
+      'ONEDNN_MAX_CPU_ISA=SSE41',
+      'MKL_CBWR=SSE4_2,STRICT',
+      'MKL_ENABLE_INSTRUCTIONS=SSE4_2',
+      'OPENBLAS_CORETYPE=Nehalem',
+      'SEED=1'
+    ])
   })
 })
 

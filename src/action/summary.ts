@@ -24,6 +24,7 @@ export function renderSummary(report: Report): string {
     isPassing(report.result) && report.capability
       ? `<p>Capability: <code>${escapeHtml(report.capability)}</code></p>`
       : '',
+    report.cpuDependence ? `<p>⚠️ CPU: ${escapeHtml(report.cpuDependence)}</p>` : '',
     renderDiff(report),
     renderChecks(report),
     renderFacts(report),
@@ -50,6 +51,7 @@ function renderFacts(report: Report): string {
     ['source', report.source && `${report.source.uri} @ ${report.source.commit}`],
     ['image', report.image],
     ['dataset root', report.datasetRoot],
+    ['CPU level (build.isa)', report.isa === undefined ? undefined : (report.isa ?? 'unpinned')],
     [
       'build',
       report.build &&
@@ -57,6 +59,12 @@ function renderFacts(report: Report): string {
     ],
     ['reproduced root', report.reproduced?.root],
     ['downloaded root', report.downloaded?.root],
+    [
+      'log entry',
+      report.log &&
+        `index ${report.log.index} of ${report.log.treeSize} in ${report.log.origin}, root ${report.log.root}`
+    ],
+    ['log witnesses', report.log && (report.log.witnesses.join(', ') || 'none required')],
     ['expected capability', report.expectedCapability],
     ['capability', report.capability]
   ]

@@ -2,7 +2,10 @@ import { gibibytes } from '../reproduce/limits.js'
 import { logLine, logLines } from '../text/sanitize.js'
 import { CommandFence } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
-import { describeEntry, type Report } from '../verify/report.js'
+import { describeEntry, shortDigest, type Report } from '../verify/report.js'
+import type { CrossCheckResult } from '../verify/cross-check.js'
+import type { IsaLevel } from '../protocol/isa.js'
+import type { ManifestDiff } from '../compare/manifest-diff.js'
 import type { CliIo } from './io.js'
 
 /**
@@ -48,19 +51,48 @@ export function renderReportText(report: Report): string {
   fact('reproduced-digest', report.reproduced?.root)
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
-  if (report.diff) {
-    for (const entry of report.diff.added)
-      lines.push(`  added    ${entry.path} (${describeEntry(entry)})`)
-    for (const entry of report.diff.removed)
-      lines.push(`  removed  ${entry.path} (${describeEntry(entry)})`)
-    for (const change of report.diff.changed) {
-      lines.push(
-        `  changed  ${change.path} (${describeEntry(change.expected)} → ${describeEntry(change.actual)})`
-      )
-      for (const line of report.explanations?.[change.path] ?? []) lines.push(`           ${line}`)
-    }
-  }
+  fact('log-index', report.log && String(report.log.index))
+  fact('log-origin', report.log?.origin)
+  if (report.diff) lines.push(...diffLines(report.diff, report.explanations))
+  if (report.cpuDependence) lines.push(`  note: ${report.cpuDependence}`)
   const text = lines.map(logLine)
   if (report.detail) text.push('', logLines(report.detail.trimEnd()).join('\n'))
   return text.join('\n') + '\n'
+}
+
+function diffLines(diff: ManifestDiff, explanations?: Record<string, string[]>): string[] {
+  const lines: string[] = []
+  for (const entry of diff.added) lines.push(`  added    ${entry.path} (${describeEntry(entry)})`)
+  for (const entry of diff.removed) lines.push(`  removed  ${entry.path} (${describeEntry(entry)})`)
+  for (const change of diff.changed) {
+    lines.push(
+      `  changed  ${change.path} (${describeEntry(change.expected)} → ${describeEntry(change.actual)})`
+    )
+    for (const line of explanations?.[change.path] ?? []) lines.push(`           ${line}`)
+  }
+  return lines
+}
+
+/** `build --cross-check`'s verdict, then (when not portable) what differs, file by file. */
+export function renderCrossCheckText(result: CrossCheckResult, isa: IsaLevel | undefined): string {
+  const cpu = `qemu-user -cpu ${result.cpu.name} (${result.cpu.vendor}, ${result.cpu.level})`
+  const pinned = isa === undefined ? 'unpinned ledger' : `build.isa ${isa}`
+  const lines =
+    result.verdict === 'portable'
+      ? [`portable: the build under ${cpu} gave the same root (${pinned})`]
+      : result.verdict === 'inconclusive'
+        ? [
+            `inconclusive: the build under ${cpu} gave the same root, but it exec'd programs that ran on this machine's CPU, not the emulated one (${pinned})`,
+            `  fix: run the interpreter itself as build.command (e.g. python3 train.py, not sh -c …)`
+          ]
+        : [
+            `not portable: the build under ${cpu} gave root ${shortDigest(result.root)}, not the native one (${pinned})`,
+            ...diffLines(result.diff!, result.explanations),
+            isa === undefined
+              ? '  fix: pin the CPU level with build.isa (verify-model ledger init --isa x86-64-v3) and cross-check again'
+              : '  fix: the training depends on the CPU beyond what the ISA profile caps: see the differences above'
+          ]
+  if (result.nativePrograms.length > 0)
+    lines.push(`  ran natively, not emulated: ${result.nativePrograms.join(', ')}`)
+  return lines.map(logLine).join('\n') + '\n'
 }

@@ -1,6 +1,7 @@
 import { clip } from '../text/sanitize.js'
 import { constants, type FileHandle, open, stat } from 'node:fs/promises'
 import path from 'node:path'
+import { formatJsonPath, isJsonObject } from '../protocol/strict-json.js'
 import { comparePaths, type ManifestDiff } from './manifest-diff.js'
 import { formatNpyShape, readNpyHeader, type NpyHeader } from './npy.js'
 import {
@@ -31,6 +32,11 @@ export interface MismatchOptions extends ExplainOptions {
 const DEFAULT_MAX_TENSORS = 20
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 const DEFAULT_MAX_FILES = 20
+const DEFAULT_MAX_KEYS = 20
+/** A larger .json file is compared by bytes. */
+const MAX_JSON_BYTES = 16 * 1024 * 1024
+/** Deeper values are reported as one changed value. */
+const MAX_JSON_DEPTH = 64
 
 interface FilePair {
   name: string
@@ -84,6 +90,23 @@ export interface SafetensorsExplanation extends FilePair {
   moreTensors: number
 }
 
+export interface JsonKeyChange {
+  /** The key's JSON path, e.g. `a.b[2]`; empty for the whole document. */
+  path: string
+  change: 'added' | 'removed' | 'changed'
+  /** The values as compact JSON, cut at 60 characters. */
+  expected?: string
+  actual?: string
+}
+
+export interface JsonExplanation extends FilePair {
+  kind: 'json'
+  /** The keys whose values differ, in document order, at most `maxKeys`. */
+  keys: JsonKeyChange[]
+  /** Differing keys beyond the cap. */
+  moreKeys: number
+}
+
 export interface UnreadableExplanation {
   kind: 'unreadable'
   name: string
@@ -91,7 +114,11 @@ export interface UnreadableExplanation {
 }
 
 export type FileExplanation =
-  BytesExplanation | NpyExplanation | SafetensorsExplanation | UnreadableExplanation
+  | BytesExplanation
+  | NpyExplanation
+  | SafetensorsExplanation
+  | JsonExplanation
+  | UnreadableExplanation
 
 interface OpenFile {
   handle: FileHandle
@@ -133,6 +160,7 @@ export async function explainFileDifference(
     if (extension === '.safetensors') {
       return await explainSafetensors(comparison, options.maxTensors ?? DEFAULT_MAX_TENSORS)
     }
+    if (extension === '.json') return await explainJson(comparison, DEFAULT_MAX_KEYS)
     return await explainBytes(comparison)
   } catch (error) {
     return { kind: 'unreadable', name, note: `cannot compare: ${(error as Error).message}` }
@@ -167,6 +195,76 @@ export async function explainMismatch(
     )
   }
   return explanations
+}
+
+/** explainMismatch as reports hold it: per changed file, the lines of formatExplanation. */
+export async function explainMismatchLines(
+  expectedDir: string,
+  actual: string,
+  diff: ManifestDiff,
+  options: MismatchOptions = {}
+): Promise<Record<string, string[]>> {
+  const explanations = await explainMismatch(expectedDir, actual, diff, options)
+  const noise = floatingPointNoise(diff, explanations)
+  return Object.fromEntries(
+    [...explanations].map(([file, explanation]) => {
+      const lines = formatExplanation(explanation)
+      const tensorFile = explanation.kind === 'npy' || explanation.kind === 'safetensors'
+      return [file, noise !== null && tensorFile ? [...lines, `  note: ${noise}`] : lines]
+    })
+  )
+}
+
+/** At most this difference relative to the largest value of a tensor counts as rounding. */
+export const NOISE_RELATIVE_DIFFERENCE = 1e-3
+/** More than this share of the compared elements must differ: rounding spreads, edits do not. */
+export const NOISE_MIN_SHARE = 0.01
+
+/**
+ * Says the mismatch looks like floating-point nondeterminism when it has the shape of one:
+ * no file added or removed, every changed file an .npy or .safetensors file with only value
+ * changes (no header, dtype, shape, metadata or tensor-set change), at least two differing
+ * floating-point tensors, each with no NaN or infinity involved and max |a-b| ≤ 1e-3 · max |v|
+ * (v: the values of either side at the differing elements), and more than 1% of the compared
+ * elements differing overall. Null otherwise. Only a hint: the verdict stays mismatch.
+ */
+export function floatingPointNoise(
+  diff: ManifestDiff,
+  explanations: Map<string, FileExplanation>
+): string | null {
+  if (diff.added.length > 0 || diff.removed.length > 0) return null
+  if (explanations.size !== diff.changed.length) return null
+  const tensors: ElementStats[] = []
+  for (const e of explanations.values()) {
+    if (e.kind === 'npy') {
+      if (e.headerChanges.length > 0 || e.elements === null) return null
+      tensors.push(e.elements)
+    } else if (e.kind === 'safetensors') {
+      if (e.metadataChanges.length > 0 || e.tensors.length === 0) return null
+      for (const t of e.tensors) {
+        if (t.change !== 'changed' || t.headerChanges.length > 0 || t.elements === null) return null
+        tensors.push(t.elements)
+      }
+    } else return null
+  }
+  if (tensors.length < 2) return null
+  let worst = 0
+  for (const t of tensors) {
+    const { maxAbsDiff, maxAbsValue } = t
+    if (t.nanDiffering > 0 || maxAbsDiff === null || maxAbsValue === null) return null
+    if (!Number.isFinite(maxAbsValue) || maxAbsValue === 0) return null
+    const relative = maxAbsDiff / maxAbsValue
+    if (!(relative <= NOISE_RELATIVE_DIFFERENCE)) return null
+    worst = Math.max(worst, relative)
+  }
+  const differing = tensors.reduce((sum, t) => sum + t.differing, 0)
+  const compared = tensors.reduce((sum, t) => sum + t.compared, 0)
+  if (!(differing > NOISE_MIN_SHARE * compared)) return null
+  return `this looks like floating-point nondeterminism, not a targeted edit: ${tensors.length} tensors differ in ${formatPercent(differing / compared)} of their elements, each by at most ${formatNumber(worst)} of its largest value, with no NaN or infinity involved. CPU kernels, thread counts and library versions do this: pin the CPU level with build.isa and check with \`verify-model build --cross-check\` before signing. The verdict stays mismatch`
+}
+
+function formatPercent(share: number): string {
+  return `${Number((share * 100).toPrecision(3))}%`
 }
 
 /** O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking the open. */
@@ -204,6 +302,90 @@ async function explainBytes(c: Comparison, note?: string): Promise<BytesExplanat
     firstDifferentOffset: found.offset ?? (complete && sizesDiffer ? length : null),
     ...(note === undefined ? {} : { note })
   }
+}
+
+async function explainJson(c: Comparison, maxKeys: number): Promise<FileExplanation> {
+  const sizes = [c.expected.size, c.actual.size]
+  if (sizes.some(size => size > MAX_JSON_BYTES || size > c.budget.remaining))
+    return explainBytes(c, 'too large to compare as JSON')
+  c.budget.remaining -= Math.max(...sizes)
+  const [expected, actual] = await Promise.all([parseJsonFile(c.expected), parseJsonFile(c.actual)])
+  if (!expected.ok || !actual.ok) return explainBytes(c, invalidNote('JSON', expected, actual)!)
+  const keys: JsonKeyChange[] = []
+  let moreKeys = 0
+  diffJson(expected.value, actual.value, [], 0, change => {
+    if (keys.length < maxKeys) keys.push(change)
+    else moreKeys++
+  })
+  return {
+    kind: 'json',
+    ...filePair(c),
+    keys,
+    moreKeys,
+    ...(keys.length === 0
+      ? { note: 'every JSON value is equal: the formatting or the key order differs' }
+      : {})
+  }
+}
+
+async function parseJsonFile(file: OpenFile): Promise<Parsed<unknown>> {
+  const buffer = Buffer.alloc(file.size)
+  let done = 0
+  while (done < file.size) {
+    const { bytesRead } = await file.handle.read(buffer, done, file.size - done, done)
+    if (bytesRead === 0) break
+    done += bytesRead
+  }
+  try {
+    return { ok: true, value: JSON.parse(buffer.subarray(0, done).toString('utf8')) }
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message }
+  }
+}
+
+function diffJson(
+  expected: unknown,
+  actual: unknown,
+  at: (string | number)[],
+  depth: number,
+  report: (change: JsonKeyChange) => void
+): void {
+  const where = formatJsonPath(at)
+  const bothArrays = Array.isArray(expected) && Array.isArray(actual)
+  const bothObjects = isJsonObject(expected) && isJsonObject(actual)
+  if (depth < MAX_JSON_DEPTH && bothArrays) {
+    const [e, a] = [expected as unknown[], actual as unknown[]]
+    for (let i = 0; i < Math.max(e.length, a.length); i++) {
+      if (i >= a.length)
+        report({ path: formatJsonPath([...at, i]), change: 'removed', expected: jsonText(e[i]) })
+      else if (i >= e.length)
+        report({ path: formatJsonPath([...at, i]), change: 'added', actual: jsonText(a[i]) })
+      else diffJson(e[i], a[i], [...at, i], depth + 1, report)
+    }
+    return
+  }
+  if (depth < MAX_JSON_DEPTH && bothObjects) {
+    const [e, a] = [expected as Record<string, unknown>, actual as Record<string, unknown>]
+    for (const key of new Set([...Object.keys(e), ...Object.keys(a)])) {
+      const path = formatJsonPath([...at, key])
+      if (!Object.hasOwn(a, key)) report({ path, change: 'removed', expected: jsonText(e[key]) })
+      else if (!Object.hasOwn(e, key)) report({ path, change: 'added', actual: jsonText(a[key]) })
+      else diffJson(e[key], a[key], [...at, key], depth + 1, report)
+    }
+    return
+  }
+  if (jsonText(expected, Infinity) !== jsonText(actual, Infinity))
+    report({
+      path: where,
+      change: 'changed',
+      expected: jsonText(expected),
+      actual: jsonText(actual)
+    })
+}
+
+function jsonText(value: unknown, max = 60): string {
+  const text = JSON.stringify(value)
+  return text.length > max ? `${text.slice(0, max)}…` : text
 }
 
 function invalidNote<T>(format: string, expected: Parsed<T>, actual: Parsed<T>): string | null {
@@ -406,7 +588,32 @@ export function formatExplanation(e: FileExplanation): string[] {
     }
     case 'safetensors':
       return withNote(formatSafetensors(name, e), e.note)
+    case 'json':
+      return withNote(formatJson(name, e), e.note)
   }
+}
+
+function formatJson(name: string, e: JsonExplanation): string[] {
+  const differing = e.keys.length + e.moreKeys
+  const count =
+    differing === 0
+      ? 'no key differs'
+      : differing === 1
+        ? '1 key differs'
+        : `${differing} keys differ`
+  const lines = [`${name}: ${count}`]
+  for (const key of e.keys) {
+    const path = key.path === '' ? '(the whole document)' : key.path
+    const what =
+      key.change === 'added'
+        ? `added ${key.actual}`
+        : key.change === 'removed'
+          ? `removed (was ${key.expected})`
+          : `${key.expected} → ${key.actual}`
+    lines.push(`  ${printable(`${path}: ${what}`)}`)
+  }
+  if (e.moreKeys > 0) lines.push(`  … ${e.moreKeys} more keys differ`)
+  return lines
 }
 
 function withNote(lines: string[], note: string | undefined): string[] {

@@ -42,6 +42,11 @@ export interface ElementStats {
   nanDiffering: number
   /** Largest absolute difference over the differing non-NaN elements; null when there are none. */
   maxAbsDiff: number | null
+  /**
+   * Largest |value| of either side over the differing non-NaN floating-point elements: the
+   * scale the differences are relative to. Null for integer tensors or no such element.
+   */
+  maxAbsValue: number | null
   /** The first differing element in storage order. */
   firstDifferent: ElementIndex | null
 }
@@ -189,12 +194,14 @@ export async function compareElements(
   budget: ByteBudget
 ): Promise<ElementStats> {
   const { type, shape, fortranOrder } = layout
+  const floating = type.kind === 'float' || type.kind === 'bfloat'
   const stats: ElementStats = {
     elements,
     compared: 0,
     differing: 0,
     nanDiffering: 0,
     maxAbsDiff: null,
+    maxAbsValue: null,
     firstDifferent: null
   }
   for await (const chunk of pairedChunks(expected, actual, elements * type.size, budget)) {
@@ -214,7 +221,12 @@ export async function compareElements(
           const index = unravelIndex(first + i, shape, fortranOrder)
           stats.firstDifferent = { flat: ravelIndex(index, shape), index }
         }
-        recordDifference(stats, readElement(viewA, offset, type), readElement(viewB, offset, type))
+        recordDifference(
+          stats,
+          readElement(viewA, offset, type),
+          readElement(viewB, offset, type),
+          floating
+        )
       }
     }
     stats.compared += count
@@ -227,7 +239,12 @@ function bytesEqual(a: Buffer, b: Buffer, offset: number, size: number): boolean
   return true
 }
 
-function recordDifference(stats: ElementStats, a: number | bigint, b: number | bigint): void {
+function recordDifference(
+  stats: ElementStats,
+  a: number | bigint,
+  b: number | bigint,
+  floating: boolean
+): void {
   let difference: number
   if (typeof a === 'bigint' || typeof b === 'bigint') {
     const [x, y] = [BigInt(a), BigInt(b)]
@@ -237,6 +254,9 @@ function recordDifference(stats: ElementStats, a: number | bigint, b: number | b
     return
   } else {
     difference = Math.abs(a - b)
+    const value = Math.max(Math.abs(a), Math.abs(b))
+    if (floating && (stats.maxAbsValue === null || value > stats.maxAbsValue))
+      stats.maxAbsValue = value
   }
   if (stats.maxAbsDiff === null || difference > stats.maxAbsDiff) stats.maxAbsDiff = difference
 }

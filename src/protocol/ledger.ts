@@ -1,8 +1,10 @@
 // The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
 import { invalid } from '../errors.js'
+import { RESERVED_ENV, reservedEnvHint } from './contract-env.js'
 import { clip } from '../text/sanitize.js'
 import { utf8 } from './encoding.js'
+import { ISA_LEVELS, ISA_PLATFORM, type IsaLevel } from './isa.js'
 import { unsafePathReason } from './paths.js'
 import { formatJsonPath, isJsonObject, parseStrictJson } from './strict-json.js'
 
@@ -50,6 +52,8 @@ export interface BuildSpec {
   timeoutSeconds: number
   cpus: number
   gpus: 'none' | 'all'
+  /** The CPU level the numeric kernels are capped to (PROTOCOL.md 4.1); absent: unpinned. */
+  isa?: IsaLevel
 }
 
 export interface Ledger {
@@ -62,8 +66,6 @@ export interface Ledger {
 
 const DEFAULT_PLATFORM = 'linux/amd64'
 const MAX_CPUS = 1024
-/** Set by the verifier for every build (PROTOCOL.md section 4): `build.env` must not set them. */
-export const RESERVED_ENV: readonly string[] = ['SOURCE_DATE_EPOCH', 'HOME']
 // eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/
 const BUILD_FIELDS = [
@@ -75,7 +77,8 @@ const BUILD_FIELDS = [
   'network',
   'timeoutSeconds',
   'cpus',
-  'gpus'
+  'gpus',
+  'isa'
 ]
 
 /**
@@ -91,12 +94,13 @@ export function parseStatement(payload: Uint8Array): Ledger {
   const source = parseSource(predicate.field('source'))
   checkSubject(statement.field('subject'))
   const dataset = predicate.optionalField('dataset')
+  const environment = parseEnvironment(predicate.field('environment'))
   return {
     source,
     dependencies: (predicate.optionalField('dependencies')?.array() ?? []).map(parseDependency),
     ...(dataset === undefined ? {} : { dataset: parseDataset(dataset) }),
-    environment: parseEnvironment(predicate.field('environment')),
-    build: parseBuild(predicate.field('build'))
+    environment,
+    build: parseBuild(predicate.field('build'), environment.platform)
   }
 }
 
@@ -185,7 +189,7 @@ function parseEnvironment(node: Node): ImageRef {
   return { uri, repository, sha256, reference: `${repository}@sha256:${sha256}`, platform }
 }
 
-function parseBuild(node: Node): BuildSpec {
+function parseBuild(node: Node, platform: string): BuildSpec {
   const build = node.object()
   for (const key of Object.keys(build.value as object)) {
     if (!BUILD_FIELDS.includes(key)) {
@@ -197,6 +201,7 @@ function parseBuild(node: Node): BuildSpec {
   if (command.length === 0) commandNode.fail('expected a non-empty argv array')
   if (command[0] === '') commandNode.child(0).fail('the program name must not be empty')
   const outputsNode = build.optionalField('outputs')
+  const isa = parseIsa(build.optionalField('isa'), platform)
   return {
     command,
     env: parseEnv(build.optionalField('env')),
@@ -206,8 +211,20 @@ function parseBuild(node: Node): BuildSpec {
     network: build.optionalField('network')?.oneOf(['none', 'bridge'] as const) ?? 'none',
     timeoutSeconds: build.optionalField('timeoutSeconds')?.integer(1) ?? 3600,
     cpus: build.optionalField('cpus')?.integer(1, MAX_CPUS) ?? 1,
-    gpus: build.optionalField('gpus')?.oneOf(['none', 'all'] as const) ?? 'none'
+    gpus: build.optionalField('gpus')?.oneOf(['none', 'all'] as const) ?? 'none',
+    ...(isa === undefined ? {} : { isa })
   }
+}
+
+function parseIsa(node: Node | undefined, platform: string): IsaLevel | undefined {
+  if (node === undefined) return undefined
+  const level = node.oneOf(ISA_LEVELS)
+  if (platform !== ISA_PLATFORM) {
+    node.fail(
+      `'${level}' is a level of ${ISA_PLATFORM} but environment.platform is '${clip(platform)}': remove build.isa (no other platform has levels yet)`
+    )
+  }
+  return level
 }
 
 /** '.' (the default) is the source root itself; anything else is a path below it. */
@@ -226,7 +243,9 @@ function parseEnv(node: Node | undefined): Record<string, string> {
       entry.fail('invalid variable name (must match ^[A-Za-z_][A-Za-z0-9_]*$)')
     }
     if (RESERVED_ENV.includes(name)) {
-      entry.fail(`${name} is set by the verifier and must not be overridden`)
+      entry.fail(
+        `${name} is set by the verifier and must not be overridden (${reservedEnvHint(name)}): remove it from build.env`
+      )
     }
     // defineProperty: a variable named __proto__ stays an ordinary own key.
     Object.defineProperty(env, name, {

@@ -2,7 +2,8 @@ import path from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { invalid, unverifiable } from '../errors.js'
 import type { Run } from '../exec.js'
-import { RESERVED_ENV, type Ledger } from '../protocol/ledger.js'
+import { normalizedEnv } from '../protocol/contract-env.js'
+import type { Ledger } from '../protocol/ledger.js'
 import { lastLine } from './docker.js'
 import { removeContainer, RUN_LABEL } from './run-scope.js'
 
@@ -42,32 +43,9 @@ const SHM_SIZE = '64m'
 /** Mount points of the contract, which an image VOLUME must not shadow. */
 const CONTRACT_MOUNTS = new Set(['/src', '/data', '/out', '/tmp', '/dev/shm'])
 
-/** The environment every build gets (PROTOCOL.md section 4), before `build.env`. */
-export function normalizedEnv(build: Ledger['build']): Record<string, string> {
-  const threads = String(build.cpus)
-  return {
-    SOURCE_DATE_EPOCH: String(build.sourceDateEpoch),
-    TZ: 'UTC',
-    LANG: 'C.UTF-8',
-    LC_ALL: 'C.UTF-8',
-    PYTHONHASHSEED: '0',
-    OMP_NUM_THREADS: threads,
-    MKL_NUM_THREADS: threads,
-    OPENBLAS_NUM_THREADS: threads,
-    CUBLAS_WORKSPACE_CONFIG: ':4096:8',
-    HF_HUB_OFFLINE: '1',
-    HF_DATASETS_OFFLINE: '1',
-    TRANSFORMERS_OFFLINE: '1',
-    PIP_NO_INDEX: '1',
-    WANDB_MODE: 'disabled',
-    HOME: '/tmp'
-  }
-}
-
 /**
  * What the verifier's policy and this runner allow, checked before anything is fetched:
- * network only with the caller's opt-in, enough CPUs, and a `build.env` that leaves the
- * verifier's own variables alone.
+ * network only with the caller's opt-in, and enough CPUs.
  */
 export function checkRunnable(
   build: Ledger['build'],
@@ -85,9 +63,6 @@ export function checkRunnable(
     throw unverifiable(
       `predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`
     )
-  for (const name of RESERVED_ENV)
-    if (Object.hasOwn(build.env, name))
-      throw invalid(`predicate.build.env.${name}: must not be set (the verifier fixes it)`)
 }
 
 /**
@@ -164,7 +139,7 @@ export function buildRunArgs(ledger: Ledger, paths: MountPaths, options: RunArgs
  * `--mount` takes CSV: a host path with a comma or a quote is quoted the CSV way, so a
  * caller-given directory can never add a mount option.
  */
-function bindMount(source: string, target: string, ...flags: string[]): string {
+export function bindMount(source: string, target: string, ...flags: string[]): string {
   return mountSpec(['type=bind', `src=${source}`, `dst=${target}`, ...flags])
 }
 

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { chmod, cp, lstat, mkdir, mkdtemp, readdir, rename, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -8,7 +10,17 @@ import type { HashProgress, TreeDigest } from '../digest/types.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { removeBuildTree } from './cleanup.js'
 import { buildRunArgs, checkRunnable, runContainer } from './container.js'
+import { checkCpuFeatures, type CpuInfoReader } from './cpu-features.js'
 import { checkDependencies } from './dependencies.js'
+import {
+  checkQemu,
+  emulatedRunArgs,
+  modelRunsLevel,
+  nativePrograms,
+  QEMU_LOG_NAME,
+  resolveProgram,
+  type QemuCpuModel
+} from './emulation.js'
 import { prepareDataset } from './dataset.js'
 import { declaredVolumes, lastLine, preflight, pullImage } from './docker.js'
 import { DEFAULT_MAX_OUTPUT_BYTES, bytesUnder, defaultMemoryBytes, formatBytes } from './limits.js'
@@ -39,6 +51,11 @@ export interface ReproduceOptions {
   memoryBytes?: number
   /** A build leaving more than this in /out failed (default: DEFAULT_MAX_OUTPUT_BYTES). */
   maxOutputBytes?: number
+  /**
+   * Publishers only (`verify-model build --emulate-cpu`, `--cross-check`): run the build under
+   * qemu-user as this CPU model instead of on the host's CPU. Never given by `verify`.
+   */
+  emulate?: { qemuPath: string; model: QemuCpuModel }
   onPhase?: (phase: ReproducePhase, detail?: string) => void
   onLog?: (chunk: Buffer) => void
   onHashProgress?: (progress: HashProgress) => void
@@ -50,6 +67,8 @@ export interface ReproduceDeps {
   hostCpus?: number
   now?: () => number
   sleep?: (ms: number) => Promise<void>
+  /** This runner's /proc/cpuinfo (default: the file). */
+  readCpuInfo?: CpuInfoReader
 }
 
 export interface ReproduceResult {
@@ -62,6 +81,8 @@ export interface ReproduceResult {
   dataset?: TreeDigest
   commit: string
   imageReference: string
+  /** With `emulate`: the programs the build exec'd, which ran on the host's CPU, not emulated. */
+  nativePrograms?: string[]
 }
 
 /**
@@ -83,6 +104,7 @@ export async function reproduce(
     hostCpus: deps.hostCpus ?? os.availableParallelism()
   }
   checkRunnable(build, runner)
+  await checkBuildCpu(ledger, options.emulate, deps.readCpuInfo)
   if (options.keepOutputsIn !== undefined) await mustNotExist(options.keepOutputsIn)
   const scratch = await mkdtemp(path.join(options.workDir, 'reproduce-'))
   try {
@@ -119,11 +141,24 @@ export async function reproduce(
     const name = `verify-model-${randomBytes(6).toString('hex')}`
     const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity)
     const memoryBytes = options.memoryBytes ?? defaultMemoryBytes()
-    const args = buildRunArgs(
+    const nativeArgs = buildRunArgs(
       ledger,
       { src: srcDir, data: dataset?.dir, out: outDir },
       { name, ...runner, memory: String(memoryBytes), runId: options.runId, imageVolumes }
     )
+    const qemuLogDir = path.join(scratch, 'qemu-log')
+    if (options.emulate !== undefined) {
+      await mkdir(qemuLogDir)
+      await chmod(qemuLogDir, 0o777)
+    }
+    const args =
+      options.emulate === undefined
+        ? nativeArgs
+        : emulatedRunArgs(nativeArgs, ledger.environment.reference, build.command, {
+            ...options.emulate,
+            program: await resolveProgram(deps.run, ledger),
+            logDir: qemuLogDir
+          })
     phase('build', `${name}: ${JSON.stringify(build.command)}`)
     const container = await runContainer(args, {
       run: deps.run,
@@ -165,6 +200,7 @@ export async function reproduce(
     // hashed and reported is what nobody else (uid 1000 may be another account) can change.
     const keptDir = options.keepOutputsIn ?? outDir
     const outputs = await keepAndCollect(outDir, keptDir, build.outputs, deps.run, options)
+    const natives = options.emulate === undefined ? undefined : await readNativePrograms(qemuLogDir)
     return {
       outputs,
       outDir: keptDir,
@@ -173,7 +209,8 @@ export async function reproduce(
       logTail: container.logTail,
       dataset: dataset?.digest,
       commit: ledger.source.gitCommit,
-      imageReference: ledger.environment.reference
+      imageReference: ledger.environment.reference,
+      ...(natives === undefined ? {} : { nativePrograms: natives })
     }
   } finally {
     await removeBuildTree(scratch, deps.run)
@@ -199,6 +236,41 @@ async function keepAndCollect(
     throw error instanceof VerifyError
       ? error
       : unverifiable(`cannot read the outputs the build left in /out: ${(error as Error).message}`)
+  }
+}
+
+/**
+ * PROTOCOL.md 4.1: the CPU the build runs on has the pinned level. Under emulation that CPU is
+ * the qemu model (the host's flags do not matter), and qemu-user must be installed.
+ */
+async function checkBuildCpu(
+  ledger: Ledger,
+  emulate: ReproduceOptions['emulate'],
+  readCpuInfo: CpuInfoReader | undefined
+): Promise<void> {
+  const { isa, cpus } = ledger.build
+  if (emulate === undefined) {
+    if (isa !== undefined) await checkCpuFeatures(isa, cpus, readCpuInfo)
+    return
+  }
+  if (!modelRunsLevel(emulate.model, isa))
+    throw unverifiable(
+      `predicate.build.isa: the ledger pins ${isa} but the emulated CPU ${emulate.model.name} is ${emulate.model.level} (under qemu-user): choose a CPU model of ${isa} or above`
+    )
+  await checkQemu(emulate.qemuPath)
+}
+
+async function readNativePrograms(logDir: string): Promise<string[]> {
+  const file = path.join(logDir, QEMU_LOG_NAME)
+  const stream = createReadStream(file, { encoding: 'utf8' })
+  try {
+    return await nativePrograms(createInterface({ input: stream, crlfDelay: Infinity }))
+  } catch (error) {
+    throw unverifiable(
+      `emulation: cannot read qemu's system-call log ${file} (${(error as Error).message}): the build's programs cannot be told emulated`
+    )
+  } finally {
+    stream.destroy()
   }
 }
 

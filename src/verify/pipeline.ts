@@ -9,9 +9,16 @@ import type { Ledger } from '../protocol/ledger.js'
 import { treeSha256 } from '../digest/tree.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
 import { reproduce, type ReproduceResult } from '../reproduce/index.js'
-import { diffManifests, type ManifestDiff } from '../compare/manifest-diff.js'
-import { explainMismatch, formatExplanation } from '../compare/explain.js'
-import { REPORT_SCHEMA_VERSION, shortDigest, type Check, type Report } from './report.js'
+import { diffManifests } from '../compare/manifest-diff.js'
+import { explainMismatchLines } from '../compare/explain.js'
+import {
+  REPORT_SCHEMA_VERSION,
+  shortDigest,
+  UNPINNED_ISA_NOTE,
+  type Check,
+  type Report
+} from './report.js'
+import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'
 
 export type Mode = Report['mode']
 
@@ -19,6 +26,7 @@ export type Mode = Report['mode']
 export type Phase =
   | 'fetch'
   | 'signature'
+  | 'log'
   | 'source'
   | 'dependencies'
   | 'dataset'
@@ -48,6 +56,8 @@ export interface VerifyRequest {
   maxOutputBytes?: number
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
+  /** Set when a log proof is required (PROTOCOL.md section 7): every mode checks it. */
+  log?: { proof: Uint8Array; policy: LogPolicy }
 }
 
 export interface Reporter {
@@ -107,6 +117,7 @@ async function runProtocol(
   tracker.pass(
     `${attestation.keyIds.length} of ${request.trustedKeys.length} trusted key(s) signed (threshold ${request.threshold}): ${attestation.keyIds.map(shortDigest).join(', ')}`
   )
+  if (request.log) checkLogProof(request.log, attestation, tracker, report)
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
 
@@ -149,7 +160,7 @@ async function runProtocol(
   tracker.start('compare')
   if (downloaded.root !== reproduced.outputs.root) {
     report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest)
-    report.explanations = await explainChanges(report.diff, reproduced.outDir, model)
+    report.explanations = await explainMismatchLines(reproduced.outDir, model, report.diff)
     const { added, removed, changed } = report.diff
     throw mismatch(
       `the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`
@@ -176,6 +187,23 @@ async function checkCapability(
   tracker.pass(`capability matches: ${capability}`)
   report.capability = capability
   return { result: 'verified', reason: `the download's capability equals the expected one` }
+}
+
+function checkLogProof(
+  log: NonNullable<VerifyRequest['log']>,
+  attestation: VerifiedAttestation,
+  tracker: CheckTracker,
+  report: Report
+): void {
+  tracker.start('log')
+  report.log = verifyLogProof(log.proof, log.policy, {
+    attestationDigest: attestation.attestationDigest,
+    verifiedKeys: attestation.verifiedKeys.map(key => key.raw)
+  })
+  const { index, origin, treeSize, witnesses } = report.log
+  tracker.pass(
+    `entry ${index} of ${treeSize} in ${origin}; ${witnesses.length} witness(es) cosigned (threshold ${log.policy.witnessThreshold})`
+  )
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */
@@ -242,6 +270,8 @@ function describeLedger(report: Report, ledger: Ledger): void {
   report.source = { uri: ledger.source.uri, commit: ledger.source.gitCommit }
   report.image = ledger.environment.reference
   if (ledger.dataset) report.datasetRoot = ledger.dataset.treeSha256
+  report.isa = ledger.build.isa ?? null
+  if (ledger.build.isa === undefined) report.cpuDependence = UNPINNED_ISA_NOTE
 }
 
 function recordReproduction(
@@ -267,17 +297,6 @@ function recordReproduction(
   tracker.detail(
     'outputs',
     `reproduced root ${reproduced.outputs.root} (${reproduced.outputs.manifest.length} file(s))`
-  )
-}
-
-async function explainChanges(
-  diff: ManifestDiff,
-  reproducedDir: string,
-  model: string
-): Promise<Record<string, string[]>> {
-  const explanations = await explainMismatch(reproducedDir, model, diff)
-  return Object.fromEntries(
-    [...explanations].map(([file, explanation]) => [file, formatExplanation(explanation)])
   )
 }
 

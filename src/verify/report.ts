@@ -1,6 +1,8 @@
 import type { Verdict } from '../errors.js'
 import type { ManifestEntry, TreeDigest } from '../digest/types.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
+import type { IsaLevel } from '../protocol/isa.js'
+import type { LogProofResult } from '../tlog/verify.js'
 
 export const REPORT_SCHEMA_VERSION = 1
 
@@ -34,6 +36,10 @@ export interface Report {
   source?: { uri: string; commit: string }
   image?: string
   datasetRoot?: string
+  /** The ledger's `build.isa`; null when unpinned. */
+  isa?: IsaLevel | null
+  /** For an unpinned ledger: the result depends on the runner's CPU, and how to pin it. */
+  cpuDependence?: string
   build?: BuildSummary
   reproduced?: TreeDigest
   downloaded?: TreeDigest
@@ -42,7 +48,13 @@ export interface Report {
   explanations?: Record<string, string[]>
   capability?: string
   expectedCapability?: string
+  /** The transparency-log proof that was checked (PROTOCOL.md section 7). */
+  log?: LogProofResult
 }
+
+/** What a report, the job summary and the CLI say about a ledger without `build.isa`. */
+export const UNPINNED_ISA_NOTE =
+  "the ledger does not pin build.isa, so the result depends on the runner's CPU (the image's libraries pick their kernels from it): the publisher pins it with build.isa, e.g. `verify-model ledger init --isa x86-64-v3`, and checks with `verify-model build --cross-check`"
 
 export function shortDigest(hex: string): string {
   return hex.slice(0, 12)

@@ -5,6 +5,8 @@ import type { Command } from 'commander'
 import type { Run } from '../../exec.js'
 import { treeSha256 } from '../../digest/tree.js'
 import { createStatement, type BuildSpec } from '../../protocol/ledger.js'
+import { ISA_LEVELS, ISA_PLATFORM, isIsaLevel, type IsaLevel } from '../../protocol/isa.js'
+import { logLine } from '../../text/sanitize.js'
 import { asUsageError, collect, UsageError } from '../io.js'
 import type { CliContext } from '../main.js'
 
@@ -25,8 +27,12 @@ interface LedgerInitOptions {
   timeoutSeconds?: string
   cpus?: string
   gpus?: string
+  isa?: string
   out?: string
 }
+
+/** Runs on every GitHub-hosted x64 runner (PROTOCOL.md section 2). */
+const DEFAULT_ISA: IsaLevel = 'x86-64-v3'
 
 export function registerLedger(program: Command, context: CliContext): void {
   const ledger = program.command('ledger').description('Write build ledgers (in-toto statements).')
@@ -66,14 +72,32 @@ export function registerLedger(program: Command, context: CliContext): void {
     .option('--timeout-seconds <n>', 'build time limit')
     .option('--cpus <n>', 'CPU set size and thread count')
     .option('--gpus <none|all>', 'GPUs for the build')
+    .option(
+      '--isa <level>',
+      `the CPU level the build is pinned to: ${ISA_LEVELS.join(', ')}, or none (unpinned) (default on ${ISA_PLATFORM}: ${DEFAULT_ISA})`
+    )
     .option('-o, --out <file>', 'write the statement here instead of stdout')
     .action(async (command: string[], options: LedgerInitOptions) => {
+      if (options.isa === 'none') context.io.stderr(`${logLine(`warning: ${UNPINNED_WARNING}`)}\n`)
       const statement = await statementFromFlags(command, options, context.run).catch(error => {
         throw asUsageError(error)
       })
       if (options.out) writeFileSync(options.out, statement)
       else context.io.stdout(Buffer.from(statement).toString('utf8'))
     })
+}
+
+const UNPINNED_WARNING =
+  "--isa none writes an unpinned ledger: the image's libraries pick their kernels from each runner's CPU, so verifiers on another CPU can get different bytes (mismatch); pin a level (--isa x86-64-v3) unless `verify-model build --cross-check` says the build is portable"
+
+/** --isa: a level, `none`, or by default x86-64-v3 on linux/amd64 (no other platform has levels). */
+function isaFlag(value: string | undefined, platform: string | undefined): IsaLevel | undefined {
+  if (value === undefined)
+    return (platform ?? ISA_PLATFORM) === ISA_PLATFORM ? DEFAULT_ISA : undefined
+  if (value === 'none') return undefined
+  if (!isIsaLevel(value))
+    throw new UsageError(`--isa must be one of ${ISA_LEVELS.join(', ')} or none, got '${value}'`)
+  return value
 }
 
 async function statementFromFlags(
@@ -125,7 +149,8 @@ async function statementFromFlags(
       network: options.network as BuildSpec['network'] | undefined,
       timeoutSeconds: optionalInteger('--timeout-seconds', options.timeoutSeconds),
       cpus: optionalInteger('--cpus', options.cpus),
-      gpus: options.gpus as BuildSpec['gpus'] | undefined
+      gpus: options.gpus as BuildSpec['gpus'] | undefined,
+      isa: isaFlag(options.isa, options.platform)
     }
   })
 }

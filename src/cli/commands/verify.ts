@@ -15,8 +15,9 @@ import {
 } from '../io.js'
 import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
 import { renderReportText, stderrReporter } from '../render.js'
+import { readLogRequirement, withLogProofOptions, type LogProofOptions } from '../log-io.js'
 
-interface VerifyOptions extends TrustOptions {
+interface VerifyOptions extends TrustOptions, LogProofOptions {
   sba: string
   model?: string
   reproduceOnly?: boolean
@@ -29,7 +30,7 @@ interface VerifyOptions extends TrustOptions {
 }
 
 export function registerVerify(program: Command, context: CliContext): void {
-  withTrustOptions(program.command('verify'))
+  withLogProofOptions(withTrustOptions(program.command('verify')))
     .description(
       'The whole protocol: signature, reproduction in the pinned image, comparison with the model.'
     )
@@ -60,7 +61,8 @@ export function registerVerify(program: Command, context: CliContext): void {
         datasetDir: options.dataset,
         allowNetwork: options.allowNetwork === true,
         allowGpu: options.allowGpu === true,
-        runId: context.scope?.id
+        runId: context.scope?.id,
+        log: await readLogRequirement(options)
       }
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
       context.scope?.track(workDir)
