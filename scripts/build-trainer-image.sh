@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# Build the tiny-model trainer image from Debian packages, push it to the local registry and print
+# Build an example's trainer image from Debian packages, push it to the local registry and print
 # its pinned reference.
 #
-#   scripts/build-trainer-image.sh               build or reuse the image; the LAST line of stdout
-#                                                is <registry>/verify-model/tiny-trainer@sha256:<hex>
-#   scripts/build-trainer-image.sh --print-lock  print the image's package list, i.e. the content of
-#                                                examples/tiny-model/requirements.lock
+#   scripts/build-trainer-image.sh [EXAMPLE]               build or reuse the image; the LAST line
+#                                          of stdout is <registry>/verify-model/<trainer>@sha256:<hex>
+#   scripts/build-trainer-image.sh [EXAMPLE] --print-lock  print the image's package list, i.e. the
+#                                          content of examples/<EXAMPLE>/requirements.lock
 #
-# The root filesystem is `debootstrap --variant=minbase --include=python3-numpy bookworm` from the
+# EXAMPLE (default tiny-model) picks the packages and names:
+#   tiny-model  --include=python3-numpy                 verify-model/tiny-trainer   (~150 MB)
+#   torch-cnn   --include=python3-torch,python3-numpy   verify-model/torch-trainer  (~1.3 GB)
+#
+# The root filesystem is `debootstrap --variant=minbase --include=<packages> bookworm` from the
 # Debian mirror this machine's apt uses (override: DEBIAN_MIRROR), trimmed (apt lists and caches,
 # docs, man pages, translations, logs), given a uid 1000 user, packed with deterministic tar options
-# and `docker import`ed. Its installed packages are compared with requirements.lock.
+# and `docker import`ed. Its installed packages are compared with the example's requirements.lock.
 #
 # Caches, so that a second run is instant:
-#   - the registry tag bookworm-<key> (key = sha256 of this script and the lock): when it exists its
-#     digest is printed at once, without Docker;
-#   - the rootfs tarball $VERIFY_MODEL_CACHE/tiny-trainer-rootfs.tar (default cache dir
+#   - the registry tag bookworm-<key> (key = sha256 of this script, the example and the lock): when
+#     it exists its digest is printed at once, without Docker;
+#   - the rootfs tarball $VERIFY_MODEL_CACHE/<trainer>-rootfs.tar (default cache dir
 #     ~/.cache/verify-model) with its package list and key beside it: when the registry lost the
 #     image, it is imported and pushed again without a new debootstrap;
-#   - the downloaded .debs ($VERIFY_MODEL_CACHE/debootstrap-debs), so a rebuild downloads nothing.
+#   - the downloaded .debs ($VERIFY_MODEL_CACHE/debootstrap-debs, shared by the examples), so a
+#     rebuild downloads nothing.
 # When the mirror has moved on since requirements.lock was written, the image is built from what it
 # serves now, with a warning and the diff (STRICT_LOCK=1 refuses instead); --print-lock then prints
 # the image's actual lock, which the demo pins in its copy of the source.
@@ -27,18 +32,36 @@
 set -euo pipefail
 
 SCRIPT=$(realpath "${BASH_SOURCE[0]}")
-LOCK_FILE=$(dirname "$SCRIPT")/../examples/tiny-model/requirements.lock
+EXAMPLES_DIR=$(dirname "$SCRIPT")/../examples
 REGISTRY=${REGISTRY:-127.0.0.1:5000}
-REPOSITORY=verify-model/tiny-trainer
-IMAGE=$REGISTRY/$REPOSITORY
 SUITE=bookworm
 ARCH=amd64
 CACHE_DIR=${VERIFY_MODEL_CACHE:-$HOME/.cache/verify-model}
-ROOTFS_TAR=$CACHE_DIR/tiny-trainer-rootfs.tar
-ROOTFS_PACKAGES=$CACHE_DIR/tiny-trainer-rootfs.packages
-ROOTFS_KEY=$CACHE_DIR/tiny-trainer-rootfs.key
 DEBS_DIR=$CACHE_DIR/debootstrap-debs
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# Per example: the packages debootstrap adds to minbase and the trainer's name (repository and
+# cache files).
+select_example() {
+  EXAMPLE=$1
+  case "$EXAMPLE" in
+    tiny-model)
+      INCLUDE=python3-numpy
+      TRAINER=tiny-trainer
+      ;;
+    torch-cnn)
+      INCLUDE=python3-torch,python3-numpy
+      TRAINER=torch-trainer
+      ;;
+    *) die "unknown example '$EXAMPLE' (usage: $0 [tiny-model|torch-cnn] [--print-lock])" ;;
+  esac
+  LOCK_FILE=$EXAMPLES_DIR/$EXAMPLE/requirements.lock
+  REPOSITORY=verify-model/$TRAINER
+  IMAGE=$REGISTRY/$REPOSITORY
+  ROOTFS_TAR=$CACHE_DIR/$TRAINER-rootfs.tar
+  ROOTFS_PACKAGES=$CACHE_DIR/$TRAINER-rootfs.packages
+  ROOTFS_KEY=$CACHE_DIR/$TRAINER-rootfs.key
+}
 
 log() { echo "build-trainer-image: $*" >&2; }
 die() {
@@ -95,9 +118,12 @@ export_apt_proxy() {
 # requirements.lock: every installed package as <name>:<arch>=<version>, sorted bytewise.
 package_list() {
   local root=$1
-  echo '# Debian packages inside the tiny-model trainer image (dpkg-query in its root filesystem).'
-  echo "# debootstrap --variant=minbase --arch=$ARCH --include=python3-numpy $SUITE"
-  echo '# Regenerate: scripts/build-trainer-image.sh --print-lock > examples/tiny-model/requirements.lock'
+  echo "# Debian packages inside the $EXAMPLE trainer image (dpkg-query in its root filesystem)."
+  echo "# debootstrap --variant=minbase --arch=$ARCH --include=$INCLUDE $SUITE"
+  # tiny-model is the default example: its lock keeps the command without the name.
+  local name=" $EXAMPLE"
+  [ "$EXAMPLE" != tiny-model ] || name=''
+  echo "# Regenerate: scripts/build-trainer-image.sh$name --print-lock > examples/$EXAMPLE/requirements.lock"
   as_root chroot "$root" dpkg-query --show \
     --showformat='${db:Status-Abbrev} ${Package}:${Architecture}=${Version}\n' |
     awk '$1 == "ii" { print $2 }' | LC_ALL=C sort
@@ -105,7 +131,7 @@ package_list() {
 
 cache_key() {
   local packages=$1
-  { cat "$SCRIPT"; printf '%s' "$packages"; } | sha256sum | cut -c1-64
+  { cat "$SCRIPT"; printf '%s\n%s' "$EXAMPLE" "$packages"; } | sha256sum | cut -c1-64
 }
 
 trim_rootfs() {
@@ -140,7 +166,7 @@ build_rootfs() {
   log "debootstrap $SUITE from $mirror (a few minutes)"
   # --cache-dir keeps the downloaded .debs (checked against the Release files on reuse).
   mkdir -p "$DEBS_DIR"
-  as_root debootstrap --foreign --variant=minbase --arch="$ARCH" --include=python3-numpy \
+  as_root debootstrap --foreign --variant=minbase --arch="$ARCH" --include="$INCLUDE" \
     --cache-dir="$DEBS_DIR" "$SUITE" "$work/root" "$mirror" >&2
   # The second stage runs dpkg in the new root. Without an fsync after every file (mmdebstrap's
   # default) it is much faster; the tree only ends up in a tarball.
@@ -187,7 +213,7 @@ import_and_push() {
     die "no registry answers at http://$REGISTRY/v2/ (start it: scripts/services.sh up)"
   log "docker import $ROOTFS_TAR as $IMAGE:$tag"
   docker import --change "ENV PATH=$IMAGE_PATH" --change 'CMD ["python3"]' \
-    --message 'verify-model tiny-model trainer (scripts/build-trainer-image.sh)' \
+    --message "verify-model $EXAMPLE trainer (scripts/build-trainer-image.sh $EXAMPLE)" \
     "$ROOTFS_TAR" "$IMAGE:$tag" >&2
   docker tag "$IMAGE:$tag" "$IMAGE:$SUITE"
   docker push "$IMAGE:$tag" >&2
@@ -203,7 +229,7 @@ print_lock() {
 }
 
 build_image() {
-  [ -f "$LOCK_FILE" ] || die "$LOCK_FILE is missing: create it with $0 --print-lock"
+  [ -f "$LOCK_FILE" ] || die "$LOCK_FILE is missing: create it with $0 $EXAMPLE --print-lock"
   local lock key tag digest
   lock=$(cat "$LOCK_FILE")
   key=$(cache_key "$lock")
@@ -224,8 +250,8 @@ build_image() {
   if ! cached_rootfs_matches "$key"; then
     diff -u "$LOCK_FILE" "$ROOTFS_PACKAGES" >&2 || true
     local drift="the packages debootstrap installed differ from $LOCK_FILE (diff above: the mirror moved on)"
-    [ "${STRICT_LOCK:-0}" != 1 ] || die "$drift. Regenerate on purpose: $0 --print-lock > examples/tiny-model/requirements.lock"
-    log "warning: $drift; building from what the mirror serves now. Its lock: $0 --print-lock" \
+    [ "${STRICT_LOCK:-0}" != 1 ] || die "$drift. Regenerate on purpose: $0 $EXAMPLE --print-lock > examples/$EXAMPLE/requirements.lock"
+    log "warning: $drift; building from what the mirror serves now. Its lock: $0 $EXAMPLE --print-lock" \
       "(set STRICT_LOCK=1 to refuse)"
     key=$(cache_key "$(cat "$ROOTFS_PACKAGES")")
     tag=$SUITE-${key:0:16}
@@ -241,14 +267,20 @@ build_image() {
 }
 
 main() {
+  local example=tiny-model
+  if [ $# -gt 0 ] && [[ $1 != --* ]]; then
+    example=$1
+    shift
+  fi
+  select_example "$example"
   mkdir -p "$CACHE_DIR"
-  # One build at a time per cache (the demo and the tests may run together).
-  exec 9>"$CACHE_DIR/tiny-trainer.flock"
+  # One build at a time per example and cache (the demo and the tests may run together).
+  exec 9>"$CACHE_DIR/$TRAINER.flock"
   flock 9
   case "${1:-}" in
     --print-lock) print_lock ;;
     '') build_image ;;
-    *) die "unknown argument '$1' (usage: $0 [--print-lock])" ;;
+    *) die "unknown argument '$1' (usage: $0 [tiny-model|torch-cnn] [--print-lock])" ;;
   esac
 }
 

@@ -1,6 +1,9 @@
 // npm run demo: the whole protocol on a real (tiny) training, publisher side and verifier side,
 // including a caught tampering, the SBA published to a transparency log and witnessed, and a
-// monitor catching a signature the publisher never made. Everything runs through the committed bundles (dist/), the way
+// monitor catching a signature the publisher never made. `npm run demo -- --torch` adds the
+// PyTorch example: a CNN published with build.isa x86-64-v3 that `build --cross-check` finds
+// portable to an emulated Intel Haswell, the same training unpinned that it finds not portable,
+// and the action verifying the pinned one. Everything runs through the committed bundles (dist/), the way
 // users and the GitHub runner do. Outputs go to demo-out/ (or $DEMO_OUT); the outcomes are also
 // written to demo-out/demo-results.json for the test that runs this script in CI.
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -16,6 +19,8 @@ const cli = path.join(root, 'dist/cli/index.js')
 const action = path.join(root, 'dist/index.js')
 const COMMIT_DATE = '2024-01-01T00:00:00Z'
 const OUTPUTS = ['W1.npy', 'b1.npy', 'W2.npy', 'b2.npy', 'model.safetensors', 'config.json']
+const TORCH_OUTPUTS = ['model.safetensors', 'config.json']
+const withTorch = process.argv.slice(2).includes('--torch')
 
 const timings = []
 const bold = text => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text)
@@ -41,6 +46,16 @@ function run(file, args, options = {}) {
 
 function verifyModelCli(...args) {
   return run(process.execPath, [cli, ...args])
+}
+
+/** The CLI where a failing exit code is an outcome to show (cross-check: 1 = not portable). */
+function verifyModelCliStatus(...args) {
+  const result = spawnSync(process.execPath, [cli, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  return { status: result.status, stdout: result.stdout.trim() }
 }
 
 /** Runs dist/index.js exactly as the runner does: INPUT_* variables and the file commands. */
@@ -129,6 +144,131 @@ function expectOutcome(name, actual, expected) {
   return ok
 }
 
+/** A copy of an example as a git repository pinning the lock of the image actually built. */
+function commitExample(name, lockArgs, message) {
+  const source = path.join(work, name)
+  cpSync(path.join(root, 'examples', name), source, {
+    recursive: true,
+    filter: file => !file.includes('__pycache__')
+  })
+  // The ledger pins the lock of the image actually built (equal to the committed one unless
+  // the Debian mirror moved on since; build-trainer-image.sh warns then).
+  const lock =
+    run('bash', [path.join(root, 'scripts/build-trainer-image.sh'), ...lockArgs, '--print-lock']) +
+    '\n'
+  writeFileSync(path.join(source, 'requirements.lock'), lock)
+  run('git', ['init', '-q', '-b', 'main', source])
+  git(source, 'add', '-A')
+  git(source, 'commit', '-q', '-m', message)
+  return { source, commit: git(source, 'rev-parse', 'HEAD') }
+}
+
+/**
+ * The PyTorch example: its image, one pinned and one unpinned ledger, each built with
+ * `--cross-check` (the same build again under qemu-user as an Intel CPU of the level), and the
+ * action verifying the pinned one.
+ */
+async function torchDemo() {
+  const dir = path.join(out, 'torch')
+  mkdirSync(dir, { recursive: true })
+  const image = await phase(
+    'PyTorch trainer image (Debian bookworm + python3-torch 1.13.1, pinned by digest)',
+    () => {
+      const reference = run('bash', [
+        path.join(root, 'scripts/build-trainer-image.sh'),
+        'torch-cnn'
+      ])
+        .split('\n')
+        .pop()
+      console.log(`image ${reference}`)
+      return reference
+    }
+  )
+  const { source, dataset } = await phase('PyTorch: source repository and dataset', () => {
+    const { source, commit } = commitExample(
+      'torch-cnn',
+      ['torch-cnn'],
+      'torch-cnn: a small CNN, deterministic and resumable in segments'
+    )
+    const dataset = path.join(work, 'torch-dataset')
+    run('python3', [path.join(source, 'make_dataset.py'), dataset])
+    console.log(`source commit ${commit}\ndataset root  ${verifyModelCli('digest', dataset)}`)
+    return { source, dataset }
+  })
+  const keyPrefix = path.join(dir, 'publisher')
+  verifyModelCli('keygen', '--out', keyPrefix)
+
+  const publishWithCrossCheck = (name, isa) => {
+    const statement = path.join(dir, `${name}.statement.json`)
+    verifyModelCli(
+      'ledger',
+      'init',
+      '--source-dir',
+      source,
+      '--image',
+      image,
+      '--dataset',
+      dataset,
+      '--dependency',
+      'requirements.lock',
+      ...TORCH_OUTPUTS.flatMap(output => ['--output', output]),
+      '--env',
+      'EPOCHS=1',
+      '--isa',
+      isa,
+      '-o',
+      statement,
+      '--',
+      'python3',
+      'train.py',
+      '--data',
+      '/data',
+      '--out',
+      '/out'
+    )
+    const model = path.join(dir, `${name}-model`)
+    const checked = verifyModelCliStatus(
+      'build',
+      statement,
+      '--dataset',
+      dataset,
+      '--out',
+      model,
+      '--cross-check'
+    )
+    console.log(checked.stdout)
+    const verdict = /^(portable|not portable):/m.exec(checked.stdout)?.[1] ?? 'failed'
+    return { statement, model, verdict, exitCode: checked.status }
+  }
+
+  const pinned = await phase(
+    'PyTorch publisher: ledger init --isa x86-64-v3, build --cross-check (native, then as an Intel Haswell under qemu)',
+    () => publishWithCrossCheck('pinned', 'x86-64-v3')
+  )
+  const unpinned = await phase(
+    'PyTorch publisher: the same training unpinned (--isa none), build --cross-check',
+    () => publishWithCrossCheck('unpinned', 'none')
+  )
+  const sba = path.join(dir, 'torch-cnn.sba.json')
+  verifyModelCli('sign', pinned.statement, '--key', `${keyPrefix}.key`, '-o', sba)
+  const verified = await phase('PyTorch verifier: the action on the pinned model', () => {
+    const run = runAction('torch-verify', {
+      attestation: sba,
+      'public-key': readFileSync(`${keyPrefix}.pub`, 'utf8'),
+      model: pinned.model,
+      dataset
+    })
+    console.log(`result      ${run.outputs.result}\ncapability  ${run.outputs.capability}`)
+    return run
+  })
+  return {
+    image,
+    pinned: { verdict: pinned.verdict, exitCode: pinned.exitCode },
+    unpinned: { verdict: unpinned.verdict, exitCode: unpinned.exitCode },
+    verified: { result: verified.outputs.result, capability: verified.outputs.capability }
+  }
+}
+
 async function main() {
   if (!existsSync(cli) || !existsSync(action))
     throw new Error('dist/ is missing: run npm run package')
@@ -152,20 +292,11 @@ async function main() {
   )
 
   const { source, dataset, commit } = await phase('source repository and dataset', () => {
-    const source = path.join(work, 'tiny-model')
-    cpSync(path.join(root, 'examples/tiny-model'), source, {
-      recursive: true,
-      filter: file => !file.includes('__pycache__')
-    })
-    // The ledger pins the lock of the image actually built (equal to the committed one unless
-    // the Debian mirror moved on since; build-trainer-image.sh warns then).
-    const lock =
-      run('bash', [path.join(root, 'scripts/build-trainer-image.sh'), '--print-lock']) + '\n'
-    writeFileSync(path.join(source, 'requirements.lock'), lock)
-    run('git', ['init', '-q', '-b', 'main', source])
-    git(source, 'add', '-A')
-    git(source, 'commit', '-q', '-m', 'tiny-model: train a small MLP on the spiral data set')
-    const commit = git(source, 'rev-parse', 'HEAD')
+    const { source, commit } = commitExample(
+      'tiny-model',
+      [],
+      'tiny-model: train a small MLP on the spiral data set'
+    )
     const dataset = path.join(work, 'dataset')
     run('python3', [path.join(source, 'make_dataset.py'), dataset])
     console.log(`source commit ${commit}\ndataset root  ${verifyModelCli('digest', dataset)}`)
@@ -393,6 +524,7 @@ async function main() {
       return { exitCode: result.status, unknown: report.unknown }
     }
   )
+  const torch = withTorch ? await torchDemo() : undefined
 
   console.log(`\n${bold('── outcomes')}`)
   const ok = [
@@ -410,7 +542,22 @@ async function main() {
       'dataset swap stopped before any build',
       String(swapped.report.build === undefined),
       'true'
-    )
+    ),
+    ...(torch
+      ? [
+          expectOutcome(
+            'PyTorch, build.isa x86-64-v3: cross-check',
+            torch.pinned.verdict,
+            'portable'
+          ),
+          expectOutcome('PyTorch, unpinned: cross-check', torch.unpinned.verdict, 'not portable'),
+          expectOutcome(
+            'PyTorch, build.isa x86-64-v3: the action',
+            torch.verified.result,
+            'verified'
+          )
+        ]
+      : [])
   ].every(Boolean)
 
   console.log(`\n${bold('── time per phase')}`)
@@ -443,6 +590,7 @@ async function main() {
           reason: swapped.report.reason,
           built: swapped.report.build !== undefined
         },
+        ...(torch ? { torch } : {}),
         timings: Object.fromEntries(timings),
         totalSeconds: total
       },

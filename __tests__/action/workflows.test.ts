@@ -28,7 +28,8 @@ describe('action.yml', () => {
         'model-digest',
         'report',
         'reproduced-digest',
-        'result'
+        'result',
+        'segments-matrix'
       ].sort()
     )
   })
@@ -76,5 +77,39 @@ describe('example workflows', () => {
     expect(text('log-monitor.yml')).toMatch(
       /log monitor --url \S+ \\\n\s+--log-key "\$LOG_KEY" --public-key publisher\.pub/
     )
+  })
+})
+
+describe('the segmented spot-check workflow (PROTOCOL.md section 9)', () => {
+  interface Job {
+    needs?: string | string[]
+    outputs?: Record<string, string>
+    strategy?: { matrix?: Record<string, string> }
+    steps: (Step & { id?: string })[]
+  }
+  const workflow = parse(
+    readFileSync(path.join(workflowsDir, 'segmented-spot-check.yml'), 'utf8')
+  ) as { jobs: Record<string, Job> }
+  const ours = (job: Job) => job.steps.filter(step => step.uses === 'openclaw/verify-model@v1')
+
+  it('plans with mode plan, fans out over segments-matrix, and gates the release on every job', () => {
+    const { plan, 'spot-check': spotCheck, release } = workflow.jobs
+    const [planner] = ours(plan)
+    expect(planner.with).toMatchObject({ mode: 'plan', transcript: expect.any(String) })
+    expect(Object.keys(action.outputs)).toContain('segments-matrix')
+    expect(plan.outputs?.segments).toBe(`\${{ steps.${planner.id}.outputs.segments-matrix }}`)
+
+    expect(spotCheck.needs).toBe('plan')
+    expect(spotCheck.strategy?.matrix?.segment).toBe('${{ fromJSON(needs.plan.outputs.segments) }}')
+    const [checker] = ours(spotCheck)
+    expect(checker.with?.mode ?? 'verify').toBe('verify')
+    // One index per job, in the list form (a bare number would draw that many at random).
+    expect(checker.with?.segments).toBe('${{ matrix.segment }},')
+    expect(checker.with).toMatchObject({
+      transcript: expect.any(String),
+      model: expect.any(String)
+    })
+
+    expect(release.needs).toBe('spot-check')
   })
 })

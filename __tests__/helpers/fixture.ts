@@ -128,7 +128,7 @@ export async function publishModel(dir: string, options: PublishOptions): Promis
 }
 
 /** Runs a CLI command that must succeed; returns its stdout. */
-async function succeed(...argv: string[]): Promise<string> {
+export async function succeed(...argv: string[]): Promise<string> {
   const result = await cli(...argv)
   if (result.code !== 0) {
     throw new Error(`verify-model ${argv[0]} exited ${result.code}:\n${result.stderr}`)

@@ -2,6 +2,7 @@ import path from 'node:path'
 import { VerifyError } from '../errors.js'
 import { parsePublicKeys, type PublicKey } from '../protocol/keys.js'
 import type { Mode } from '../verify/pipeline.js'
+import { parseSegmentSelection, type SegmentSelection } from '../segments/selection.js'
 import { parseLogPolicy, type LogPolicy } from '../tlog/verify.js'
 
 /** Every input of action.yml, parsed and checked in one place. */
@@ -9,7 +10,7 @@ export interface ActionInputs {
   attestation: Source
   publicKeys: PublicKey[]
   threshold: number
-  mode: Mode
+  mode: ActionMode
   model?: string
   modelUrls: NamedUrl[]
   dataset?: string
@@ -20,9 +21,16 @@ export interface ActionInputs {
   cache: boolean
   showSummary: boolean
   workingDirectory: string
+  /** A segmented build's signed transcript (PROTOCOL.md section 9). */
+  transcript?: Source
+  /** Which segments to re-run (verify) or draw (plan). */
+  segments?: SegmentSelection
   /** With `log-key`: the proof to fetch and the policy it must meet. */
   log?: { proof: Source; policy: LogPolicy }
 }
+
+/** `plan` verifies nothing: it draws the segments a matrix of verify jobs re-runs. */
+export type ActionMode = Mode | 'plan'
 
 export type Source = { kind: 'path'; path: string } | { kind: 'url'; url: string }
 
@@ -38,7 +46,7 @@ export class InputError extends Error {
 
 export type GetInput = (name: string) => string
 
-const MODES: readonly Mode[] = ['verify', 'reproduce', 'check']
+const MODES: readonly ActionMode[] = ['verify', 'reproduce', 'check', 'plan']
 const CAPABILITY = /^ocap1:[0-9a-f]{64}$/
 const FILE_NAME = /^[A-Za-z0-9._-]+$/
 
@@ -58,7 +66,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
       `threshold ${threshold} is more than the ${publicKeys.length} public key(s) given`
     )
   }
-  const mode = (text('mode') || 'verify') as Mode
+  const mode = (text('mode') || 'verify') as ActionMode
   if (!MODES.includes(mode))
     throw new InputError(`mode must be one of ${MODES.join(', ')}; got '${mode}'`)
 
@@ -66,14 +74,15 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
   const modelUrls = parseModelUrls(getInput('model-url'))
   if (model && modelUrls.length > 0)
     throw new InputError('give either model or model-url, not both')
-  if (mode !== 'reproduce' && !model && modelUrls.length === 0) {
+  if ((mode === 'verify' || mode === 'check') && !model && modelUrls.length === 0) {
     throw new InputError(`mode ${mode} needs the downloaded model: set model (a path) or model-url`)
   }
-  if (mode === 'reproduce' && (model || modelUrls.length > 0)) {
+  if ((mode === 'reproduce' || mode === 'plan') && (model || modelUrls.length > 0)) {
     throw new InputError(
-      'mode reproduce compares nothing: remove model / model-url, or use mode verify'
+      `mode ${mode} compares nothing: remove model / model-url, or use mode verify`
     )
   }
+  const { transcript, segments } = parseSegmentInputs(text('transcript'), text('segments'), mode)
 
   const expectedCapability = text('expected-capability') || undefined
   if (expectedCapability !== undefined && !CAPABILITY.test(expectedCapability)) {
@@ -109,8 +118,45 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
     cache: boolean('cache', text('cache') || 'true'),
     showSummary: boolean('show-summary', text('show-summary') || 'true'),
     workingDirectory: path.resolve(workingDirectory),
+    ...(transcript === undefined ? {} : { transcript }),
+    ...(segments === undefined ? {} : { segments }),
     log: parseLogInputs(getInput)
   }
+}
+
+/** transcript and segments (PROTOCOL.md section 9): spot checks in verify mode, a draw in plan mode. */
+function parseSegmentInputs(
+  transcriptText: string,
+  segmentsText: string,
+  mode: ActionMode
+): { transcript?: Source; segments?: SegmentSelection } {
+  const transcript = transcriptText ? parseSource(transcriptText, 'transcript') : undefined
+  let segments: SegmentSelection | undefined
+  try {
+    segments = segmentsText ? parseSegmentSelection(segmentsText) : undefined
+  } catch (error) {
+    throw new InputError(`segments: ${(error as Error).message}`)
+  }
+  if (mode === 'plan') {
+    if (segments === undefined || segments.kind === 'indices')
+      throw new InputError(
+        'mode plan needs segments: the number k of segments to draw for the matrix (or all)'
+      )
+    return { transcript, segments }
+  }
+  if (transcript !== undefined && mode !== 'verify')
+    throw new InputError(
+      `transcript: a segmented build is spot-checked in mode verify (with the model), not mode ${mode}`
+    )
+  if (transcript !== undefined && segments === undefined)
+    throw new InputError(
+      'transcript needs segments: a number k of random segments to re-run, all, or a comma list of indices (7, for one)'
+    )
+  if (segments !== undefined && transcript === undefined)
+    throw new InputError(
+      'segments needs transcript (the signed state roots of the segmented build)'
+    )
+  return { transcript, segments }
 }
 
 /** `log-proof`, `log-key`, `witness-keys`, `witness-threshold` (PROTOCOL.md section 7). */

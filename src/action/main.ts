@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { removeBuildTree } from '../reproduce/cleanup.js'
 import { RunScope } from '../reproduce/run-scope.js'
 import { STATE_DIRS, STATE_RUN_ID } from './state.js'
 import { isPassing, messageOf, toVerifyError } from '../errors.js'
@@ -10,7 +11,9 @@ import type { DownloadFn } from '../download.js'
 import { verifyModel } from '../verify/pipeline.js'
 import { REPORT_SCHEMA_VERSION, type Report } from '../verify/report.js'
 import { resolveCachedDataset, type CacheApi } from './dataset-cache.js'
-import { InputError, parseInputs, type ActionInputs, type GetInput } from './inputs.js'
+import { InputError, parseInputs, type ActionInputs, type GetInput, type Source } from './inputs.js'
+import { planSegments } from './plan.js'
+import { formatPercent, type SegmentSelection } from '../segments/selection.js'
 import { runnerLimits, type RunnerLimits } from './runner-limits.js'
 import { renderSummary } from './summary.js'
 import { writeOutputs } from './outputs.js'
@@ -67,6 +70,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
 
   await mkdir(inputs.workingDirectory, { recursive: true })
   const staging = await mkdtemp(path.join(inputs.workingDirectory, 'verify-model-'))
+  if (inputs.mode === 'plan') return plan(inputs, staging, deps)
+  const mode = inputs.mode
   const scope = new RunScope(
     `${deps.env.GITHUB_RUN_ID ?? 'local'}-${deps.env.GITHUB_RUN_ATTEMPT ?? '1'}-${randomBytes(6).toString('hex')}`
   )
@@ -88,7 +93,7 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     cancelling = (async () => {
       reporter.end()
       await scope.removeAll(deps.run)
-      await finish(cancelledReport(inputs, signal), inputs, deps)
+      await finish(cancelledReport(mode, signal), inputs, deps)
     })()
     return cancelling
   })
@@ -97,10 +102,16 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     reporter.phase('fetch')
     const sba = await fetchAttestation(inputs, staging, deps)
     const model = await fetchModel(inputs, staging, deps)
+    const transcript = inputs.transcript && {
+      bytes: await fetchDocument(inputs.transcript, 'transcript', staging, deps),
+      location: inputs.transcript.kind === 'path' ? inputs.transcript.path : inputs.transcript.url
+    }
     const log = await fetchLogProof(inputs, staging, deps)
     report = await verifyModel(
       {
-        mode: inputs.mode,
+        mode,
+        transcript,
+        segments: inputs.segments,
         sba,
         trustedKeys: inputs.publicKeys,
         threshold: inputs.threshold,
@@ -135,7 +146,7 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     )
   } catch (error) {
     // A failure before the pipeline (fetching the SBA or the model) is still a verdict.
-    report = failureReport(inputs, error)
+    report = failureReport(mode, error)
   } finally {
     if (!cancelling) reporter.end()
     await scope.removeAll(deps.run)
@@ -147,11 +158,11 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   await finish(report, inputs, deps)
 }
 
-function cancelledReport(inputs: ActionInputs, signal: NodeJS.Signals): Report {
+function cancelledReport(mode: Report['mode'], signal: NodeJS.Signals): Report {
   const reason = `cancelled by ${signal}: the build container and the staging directory were removed`
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
-    mode: inputs.mode,
+    mode,
     result: 'unverifiable',
     reason,
     checks: [{ name: 'cancel', status: 'fail', detail: reason }]
@@ -185,16 +196,55 @@ async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): P
   }
 }
 
-async function fetchAttestation(
+function fetchAttestation(
   inputs: ActionInputs,
   staging: string,
   deps: ActionDeps
 ): Promise<Buffer> {
-  if (inputs.attestation.kind === 'path') return readFile(inputs.attestation.path)
-  const file = path.join(staging, 'attestation.json')
-  deps.core.info(`downloading the attestation from ${inputs.attestation.url}`)
-  await deps.download(inputs.attestation.url, file, { maxBytes: MAX_ENVELOPE_BYTES })
+  return fetchDocument(inputs.attestation, 'attestation', staging, deps)
+}
+
+/** A DSSE envelope given as a path or a URL (the attestation, the transcript). */
+async function fetchDocument(
+  source: Source,
+  name: string,
+  staging: string,
+  deps: ActionDeps
+): Promise<Buffer> {
+  if (source.kind === 'path') return readFile(source.path)
+  const file = path.join(staging, `${name}.json`)
+  deps.core.info(`downloading the ${name} from ${source.url}`)
+  await deps.download(source.url, file, { maxBytes: MAX_ENVELOPE_BYTES })
   return readFile(file)
+}
+
+/** mode plan: the `segments-matrix` output, or a failed step with the verdict as `result`. */
+async function plan(inputs: ActionInputs, staging: string, deps: ActionDeps): Promise<void> {
+  const { core } = deps
+  try {
+    const planned = planSegments({
+      sba: await fetchAttestation(inputs, staging, deps),
+      transcript:
+        inputs.transcript && (await fetchDocument(inputs.transcript, 'transcript', staging, deps)),
+      trustedKeys: inputs.publicKeys,
+      threshold: inputs.threshold,
+      segments: inputs.segments as SegmentSelection
+    })
+    const chances = planned.escape
+      .map(c => `${c.forged} forged: ${formatPercent(c.probability)}`)
+      .join(', ')
+    core.setOutput('segments-matrix', JSON.stringify(planned.indices))
+    core.info(
+      `planned ${planned.indices.length} of ${planned.total} segments: ${planned.indices.join(', ')} (escape chance with ${chances})`
+    )
+  } catch (error) {
+    const failure = toVerifyError(error)
+    core.setOutput('result', failure.verdict)
+    core.error(failure.message, { title: `verify-model: ${failure.verdict}` })
+    core.setFailed(`${failure.verdict}: ${failure.message}`)
+  } finally {
+    await removeBuildTree(staging, deps.run)
+  }
 }
 
 /** The log proof the inputs require, read or downloaded (a failed download is unverifiable). */
@@ -228,11 +278,11 @@ async function fetchModel(
   return inputs.modelUrls.length === 1 ? path.join(dir, inputs.modelUrls[0].name) : dir
 }
 
-function failureReport(inputs: ActionInputs, error: unknown): Report {
+function failureReport(mode: Report['mode'], error: unknown): Report {
   const failure = toVerifyError(error)
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
-    mode: inputs.mode,
+    mode,
     result: failure.verdict,
     reason: failure.message,
     checks: [{ name: 'fetch', status: 'fail', detail: failure.message }]

@@ -2,6 +2,7 @@ import { isPassing } from '../errors.js'
 import { escapeHtml } from '../text/sanitize.js'
 import type { ManifestEntry } from '../digest/types.js'
 import { shortDigest, type Report } from '../verify/report.js'
+import { describeEscape, describeSpotCheck } from '../verify/segments.js'
 
 /** GitHub rejects a step summary over 1 MiB; stay well below it. */
 export const SUMMARY_LIMIT_BYTES = 900 * 1024
@@ -26,12 +27,29 @@ export function renderSummary(report: Report): string {
       : '',
     report.cpuDependence ? `<p>⚠️ CPU: ${escapeHtml(report.cpuDependence)}</p>` : '',
     renderDiff(report),
+    renderSegments(report),
     renderChecks(report),
     renderFacts(report),
     renderDetail(report)
   ]
   const html = parts.filter(Boolean).join('\n')
   return truncateUtf8(html, SUMMARY_LIMIT_BYTES)
+}
+
+/** A spot check: `k of N segments re-run`, the escape chances, one row per re-run segment. */
+function renderSegments(report: Report): string {
+  const { segments } = report
+  if (!segments) return ''
+  const code = (hex: string | undefined) => (hex ? `<code>${shortDigest(hex)}</code>` : '')
+  const rows = segments.runs.map(
+    row =>
+      `<tr><td>${row.status === 'pass' ? '✅' : '❌'}</td><td>${row.index}</td><td>${code(row.prevRoot)}</td><td>${code(row.expectedRoot)}</td><td>${code(row.root)}</td><td>${row.durationMs === undefined ? '' : `${(row.durationMs / 1000).toFixed(1)} s`}</td></tr>`
+  )
+  return [
+    `<h2>Segments: ${escapeHtml(describeSpotCheck(segments))}</h2>`,
+    `<p>${escapeHtml(describeEscape(segments))}.</p>`,
+    `<table><tr><th></th><th>segment</th><th>/prev root S<sub>i−1</sub></th><th>transcript S<sub>i</sub></th><th>re-run root</th><th>time</th></tr>\n${rows.join('\n')}\n</table>`
+  ].join('\n')
 }
 
 function renderChecks(report: Report): string {

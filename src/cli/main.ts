@@ -10,6 +10,7 @@ import { registerCapability } from './commands/capability.js'
 import { registerLedger } from './commands/ledger.js'
 import { registerBuild } from './commands/build.js'
 import { registerVerify } from './commands/verify.js'
+import { registerTranscript } from './commands/transcript.js'
 import { registerLog } from './commands/log.js'
 import type { Run } from '../exec.js'
 import type { RunScope } from '../reproduce/run-scope.js'
@@ -49,6 +50,7 @@ function buildProgram(context: CliContext): Command {
     registerLedger,
     registerBuild,
     registerVerify,
+    registerTranscript,
     registerLog
   ]) {
     register(program, context)

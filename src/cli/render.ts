@@ -2,11 +2,23 @@ import { gibibytes } from '../reproduce/limits.js'
 import { logLine, logLines } from '../text/sanitize.js'
 import { CommandFence } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
-import { describeEntry, shortDigest, type Report } from '../verify/report.js'
+import { describeEntry, shortDigest, type Report, type SegmentsReport } from '../verify/report.js'
 import type { CrossCheckResult } from '../verify/cross-check.js'
 import type { IsaLevel } from '../protocol/isa.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
 import type { CliIo } from './io.js'
+import { describeEscape, describeSpotCheck } from '../verify/segments.js'
+
+/** `3 of 8 segments re-run`, the escape chances, then one line per segment. */
+function segmentLines(segments: SegmentsReport): string[] {
+  return [
+    `  ${describeSpotCheck(segments)}; ${describeEscape(segments)}`,
+    ...segments.runs.map(
+      row =>
+        `  segment ${row.index} ${row.status}: /prev ${row.prevRoot ?? '(none)'} → ${row.root ?? '(not run)'}, transcript S_${row.index} ${row.expectedRoot}${row.durationMs === undefined ? '' : ` in ${(row.durationMs / 1000).toFixed(1)} s`}`
+    )
+  ]
+}
 
 /**
  * Progress and build log on stderr, so stdout stays the command's result. In a workflow step
@@ -51,9 +63,10 @@ export function renderReportText(report: Report): string {
   fact('reproduced-digest', report.reproduced?.root)
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
+  if (report.segments) for (const line of segmentLines(report.segments)) lines.push(line)
   fact('log-index', report.log && String(report.log.index))
   fact('log-origin', report.log?.origin)
-  if (report.diff) lines.push(...diffLines(report.diff, report.explanations))
+  if (report.diff) for (const line of diffLines(report.diff, report.explanations)) lines.push(line)
   if (report.cpuDependence) lines.push(`  note: ${report.cpuDependence}`)
   const text = lines.map(logLine)
   if (report.detail) text.push('', logLines(report.detail.trimEnd()).join('\n'))

@@ -308,7 +308,7 @@ async function explainJson(c: Comparison, maxKeys: number): Promise<FileExplanat
   const sizes = [c.expected.size, c.actual.size]
   if (sizes.some(size => size > MAX_JSON_BYTES || size > c.budget.remaining))
     return explainBytes(c, 'too large to compare as JSON')
-  c.budget.remaining -= Math.max(...sizes)
+  c.budget.remaining -= Math.max(c.expected.size, c.actual.size)
   const [expected, actual] = await Promise.all([parseJsonFile(c.expected), parseJsonFile(c.actual)])
   if (!expected.ok || !actual.ok) return explainBytes(c, invalidNote('JSON', expected, actual)!)
   const keys: JsonKeyChange[] = []

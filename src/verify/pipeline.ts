@@ -8,7 +8,9 @@ import { computeCapability } from '../protocol/capability.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { treeSha256 } from '../digest/tree.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
-import { reproduce, type ReproduceResult } from '../reproduce/index.js'
+import { reproduce, type ReproducePhase, type ReproduceResult } from '../reproduce/index.js'
+import type { RandomInt, SegmentSelection } from '../segments/selection.js'
+import { describeEscape, spotCheckSegments } from './segments.js'
 import { diffManifests } from '../compare/manifest-diff.js'
 import { explainMismatchLines } from '../compare/explain.js'
 import {
@@ -35,6 +37,9 @@ export type Phase =
   | 'outputs'
   | 'hash'
   | 'compare'
+  | 'transcript'
+  | 'state'
+  | `segment ${number}`
 
 export interface VerifyRequest {
   mode: Mode
@@ -56,6 +61,10 @@ export interface VerifyRequest {
   maxOutputBytes?: number
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
+  /** A segmented build's signed transcript, and where it came from (stateUri resolves against it). */
+  transcript?: { bytes: Uint8Array; location: string }
+  /** Which segments to re-run (PROTOCOL.md section 9). */
+  segments?: SegmentSelection
   /** Set when a log proof is required (PROTOCOL.md section 7): every mode checks it. */
   log?: { proof: Uint8Array; policy: LogPolicy }
 }
@@ -72,6 +81,8 @@ export interface VerifyDeps {
   reporter: Reporter
   /** Supplies the dataset directory when the request has none (the action's cache). */
   resolveDataset?: (ledger: Ledger) => Promise<string | undefined>
+  /** Draws the segments to re-run (default: node:crypto). */
+  random?: RandomInt
 }
 
 /**
@@ -120,6 +131,12 @@ async function runProtocol(
   if (request.log) checkLogProof(request.log, attestation, tracker, report)
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
+  const onPhase = (phase: ReproducePhase, detail?: string) => {
+    tracker.start(phase)
+    if (detail) deps.reporter.info(detail)
+  }
+  if (attestation.ledger.build.segments !== undefined || request.transcript !== undefined)
+    return spotCheck(request, deps, tracker, report, attestation, onPhase)
 
   const reproduced = await reproduce(
     attestation.ledger,
@@ -134,10 +151,7 @@ async function runProtocol(
       memoryBytes: request.memoryBytes,
       maxOutputBytes: request.maxOutputBytes,
       keepOutputsIn: path.join(request.workDir, 'reproduced'),
-      onPhase: (phase, detail) => {
-        tracker.start(phase)
-        if (detail) deps.reporter.info(detail)
-      },
+      onPhase,
       onLog: chunk => deps.reporter.buildLog(chunk),
       onHashProgress: progress => deps.reporter.hashProgress('outputs', progress)
     },
@@ -170,6 +184,39 @@ async function runProtocol(
   tracker.pass(`download equals rebuild: ${downloaded.root}`)
   report.capability = capability
   return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` }
+}
+
+/** A segmented build (PROTOCOL.md section 9): the transcript, state N and k re-run segments. */
+async function spotCheck(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation,
+  onPhase: (phase: ReproducePhase, detail?: string) => void
+): Promise<{ result: Verdict; reason: string }> {
+  if (request.mode !== 'verify')
+    throw unverifiable(
+      `mode ${request.mode}: a segmented build is spot-checked against the download: use mode verify with the model, transcript and segments`
+    )
+  const model = requiredModel(request)
+  const { downloaded, reason } = await spotCheckSegments({
+    request,
+    deps,
+    attestation,
+    hashDownload: () => {
+      tracker.start('hash')
+      return hashModel(model, deps, tracker, report, attestation.ledger)
+    },
+    report,
+    checks: tracker,
+    onPhase
+  })
+  tracker.start('compare')
+  const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
+  tracker.pass(`${reason}; ${describeEscape(report.segments!)}`)
+  report.capability = capability
+  return { result: 'verified', reason }
 }
 
 async function checkCapability(

@@ -50,6 +50,33 @@ export interface Report {
   expectedCapability?: string
   /** The transparency-log proof that was checked (PROTOCOL.md section 7). */
   log?: LogProofResult
+  /** A segmented build's spot check (PROTOCOL.md section 9). */
+  segments?: SegmentsReport
+}
+
+export interface SegmentsReport {
+  /** N, the ledger's build.segments. */
+  total: number
+  /** The transcript envelope's attestation digest. */
+  transcriptDigest: string
+  /** The segments re-run, sorted. */
+  indices: number[]
+  /** The chance a transcript with `forged` forged segments escapes these re-runs. */
+  escape: { forged: number; probability: number }[]
+  /** One row per segment re-run, in order, the failing one last. */
+  runs: SegmentRow[]
+}
+
+export interface SegmentRow {
+  index: number
+  /** S_(i-1) as fetched and checked (absent for segment 1). */
+  prevRoot?: string
+  /** S_i as the transcript commits to it. */
+  expectedRoot: string
+  /** What the re-run left in /out. */
+  root?: string
+  durationMs?: number
+  status: 'pass' | 'fail'
 }
 
 /** What a report, the job summary and the CLI say about a ledger without `build.isa`. */

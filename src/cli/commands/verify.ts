@@ -15,6 +15,15 @@ import {
 } from '../io.js'
 import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
 import { renderReportText, stderrReporter } from '../render.js'
+import { parseSegmentSelection, type SegmentSelection } from '../../segments/selection.js'
+
+function segmentSelection(value: string): SegmentSelection {
+  try {
+    return parseSegmentSelection(value)
+  } catch (error) {
+    throw new UsageError(`--segments: ${(error as Error).message}`)
+  }
+}
 import { readLogRequirement, withLogProofOptions, type LogProofOptions } from '../log-io.js'
 
 interface VerifyOptions extends TrustOptions, LogProofOptions {
@@ -27,6 +36,8 @@ interface VerifyOptions extends TrustOptions, LogProofOptions {
   allowGpu?: boolean
   report?: string
   json?: boolean
+  transcript?: string
+  segments?: string
 }
 
 export function registerVerify(program: Command, context: CliContext): void {
@@ -44,12 +55,26 @@ export function registerVerify(program: Command, context: CliContext): void {
     .option('--expect <capability>', 'also require this ocap1:… capability')
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
     .option('--allow-gpu', "allow GPU devices and drivers when the ledger asks for 'gpus: all'")
+    .option(
+      '--transcript <file>',
+      "a segmented build's signed transcript (its stateUri resolves against this file)"
+    )
+    .option(
+      '--segments <k|list>',
+      'with --transcript: re-run k random segments, all, or the listed indices (2,5,7; one index as 7,)'
+    )
     .option('--report <file>', 'write the JSON report here')
     .option('--json', 'print the JSON report on stdout')
     .action(async (options: VerifyOptions) => {
       if (Boolean(options.model) === Boolean(options.reproduceOnly)) {
         throw new UsageError('give exactly one of --model PATH and --reproduce-only')
       }
+      if (options.segments !== undefined && options.transcript === undefined)
+        throw new UsageError('--segments needs --transcript (the signed state roots)')
+      if (options.transcript !== undefined && options.segments === undefined)
+        throw new UsageError(
+          '--transcript needs --segments: a number k of random segments to re-run, all, or a list of indices'
+        )
       const trust = readTrust(options)
       const request = {
         mode: options.model ? ('verify' as const) : ('reproduce' as const),
@@ -62,6 +87,15 @@ export function registerVerify(program: Command, context: CliContext): void {
         allowNetwork: options.allowNetwork === true,
         allowGpu: options.allowGpu === true,
         runId: context.scope?.id,
+        ...(options.transcript === undefined
+          ? {}
+          : {
+              transcript: {
+                bytes: readInputFile(options.transcript, 'transcript'),
+                location: path.resolve(options.transcript)
+              },
+              segments: segmentSelection(options.segments as string)
+            }),
         log: await readLogRequirement(options)
       }
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
