@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // Tree-digest benchmark (issue 5): our CLI against OpenSSL and coreutils on the same files.
 //
-//   npm run bench -- [--scale 1] [--runs 5] [--sets large,single,small,startup]
+//   npm run bench -- [--scale 1] [--runs 5] [--sets large,single,small,dataset,startup]
+//                    [--read-sizes 64K,128K,256K,512K,1M] [--small-files 20000]
+//                    [--dataset-files 100000] [--dataset-file-size 64K]
 //                    [--ours "node dist/cli/index.js digest"] [--dir /tmp] [--keep]
 //
 // Generates the data sets under a temporary directory, warms the page cache, checks that every
 // tool reports the same SHA-256 for every file, then times the tools alternately and prints
 // median times, throughput, our ratio against each baseline (higher is better for us) and our
-// peak RSS. Writes the same to bench/results.json. Commands are argv arrays, never a shell,
-// except the baselines that are themselves the pipelines issue 5 names.
+// peak RSS. `--read-sizes` adds one row of ours per read size (VERIFY_MODEL_READ_SIZE), next
+// to ours at the read size the engine chooses from the CPU's L2 cache, which is printed with
+// the cache sizes. Writes the same to bench/results.json. Commands are argv arrays, never a
+// shell, except the baselines that are themselves the pipelines issue 5 names.
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
@@ -22,26 +26,40 @@ const { values: args } = parseArgs({
   options: {
     scale: { type: 'string', default: '1' },
     runs: { type: 'string', default: '5' },
-    sets: { type: 'string', default: 'large,single,small,startup' },
+    sets: { type: 'string', default: 'large,single,small,dataset,startup' },
+    'read-sizes': { type: 'string', default: '' },
+    'small-files': { type: 'string' },
+    'dataset-files': { type: 'string' },
+    'dataset-file-size': { type: 'string', default: '64K' },
     ours: { type: 'string', default: 'node dist/cli/index.js digest' },
     dir: { type: 'string', default: os.tmpdir() },
     keep: { type: 'boolean', default: false }
   }
 })
+const bytesOf = text => {
+  const match = /^(\d+)([KMG]?)$/i.exec(text.trim())
+  if (!match) throw new Error(`not a size: ${text} (write 64K, 1M, 65536)`)
+  return Number(match[1]) * { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[match[2].toUpperCase()]
+}
 const scale = Number(args.scale)
 const runs = Number(args.runs)
 const ours = args.ours.split(/\s+/).filter(Boolean)
+const readSizes = args['read-sizes'].split(',').filter(Boolean).map(bytesOf)
+const smallFiles = Number(args['small-files'] ?? Math.max(1, Math.round(20000 * scale)))
+const datasetFiles = Number(args['dataset-files'] ?? Math.max(1, Math.round(100000 * scale)))
+const datasetFileSize = bytesOf(args['dataset-file-size'])
 const cpus = os.availableParallelism()
 const MiB = 1 << 20
 const GiB = 1 << 30
 const timeBinary = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined
 
 /** Runs argv: wall seconds, stdout and, with /usr/bin/time, peak RSS (MiB) and CPU seconds. */
-function run(argv, { capture = false } = {}) {
+function run(argv, { capture = false, env } = {}) {
   const wrapped = timeBinary ? [timeBinary, '-f', '%M %U %S', ...argv] : argv
   const started = process.hrtime.bigint()
   const result = spawnSync(wrapped[0], wrapped.slice(1), {
     cwd: repo,
+    env: { ...process.env, ...env },
     encoding: 'utf8',
     maxBuffer: 1 << 30,
     stdio: ['ignore', capture ? 'pipe' : 'ignore', 'pipe']
@@ -97,13 +115,28 @@ function generate(root, set) {
   }
   if (set === 'small') {
     const dir = path.join(root, 'small')
-    const count = Math.max(1, Math.round(20000 * scale))
+    const count = smallFiles
     for (let i = 0; i < count; i++) {
       const sub = path.join(dir, `d${i % 20}`, `e${Math.floor(i / 20) % 20}`)
       if (i < 400) fs.mkdirSync(sub, { recursive: true })
       fs.writeFileSync(path.join(sub, `f${i}.bin`), randomBytes(4096))
     }
     return { target: dir, files: count, bytes: count * 4096 }
+  }
+  if (set === 'dataset') {
+    // Like an image or shard dataset: 1,000 files per directory, each starting with its index.
+    const dir = path.join(root, 'dataset')
+    const size = datasetFileSize
+    const count = datasetFiles
+    for (let i = 0; i < count; i++) {
+      const sub = path.join(dir, `part-${String(Math.floor(i / 1000)).padStart(3, '0')}`)
+      if (i % 1000 === 0) fs.mkdirSync(sub, { recursive: true })
+      const offset = (i * 4099) % (block.length - size - 8)
+      const content = block.subarray(offset, offset + size)
+      content.writeUInt32BE(i, 0)
+      fs.writeFileSync(path.join(sub, `sample-${i}.bin`), content)
+    }
+    return { target: dir, files: count, bytes: count * size }
   }
   if (set === 'startup') {
     const file = path.join(root, 'tiny.json')
@@ -118,46 +151,65 @@ function generate(root, set) {
 /** Each tool: argv to time, and argv whose output lists per-file digests (to cross-check). */
 function toolsFor(set, data) {
   const target = data.target
-  const oursTool = {
-    name: 'verify-model digest',
+  const oursTool = (readSize, name = 'verify-model digest') => ({
+    name: readSize ? `${name}, read ${kib(readSize)}` : name,
     ours: true,
+    readSize,
+    env: readSize ? { VERIFY_MODEL_READ_SIZE: String(readSize) } : undefined,
     argv: [...ours, target],
     check: [...ours, target, '--json'],
     parse: out => parseOurs(out, target)
-  }
+  })
+  const oursTools = [oursTool(), ...readSizes.map(size => oursTool(size))]
   const findXargs = tail => sh(`find ${quote(target)} -type f -print0 | xargs -0 ${tail}`)
   const coreutils = out => parseLines(out, /^([0-9a-f]{64}) [ *](.+)$/, 2, 1)
   const openssl = out => parseLines(out, /^SHA2?-?256\((.+)\)= ([0-9a-f]{64})$/, 1, 2)
   if (set === 'large') {
     return [
-      oursTool,
+      ...oursTools,
       {
         name: `openssl dgst, xargs -P${cpus}`,
         argv: findXargs(`-P${cpus} -n1 openssl dgst -sha256`),
         parse: openssl
       },
-      { name: 'sha256sum', argv: sh(`sha256sum ${quote(target)}/*`), parse: coreutils }
-    ]
-  }
-  if (set === 'single') {
-    return [
-      oursTool,
-      { name: 'openssl dgst', argv: ['openssl', 'dgst', '-sha256', target], parse: openssl },
-      { name: 'sha256sum', argv: ['sha256sum', target], parse: coreutils }
-    ]
-  }
-  if (set === 'small') {
-    return [
-      oursTool,
+      { name: 'sha256sum', argv: sh(`sha256sum ${quote(target)}/*`), parse: coreutils },
       {
         name: `sha256sum, xargs -P${cpus}`,
-        argv: findXargs(`-P${cpus} sha256sum`),
+        argv: findXargs(`-P${cpus} -n1 sha256sum`),
         parse: coreutils
       }
     ]
   }
-  return [oursTool]
+  if (set === 'single') {
+    return [
+      ...oursTools,
+      { name: 'openssl dgst', argv: ['openssl', 'dgst', '-sha256', target], parse: openssl },
+      { name: 'sha256sum', argv: ['sha256sum', target], parse: coreutils }
+    ]
+  }
+  if (set === 'small' || set === 'dataset') {
+    // Many files per process: parallel processes interleave their output lines, so the
+    // digests are cross-checked from a serial run of the same tool.
+    return [
+      ...oursTools,
+      {
+        name: `sha256sum, xargs -P${cpus}`,
+        argv: findXargs(`-P${cpus} sha256sum`),
+        check: findXargs('sha256sum'),
+        parse: coreutils
+      },
+      {
+        name: `openssl dgst, xargs -P${cpus}`,
+        argv: findXargs(`-P${cpus} openssl dgst -sha256`),
+        check: findXargs('openssl dgst -sha256'),
+        parse: openssl
+      }
+    ]
+  }
+  return [oursTool()]
 }
+
+const kib = bytes => (bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`)
 
 function parseOurs(stdout, target) {
   const { manifest } = JSON.parse(stdout)
@@ -178,7 +230,9 @@ function parseLines(stdout, pattern, fileGroup, digestGroup) {
 function crossCheck(tools, data) {
   let reference
   for (const tool of tools) {
-    const digests = tool.parse(run(tool.check ?? tool.argv, { capture: true }).stdout)
+    const digests = tool.parse(
+      run(tool.check ?? tool.argv, { capture: true, env: tool.env }).stdout
+    )
     if (digests.size !== data.files)
       throw new Error(`${tool.name} reported ${digests.size} files, expected ${data.files}`)
     if (!reference) {
@@ -207,35 +261,41 @@ function measure(set, data) {
     run(sh(`find ${quote(data.target)} -type f -print0 | xargs -0 cat > /dev/null`))
     crossCheck(tools, data)
   }
-  for (const tool of tools) run(tool.argv) // warm-up
+  for (const tool of tools) run(tool.argv, { env: tool.env }) // warm-up
   const times = tools.map(() => [])
   const cpu = tools.map(() => [])
-  const rss = []
+  const rss = tools.map(() => [])
   const loadBefore = os.loadavg()[0]
   for (let round = 0; round < runs; round++) {
     // Alternate, rotating who goes first, so drift on a shared machine hits every tool alike.
     for (let k = 0; k < tools.length; k++) {
       const i = (round + k) % tools.length
-      const result = run(tools[i].argv)
+      const result = run(tools[i].argv, { env: tools[i].env })
       times[i].push(result.seconds)
       cpu[i].push(result.cpuSeconds)
-      if (tools[i].ours) rss.push(result.rssMiB)
+      rss[i].push(result.rssMiB)
     }
   }
   const rows = tools.map((tool, i) => {
     const seconds = median(times[i])
     return {
       tool: tool.name,
+      ours: tool.ours ?? false,
+      readSize: tool.readSize,
       medianSeconds: seconds,
       times: times[i],
       medianCpuSeconds: median(cpu[i]),
       gibPerSecond: data.bytes / GiB / seconds,
-      filesPerSecond: data.files / seconds
+      filesPerSecond: data.files / seconds,
+      peakRssMiB: Math.max(...rss[i])
     }
   })
-  const oursRow = rows[0]
-  for (const row of rows.slice(1)) row.oursSpeedup = row.medianSeconds / oursRow.medianSeconds
-  oursRow.peakRssMiB = Math.max(...rss)
+  const baselines = rows.filter(row => !row.ours)
+  // Our speed-up against each baseline: its median time over ours (higher is better for us).
+  for (const row of rows.filter(row => row.ours))
+    row.speedup = Object.fromEntries(
+      baselines.map(baseline => [baseline.tool, baseline.medianSeconds / row.medianSeconds])
+    )
   // Other processes on the machine skew wall times: the 1-minute load average is recorded.
   const loadAverage = [loadBefore, os.loadavg()[0]]
   return { set, files: data.files, bytes: data.bytes, loadAverage, rows }
@@ -247,19 +307,17 @@ const TARGETS = {
     { against: /^sha256sum$/, ratio: 4 }
   ],
   single: [{ against: /^openssl dgst$/, ratio: 0.9 }],
-  small: [{ against: /^sha256sum, xargs/, ratio: 1.0 }]
+  small: [{ against: /^sha256sum, xargs/, ratio: 1.0 }],
+  dataset: [{ against: /^sha256sum, xargs/, ratio: 1.0 }]
 }
 
+/** The targets, for ours at the read size the engine chooses (the first row). */
 function verdicts(result) {
-  const checks = (TARGETS[result.set] ?? []).map(({ against, ratio }) => {
-    const row = result.rows.find(r => against.test(r.tool))
-    return {
-      target: `≥ ${ratio} × ${row.tool}`,
-      measured: row.oursSpeedup,
-      met: row.oursSpeedup >= ratio
-    }
-  })
   const ourRow = result.rows[0]
+  const checks = (TARGETS[result.set] ?? []).map(({ against, ratio }) => {
+    const [tool, measured] = Object.entries(ourRow.speedup).find(([name]) => against.test(name))
+    return { target: `≥ ${ratio} × ${tool}`, measured, met: measured >= ratio }
+  })
   if (result.set === 'startup')
     checks.push({
       target: 'start-up ≤ 0.5 s',
@@ -282,25 +340,65 @@ function printResult(result) {
       : `${(result.bytes / MiB).toFixed(1)} MiB`
   const load = result.loadAverage.map(value => value.toFixed(2)).join(' → ')
   console.log(`\n## ${result.set}: ${result.files} file(s), ${size} (load average ${load})`)
-  console.log('| tool | median s | CPU s | GiB/s | files/s | ours vs it | peak RSS MiB |')
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
-  for (const row of result.rows)
-    console.log(
-      `| ${row.tool} | ${row.medianSeconds.toFixed(3)} | ${row.medianCpuSeconds.toFixed(2)} | ${row.gibPerSecond.toFixed(2)} | ${Math.round(row.filesPerSecond)} | ${row.oursSpeedup ? `${row.oursSpeedup.toFixed(2)}×` : ''} | ${row.peakRssMiB ? row.peakRssMiB.toFixed(0) : ''} |`
-    )
+  const baselines = result.rows.filter(row => !row.ours).map(row => row.tool)
+  const header = [
+    'tool',
+    'median s',
+    'CPU s',
+    'GiB/s',
+    'files/s',
+    'peak RSS MiB',
+    ...baselines.map(b => `ours vs ${b}`)
+  ]
+  console.log(`| ${header.join(' | ')} |`)
+  console.log(`| --- |${' ---: |'.repeat(header.length - 1)}`)
+  for (const row of result.rows) {
+    const ratios = baselines.map(b => (row.speedup ? `${row.speedup[b].toFixed(2)}×` : ''))
+    const cells = [
+      row.tool,
+      row.medianSeconds.toFixed(3),
+      row.medianCpuSeconds.toFixed(2),
+      row.gibPerSecond.toFixed(2),
+      Math.round(row.filesPerSecond),
+      row.peakRssMiB.toFixed(0),
+      ...ratios
+    ]
+    console.log(`| ${cells.join(' | ')} |`)
+  }
   for (const check of result.checks)
     console.log(
       `- ${check.met ? 'met' : 'NOT met'}: ${check.target} (measured ${check.measured.toFixed(2)})`
     )
 }
 
+/** The CPU's caches and the read size, as src/digest/read-size.ts sees them (the same module). */
+function engineSettings() {
+  const module = new URL('../src/digest/read-size.ts', import.meta.url).href
+  const script = `import { cpuCaches, defaultReadSize } from ${JSON.stringify(module)}
+    console.log(JSON.stringify({ caches: cpuCaches(), readSize: defaultReadSize() }))`
+  const loader = new URL('../scripts/ts-loader/register.mjs', import.meta.url).href
+  const result = spawnSync(
+    process.execPath,
+    ['--import', loader, '--input-type=module', '-e', script],
+    { encoding: 'utf8', env: { ...process.env, VERIFY_MODEL_READ_SIZE: '' } }
+  )
+  if (result.status !== 0) throw new Error(`reading the engine's settings: ${result.stderr}`)
+  return JSON.parse(result.stdout)
+}
+
 function machine() {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8')
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown'
   const openssl = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim()
+  const { caches, readSize } = engineSettings()
+  const cacheText = Object.entries(caches)
+    .map(([level, bytes]) => `${level} ${kib(bytes)}`)
+    .join(', ')
   return {
     nproc: cpus,
     cpu: model,
+    caches: cacheText || 'not reported',
+    readSize: kib(readSize),
     node: process.version,
     openssl,
     memoryGiB: Math.round(os.totalmem() / GiB)
@@ -311,9 +409,11 @@ function machine() {
 
 const root = fs.mkdtempSync(path.join(args.dir, 'verify-model-bench-'))
 const results = { machine: machine(), scale, runs, ours: ours.join(' '), sets: [] }
+const { caches, readSize } = results.machine
 console.log(
   `machine: ${JSON.stringify(results.machine)}; scale ${scale}, ${runs} runs; ours: ${results.ours}`
 )
+console.log(`CPU caches per core: ${caches}; read size chosen by the engine: ${readSize}`)
 try {
   for (const set of args.sets.split(',')) {
     const data = generate(root, set)

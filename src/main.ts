@@ -14,6 +14,7 @@ export async function run(): Promise<void> {
         setOutput: (name, value) => core.setOutput(name, value),
         // Every message passes the one sanitiser: it may carry ledger, build or server text.
         setFailed: message => core.setFailed(escapeUnsafe(message)),
+        setSecret: secret => core.setSecret(secret),
         error: (message, properties) => core.error(escapeUnsafe(message), properties),
         warning: message => core.warning(escapeUnsafe(message)),
         info: message => core.info(logLines(message).join('\n')),

@@ -30,6 +30,7 @@ describe('action.yml', () => {
         'log-index',
         'log-origin',
         'model-digest',
+        'rebuild-attestation',
         'report',
         'reproduced-digest',
         'result',
@@ -115,5 +116,32 @@ describe('the segmented spot-check workflow (PROTOCOL.md section 9)', () => {
     })
 
     expect(release.needs).toBe('spot-check')
+  })
+})
+
+describe('rebuild attestation workflows', () => {
+  const load = (name: string) => parse(readFileSync(path.join(workflowsDir, name), 'utf8'))
+  const ourStep = (workflow: { jobs: Record<string, { steps: Step[] }> }) =>
+    Object.values(workflow.jobs)
+      .flatMap(job => job.steps)
+      .find(step => step.uses === 'openclaw/verify-model@v1')!
+
+  it('a scheduled rebuilder signs a VSA for each of several models and publishes it', () => {
+    const workflow = load('rebuilder.yml')
+    expect(workflow.on.schedule).toEqual([{ cron: expect.any(String) }])
+    expect(workflow.jobs.rebuild.strategy.matrix.model.length).toBeGreaterThanOrEqual(2)
+    const step = ourStep(workflow)
+    expect(step.with?.['attest-key']).toBe('${{ secrets.REBUILDER_ATTEST_KEY }}')
+    const text = readFileSync(path.join(workflowsDir, 'rebuilder.yml'), 'utf8')
+    expect(text).toContain('steps.rebuild.outputs.rebuild-attestation')
+    expect(text).toContain('actions/upload-artifact')
+    expect(text).toContain('gh release upload')
+  })
+
+  it('a consumer accepts on 2 of 3 rebuilders', () => {
+    const step = ourStep(load('consumer-attested.yml'))
+    expect(step.with?.mode).toBe('attested')
+    expect(String(step.with?.['rebuilder-threshold'])).toBe('2')
+    expect(String(step.with?.['rebuild-attestations']).trim().split('\n')).toHaveLength(3)
   })
 })

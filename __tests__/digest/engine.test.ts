@@ -4,20 +4,28 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Worker } from 'node:worker_threads'
+import { createEngine, hashFiles, type EngineOptions } from '../../src/digest/engine.js'
 import {
-  BUFFER_SIZE,
-  createEngine,
-  hashFiles,
-  WORKER_SOURCE,
-  type EngineOptions
-} from '../../src/digest/engine.js'
-import { loadHasher, type AfterChunk, type FileToHash } from '../../src/digest/hash-file.js'
+  createHasher,
+  type AfterChunk,
+  type BatchReply,
+  type FileToHash
+} from '../../src/digest/hash-file.js'
 import { rootOfLeafHashes } from '../../src/digest/merkle.js'
 import { manifestRoot, treeSha256 } from '../../src/digest/tree.js'
 import type { HashProgress, ManifestEntry } from '../../src/digest/types.js'
 import { listTree, sortByPathBytes } from '../../src/digest/walk.js'
+import { inThreadWorkers, threadWorkers, type WorkerFactory } from '../../src/digest/workers.js'
 import { VerifyError } from '../../src/errors.js'
+import { testThreads } from '../helpers/digest-workers.js'
+
+/** Small reads keep the files that cross read boundaries small. */
+const READ_SIZE = 64 << 10
+const threads = { readSize: READ_SIZE, workers: testThreads }
+
+function hasherFor(afterChunk?: AfterChunk) {
+  return createHasher({ readSize: READ_SIZE, progress: new Float64Array(2), slot: 0, afterChunk })
+}
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-test-'))
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }))
@@ -41,18 +49,22 @@ function noise(next: () => number, size: number): Buffer {
   return Buffer.from(words.buffer, 0, size)
 }
 
-/** 50-80 files, nested up to 4 deep, sizes 0 to 3 MiB including the read-buffer edges. */
+/**
+ * 50-80 files, nested up to 4 deep, sizes 0 to 3 reads including the read-buffer edges, and one
+ * file big enough to be deferred when its size is learnt.
+ */
 function writeRandomTree(dir: string, seed: number, extraBytes = 0): void {
   const next = random(seed)
-  const pool = noise(next, 4 * BUFFER_SIZE)
+  const pool = noise(next, 10 * READ_SIZE)
   const edges = [
     0,
     1,
-    BUFFER_SIZE - 1,
-    BUFFER_SIZE,
-    BUFFER_SIZE + 1,
-    2 * BUFFER_SIZE,
-    3 * BUFFER_SIZE
+    READ_SIZE - 1,
+    READ_SIZE,
+    READ_SIZE + 1,
+    2 * READ_SIZE,
+    3 * READ_SIZE,
+    9 * READ_SIZE + 3
   ]
   const count = 50 + Math.floor(next() * 30)
   for (let i = 0; i < count; i++) {
@@ -64,7 +76,7 @@ function writeRandomTree(dir: string, seed: number, extraBytes = 0): void {
         ? edges[i]
         : roll < 0.7
           ? Math.floor(next() * 65536)
-          : Math.floor(next() * 3 * BUFFER_SIZE)
+          : Math.floor(next() * 3 * READ_SIZE)
     const file = path.join(dir, ...parts, `f${i}${next() < 0.2 ? 'é' : ''}`)
     fs.mkdirSync(path.dirname(file), { recursive: true })
     const offset = Math.floor(next() * (pool.length - size))
@@ -116,19 +128,35 @@ describe('the pooled engine equals a single-threaded reference on random trees',
     }
   })
 
-  const cases = seeds.flatMap(seed => [1, 2, 4].map(concurrency => [seed, concurrency] as const))
-  it.each(cases)('seed %i, %i threads', async (seed, concurrency) => {
+  const factories: Record<string, WorkerFactory> = {
+    threads: testThreads,
+    'in-thread': inThreadWorkers
+  }
+  const cases = seeds.flatMap(seed =>
+    [
+      [2, 'threads'],
+      [4, 'threads'],
+      [2, 'in-thread']
+    ].map(([concurrency, kind]) => [seed, concurrency, kind] as [number, number, string])
+  )
+  it.each(cases)('seed %i, %i workers (%s)', async (seed, concurrency, kind) => {
     const reference = references.get(seed)!
     expect(reference.length).toBeGreaterThanOrEqual(50)
     const dir = path.join(scratch, `random-${seed}`)
-    const digest = await engineDigest(dir, { concurrency, inlineCost: 0 })
+    const workers = factories[kind]
+    const digest = await engineDigest(dir, {
+      concurrency,
+      inlineCost: 0,
+      readSize: READ_SIZE,
+      workers
+    })
     expect(digest.manifest).toEqual(reference)
     expect(digest.root).toBe(manifestRoot(reference))
   })
 
   it.each(seeds)('seed %i, on the calling thread only', async seed => {
     const dir = path.join(scratch, `random-${seed}`)
-    const digest = await engineDigest(dir, { concurrency: 1 })
+    const digest = await engineDigest(dir, { concurrency: 1, readSize: READ_SIZE })
     expect(digest.manifest).toEqual(references.get(seed))
   })
 
@@ -137,7 +165,7 @@ describe('the pooled engine equals a single-threaded reference on random trees',
     writeRandomTree(dir, 9, 80 << 20)
     const reference = referenceManifest(dir)
     for (const concurrency of [1, 2, 4]) {
-      const digest = await treeSha256(dir, { concurrency })
+      const digest = await treeSha256(dir, { concurrency, workers: testThreads })
       expect(digest.manifest).toEqual(reference)
       expect(digest.root).toBe(manifestRoot(reference))
     }
@@ -150,7 +178,7 @@ const identity = (file: string) => {
 }
 
 describe('a file that changes while it is hashed', () => {
-  const size = 3 * BUFFER_SIZE + 100
+  const size = 3 * READ_SIZE + 100
 
   /** Hashes one file through `hashBatch` (workers) or `hashLarge` (the calling thread). */
   async function hashWith(
@@ -159,12 +187,12 @@ describe('a file that changes while it is hashed', () => {
     afterChunk: AfterChunk,
     listed = identity(file)
   ): Promise<unknown> {
-    const hasher = loadHasher(BUFFER_SIZE, new Float64Array(2), 0, afterChunk)
+    const hasher = hasherFor(afterChunk)
     try {
       if (mode === 'hashLarge')
-        return (await hasher.hashLarge(file, 'f', listed.size, listed.mtimeMs, listed.ino)).digest
+        return (await hasher.hashLarge({ path: file, name: 'f', listed })).digest
       const meta = Float64Array.of(listed.size, listed.mtimeMs, listed.ino)
-      return hasher.hashBatch([file], ['f'], meta).digests[0]
+      return hasher.hashBatch({ paths: [file], names: ['f'], meta }).digests[0]
     } catch (failure) {
       return failure
     }
@@ -188,15 +216,15 @@ describe('a file that changes while it is hashed', () => {
       const seen: number[] = []
       const expected = createHash('sha256').update(fs.readFileSync(file)).digest('hex')
       expect(await hashWith(mode, file, (_path, bytes) => seen.push(bytes))).toBe(expected)
-      expect(seen).toEqual([BUFFER_SIZE, 2 * BUFFER_SIZE, 3 * BUFFER_SIZE, size])
+      expect(seen).toEqual([READ_SIZE, 2 * READ_SIZE, 3 * READ_SIZE, size])
     })
 
     it('grows after the first chunk: more bytes are read than expected', async () => {
       const file = freshFile()
       const failure = await hashWith(mode, file, (_path, bytes) => {
-        if (bytes === BUFFER_SIZE) fs.appendFileSync(file, Buffer.alloc(BUFFER_SIZE))
+        if (bytes === READ_SIZE) fs.appendFileSync(file, Buffer.alloc(READ_SIZE))
       })
-      const sizes = `${size} bytes when opened, ${4 * BUFFER_SIZE} read, ${size + BUFFER_SIZE} now`
+      const sizes = `${size} bytes when opened, ${4 * READ_SIZE} read, ${size + READ_SIZE} now`
       expect(failure).toEqual(changed(file, sizes))
     })
 
@@ -213,13 +241,13 @@ describe('a file that changes while it is hashed', () => {
     it('shrinks while it is read', async () => {
       const file = freshFile()
       const failure = await hashWith(mode, file, (_path, bytes) => {
-        if (bytes === BUFFER_SIZE) fs.truncateSync(file, BUFFER_SIZE + 5)
+        if (bytes === READ_SIZE) fs.truncateSync(file, READ_SIZE + 5)
       })
       // hashLarge may have read the second chunk already when the file is truncated.
-      const reads = mode === 'hashLarge' ? [BUFFER_SIZE + 5, 2 * BUFFER_SIZE] : [BUFFER_SIZE + 5]
+      const reads = mode === 'hashLarge' ? [READ_SIZE + 5, 2 * READ_SIZE] : [READ_SIZE + 5]
       expect(
         reads.map(read =>
-          changed(file, `${size} bytes when opened, ${read} read, ${BUFFER_SIZE + 5} now`)
+          changed(file, `${size} bytes when opened, ${read} read, ${READ_SIZE + 5} now`)
         )
       ).toContainEqual(failure)
     })
@@ -227,7 +255,7 @@ describe('a file that changes while it is hashed', () => {
     it('is rewritten in place with the same size (its mtime changes)', async () => {
       const file = freshFile()
       const failure = await hashWith(mode, file, (_path, bytes) => {
-        if (bytes !== BUFFER_SIZE) return
+        if (bytes !== READ_SIZE) return
         const fd = fs.openSync(file, 'r+')
         fs.writeSync(fd, Buffer.from('tampered'), 0, 8, 0)
         fs.closeSync(fd)
@@ -240,10 +268,10 @@ describe('a file that changes while it is hashed', () => {
   it('hashLarge stops reading once cancelled', async () => {
     const file = freshFile()
     let chunks = 0
-    const hasher = loadHasher(BUFFER_SIZE, new Float64Array(2), 0, () => chunks++)
-    const { mtimeMs, ino } = identity(file)
+    const hasher = hasherFor(() => chunks++)
+    const listed = identity(file)
     await expect(
-      hasher.hashLarge(file, 'f', size, mtimeMs, ino, () => chunks >= 2)
+      hasher.hashLarge({ path: file, name: 'f', listed }, () => chunks >= 2)
     ).rejects.toEqual({ path: file, problem: 'hashing cancelled' })
     expect(chunks).toBe(2) // of 4
   })
@@ -268,37 +296,41 @@ describe('a file that changes while it is hashed', () => {
 })
 
 describe('files of unknown size', () => {
-  it('small ones are sized by what one read returns; big ones are deferred with their size', () => {
+  it('small ones are hashed where they are opened; big ones are deferred with their size', () => {
     const dir = fs.mkdtempSync(path.join(scratch, 'unknown-'))
-    const small = path.join(dir, 'small')
-    const big = path.join(dir, 'big')
-    fs.writeFileSync(small, 'abc')
-    fs.writeFileSync(big, Buffer.alloc(BUFFER_SIZE + 1))
-    const hasher = loadHasher(BUFFER_SIZE, new Float64Array(2), 0)
-    const result = hasher.hashBatch(
-      [small, big],
-      ['small', 'big'],
-      Float64Array.of(-1, 0, 0, -1, 0, 0)
-    )
-    expect(result.digests).toEqual([createHash('sha256').update('abc').digest('hex'), ''])
-    expect(result.sizes[0]).toBe(3)
-    const { mtimeMs, ino } = identity(big)
-    expect(result.deferred).toEqual([1, BUFFER_SIZE + 1, mtimeMs, ino])
+    const files = {
+      small: 'abc',
+      medium: noise(random(5), 8 * READ_SIZE),
+      big: Buffer.alloc(8 * READ_SIZE + 1)
+    }
+    for (const [name, content] of Object.entries(files))
+      fs.writeFileSync(path.join(dir, name), content)
+    const names = Object.keys(files)
+    const result = hasherFor().hashBatch({
+      paths: names.map(name => path.join(dir, name)),
+      names,
+      meta: Float64Array.of(-1, 0, 0, -1, 0, 0, -1, 0, 0)
+    })
+    const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex')
+    expect(result.digests).toEqual([sha256(files.small), sha256(files.medium), ''])
+    expect([...result.sizes.subarray(0, 2)]).toEqual([3, 8 * READ_SIZE])
+    const { mtimeMs, ino } = identity(path.join(dir, 'big'))
+    expect(result.deferred).toEqual([2, 8 * READ_SIZE + 1, mtimeMs, ino])
   })
 
   it('an empty read is checked to be a regular file (a FIFO swapped in is rejected)', () => {
     const dir = fs.mkdtempSync(path.join(scratch, 'fifo-'))
     const pipe = path.join(dir, 'pipe')
     execFileSync('mkfifo', [pipe])
-    const hasher = loadHasher(BUFFER_SIZE, new Float64Array(2), 0)
-    expect(() => hasher.hashBatch([pipe], ['pipe'], Float64Array.of(-1, 0, 0))).toThrow(
+    const request = { paths: [pipe], names: ['pipe'], meta: Float64Array.of(-1, 0, 0) }
+    expect(() => hasherFor().hashBatch(request)).toThrow(
       expect.objectContaining({ path: pipe, problem: 'is no longer a regular file' })
     )
   })
 })
 
 describe('a tree that changes between listing and hashing', () => {
-  const A_SIZE = 2 * BUFFER_SIZE + 10
+  const A_SIZE = 2 * READ_SIZE + 10
   async function hashAfter(change: (files: FileToHash[]) => void, options: EngineOptions) {
     const dir = fs.mkdtempSync(path.join(scratch, 'changes-'))
     fs.writeFileSync(path.join(dir, 'a'), Buffer.alloc(A_SIZE, 2))
@@ -318,8 +350,8 @@ describe('a tree that changes between listing and hashing', () => {
   }
 
   for (const [mode, options] of [
-    ['in a worker', { inlineCost: 0, concurrency: 2 }],
-    ['on the calling thread', { concurrency: 1 }]
+    ['in a worker', { inlineCost: 0, concurrency: 2, ...threads }],
+    ['on the calling thread', { concurrency: 1, readSize: READ_SIZE }]
   ] as const) {
     it(`a file appended to (${mode})`, async () => {
       const message = await hashAfter(files => fs.appendFileSync(files[0].path, 'more'), options)
@@ -361,7 +393,7 @@ describe('the engine while files are still being added', () => {
     const dir = fs.mkdtempSync(path.join(scratch, 'streaming-'))
     const good = path.join(dir, 'good')
     fs.writeFileSync(good, 'x')
-    const engine = createEngine({ concurrency: 2, inlineCost: 0 })
+    const engine = createEngine({ concurrency: 2, inlineCost: 0, ...threads })
     try {
       engine.add({ path: good, name: 'good' })
       engine.add({ path: path.join(dir, 'gone'), name: 'gone' })
@@ -384,22 +416,27 @@ describe('the engine while files are still being added', () => {
     }
   })
 
-  it('gives work already queued to a worker as soon as it starts', async () => {
+  it('gives work already queued to the workers as soon as they start', async () => {
     const dir = fs.mkdtempSync(path.join(scratch, 'queued-'))
     const files = ['a', 'b'].map(name => {
       const file = path.join(dir, name)
       fs.writeFileSync(file, Buffer.alloc(9 << 20, name))
       return { path: file, name, listed: identity(file) }
     })
-    const engine = createEngine({ concurrency: 2, inlineCost: 0 })
+    const engine = createEngine({ concurrency: 2, inlineCost: 0, ...threads })
+    const byWorkers = () =>
+      engine
+        .filesPerThread()
+        .slice(1)
+        .reduce((sum, n) => sum + n, 0)
     try {
-      for (const file of files) engine.add(file) // both queued; the second add starts a worker
-      for (let waited = 0; engine.filesPerThread()[1] === 0 && waited < 20_000; waited += 20)
+      for (const file of files) engine.add(file) // both queued; the second add starts the pool
+      for (let waited = 0; byWorkers() === 0 && waited < 20_000; waited += 20)
         await new Promise(resolve => setTimeout(resolve, 20))
-      expect(engine.filesPerThread()[1]).toBeGreaterThan(0) // before finish: the worker's doing
+      expect(byWorkers()).toBeGreaterThan(0) // before finish: the workers' doing
       const hashed = await engine.finish()
       expect(hashed.map(file => file.size)).toEqual([9 << 20, 9 << 20])
-      expect(engine.filesPerThread()[0] + engine.filesPerThread()[1]).toBe(2)
+      expect(engine.filesPerThread()).toEqual([0, 1, 1]) // the calling thread only schedules
     } finally {
       engine.close()
     }
@@ -430,7 +467,12 @@ describe('the engine while files are still being added', () => {
     writeRandomTree(dir, 7)
     const files = await listTree(dir)
     const reports: HashProgress[] = []
-    await hashFiles(files, { concurrency: 2, inlineCost: 0, onProgress: p => reports.push(p) })
+    await hashFiles(files, {
+      concurrency: 2,
+      inlineCost: 0,
+      ...threads,
+      onProgress: p => reports.push(p)
+    })
     const bytesTotal = referenceManifest(dir).reduce((sum, entry) => sum + entry.size, 0)
     expect(reports.at(-1)).toEqual({
       bytesDone: bytesTotal,
@@ -445,29 +487,59 @@ describe('the engine while files are still being added', () => {
   })
 })
 
-describe('the worker script', () => {
-  it.each([[[]], [['--input-type=module']]])(
-    'runs as CommonJS and as an ES module (execArgv %j)',
-    async execArgv => {
-      const file = path.join(scratch, 'for-the-worker')
-      fs.writeFileSync(file, 'hello')
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        execArgv,
-        workerData: { bufferSize: 1024, progress: new SharedArrayBuffer(16), slot: 0 }
+describe('the hashing threads', () => {
+  /** Sends one batch to a worker from `factory` and returns its answer. */
+  async function ask(factory: WorkerFactory, paths: string[]): Promise<BatchReply> {
+    const progress = new SharedArrayBuffer(32)
+    let worker: ReturnType<WorkerFactory> | undefined
+    try {
+      return await new Promise<BatchReply>((reply, fail) => {
+        worker = factory({ readSize: READ_SIZE, progress, slot: 1 }, { reply, fail })
+        worker.send({
+          paths,
+          names: paths.map((_, i) => `f${i}`),
+          meta: new Float64Array(3 * paths.length).fill(-1)
+        })
       })
-      try {
-        const reply = new Promise((resolve, reject) => {
-          worker.once('message', resolve)
-          worker.once('error', reject)
-        })
-        worker.postMessage({ paths: [file], names: ['x'], meta: Float64Array.of(-1, 0, 0) })
-        expect(await reply).toMatchObject({
-          result: { digests: [createHash('sha256').update('hello').digest('hex')], deferred: [] }
-        })
-      } finally {
-        await worker.terminate()
-      }
+    } finally {
+      worker?.close()
     }
-  )
+  }
+
+  it.each([
+    ['a real thread running the worker module', testThreads],
+    ['the in-thread implementation', inThreadWorkers]
+  ])('%s answers a batch with digests and leaf hashes, or the failure', async (_kind, factory) => {
+    const file = path.join(scratch, 'for-the-worker')
+    fs.writeFileSync(file, 'hello')
+    const reply = await ask(factory, [file])
+    const sha256 = createHash('sha256').update('hello').digest('hex')
+    expect(reply).toEqual({
+      result: {
+        digests: [sha256],
+        sizes: Float64Array.of(5),
+        leaves: [manifestRoot([{ path: 'f0', size: 5, sha256 }])],
+        deferred: []
+      }
+    })
+    const missing = path.join(scratch, 'not-there')
+    expect(await ask(factory, [file, missing])).toEqual({
+      failure: { path: missing, problem: 'disappeared while the tree was hashed' }
+    })
+  })
+
+  it('a worker module that is missing is named, with the fix', async () => {
+    const dir = fs.mkdtempSync(path.join(scratch, 'no-worker-'))
+    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(dir, `f${i}`), `${i}`)
+    const script = new URL(`file://${path.join(dir, 'digest-worker.js')}`)
+    const error = await treeSha256(dir, {
+      concurrency: 2,
+      workers: threadWorkers({ script })
+    }).catch((thrown: unknown) => thrown)
+    expect(error).toBeInstanceOf(VerifyError)
+    expect((error as VerifyError).verdict).toBe('unverifiable')
+    expect((error as VerifyError).message).toBe(
+      `hashing failed: the hashing thread's module ${path.join(dir, 'digest-worker.js')} is missing: it ships beside the bundle (npm run package builds it)`
+    )
+  })
 })

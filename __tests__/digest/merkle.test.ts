@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { leafData, merkleRoot } from '../../src/digest/merkle.js'
+import { entryLeafHash, leafData, merkleRoot } from '../../src/digest/merkle.js'
 import { vectorsDir } from '../helpers/paths.js'
 
 const rfc6962 = JSON.parse(readFileSync(path.join(vectorsDir, 'rfc6962.json'), 'utf8')) as {
@@ -57,5 +57,23 @@ describe('leafData', () => {
   it('encodes sizes above 2^32', () => {
     const data = Buffer.from(leafData({ path: 'x', size: 2 ** 33 + 5, sha256: '00'.repeat(32) }))
     expect(data.readBigUInt64BE(9)).toBe(2n ** 33n + 5n)
+  })
+
+  it('hashed, is the RFC 6962 leaf hash the hashing threads compute (one encoding)', () => {
+    const entries = [
+      { path: 'dir/é', size: 258, sha256: 'ab'.repeat(32) },
+      { path: 'x'.repeat(5000), size: 2 ** 40, sha256: '01'.repeat(32) },
+      { path: 'short', size: 0, sha256: 'ff'.repeat(32) }
+    ]
+    for (const entry of entries)
+      expect(entryLeafHash(entry.path, entry.size, entry.sha256)).toBe(
+        hex(sha256(Buffer.of(0), leafData(entry)))
+      )
+  })
+
+  it('refuses a digest that is not 64 lowercase hex', () => {
+    expect(() => entryLeafHash('f', 1, 'AB'.repeat(32))).toThrow(
+      'leaf of f: sha256 is not 64 lowercase hex'
+    )
   })
 })

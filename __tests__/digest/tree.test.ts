@@ -9,6 +9,7 @@ import { formatManifest, writeManifest } from '../../src/digest/manifest.js'
 import { manifestRoot, treeSha256 } from '../../src/digest/tree.js'
 import type { HashProgress, ManifestEntry } from '../../src/digest/types.js'
 import { VerifyError } from '../../src/errors.js'
+import { testThreads, tsLoader } from '../helpers/digest-workers.js'
 import { vectorsDir } from '../helpers/paths.js'
 
 interface TreeCase {
@@ -224,14 +225,17 @@ describe('treeSha256 rejects what is not a tree', () => {
     fs.chmodSync(path.join(dir, 'locked'), 0o000)
     if (process.getuid?.() === 0) {
       // Root reads mode-000 files, so the same check runs as `nobody` in a child process: it
-      // executes the hashing code of the engine (HASHER_SOURCE) on the locked file.
+      // executes the hashing module of the engine (src/digest/hash-file.ts) on the locked file.
       fs.chmodSync(scratch, 0o755)
       fs.chmodSync(dir, 0o755)
-      const { HASHER_SOURCE } = await import('../../src/digest/hash-file.js')
-      const script = `const { hashBatch } = (${HASHER_SOURCE})(require('fs'), require('crypto'), 1024, new Float64Array(2), 0)
-        try { hashBatch([process.argv[1]], ['locked'], Float64Array.of(1, 0, 0)) }
+      const hashFile = new URL('../../src/digest/hash-file.ts', import.meta.url).href
+      const script = `import { createHasher } from ${JSON.stringify(hashFile)}
+        const hasher = createHasher({ readSize: 1024, progress: new Float64Array(2), slot: 0 })
+        const request = { paths: [process.argv[1]], names: ['locked'], meta: Float64Array.of(1, 0, 0) }
+        try { hasher.hashBatch(request) }
         catch (failure) { process.stdout.write(failure.path + ': ' + failure.problem) }`
-      const output = execFileSync(process.execPath, ['-e', script, path.join(dir, 'locked')], {
+      const argv = ['--import', tsLoader, '--input-type=module', '-e', script]
+      const output = execFileSync(process.execPath, [...argv, path.join(dir, 'locked')], {
         uid: 65534,
         gid: 65534,
         encoding: 'utf8'
@@ -258,7 +262,11 @@ describe('treeSha256 with worker threads', () => {
     const big = [Buffer.alloc(40 << 20, 7), Buffer.alloc(30 << 20, 8)]
     writeTree(dir, { 'big-1.bin': big[0], 'big-2.bin': big[1], 'small/a': 'a', 'small/b': '' })
     const progress: HashProgress[] = []
-    const digest = await treeSha256(dir, { onProgress: p => progress.push(p), concurrency: 2 })
+    const digest = await treeSha256(dir, {
+      onProgress: p => progress.push(p),
+      concurrency: 2,
+      workers: testThreads
+    })
     const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex')
     expect(digest.manifest).toEqual([
       { path: 'big-1.bin', size: big[0].length, sha256: sha256(big[0]) },

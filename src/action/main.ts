@@ -1,19 +1,28 @@
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { removeBuildTree } from '../reproduce/cleanup.js'
 import { RunScope } from '../reproduce/run-scope.js'
 import { STATE_DIRS, STATE_RUN_ID } from './state.js'
-import { isPassing, messageOf, toVerifyError } from '../errors.js'
+import { isPassing, messageOf, toVerifyError, unverifiable } from '../errors.js'
 import { MAX_ENVELOPE_BYTES } from '../protocol/envelope.js'
 import type { Run } from '../exec.js'
+import type { ManifestEntry } from '../digest/types.js'
 import type { DownloadFn } from '../download.js'
 import { verifyModel } from '../verify/pipeline.js'
 import { REPORT_SCHEMA_VERSION, type Report } from '../verify/report.js'
 import { resolveCachedDataset, type CacheApi } from './dataset-cache.js'
-import { InputError, parseInputs, type ActionInputs, type GetInput, type Source } from './inputs.js'
+import {
+  InputError,
+  parseInputs,
+  secretLines,
+  type ActionInputs,
+  type GetInput,
+  type Source
+} from './inputs.js'
 import { planSegments } from './plan.js'
 import { formatPercent, type SegmentSelection } from '../segments/selection.js'
+import { fetchRebuildCandidates, writeRebuildAttestation } from './rebuild-attestations.js'
 import { runnerLimits, type RunnerLimits } from './runner-limits.js'
 import { renderSummary } from './summary.js'
 import { writeOutputs } from './outputs.js'
@@ -25,6 +34,8 @@ export interface ActionCore {
   getInput: GetInput
   setOutput(name: string, value: string): void
   setFailed(message: string): void
+  /** Masks a value in the rest of the job's log. */
+  setSecret(secret: string): void
   error(message: string, properties?: { title?: string }): void
   warning(message: string): void
   info(message: string): void
@@ -46,6 +57,8 @@ export interface ActionDeps {
    * once it resolves. Returns the unsubscribe. Absent: signals are not handled.
    */
   onTermination?: (handler: (signal: NodeJS.Signals) => Promise<void>) => () => void
+  /** The clock of `timeVerified` in rebuild attestations (default: the system clock). */
+  now?: () => Date
 }
 
 const MAX_MODEL_FILE_BYTES = 1024 ** 4
@@ -56,6 +69,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   const { core } = deps
   let inputs: ActionInputs
   let limits: RunnerLimits
+  // Before anything can print: the signing key must never reach the log.
+  for (const line of secretLines(core.getInput('attest-key'))) core.setSecret(line)
   try {
     inputs = parseInputs(core.getInput, deps.env)
     limits = runnerLimits(deps.env)
@@ -101,7 +116,7 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   try {
     reporter.phase('fetch')
     const sba = await fetchAttestation(inputs, staging, deps)
-    const model = await fetchModel(inputs, staging, deps)
+    const { model, modelHashed } = await fetchModel(inputs, staging, deps)
     const transcript = inputs.transcript && {
       bytes: await fetchDocument(inputs.transcript, 'transcript', staging, deps),
       location: inputs.transcript.kind === 'path' ? inputs.transcript.path : inputs.transcript.url
@@ -116,6 +131,7 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         trustedKeys: inputs.publicKeys,
         threshold: inputs.threshold,
         model,
+        modelHashed,
         expectedCapability: inputs.expectedCapability,
         datasetDir: inputs.dataset,
         allowNetwork: inputs.allowNetwork,
@@ -125,6 +141,15 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         memoryBytes: limits.memoryBytes,
         maxOutputBytes: limits.maxOutputBytes,
         workDir: staging,
+        rebuilds: inputs.rebuilds && {
+          candidates: await fetchRebuildCandidates(
+            inputs.rebuilds,
+            staging,
+            deps.download,
+            core.info
+          ),
+          policy: { trustedKeys: inputs.rebuilds.keys, threshold: inputs.rebuilds.threshold }
+        },
         log
       },
       {
@@ -154,6 +179,13 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   if (cancelling) return cancelling
   finishing = true
   stopListening?.()
+  const stamp = `${deps.env.GITHUB_RUN_ID ?? process.pid}-${Date.now()}`
+  await writeRebuildAttestation(
+    report,
+    inputs,
+    deps.now ?? (() => new Date()),
+    `verify-model-rebuild-attestation-${stamp}.json`
+  )
   // Outside the try: the outputs are written once, for the one verdict.
   await finish(report, inputs, deps)
 }
@@ -263,19 +295,28 @@ async function fetchLogProof(
 }
 
 /** A downloaded single file is the model itself (the single-file rule names it); several make a tree. */
+/** The model to compare: a path, or the model-url downloads with their streamed digests. */
 async function fetchModel(
   inputs: ActionInputs,
   staging: string,
   deps: ActionDeps
-): Promise<string | undefined> {
-  if (inputs.modelUrls.length === 0) return inputs.model
+): Promise<{ model?: string; modelHashed?: ManifestEntry[] }> {
+  if (inputs.modelUrls.length === 0) return { model: inputs.model }
   const dir = path.join(staging, 'model')
   await mkdir(dir)
+  const modelHashed: ManifestEntry[] = []
   for (const { name, url } of inputs.modelUrls) {
     deps.core.info(`downloading ${name} from ${url}`)
-    await deps.download(url, path.join(dir, name), { maxBytes: MAX_MODEL_FILE_BYTES })
+    const file = path.join(dir, name)
+    const { bytes, sha256 } = await deps.download(url, file, { maxBytes: MAX_MODEL_FILE_BYTES })
+    // The digest is of the bytes received; the file must hold all of them.
+    const written = (await stat(file)).size
+    if (written !== bytes)
+      throw unverifiable(`download ${name}: ${bytes} bytes received, ${written} on disk`)
+    modelHashed.push({ path: name, size: bytes, sha256 })
   }
-  return inputs.modelUrls.length === 1 ? path.join(dir, inputs.modelUrls[0].name) : dir
+  const model = inputs.modelUrls.length === 1 ? path.join(dir, inputs.modelUrls[0].name) : dir
+  return { model, modelHashed }
 }
 
 function failureReport(mode: Report['mode'], error: unknown): Report {

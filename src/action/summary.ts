@@ -28,6 +28,7 @@ export function renderSummary(report: Report): string {
     report.cpuDependence ? `<p>⚠️ CPU: ${escapeHtml(report.cpuDependence)}</p>` : '',
     renderDiff(report),
     renderSegments(report),
+    renderRebuildAttestations(report),
     renderChecks(report),
     renderFacts(report),
     renderDetail(report)
@@ -84,7 +85,8 @@ function renderFacts(report: Report): string {
     ],
     ['log witnesses', report.log && (report.log.witnesses.join(', ') || 'none required')],
     ['expected capability', report.expectedCapability],
-    ['capability', report.capability]
+    ['capability', report.capability],
+    ['rebuild attestation (signed)', report.rebuildAttestation]
   ]
   const rows = facts
     .filter((fact): fact is [string, string] => fact[1] !== undefined)
@@ -93,6 +95,18 @@ function renderFacts(report: Report): string {
         `<tr><td>${escapeHtml(name)}</td><td><code>${escapeHtml(value)}</code></td></tr>`
     )
   return `<h2>Details</h2>\n<table>\n${rows.join('\n')}\n</table>`
+}
+
+/** Mode attested: each attestation given, whether it counted and, if not, why. */
+function renderRebuildAttestations(report: Report): string {
+  const verdicts = report.rebuildAttestations
+  if (!verdicts) return ''
+  const counted = verdicts.filter(v => v.counted).length
+  const rows = verdicts.map(
+    (v, i) =>
+      `<tr><td>${v.counted ? '✅' : '❌'}</td><td>${i + 1}</td><td><code>${escapeHtml(v.source)}</code></td><td>${escapeHtml(v.verifierId ?? '')}</td><td>${v.keyIds.map(id => `<code>${shortDigest(id)}</code>`).join(' ')}</td><td>${v.counted ? 'counted' : escapeHtml(v.why)}</td></tr>`
+  )
+  return `<h2>Rebuild attestations (${counted} counted, threshold ${report.rebuilderThreshold ?? '?'})</h2>\n<table><tr><th></th><th>#</th><th>attestation</th><th>verifier</th><th>rebuilder key</th><th>why not</th></tr>\n${rows.join('\n')}\n</table>`
 }
 
 function renderDiff(report: Report): string {

@@ -11,6 +11,7 @@ import { registerLedger } from './commands/ledger.js'
 import { registerBuild } from './commands/build.js'
 import { registerVerify } from './commands/verify.js'
 import { registerTranscript } from './commands/transcript.js'
+import { registerAccept } from './commands/accept.js'
 import { registerLog } from './commands/log.js'
 import type { Run } from '../exec.js'
 import type { RunScope } from '../reproduce/run-scope.js'
@@ -51,6 +52,7 @@ function buildProgram(context: CliContext): Command {
     registerBuild,
     registerVerify,
     registerTranscript,
+    registerAccept,
     registerLog
   ]) {
     register(program, context)

@@ -64,6 +64,11 @@ export function renderReportText(report: Report): string {
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
   if (report.segments) for (const line of segmentLines(report.segments)) lines.push(line)
+  fact('rebuild-attestation', report.rebuildAttestation)
+  for (const [i, v] of (report.rebuildAttestations ?? []).entries()) {
+    lines.push(`  attestation #${i + 1} ${v.counted ? 'counted' : 'refused'}  ${v.source}`)
+    if (!v.counted) lines.push(`           ${v.why}`)
+  }
   fact('log-index', report.log && String(report.log.index))
   fact('log-origin', report.log?.origin)
   if (report.diff) for (const line of diffLines(report.diff, report.explanations)) lines.push(line)

@@ -1,27 +1,27 @@
 import os from 'node:os'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import { Worker } from 'node:worker_threads'
-import { invalid, VerifyError } from '../errors.js'
+import { invalid, messageOf, unverifiable, VerifyError } from '../errors.js'
 import {
-  HASHER_SOURCE,
+  createHasher,
   isHashFailure,
-  loadHasher,
+  type BatchReply,
   type BatchResult,
   type FileIdentity,
   type FileToHash,
   type Hasher
 } from './hash-file.js'
+import { defaultReadSize } from './read-size.js'
 import type { HashProgress } from './types.js'
+import { threadWorkers, type HashWorker, type WorkerFactory } from './workers.js'
 
 export type { FileIdentity, FileToHash } from './hash-file.js'
 
 /**
- * Tuning, measured on a 2-core runner (docs/performance.md): 1 MiB reads beat 128 KiB by ~8 %
- * and 4 MiB by nothing; opening a small file costs about as much as hashing 32 KiB; a worker
- * takes 0.07-0.2 s to come up, so it is started only for more than ~64 MiB of work in more than
- * one file, or for 256 files or more (listing them hides the start-up).
+ * Tuning, measured on a 2-core runner (docs/performance.md): opening a small file costs about
+ * as much as hashing 32 KiB; a worker takes 0.07-0.2 s to come up, so workers are started only
+ * for more than ~64 MiB of work in more than one file, or for 256 files or more (listing them
+ * hides the start-up).
  */
-export const BUFFER_SIZE = 1 << 20
 const FILE_COST = 32 << 10
 const BATCH_COST = 8 << 20
 export const INLINE_COST = 64 << 20
@@ -29,12 +29,16 @@ const MANY_FILES = 256
 const PROGRESS_INTERVAL_MS = 250
 
 export interface EngineOptions {
-  /** Hashing threads, the calling one included; default `os.availableParallelism()`. */
+  /** Hashing threads; default `os.availableParallelism()`. */
   concurrency?: number
   /** Called every 250 ms while hashing after `finish`, and once at the end. */
   onProgress?: (progress: HashProgress) => void
   /** Below this much work (bytes, plus 32 KiB per file) no worker is started. */
   inlineCost?: number
+  /** Bytes per read; default sized from the CPU's L2 cache (`defaultReadSize`). */
+  readSize?: number
+  /** Starts the hashing threads; default real threads running the bundled worker module. */
+  workers?: WorkerFactory
 }
 
 export interface HashedFile {
@@ -53,7 +57,7 @@ export interface HashEngine {
    * a listing stops early. */
   add(file: FileToHash): void
   finish(): Promise<HashedFile[]>
-  /** Files hashed so far by each thread, the calling one first. */
+  /** Files hashed so far by each thread: the calling one first, then each worker. */
   filesPerThread(): number[]
   /** Stops the workers (without waiting); the engine must not be used afterwards. */
   close(): void
@@ -71,24 +75,8 @@ interface Batch {
   cost: number
 }
 
-// Eval workers run as CommonJS, or as ES modules when the process was started with
-// --input-type=module: built-ins come from require or, failing that, process.getBuiltinModule.
-export const WORKER_SOURCE = `'use strict'
-const load = typeof require === 'function' ? require : id => process.getBuiltinModule(id)
-const { parentPort, workerData } = load('node:worker_threads')
-const { hashBatch } = (${HASHER_SOURCE})(load('node:fs'), load('node:crypto'), workerData.bufferSize, new Float64Array(workerData.progress), workerData.slot)
-parentPort.on('message', batch => {
-  try {
-    const result = hashBatch(batch.paths, batch.names, batch.meta)
-    parentPort.postMessage({ result: result }, [result.sizes.buffer])
-  } catch (error) {
-    const failure = error && typeof error.problem === 'string' ? error : { path: '', problem: String(error && error.stack || error) }
-    parentPort.postMessage({ failure: failure })
-  }
-})`
-
 interface PoolWorker {
-  worker: Worker
+  worker: HashWorker
   inFlight: Batch[]
 }
 
@@ -107,19 +95,22 @@ export async function hashFiles(
 }
 
 /**
- * The calling thread plus `concurrency - 1` worker threads. Files are grouped into batches of
+ * A pool of `concurrency` worker threads, or the calling thread alone when the work is too
+ * small to be worth starting them (or `concurrency` is 1). Files are grouped into batches of
  * ~8 MiB of work; a big file is a batch of its own. A file listed without its size (listing
  * does not stat, to save a syscall per file) is sized when first opened: a small one is hashed
  * there and then, a big one comes back as a batch of its own. Whenever a thread is free it
  * takes the largest batch waiting (largest file first). Workers start once the work is worth
- * their start-up (`inlineCost`) and hash while the listing goes on; the calling thread joins
- * in at `finish`. `close` terminates the workers so the process can exit.
+ * their start-up (`inlineCost`) and hash while the listing goes on; the calling thread then
+ * only lists and schedules. `close` terminates the workers so the process can exit.
  */
 export function createEngine(options: EngineOptions = {}): HashEngine {
   const threads = Math.max(1, options.concurrency ?? os.availableParallelism())
   const inlineCost = options.inlineCost ?? INLINE_COST
-  // Bytes and files done per hashing thread; the calling thread's pair is slot 0.
-  const progress = new Float64Array(new SharedArrayBuffer(16 * threads))
+  const readSize = options.readSize ?? defaultReadSize()
+  const startWorker = options.workers ?? defaultWorkers
+  // Bytes and files done per hashing thread: the calling thread's pair is slot 0, then workers.
+  const progress = new Float64Array(new SharedArrayBuffer(16 * (threads + 1)))
   const pool: PoolWorker[] = []
   const waiting: Batch[] = [] // ascending cost: the largest is taken from the end
   const results: HashedFile[] = []
@@ -139,28 +130,34 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
    * files that the listing is long enough to hide a worker's start-up.
    */
   function startWorkersIfWorthIt(): void {
+    if (threads < 2 || pool.length > 0) return
     const manyFiles = results.length >= MANY_FILES
     const parallelWork = knownCost > inlineCost && (waiting.length > 1 || filling.paths.length > 0)
     if (!manyFiles && !parallelWork) return
-    while (pool.length < threads - 1) {
-      const member: PoolWorker = {
-        worker: new Worker(WORKER_SOURCE, {
-          eval: true,
-          workerData: { bufferSize: BUFFER_SIZE, progress: progress.buffer, slot: pool.length + 1 },
-          stdout: false
-        }),
-        inFlight: []
+    const data = { readSize, progress: progress.buffer as SharedArrayBuffer }
+    for (let slot = 1; slot <= threads; slot++) {
+      const member: PoolWorker = { worker: undefined as unknown as HashWorker, inFlight: [] }
+      const events = {
+        reply: (reply: BatchReply) => {
+          received(member, reply)
+          feed(member)
+        },
+        fail
       }
-      member.worker.on('message', (message: { result?: BatchResult; failure?: unknown }) => {
-        if (message.result) complete(member.inFlight.shift()!, message.result)
-        else fail(message.failure)
-        feed(member)
-      })
-      member.worker.on('error', fail)
-      member.worker.on('exit', code => fail(new Error(`a hashing thread exited (${code})`)))
+      try {
+        member.worker = startWorker({ ...data, slot }, events)
+      } catch (error) {
+        fail(error)
+        throw failure
+      }
       pool.push(member)
-      feed(member)
     }
+    for (const member of pool) feed(member)
+  }
+
+  function received(member: PoolWorker, reply: BatchReply): void {
+    if ('result' in reply) complete(member.inFlight.shift()!, reply.result)
+    else fail(reply.failure)
   }
 
   function enqueue(batch: Batch): void {
@@ -169,7 +166,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
     waiting.splice(at, 0, batch)
     unfinished++
     for (const member of pool) feed(member)
-    if (finishing && !mainBusy) void hashHere()
+    if (finishing && !mainBusy && pool.length === 0) void hashHere()
   }
 
   /** A worker gets a second batch queued ahead only when it is small, so a big file never
@@ -180,7 +177,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
       if (busy >= 2 || (busy === 1 && waiting[waiting.length - 1].cost > BATCH_COST)) return
       const batch = waiting.pop()!
       member.inFlight.push(batch)
-      member.worker.postMessage({
+      member.worker.send({
         paths: batch.paths,
         names: batch.names,
         meta: Float64Array.from(batch.meta)
@@ -219,37 +216,38 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
   }
 
   /**
-   * The calling thread's share, once the listing is done: a big file with overlapped reads,
-   * others synchronously. Runs until nothing is waiting; `enqueue` restarts it.
+   * The calling thread hashes when no worker was worth starting: a big file with overlapped
+   * reads, others synchronously. Runs until nothing is waiting or workers have started;
+   * `enqueue` restarts it.
    */
   async function hashHere(): Promise<void> {
-    mainHasher ??= loadHasher(BUFFER_SIZE, progress, 0)
+    mainHasher ??= createHasher({ readSize, progress, slot: 0 })
     mainBusy = true
-    while (!failure && waiting.length > 0) {
+    while (!failure && waiting.length > 0 && pool.length === 0) {
       const batch = waiting.pop()!
       try {
         const [size, mtimeMs, ino] = batch.meta
-        if (batch.paths.length === 1 && size > BUFFER_SIZE) {
-          const { digest, leaf } = await mainHasher.hashLarge(
-            batch.paths[0],
-            batch.names[0],
-            size,
-            mtimeMs,
-            ino,
-            () => failure !== undefined
-          )
+        if (batch.paths.length === 1 && size > readSize) {
+          const file = {
+            path: batch.paths[0],
+            name: batch.names[0],
+            listed: { size, mtimeMs, ino }
+          }
+          const { digest, leaf } = await mainHasher.hashLarge(file, () => failure !== undefined)
           const sizes = Float64Array.of(size)
           complete(batch, { digests: [digest], sizes, leaves: [leaf], deferred: [] })
-        } else
+        } else {
+          const { paths, names } = batch
           complete(
             batch,
-            mainHasher.hashBatch(batch.paths, batch.names, Float64Array.from(batch.meta))
+            mainHasher.hashBatch({ paths, names, meta: Float64Array.from(batch.meta) })
           )
+        }
       } catch (error) {
         fail(error)
         break
       }
-      if (pool.length > 0) await yieldToEventLoop() // let worker messages in
+      await yieldToEventLoop() // let progress reports in
     }
     mainBusy = false
   }
@@ -257,7 +255,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
   function report(): void {
     let bytesDone = 0
     let filesDone = 0
-    for (let slot = 0; slot < threads; slot++) {
+    for (let slot = 0; slot <= threads; slot++) {
       bytesDone += progress[2 * slot]
       filesDone += progress[2 * slot + 1]
     }
@@ -295,7 +293,7 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
           if (failure) reject(failure)
           else if (unfinished === 0) resolve(results)
         })
-        void hashHere()
+        if (pool.length === 0) void hashHere()
         await done
       } finally {
         clearInterval(timer)
@@ -305,19 +303,16 @@ export function createEngine(options: EngineOptions = {}): HashEngine {
     },
 
     filesPerThread() {
-      return Array.from({ length: threads }, (_, slot) => progress[2 * slot + 1])
+      return Array.from({ length: threads + 1 }, (_, slot) => progress[2 * slot + 1])
     },
 
     close() {
-      for (const { worker } of pool.splice(0)) {
-        worker.removeAllListeners()
-        worker.on('error', () => undefined)
-        worker.unref()
-        void worker.terminate()
-      }
+      for (const { worker } of pool.splice(0)) worker.close()
     }
   }
 }
+
+const defaultWorkers = threadWorkers()
 
 function emptyBatch(): Batch {
   return { paths: [], names: [], meta: [], slots: [], cost: 0 }
@@ -337,8 +332,10 @@ function addTo(
   batch.cost += (listed?.size ?? 0) + FILE_COST
 }
 
+/** A file that breaks the tree's rules is `invalid`; a thread that fails says nothing about the tree. */
 function toVerifyError(error: unknown): VerifyError {
   if (error instanceof VerifyError) return error
-  if (isHashFailure(error)) return invalid(`${error.path}: ${error.problem}`)
-  return invalid(`hashing failed: ${error instanceof Error ? error.message : String(error)}`)
+  if (isHashFailure(error) && error.path !== '') return invalid(`${error.path}: ${error.problem}`)
+  const why = isHashFailure(error) ? error.problem : messageOf(error)
+  return unverifiable(`hashing failed: ${why}`)
 }

@@ -1,15 +1,18 @@
 import { createEngine } from './engine.js'
-import { leafData, merkleRoot, rootOfLeafHashes } from './merkle.js'
+import { entryLeafHash, rootOfLeafHashes } from './merkle.js'
 import type { HashProgress, ManifestEntry, TreeDigest } from './types.js'
 import { listTree, sortByPathBytes } from './walk.js'
+import type { WorkerFactory } from './workers.js'
 
 export interface TreeOptions {
   /** Entry name when `target` is a single regular file (default: its base name). */
   singleName?: string
   /** Bytes and files done / total: every 250 ms while hashing, and once at the end. */
   onProgress?: (progress: HashProgress) => void
-  /** Hashing threads, the calling one included; default `os.availableParallelism()`. */
+  /** Hashing threads; default `os.availableParallelism()`. */
   concurrency?: number
+  /** Starts the hashing threads (default: real threads running the bundled worker). */
+  workers?: WorkerFactory
 }
 
 /**
@@ -19,7 +22,11 @@ export interface TreeOptions {
  * changes while it is hashed. Files are hashed while the tree is still being listed.
  */
 export async function treeSha256(target: string, options: TreeOptions = {}): Promise<TreeDigest> {
-  const engine = createEngine({ concurrency: options.concurrency, onProgress: options.onProgress })
+  const engine = createEngine({
+    concurrency: options.concurrency,
+    onProgress: options.onProgress,
+    workers: options.workers
+  })
   try {
     const files = await listTree(target, {
       singleName: options.singleName,
@@ -39,9 +46,21 @@ export async function treeSha256(target: string, options: TreeOptions = {}): Pro
   }
 }
 
-/** The root (hex) of a manifest already sorted by path bytes. */
-export function manifestRoot(manifest: readonly ManifestEntry[]): string {
-  return hex(merkleRoot(manifest.map(leafData)))
+/**
+ * The tree digest of files hashed elsewhere (a download, hashed while it streamed): sorted and
+ * rooted exactly as `treeSha256` does for the same files.
+ */
+export function treeOfEntries(entries: readonly ManifestEntry[]): TreeDigest {
+  const manifest = sortByPathBytes(
+    entries.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
+    entry => entry.path
+  )
+  return { root: manifestRoot(manifest), manifest }
 }
 
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
+/** The root (hex) of a manifest already sorted by path bytes. */
+export function manifestRoot(manifest: readonly ManifestEntry[]): string {
+  return rootOfLeafHashes(
+    manifest.map(entry => entryLeafHash(entry.path, entry.size, entry.sha256))
+  )
+}

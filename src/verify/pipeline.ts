@@ -1,13 +1,13 @@
 import { lstatSync } from 'node:fs'
 import path from 'node:path'
-import { mismatch, toVerifyError, unverifiable, type Verdict } from '../errors.js'
+import { invalid, mismatch, toVerifyError, unverifiable, type Verdict } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { PublicKey } from '../protocol/keys.js'
 import { verifyAttestation, type VerifiedAttestation } from '../protocol/attestation.js'
 import { computeCapability } from '../protocol/capability.js'
 import type { Ledger } from '../protocol/ledger.js'
-import { treeSha256 } from '../digest/tree.js'
-import type { HashProgress, TreeDigest } from '../digest/types.js'
+import { treeOfEntries, treeSha256 } from '../digest/tree.js'
+import type { HashProgress, ManifestEntry, TreeDigest } from '../digest/types.js'
 import { reproduce, type ReproducePhase, type ReproduceResult } from '../reproduce/index.js'
 import type { RandomInt, SegmentSelection } from '../segments/selection.js'
 import { describeEscape, spotCheckSegments } from './segments.js'
@@ -20,6 +20,7 @@ import {
   type Check,
   type Report
 } from './report.js'
+import { acceptRebuilds, type RebuildCandidate, type RebuildPolicy } from '../attest/accept.js'
 import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'
 
 export type Mode = Report['mode']
@@ -40,6 +41,7 @@ export type Phase =
   | 'transcript'
   | 'state'
   | `segment ${number}`
+  | 'rebuild-attestations'
 
 export interface VerifyRequest {
   mode: Mode
@@ -48,6 +50,11 @@ export interface VerifyRequest {
   threshold: number
   /** The downloaded model: a file or a directory. Required in verify and check modes. */
   model?: string
+  /**
+   * The model's files as hashed while they were downloaded (`path`: the name of each in `model`,
+   * all of them): their digest is used instead of reading the files again.
+   */
+  modelHashed?: readonly ManifestEntry[]
   expectedCapability?: string
   datasetDir?: string
   allowNetwork: boolean
@@ -59,6 +66,8 @@ export interface VerifyRequest {
   /** The build container's memory limit and the cap on what it may leave in /out (bytes). */
   memoryBytes?: number
   maxOutputBytes?: number
+  /** Mode attested: the rebuild attestations and who may sign them (PROTOCOL.md section 8). */
+  rebuilds?: { candidates: RebuildCandidate[]; policy: RebuildPolicy }
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
   /** A segmented build's signed transcript, and where it came from (stateUri resolves against it). */
@@ -131,6 +140,8 @@ async function runProtocol(
   if (request.log) checkLogProof(request.log, attestation, tracker, report)
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
+  if (request.mode === 'attested')
+    return acceptAttested(request, deps, tracker, report, attestation)
   const onPhase = (phase: ReproducePhase, detail?: string) => {
     tracker.start(phase)
     if (detail) deps.reporter.info(detail)
@@ -170,7 +181,7 @@ async function runProtocol(
 
   tracker.start('hash')
   const model = requiredModel(request)
-  const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger)
+  const downloaded = await hashModel(model, request, deps, tracker, report, attestation.ledger)
   tracker.start('compare')
   if (downloaded.root !== reproduced.outputs.root) {
     report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest)
@@ -206,7 +217,7 @@ async function spotCheck(
     attestation,
     hashDownload: () => {
       tracker.start('hash')
-      return hashModel(model, deps, tracker, report, attestation.ledger)
+      return hashModel(model, request, deps, tracker, report, attestation.ledger)
     },
     report,
     checks: tracker,
@@ -226,14 +237,45 @@ async function checkCapability(
   report: Report,
   attestation: VerifiedAttestation
 ): Promise<{ result: Verdict; reason: string }> {
-  tracker.start('hash')
-  const model = requiredModel(request)
-  const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger)
+  const downloaded = await hashDownload(request, deps, tracker, report, attestation)
   tracker.start('compare')
   const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
   tracker.pass(`capability matches: ${capability}`)
   report.capability = capability
   return { result: 'verified', reason: `the download's capability equals the expected one` }
+}
+
+/** PROTOCOL.md section 8: no rebuild here; k trusted rebuilders vouch for the download's root. */
+async function acceptAttested(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation
+): Promise<{ result: Verdict; reason: string }> {
+  const downloaded = await hashDownload(request, deps, tracker, report, attestation)
+  tracker.start('rebuild-attestations')
+  if (request.rebuilds === undefined) {
+    throw invalid(
+      'rebuild attestations: mode attested needs the attestations and the rebuilder keys'
+    )
+  }
+  const { candidates } = request.rebuilds
+  // The log that the SBA's proof is checked against binds the rebuilders' attestations too.
+  const policy = { ...request.rebuilds.policy, log: request.log?.policy }
+  const acceptance = acceptRebuilds(
+    candidates,
+    { modelRoot: downloaded.root, attestationDigest: attestation.attestationDigest },
+    policy
+  )
+  report.rebuildAttestations = acceptance.verdicts
+  report.rebuilderThreshold = policy.threshold
+  if (acceptance.failure) throw acceptance.failure
+  const keyIds = acceptance.countedKeys.map(k => shortDigest(k.keyId))
+  const attested = `${keyIds.length} distinct trusted rebuilder key(s) attest root ${downloaded.root} (threshold ${policy.threshold})`
+  tracker.pass(`${attested}: ${keyIds.join(', ')}`)
+  report.capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
+  return { result: 'verified', reason: attested }
 }
 
 function checkLogProof(
@@ -251,6 +293,18 @@ function checkLogProof(
   tracker.pass(
     `entry ${index} of ${treeSize} in ${origin}; ${witnesses.length} witness(es) cosigned (threshold ${log.policy.witnessThreshold})`
   )
+}
+
+/** The 'hash' phase of the modes that rebuild nothing: the download's tree digest. */
+async function hashDownload(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation
+): Promise<TreeDigest> {
+  tracker.start('hash')
+  return hashModel(requiredModel(request), request, deps, tracker, report, attestation.ledger)
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */
@@ -275,6 +329,7 @@ function requiredModel(request: VerifyRequest): string {
 /** Hashes the downloaded model; the caller has started the 'hash' phase. */
 async function hashModel(
   model: string,
+  request: VerifyRequest,
   deps: VerifyDeps,
   tracker: CheckTracker,
   report: Report,
@@ -283,8 +338,11 @@ async function hashModel(
   if (!lstatSync(model, { throwIfNoEntry: false })) {
     throw unverifiable(`model: ${model} does not exist: check the download step or the path`)
   }
-  const downloaded = await digestModel(model, ledger, progress =>
-    deps.reporter.hashProgress('model', progress)
+  const downloaded = await digestModel(
+    model,
+    ledger,
+    progress => deps.reporter.hashProgress('model', progress),
+    request.modelHashed
   )
   report.downloaded = downloaded
   tracker.pass(`downloaded model root ${downloaded.root} (${downloaded.manifest.length} file(s))`)
@@ -297,12 +355,20 @@ function singleFileName(ledger: Ledger): string | undefined {
   return outputs?.length === 1 ? outputs[0] : undefined
 }
 
-export function digestModel(
+/**
+ * The model's tree digest: of `hashed` when its files were hashed as they were downloaded (the
+ * same manifest and root as reading them again), else by hashing `model`.
+ */
+export async function digestModel(
   model: string,
   ledger: Ledger,
-  onProgress?: (progress: HashProgress) => void
+  onProgress?: (progress: HashProgress) => void,
+  hashed?: readonly ManifestEntry[]
 ): Promise<TreeDigest> {
-  return treeSha256(model, { singleName: singleFileName(ledger), onProgress })
+  const singleName = singleFileName(ledger)
+  if (hashed === undefined) return treeSha256(model, { singleName, onProgress })
+  const single = hashed.length === 1 && lstatSync(model).isFile()
+  return treeOfEntries(single ? [{ ...hashed[0], path: singleName ?? hashed[0].path }] : hashed)
 }
 
 export function capabilityOf(attestation: VerifiedAttestation, root: string): string {

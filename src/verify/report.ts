@@ -1,8 +1,9 @@
 import type { Verdict } from '../errors.js'
 import type { ManifestEntry, TreeDigest } from '../digest/types.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
-import type { IsaLevel } from '../protocol/isa.js'
+import type { AttestationVerdict } from '../attest/accept.js'
 import type { LogProofResult } from '../tlog/verify.js'
+import type { IsaLevel } from '../protocol/isa.js'
 
 export const REPORT_SCHEMA_VERSION = 1
 
@@ -24,7 +25,7 @@ export interface BuildSummary {
 /** Everything a verification found; written as the JSON report and rendered as the summary. */
 export interface Report {
   schemaVersion: typeof REPORT_SCHEMA_VERSION
-  mode: 'verify' | 'reproduce' | 'check'
+  mode: 'verify' | 'reproduce' | 'check' | 'attested'
   result: Verdict
   /** One line: why the result is what it is. */
   reason: string
@@ -48,6 +49,11 @@ export interface Report {
   explanations?: Record<string, string[]>
   capability?: string
   expectedCapability?: string
+  /** Mode attested: every rebuild attestation given, whether it counted and why not. */
+  rebuildAttestations?: AttestationVerdict[]
+  rebuilderThreshold?: number
+  /** Path of the rebuild attestation (VSA) this verifier signed after a passing rebuild. */
+  rebuildAttestation?: string
   /** The transparency-log proof that was checked (PROTOCOL.md section 7). */
   log?: LogProofResult
   /** A segmented build's spot check (PROTOCOL.md section 9). */
