@@ -8,6 +8,7 @@ const workerBuild = 'dist/.digest-worker'
 const bundles = [
   { entry: 'src/index.ts', out: 'dist' },
   { entry: 'src/cli/index.ts', out: 'dist/cli' },
+  { entry: 'src/post-index.ts', out: 'dist/post' },
   { entry: 'src/digest/digest-worker.ts', out: workerBuild }
 ]
 

@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, open, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
+import { envBytes, envFlag, envMilliseconds } from './env-settings.js'
 import { invalid, unverifiable, VerifyError } from './errors.js'
+import { clip } from './text/sanitize.js'
 
 export interface DownloadProgress {
   bytesDone: number
@@ -17,6 +19,15 @@ export interface DownloadOptions {
   retries?: number
   /** Longest silence accepted: until the response headers, then between two chunks of the body. */
   timeoutMs?: number
+  /** The whole download, retries included (default VERIFY_MODEL_DOWNLOAD_TIMEOUT_MS or 6 h). */
+  deadlineMs?: number
+  /**
+   * The least a body may deliver per second, measured over windows of 30 s (a quarter of the
+   * deadline when that is shorter); default VERIFY_MODEL_MIN_DOWNLOAD_RATE or 16 KiB/s.
+   */
+  minBytesPerSecond?: number
+  /** Plain http to a loopback host, for test servers (default VERIFY_MODEL_ALLOW_LOOPBACK_HTTP). */
+  allowLoopbackHttp?: boolean
   /** Wait before the first retry; doubles at each further one. */
   backoffMs?: number
   /** Longest `Retry-After` honoured. */
@@ -44,11 +55,48 @@ const DEFAULTS = {
   sleep: (ms: number) => delay(ms),
   onProgress: (_progress: DownloadProgress) => {}
 }
-type Settings = typeof DEFAULTS
+type Settings = typeof DEFAULTS & {
+  deadlineMs: number
+  minBytesPerSecond: number
+  allowLoopbackHttp: boolean
+}
+
+const DEADLINE_VARIABLE = 'VERIFY_MODEL_DOWNLOAD_TIMEOUT_MS'
+const RATE_VARIABLE = 'VERIFY_MODEL_MIN_DOWNLOAD_RATE'
+const LOOPBACK_VARIABLE = 'VERIFY_MODEL_ALLOW_LOOPBACK_HTTP'
+const MAX_RATE_WINDOW_MS = 30_000
+
+/** The environment's download settings, under whatever the caller gives. */
+function settingsOf(options: DownloadOptions): Settings {
+  const env = process.env
+  return {
+    ...DEFAULTS,
+    deadlineMs: envMilliseconds(env, DEADLINE_VARIABLE, 6 * 3600_000),
+    minBytesPerSecond: envBytes(env, RATE_VARIABLE, 16 * 1024),
+    allowLoopbackHttp: envFlag(env, LOOPBACK_VARIABLE),
+    ...definedOnly(options)
+  }
+}
 
 const MAX_REDIRECTS = 10
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]'])
+
+/**
+ * Hosts that are this machine: localhost names, 127.0.0.0/8, ::1, their IPv4-mapped forms and
+ * the unspecified addresses (which connect locally). The URL parser has normalised IPv4 spellings.
+ */
+function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase()
+  return (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    /^127\.\d+\.\d+\.\d+$/.test(host) ||
+    host === '0.0.0.0' ||
+    host === '[::1]' ||
+    host === '[::]' ||
+    /^\[::ffff:(127\.|7f[0-9a-f]{2}:)/.test(host)
+  )
+}
 
 /** A failure that another attempt may not repeat. */
 class RetryableFailure extends Error {
@@ -74,14 +122,15 @@ export async function download(
   dest: string,
   options: DownloadOptions = {}
 ): Promise<DownloadResult> {
-  const settings: Settings = { ...DEFAULTS, ...definedOnly(options) }
-  const shown = checkUrl(url, 'url')
+  const settings = settingsOf(options)
+  const shown = checkUrl(url, 'url', settings)
   await mkdir(path.dirname(dest), { recursive: true })
   const partial = `${dest}.partial-${randomBytes(6).toString('hex')}`
+  const clock = { started: Date.now(), deadline: Date.now() + settings.deadlineMs }
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        const result = await attemptDownload(url, partial, settings)
+        const result = await attemptDownload(url, partial, settings, clock)
         await rename(partial, dest)
         return result
       } catch (error) {
@@ -93,7 +142,12 @@ export async function download(
             { code: 'DOWNLOAD_FAILED' }
           )
         }
-        await settings.sleep(error.retryAfterMs ?? settings.backoffMs * 2 ** attempt)
+        const wait = error.retryAfterMs ?? settings.backoffMs * 2 ** attempt
+        if (Date.now() + wait >= clock.deadline)
+          throw unverifiable(
+            `download ${shown}: ${error.message}; no time left for another attempt within the total deadline of ${seconds(settings.deadlineMs)} s (${DEADLINE_VARIABLE})`
+          )
+        await settings.sleep(wait)
       }
     }
   } finally {
@@ -101,8 +155,15 @@ export async function download(
   }
 }
 
-/** Validates a url (https, or http to loopback) and returns it without query or credentials, for messages. */
-function checkUrl(url: string, role: string): string {
+/**
+ * Validates a url (https, or http to loopback with the test setting) and returns it without
+ * query or credentials, for messages.
+ */
+function checkUrl(
+  url: string,
+  role: string,
+  settings: Pick<Settings, 'allowLoopbackHttp'>
+): string {
   let parsed: URL
   try {
     parsed = new URL(url)
@@ -117,41 +178,85 @@ function checkUrl(url: string, role: string): string {
       code: 'DOWNLOAD_URL'
     })
   }
-  const loopbackHttp = parsed.protocol === 'http:' && LOOPBACK_HOSTS.has(parsed.hostname)
-  if (parsed.protocol !== 'https:' && !loopbackHttp) {
+  if (parsed.protocol === 'https:') return shown
+  if (parsed.protocol === 'http:' && isLoopback(parsed.hostname)) {
+    if (settings.allowLoopbackHttp) return shown
     throw invalid(
-      `download ${shown}: only https URLs are fetched (got ${parsed.protocol.replace(/:$/, '')})`,
+      `download ${shown}: only https URLs are fetched (plain http to loopback only with ${LOOPBACK_VARIABLE}=true, for test servers)`,
       undefined,
       { code: 'DOWNLOAD_URL' }
     )
   }
-  return shown
+  throw invalid(
+    `download ${shown}: only https URLs are fetched (got ${parsed.protocol.replace(/:$/, '')})`
+  )
 }
 
 async function attemptDownload(
   url: string,
   partial: string,
-  settings: Settings
+  settings: Settings,
+  clock: { started: number; deadline: number }
 ): Promise<DownloadResult> {
   const controller = new AbortController()
-  let stalled = false
-  let timer: NodeJS.Timeout | undefined
+  let failure: VerifyError | RetryableFailure | undefined
+  const fail = (error: VerifyError | RetryableFailure) => {
+    failure ??= error
+    controller.abort()
+  }
+  let bytesDone = 0
+  let declared: number | undefined
+  let shown = checkUrl(url, 'url', settings)
+  let idle: NodeJS.Timeout | undefined
   const rearm = () => {
-    clearTimeout(timer)
-    timer = setTimeout(() => {
-      stalled = true
-      controller.abort()
-    }, settings.timeoutMs)
+    clearTimeout(idle)
+    idle = setTimeout(
+      () => fail(new RetryableFailure(`no data for ${settings.timeoutMs} ms`)),
+      settings.timeoutMs
+    )
+  }
+  const overall = setTimeout(
+    () =>
+      fail(
+        unverifiable(
+          `download ${shown}: not finished within the total deadline of ${seconds(settings.deadlineMs)} s (${DEADLINE_VARIABLE}): ${bytesDone} bytes${declared === undefined ? '' : ` of ${declared}`} in ${seconds(Date.now() - clock.started, 1)} s`
+        )
+      ),
+    Math.max(0, clock.deadline - Date.now())
+  )
+  let rate: NodeJS.Timeout | undefined
+  const windowMs = Math.min(MAX_RATE_WINDOW_MS, settings.deadlineMs / 4)
+  const watchRate = () => {
+    let windowStart = bytesDone
+    rate = setInterval(() => {
+      const delivered = bytesDone - windowStart
+      windowStart = bytesDone
+      const perSecond = Math.floor((delivered * 1000) / windowMs)
+      if (perSecond < settings.minBytesPerSecond)
+        fail(
+          unverifiable(
+            `download ${shown}: ${delivered} bytes in the last ${seconds(windowMs, 1)} s (${perSecond} B/s), below the minimum of ${settings.minBytesPerSecond} B/s (${RATE_VARIABLE})`
+          )
+        )
+    }, windowMs)
   }
   rearm()
   try {
-    const response = await fetchFollowingRedirects(url, controller.signal, settings.fetchImpl)
-    const shown = checkUrl(response.url || url, 'url')
+    const response = await fetchFollowingRedirects(url, controller.signal, settings)
+    shown = checkUrl(response.url || url, 'url', settings)
     if (response.status !== 200) {
       await response.body?.cancel()
       throw statusFailure(response, shown, settings.maxRetryAfterMs)
     }
-    const declared = declaredLength(response)
+    // fetch would decode any other encoding: a few KB on the wire could become terabytes.
+    const encoding = response.headers.get('content-encoding')?.trim().toLowerCase()
+    if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+      await response.body?.cancel()
+      throw unverifiable(
+        `download ${shown}: the server sent content-encoding '${clip(encoding)}' although only identity was accepted`
+      )
+    }
+    declared = declaredLength(response)
     if (declared !== undefined && declared > settings.maxBytes) {
       await response.body?.cancel()
       throw unverifiable(
@@ -160,12 +265,14 @@ async function attemptDownload(
         { code: 'DOWNLOAD_FAILED' }
       )
     }
+    watchRate()
     const { bytes, sha256 } = await writeBody(response, partial, {
       maxBytes: settings.maxBytes,
       shown,
-      onChunk: bytesDone => {
+      onChunk: done => {
+        bytesDone = done
         rearm()
-        settings.onProgress({ bytesDone, bytesTotal: declared })
+        settings.onProgress({ bytesDone: done, bytesTotal: declared })
       }
     })
     if (declared !== undefined && bytes !== declared) {
@@ -173,36 +280,51 @@ async function attemptDownload(
     }
     return { bytes, sha256 }
   } catch (error) {
+    if (failure !== undefined) throw failure
     if (error instanceof VerifyError || error instanceof RetryableFailure) throw error
-    if (stalled) throw new RetryableFailure(`no data for ${settings.timeoutMs} ms`)
     throw new RetryableFailure(networkReason(error))
   } finally {
-    clearTimeout(timer)
+    clearTimeout(idle)
+    clearTimeout(overall)
+    clearInterval(rate)
   }
+}
+
+/** Seconds for a message: whole when they are, else with `digits` decimals. */
+function seconds(ms: number, digits = 0): string {
+  return digits === 0 && ms % 1000 === 0
+    ? String(ms / 1000)
+    : (ms / 1000).toFixed(Math.max(1, digits))
 }
 
 async function fetchFollowingRedirects(
   url: string,
   signal: AbortSignal,
-  fetchImpl: typeof fetch
+  settings: Settings
 ): Promise<Response> {
   let current = url
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const response = await fetchImpl(current, {
+    const response = await settings.fetchImpl(current, {
       redirect: 'manual',
       signal,
-      // A content-encoded body would be decoded by fetch and no longer match Content-Length.
       headers: { 'accept-encoding': 'identity' }
     })
     const location = response.headers.get('location')
     if (!REDIRECT_STATUSES.has(response.status) || location === null) return response
     await response.body?.cancel()
-    const next = new URL(location, current).href
-    checkUrl(next, `redirect from ${checkUrl(current, 'url')} to`)
-    current = next
+    const next = new URL(location, current)
+    const from = new URL(current)
+    // A public host must not make the verifier fetch from this machine or without TLS (and then
+    // report the local answer's size and digest in a mismatch).
+    if (!isLoopback(from.hostname) && (isLoopback(next.hostname) || next.protocol !== 'https:'))
+      throw invalid(
+        `download ${checkUrl(url, 'url', settings)}: refusing the redirect to ${next.origin}${next.pathname}: a redirect from a non-loopback https origin may not lead to loopback or plain http`
+      )
+    checkUrl(next.href, `redirect from ${checkUrl(current, 'url', settings)} to`, settings)
+    current = next.href
   }
   throw unverifiable(
-    `download ${checkUrl(url, 'url')}: more than ${MAX_REDIRECTS} redirects`,
+    `download ${checkUrl(url, 'url', settings)}: more than ${MAX_REDIRECTS} redirects`,
     undefined,
     { code: 'DOWNLOAD_FAILED' }
   )
@@ -228,13 +350,8 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
 }
 
-/**
- * Content-Length, when it counts the bytes we will read. A server that ignores
- * `accept-encoding: identity` has its body decoded by fetch, so its length says nothing then.
- */
+/** Content-Length (the body is identity-encoded: anything else was refused). */
 function declaredLength(response: Response): number | undefined {
-  const encoding = response.headers.get('content-encoding')
-  if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') return undefined
   const header = response.headers.get('content-length')
   return header !== null && /^\d+$/.test(header.trim()) ? Number(header.trim()) : undefined
 }

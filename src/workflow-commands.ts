@@ -43,15 +43,3 @@ export class CommandFence {
     this.token = undefined
   }
 }
-
-/**
- * One log line from text that may hold ledger strings (a build command, an output name): no line
- * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
- * recognised anywhere in a line).
- */
-export function inertLine(text: string): string {
-  return text
-    .replace(/\r\n?|\n/g, '\\n')
-    .replace(/^(\s*)::/, '$1\\::')
-    .replace(/##\[/g, '##\\[')
-}

@@ -52,7 +52,9 @@ describe('resolveCachedDataset', () => {
       workDir,
       warn: (m: string) => messages.push(m),
       info: () => undefined,
-      timeoutMs: 300
+      timeoutMs: 300,
+      cacheRoot: workDir,
+      hold: () => undefined
     }
     return { workDir, messages, saved, options }
   }
@@ -60,7 +62,7 @@ describe('resolveCachedDataset', () => {
   it('downloads and saves on a miss, under the path it restores to', async () => {
     const { workDir, saved, options } = setup({})
     const dir = await resolveCachedDataset(ledger, options)
-    expect(dir).toBe(path.join(workDir, 'dataset-cache'))
+    expect(dir).toBe(path.join(workDir, 'verify-model-dataset-cache', root))
     expect((await treeSha256(dir!)).root).toBe(root)
     expect(saved).toEqual([[dir]])
   })
@@ -94,11 +96,21 @@ describe('resolveCachedDataset', () => {
     })
     const dir = await resolveCachedDataset(ledger, options)
     await lateWrite
-    expect(dir).not.toBe(path.join(workDir, 'dataset-cache'))
+    expect(dir).not.toBe(path.join(workDir, 'verify-model-dataset-cache', root))
     expect((await treeSha256(dir!)).root).toBe(root)
     expect(saved).toEqual([])
     expect(messages.join('\n')).toMatch(/restore did not finish within 0.3 s/)
-    expect(readdirSync(path.join(workDir, 'dataset-cache'))).toEqual(['train.csv'])
+    expect(readdirSync(path.join(workDir, 'verify-model-dataset-cache', root))).toEqual([
+      'train.csv'
+    ])
+  })
+
+  it('restores to the same fixed path on every run, and leaves a path held by another run alone', async () => {
+    const first = setup({})
+    const held: string[] = []
+    const dir = await resolveCachedDataset(ledger, { ...first.options, hold: d => held.push(d) })
+    expect(held).toEqual([dir])
+    expect(await resolveCachedDataset(ledger, first.options)).toBeUndefined()
   })
 
   it('returns undefined without a cache service or a downloadable dataset', async () => {

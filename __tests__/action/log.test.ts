@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
 import { groupReporter, type LogCore } from '../../src/action/log.js'
-import { inertLine } from '../../src/workflow-commands.js'
 import { parseWorkflowCommands } from '../helpers/action-runner.js'
 
 /** A log as @actions/core writes it to stdout, with the raw build log in the same stream. */
@@ -70,16 +69,5 @@ describe('groupReporter', () => {
     for (const line of [...FORGED, 'sh -c "x\n::error::forged"', 'a\r::error::forged'])
       reporter.info(line)
     expect(parseWorkflowCommands(log.text())).toEqual([])
-  })
-})
-
-describe('inertLine', () => {
-  it('keeps ordinary text and shows hostile text without line breaks', () => {
-    expect(inertLine('verify-model-0a1b: python3 train.py')).toBe(
-      'verify-model-0a1b: python3 train.py'
-    )
-    expect(inertLine('::error::x')).toBe('\\::error::x')
-    expect(inertLine('a\r\nb\nc\rd')).toBe('a\\nb\\nc\\nd')
-    expect(inertLine('x ##[error]y')).toBe('x ##\\[error]y')
   })
 })

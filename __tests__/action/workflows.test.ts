@@ -17,7 +17,11 @@ const workflows = readdirSync(workflowsDir).filter(name => name.endsWith('.yml')
 
 describe('action.yml', () => {
   it('runs the bundle on node24 and declares the documented outputs', () => {
-    expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js' })
+    expect(action.runs).toEqual({
+      using: 'node24',
+      main: 'dist/index.js',
+      post: 'dist/post/index.js'
+    })
     expect(Object.keys(action.outputs).sort()).toEqual(
       [
         'attestation-digest',

@@ -52,7 +52,7 @@ describe('renderReportText', () => {
       detail: 'build log\n::add-mask::secret'
     })
     expect(text.split('\n').some(line => line.trimStart().startsWith('::'))).toBe(false)
-    expect(text).toContain('x\\n::set-output')
+    expect(text).toContain('x\\u000a::set-output')
     expect(text).toContain('\\::add-mask::secret')
   })
 })

@@ -85,29 +85,29 @@ describeDocker('a cache service that errors or hangs', () => {
     )
     capability = JSON.parse(computed.stdout).capability
 
-    await Promise.all(
-      SERVICES.map(async service => {
-        const cache = await misbehavingCache(service.behaviour)
-        caches.push(cache)
-        const run = await runBundledAction(
-          {
-            attestation: published.sbaPath,
-            'public-key': published.publicKey,
-            model: published.modelDir
-          },
-          {
-            baseDir: dir,
-            timeoutMs: 90_000,
-            env: {
-              ...service.env(cache.url),
-              ACTIONS_RUNTIME_TOKEN: 'dummy-token',
-              VERIFY_MODEL_CACHE_TIMEOUT_MS: String(CACHE_TIMEOUT_MS)
-            }
+    // One after the other: runs of the same dataset on one machine share its fixed restore path,
+    // and a second run at the same time downloads without the cache.
+    for (const service of SERVICES) {
+      const cache = await misbehavingCache(service.behaviour)
+      caches.push(cache)
+      const run = await runBundledAction(
+        {
+          attestation: published.sbaPath,
+          'public-key': published.publicKey,
+          model: published.modelDir
+        },
+        {
+          baseDir: dir,
+          timeoutMs: 90_000,
+          env: {
+            ...service.env(cache.url),
+            ACTIONS_RUNTIME_TOKEN: 'dummy-token',
+            VERIFY_MODEL_CACHE_TIMEOUT_MS: String(CACHE_TIMEOUT_MS)
           }
-        )
-        runs.set(service.name, { run, cacheRequests: cache.requests() })
-      })
-    )
+        }
+      )
+      runs.set(service.name, { run, cacheRequests: cache.requests() })
+    }
   }, 120_000)
 
   afterAll(async () => {

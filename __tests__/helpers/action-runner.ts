@@ -1,5 +1,5 @@
 // Runs the committed action bundle the way the GitHub runner runs a `node24` action step.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -17,6 +17,8 @@ export interface BundledActionOptions {
   timeoutMs?: number
   /** The bundle to run (default: the committed dist/index.js). */
   bundle?: string
+  onSpawn?: SpawnOptions['onSpawn']
+  maxStdoutChars?: number
   /**
    * The /proc/cpuinfo the step sees, for another runner's CPU: bind-mounted over the kernel's
    * in a private mount namespace of the step (`unshare --mount`, which needs root).
@@ -26,6 +28,9 @@ export interface BundledActionOptions {
 
 export interface BundledActionResult {
   exitCode: number | null
+  signal: NodeJS.Signals | null
+  /** The step's environment (a `post:` step runs with the same one, plus STATE_*). */
+  env: NodeJS.ProcessEnv
   stdout: string
   stderr: string
   /** GITHUB_OUTPUT, parsed: the last value of each name, as the runner takes it. */
@@ -87,6 +92,9 @@ export async function runBundledAction(
     RUNNER_TEMP: runnerTemp,
     RUNNER_TOOL_CACHE: toolCache,
     RUNNER_OS: 'Linux',
+    // Test servers are plain http on loopback, which the action fetches only with this setting;
+    // a test of the production default sets it to 'false'.
+    VERIFY_MODEL_ALLOW_LOOPBACK_HTTP: 'true',
     ...options.env
   }
 
@@ -96,14 +104,23 @@ export async function runBundledAction(
     writeFileSync(cpuInfoFile, options.cpuInfo)
   }
   const started = Date.now()
-  const { exitCode, stdout, stderr } = await spawnNode(
+  const { exitCode, signal, stdout, stderr } = await spawnNode(
     options.bundle ?? path.join(repoRoot, 'dist/index.js'),
-    { cwd: workspace, env, timeoutMs: options.timeoutMs ?? 120_000, cpuInfoFile }
+    {
+      cwd: workspace,
+      env,
+      timeoutMs: options.timeoutMs ?? 120_000,
+      onSpawn: options.onSpawn,
+      maxStdoutChars: options.maxStdoutChars,
+      cpuInfoFile
+    }
   )
   const outputs = parseFileCommandValues(readFileSync(outputFile, 'utf8'))
   const reportPath = outputs.report
   return {
     exitCode,
+    signal,
+    env,
     stdout,
     stderr,
     outputs,
@@ -246,8 +263,37 @@ export function parseWorkflowCommands(log: string): WorkflowCommand[] {
   return commands
 }
 
+/**
+ * .NET `Char.IsWhiteSpace`, what the runner's `String.TrimStart()` removes before it looks for
+ * `::` (actions/runner ActionCommand.TryParseV2): Unicode White_Space, which unlike JavaScript's
+ * `\s` includes U+0085 and excludes U+FEFF.
+ */
+export const DOTNET_WHITESPACE: readonly string[] = [
+  '\t',
+  '\n',
+  '\v',
+  '\f',
+  '\r',
+  ' ',
+  '\u0085',
+  '\u00a0',
+  '\u1680',
+  ...Array.from({ length: 11 }, (_, i) => String.fromCharCode(0x2000 + i)),
+  '\u2028',
+  '\u2029',
+  '\u202f',
+  '\u205f',
+  '\u3000'
+]
+
+export function dotnetTrimStart(text: string): string {
+  let start = 0
+  while (start < text.length && DOTNET_WHITESPACE.includes(text[start])) start++
+  return text.slice(start)
+}
+
 function parseCommandV2(line: string, registered: Set<string>): WorkflowCommand | undefined {
-  const text = line.trimStart()
+  const text = dotnetTrimStart(line)
   if (!text.startsWith('::')) return undefined
   const end = text.indexOf('::', 2)
   if (end < 0) return undefined
@@ -315,20 +361,36 @@ function unescape(text: string, escapes: Escape[]): string {
   return escapes.reduce((value, [escaped, plain]) => value.replaceAll(escaped, plain), text)
 }
 
-interface SpawnResult {
+export interface SpawnResult {
   exitCode: number | null
+  /** The signal that ended the child, if one did. */
+  signal: NodeJS.Signals | null
   stdout: string
   stderr: string
 }
 
-/** Async, so that servers in this process (the loopback HTTP fixtures) keep answering. */
-function spawnNode(
-  script: string,
-  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; cpuInfoFile?: string }
-): Promise<SpawnResult> {
+export interface SpawnOptions {
+  cwd: string
+  env: NodeJS.ProcessEnv
+  timeoutMs: number
+  args?: string[]
+  /** Called once the child runs (to signal it, for instance). */
+  onSpawn?: (child: ChildProcess) => void
+  /** Beyond this, only the first and the last `maxStdoutChars / 2` of stdout are kept. */
+  maxStdoutChars?: number
+  /** Runs the script in a private mount namespace with this file as /proc/cpuinfo. */
+  cpuInfoFile?: string
+}
+
+/**
+ * Runs `node <script> [args]`. Async, so that servers in this process (the loopback HTTP
+ * fixtures) keep answering.
+ */
+export function spawnNode(script: string, options: SpawnOptions): Promise<SpawnResult> {
+  const scriptArgs = [script, ...(options.args ?? [])]
   const [file, args] =
     options.cpuInfoFile === undefined
-      ? [process.execPath, [script]]
+      ? [process.execPath, scriptArgs]
       : [
           'unshare',
           [
@@ -337,7 +399,7 @@ function spawnNode(
             process.execPath,
             path.join(repoRoot, '__tests__/helpers/with-cpuinfo.mjs'),
             options.cpuInfoFile,
-            script
+            ...scriptArgs
           ]
         ]
   return new Promise((resolve, reject) => {
@@ -346,9 +408,10 @@ function spawnNode(
       env: options.env,
       stdio: ['ignore', 'pipe', 'pipe']
     })
-    let stdout = ''
+    options.onSpawn?.(child)
+    const stdout = new KeptText(options.maxStdoutChars ?? Infinity)
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => stdout.add(chunk))
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
     let timedOut = false
     const timer = setTimeout(() => {
@@ -359,17 +422,68 @@ function spawnNode(
       clearTimeout(timer)
       reject(error)
     })
-    child.on('close', exitCode => {
+    child.on('close', (exitCode, signal) => {
       clearTimeout(timer)
       if (timedOut) {
         reject(
           new Error(
-            `node ${script} did not finish within ${options.timeoutMs} ms\n--- stdout\n${stdout}\n--- stderr\n${stderr}`
+            `node ${script} did not finish within ${options.timeoutMs} ms\n--- stdout\n${stdout.text().slice(-20000)}\n--- stderr\n${stderr.slice(-20000)}`
           )
         )
       } else {
-        resolve({ exitCode, stdout, stderr })
+        resolve({ exitCode, signal, stdout: stdout.text(), stderr })
       }
     })
+  })
+}
+
+/** A stream's text, or its head and tail when it is longer than `max` characters. */
+class KeptText {
+  private head = ''
+  private tail: string[] = []
+  private tailLength = 0
+  private dropped = 0
+
+  constructor(private readonly max: number) {}
+
+  add(chunk: string): void {
+    if (this.tail.length === 0 && this.head.length + chunk.length <= this.max / 2) {
+      this.head += chunk
+      return
+    }
+    this.tail.push(chunk)
+    this.tailLength += chunk.length
+    while (this.tailLength - this.tail[0].length >= this.max / 2) {
+      const first = this.tail.shift()!
+      this.tailLength -= first.length
+      this.dropped += first.length
+    }
+  }
+
+  text(): string {
+    const tail = this.tail.join('')
+    return this.dropped === 0
+      ? this.head + tail
+      : `${this.head}\n…(${this.dropped} characters not kept)…\n${tail}`
+  }
+}
+
+/**
+ * Runs the action's `post:` step as the runner does after the job's steps: the same environment,
+ * plus `STATE_<name>` for every value the main step saved to GITHUB_STATE.
+ */
+export async function runPostStep(
+  main: BundledActionResult,
+  options: { timeoutMs?: number; bundle?: string } = {}
+): Promise<SpawnResult> {
+  const state = parseFileCommandValues(readFileSync(main.env.GITHUB_STATE!, 'utf8'))
+  const env = {
+    ...main.env,
+    ...Object.fromEntries(Object.entries(state).map(([name, value]) => [`STATE_${name}`, value]))
+  }
+  return spawnNode(options.bundle ?? path.join(repoRoot, 'dist/post/index.js'), {
+    cwd: main.workspace,
+    env,
+    timeoutMs: options.timeoutMs ?? 60_000
   })
 }

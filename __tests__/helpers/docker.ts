@@ -46,19 +46,20 @@ const built = new Map<string, Promise<ImageRef>>()
  * `/src`, `/data`, `/out`; no ENV, no ENTRYPOINT. Built once and reused while the registry
  * holds the tag.
  */
-export function buildBusyboxImage(tag = 'v1'): Promise<ImageRef> {
+export function buildBusyboxImage(tag = 'v1', changes: string[] = []): Promise<ImageRef> {
   let image = built.get(tag)
   if (image === undefined) {
-    image = pinnedBusyboxImage(tag)
+    image = pinnedBusyboxImage(tag, changes)
     built.set(tag, image)
   }
   return image
 }
 
-async function pinnedBusyboxImage(tag: string): Promise<ImageRef> {
+/** `changes` are Dockerfile instructions applied at import (`VOLUME ["/vol"]`): give them a tag of their own. */
+async function pinnedBusyboxImage(tag: string, changes: string[]): Promise<ImageRef> {
   const repository = `${localRegistry}/verify-model-test/busybox`
   const tagged = `${repository}:${tag}`
-  const digest = (await digestInRegistry(repository, tag)) ?? (await importAndPush(tagged))
+  const digest = (await digestInRegistry(repository, tag)) ?? (await importAndPush(tagged, changes))
   return {
     uri: `oci://${repository}`,
     repository,
@@ -83,7 +84,7 @@ async function digestInRegistry(repository: string, tag: string): Promise<string
   return /^sha256:([0-9a-f]{64})$/.exec(response.headers.get('docker-content-digest') ?? '')?.[1]
 }
 
-async function importAndPush(tagged: string): Promise<string> {
+async function importAndPush(tagged: string, changes: string[]): Promise<string> {
   const busybox = '/bin/busybox'
   try {
     execFileSync('dpkg-query', ['--show', 'busybox-static'], { stdio: 'ignore' })
@@ -120,7 +121,12 @@ async function importAndPush(tagged: string): Promise<string> {
       root,
       '.'
     ])
-    await execFileAsync('docker', ['import', tarball, tagged])
+    await execFileAsync('docker', [
+      'import',
+      ...changes.flatMap(change => ['--change', change]),
+      tarball,
+      tagged
+    ])
     const pushed = await execFileAsync('docker', ['push', tagged])
     const digest = /digest: sha256:([0-9a-f]{64})/.exec(pushed.stdout)?.[1]
     if (digest === undefined)

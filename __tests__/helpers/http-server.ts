@@ -60,6 +60,8 @@ export interface TestServer {
 
 /** A real HTTP server on 127.0.0.1 with programmable faults, for download tests. */
 export async function startServer(routes: Record<string, Behaviour[]> = {}): Promise<TestServer> {
+  // In-process downloads from this server (plain http on loopback) need the explicit setting.
+  process.env.VERIFY_MODEL_ALLOW_LOOPBACK_HTTP = 'true'
   const table = new Map<string, Behaviour[]>(Object.entries(routes))
   const counts = new Map<string, number>()
   const timers = new Set<NodeJS.Timeout>()

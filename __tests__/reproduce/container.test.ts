@@ -35,6 +35,8 @@ describe('buildRunArgs', () => {
       'none',
       '--cpuset-cpus',
       '0-1',
+      '--shm-size',
+      '64m',
       '-e',
       'SOURCE_DATE_EPOCH=1700000000',
       '-e',
@@ -147,8 +149,12 @@ describe('buildRunArgs', () => {
   it('asks for GPUs only for gpus: all, and limits memory only when told', () => {
     expect(buildRunArgs(sampleLedger(), paths, options)).not.toContain('--gpus')
     expect(buildRunArgs(sampleLedger(), paths, options)).not.toContain('--memory')
+    expect(() => buildRunArgs(sampleLedger({ gpus: 'all' }), paths, options)).toThrow(
+      "predicate.build.gpus: the ledger asks for gpus 'all' (device and driver access) but allow-gpu is false"
+    )
     const args = buildRunArgs(sampleLedger({ gpus: 'all' }), paths, {
       ...options,
+      allowGpu: true,
       memory: '8g',
       pidsLimit: 64
     })
@@ -188,25 +194,38 @@ describe('buildRunArgs', () => {
   })
 })
 
-/** A fake docker: `run` never exits by itself until `docker kill` is called. */
-function hangingDocker() {
+/**
+ * A fake docker: `run` never exits by itself; `rm --force` removes the container (and ends the
+ * client) once it exists, which is `createdAfter` removals late (a container still being created
+ * when the timer fires); `inspect` finds it while it exists or is still to come.
+ */
+function hangingDocker(createdAfter = 0) {
   const calls: string[][] = []
   let exit: ((result: RunResult) => void) | undefined
+  let removals = 0
+  let gone = false
   const run = (file: string, args: readonly string[], options?: RunOptions): Promise<RunResult> => {
     calls.push([file, ...args])
+    const answer = (exitCode: number) => Promise.resolve({ exitCode, stdout: '', stderr: '' })
     if (args[0] === 'run') {
       options?.onStdout?.(Buffer.from('epoch 1\n'))
       options?.onStderr?.(Buffer.from('warning: slow\n'))
       return new Promise(resolve => (exit = resolve))
     }
-    if (args[0] === 'kill') exit?.({ exitCode: 137, stdout: '', stderr: '' })
-    return Promise.resolve({ exitCode: 0, stdout: '', stderr: '' })
+    if (args[0] === 'rm') {
+      if (removals++ < createdAfter) return answer(1)
+      gone = true
+      exit?.({ exitCode: 137, stdout: '', stderr: '' })
+      return answer(0)
+    }
+    if (args[0] === 'inspect') return answer(gone ? 1 : 0)
+    return answer(0)
   }
   return { run, calls }
 }
 
 describe('runContainer', () => {
-  it('kills the container itself at the timeout, then removes it', async () => {
+  it('removes the container itself at the timeout, until docker no longer finds it', async () => {
     const docker = hangingDocker()
     const logged: string[] = []
     const result = await runContainer(['run', '--name', 'c1', 'img'], {
@@ -220,9 +239,22 @@ describe('runContainer', () => {
     expect(logged).toEqual(['epoch 1\n', 'warning: slow\n'])
     expect(docker.calls).toEqual([
       ['docker', 'run', '--name', 'c1', 'img'],
-      ['docker', 'kill', 'c1'],
-      ['docker', 'rm', '--force', 'c1']
+      ['docker', 'rm', '--force', '--volumes', 'c1'],
+      ['docker', 'inspect', '--format', '{{.Id}}', 'c1'],
+      ['docker', 'rm', '--force', '--volumes', 'c1']
     ])
+  })
+
+  it('retries the removal while the container is still being created', async () => {
+    const docker = hangingDocker(3)
+    const result = await runContainer(['run', '--name', 'c4', 'img'], {
+      run: docker.run,
+      name: 'c4',
+      timeoutSeconds: 0.05
+    })
+    expect(result).toMatchObject({ timedOut: true, exitCode: 137 })
+    const removals = docker.calls.filter(call => call[1] === 'rm').length
+    expect(removals).toBeGreaterThanOrEqual(5)
   })
 
   it('removes the container after a normal exit, and measures with the injected clock', async () => {

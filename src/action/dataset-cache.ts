@@ -1,4 +1,5 @@
-import { rename, rm } from 'node:fs/promises'
+import { mkdir, rename, rm } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { treeSha256 } from '../digest/tree.js'
 import { messageOf } from '../errors.js'
@@ -19,6 +20,10 @@ export interface DatasetCacheOptions {
   info: (message: string) => void
   /** Bound on each cache call: a hanging cache service costs at most this. */
   timeoutMs?: number
+  /** Where the fixed restore paths live (default: the OS temporary directory). */
+  cacheRoot?: string
+  /** Told of the restore path this run holds: the caller removes it when the run ends. */
+  hold: (dir: string) => void
 }
 
 const cacheKey = (root: string): string => `verify-model-dataset-${root}`
@@ -39,7 +44,19 @@ export async function resolveCachedDataset(
     return undefined
   }
   const key = cacheKey(dataset.treeSha256)
-  const cachedDir = path.join(options.workDir, 'dataset-cache')
+  // A fixed path: @actions/cache versions an entry by its paths, so a per-run path never hits.
+  const cachedDir = path.join(
+    options.cacheRoot ?? os.tmpdir(),
+    'verify-model-dataset-cache',
+    dataset.treeSha256
+  )
+  if (!(await claim(cachedDir))) {
+    options.info(
+      `dataset cache: ${cachedDir} is in use by another run on this machine; downloading`
+    )
+    return undefined
+  }
+  options.hold(cachedDir)
   const restore = await bounded(options, 'restore', () =>
     options.cache.restoreCache([cachedDir], key)
   )
@@ -65,6 +82,18 @@ export async function resolveCachedDataset(
   await rename(prepared.dir, cachedDir)
   await bounded(options, 'save', () => options.cache.saveCache([cachedDir], key))
   return cachedDir
+}
+
+/** Creates `dir` (not its parents) as this run's: false when it exists already. */
+async function claim(dir: string): Promise<boolean> {
+  await mkdir(path.dirname(dir), { recursive: true })
+  try {
+    await mkdir(dir)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw error
+  }
 }
 
 /** `settled: false` when the call failed or was abandoned at its time limit. */

@@ -23,6 +23,7 @@ export interface ActionInputs {
   dataset?: string
   expectedCapability?: string
   allowNetwork: boolean
+  allowGpu: boolean
   timeoutCapSeconds?: number
   cache: boolean
   showSummary: boolean
@@ -134,6 +135,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
     dataset: text('dataset') ? path.resolve(text('dataset')) : undefined,
     expectedCapability,
     allowNetwork: boolean('allow-network', text('allow-network') || 'false'),
+    allowGpu: boolean('allow-gpu', text('allow-gpu') || 'false'),
     timeoutCapSeconds: timeoutMinutes
       ? positiveInteger('timeout-minutes', timeoutMinutes) * 60
       : undefined,

@@ -1,6 +1,7 @@
 import { hashProgressLines } from '../verify/progress.js'
 import type { Reporter } from '../verify/pipeline.js'
-import { CommandFence, inertLine } from '../workflow-commands.js'
+import { logLine } from '../text/sanitize.js'
+import { CommandFence } from '../workflow-commands.js'
 
 /** The part of @actions/core the log uses. */
 export interface LogCore {
@@ -28,7 +29,7 @@ export function groupReporter(
   const fence = new CommandFence(write)
   const info = (line: string) => {
     fence.toLineStart()
-    core.info(inertLine(line))
+    core.info(logLine(line))
   }
   const end = () => {
     clearInterval(heartbeat)

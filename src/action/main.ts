@@ -1,6 +1,9 @@
 import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { randomBytes } from 'node:crypto'
 import { removeBuildTree } from '../reproduce/cleanup.js'
+import { RunScope } from '../reproduce/run-scope.js'
+import { STATE_DIRS, STATE_RUN_ID } from './state.js'
 import { isPassing, messageOf, toVerifyError, unverifiable } from '../errors.js'
 import { MAX_ENVELOPE_BYTES } from '../protocol/envelope.js'
 import type { Run } from '../exec.js'
@@ -39,6 +42,8 @@ export interface ActionCore {
   startGroup(name: string): void
   endGroup(): void
   writeSummary(html: string): Promise<void>
+  /** For the `post:` step (GITHUB_STATE); absent in tests that need none. */
+  saveState?(name: string, value: string): void
 }
 
 export interface ActionDeps {
@@ -47,6 +52,11 @@ export interface ActionDeps {
   download: DownloadFn
   cache: CacheApi
   env: NodeJS.ProcessEnv
+  /**
+   * Calls `handler` on SIGINT or SIGTERM (what the runner sends on cancel); the process ends
+   * once it resolves. Returns the unsubscribe. Absent: signals are not handled.
+   */
+  onTermination?: (handler: (signal: NodeJS.Signals) => Promise<void>) => () => void
   /** The clock of `timeVerified` in rebuild attestations (default: the system clock). */
   now?: () => Date
 }
@@ -77,7 +87,31 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   const staging = await mkdtemp(path.join(inputs.workingDirectory, 'verify-model-'))
   if (inputs.mode === 'plan') return plan(inputs, staging, deps)
   const mode = inputs.mode
+  const scope = new RunScope(
+    `${deps.env.GITHUB_RUN_ID ?? 'local'}-${deps.env.GITHUB_RUN_ATTEMPT ?? '1'}-${randomBytes(6).toString('hex')}`
+  )
+  const dirs: string[] = []
+  const hold = (dir: string) => {
+    scope.track(dir)
+    dirs.push(dir)
+    core.saveState?.(STATE_DIRS, JSON.stringify(dirs))
+  }
+  core.saveState?.(STATE_RUN_ID, scope.id)
+  hold(staging)
   const reporter = groupReporter(core)
+  // A cancelled run removes its container and directories and reports the failing verdict
+  // itself; the ordinary path then writes nothing more.
+  let cancelling: Promise<void> | undefined
+  let finishing = false
+  const stopListening = deps.onTermination?.(signal => {
+    if (finishing || cancelling) return cancelling ?? Promise.resolve()
+    cancelling = (async () => {
+      reporter.end()
+      await scope.removeAll(deps.run)
+      await finish(cancelledReport(mode, signal), inputs, deps)
+    })()
+    return cancelling
+  })
   let report: Report
   try {
     reporter.phase('fetch')
@@ -101,6 +135,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         expectedCapability: inputs.expectedCapability,
         datasetDir: inputs.dataset,
         allowNetwork: inputs.allowNetwork,
+        allowGpu: inputs.allowGpu,
+        runId: scope.id,
         timeoutCapSeconds: inputs.timeoutCapSeconds,
         memoryBytes: limits.memoryBytes,
         maxOutputBytes: limits.maxOutputBytes,
@@ -128,7 +164,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
                   workDir: staging,
                   warn: core.warning,
                   info: core.info,
-                  timeoutMs: limits.cacheTimeoutMs
+                  timeoutMs: limits.cacheTimeoutMs,
+                  hold
                 })
             : undefined
       }
@@ -137,9 +174,12 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     // A failure before the pipeline (fetching the SBA or the model) is still a verdict.
     report = failureReport(mode, error)
   } finally {
-    reporter.end()
-    await removeBuildTree(staging, deps.run)
+    if (!cancelling) reporter.end()
+    await scope.removeAll(deps.run)
   }
+  if (cancelling) return cancelling
+  finishing = true
+  stopListening?.()
   const stamp = `${deps.env.GITHUB_RUN_ID ?? process.pid}-${Date.now()}`
   await writeRebuildAttestation(
     report,
@@ -149,6 +189,17 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   )
   // Outside the try: the outputs are written once, for the one verdict.
   await finish(report, inputs, deps)
+}
+
+function cancelledReport(mode: Report['mode'], signal: NodeJS.Signals): Report {
+  const reason = `cancelled by ${signal}: the build container and the staging directory were removed`
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    mode,
+    result: 'unverifiable',
+    reason,
+    checks: [{ name: 'cancel', status: 'fail', detail: reason }]
+  }
 }
 
 async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): Promise<void> {

@@ -1,4 +1,5 @@
 import { isPassing } from '../errors.js'
+import { escapeHtml } from '../text/sanitize.js'
 import type { ManifestEntry } from '../digest/types.js'
 import { shortDigest, type Report } from '../verify/report.js'
 import { describeEscape, describeSpotCheck } from '../verify/segments.js'
@@ -14,18 +15,6 @@ const ICONS: Record<Report['result'], string> = {
   mismatch: '❌',
   invalid: '⛔',
   unverifiable: '⚠️'
-}
-
-/**
- * Text as inert HTML. Line breaks and other control characters are escaped too: a blank line
- * would end the HTML block and let a crafted file name render as Markdown in the summary.
- */
-export function escapeHtml(text: string): string {
-  return text.replace(
-    // eslint-disable-next-line no-control-regex
-    /[&<>"'\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
-    c => `&#${c.charCodeAt(0)};`
-  )
 }
 
 /** Escaped text whose `backtick spans` (commands, flags in messages) render as code. */

@@ -2,7 +2,7 @@
 // word of k distinct trusted rebuilder keys, each with an attestation that counts.
 import { invalid, messageOf, unverifiable, type VerifyError } from '../errors.js'
 import { attestationDigest } from '../protocol/capability.js'
-import { clip } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 import { parseEnvelope, verifiedSigners } from '../protocol/envelope.js'
 import type { PublicKey } from '../protocol/keys.js'
 import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'

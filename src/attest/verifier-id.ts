@@ -1,4 +1,4 @@
-import { clip } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 import { isUri } from './vsa.js'
 
 /**

@@ -1,7 +1,8 @@
 // The rebuild attestation (docs/protocol.md section 8): a SLSA Verification Summary Attestation v1
 // stating that a verifier rebuilt the model of one SBA, in a DSSE envelope signed with Ed25519.
 import { invalid } from '../errors.js'
-import { clip, utf8 } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
+import { utf8 } from '../protocol/encoding.js'
 import { signEnvelope } from '../protocol/envelope.js'
 import type { PrivateKey } from '../protocol/keys.js'
 import { formatJsonPath, isJsonObject, parseStrictJson } from '../protocol/strict-json.js'

@@ -1,4 +1,5 @@
 import type { Run } from '../exec.js'
+import type { RunScope } from '../reproduce/run-scope.js'
 import type { CliIo } from './io.js'
 
 // What main hands every command, in a module of its own so commands never import main.
@@ -12,4 +13,6 @@ export interface CliContext {
   run: Run
   /** Set by a command: the process exit code when it returns normally. */
   exitCode: number
+  /** What a build leaves while it runs (containers, directories), for a signal's cleanup. */
+  scope?: RunScope
 }

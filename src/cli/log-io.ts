@@ -10,7 +10,7 @@ import type { VerifiedAttestation } from '../protocol/attestation.js'
 import { formatEntry } from '../tlog/entry.js'
 import { openSource, type LogSource } from '../tlog/source.js'
 import { verifyLogProof, type LogPolicy, type LogProofResult } from '../tlog/verify.js'
-import { inertLine } from '../workflow-commands.js'
+import { logLine } from '../text/sanitize.js'
 import { asUsageError, collect, readInputFile, UsageError, type CliIo } from './io.js'
 
 export function readPrivateKeyFile(file: string, flag = '--key'): PrivateKey {
@@ -55,7 +55,7 @@ export function openLog(options: LogLocationOptions): LogSource {
 
 /** Text a server controls, printed whole (a proof, a checkpoint) only when no line is a command. */
 export function printInert(io: CliIo, text: string, what: string): void {
-  if (text.split('\n').some(line => inertLine(line) !== line)) {
+  if (text.split('\n').some(line => logLine(line) !== line)) {
     throw new UsageError(
       `the ${what} holds a line a workflow runner would read as a command: write it with -o FILE`
     )

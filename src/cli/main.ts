@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { messageOf, VerifyError } from '../errors.js'
-import { inertLine } from '../workflow-commands.js'
+import { logLine, logLines } from '../text/sanitize.js'
 import { UsageError, type CliIo } from './io.js'
 import { registerDigest } from './commands/digest.js'
 import { registerKeygen } from './commands/keygen.js'
@@ -62,7 +62,7 @@ function exitCodeFor(error: unknown, io: CliIo, json: boolean): number {
     return error.exitCode === 0 ? EXIT_PASS : EXIT_USAGE
   }
   if (error instanceof UsageError) {
-    io.stderr(`${inertLine(`error: ${error.message}`)}\n`)
+    io.stderr(`${logLine(`error: ${error.message}`)}\n`)
     return EXIT_USAGE
   }
   if (error instanceof VerifyError) {
@@ -70,10 +70,10 @@ function exitCodeFor(error: unknown, io: CliIo, json: boolean): number {
       io.stdout(
         JSON.stringify({ result: error.verdict, code: error.code, reason: error.message }) + '\n'
       )
-    io.stderr(`${inertLine(`${error.verdict}: ${error.message}`)}\n`)
-    for (const line of error.detail?.trimEnd().split('\n') ?? []) io.stderr(`${inertLine(line)}\n`)
+    io.stderr(`${logLine(`${error.verdict}: ${error.message}`)}\n`)
+    for (const line of logLines(error.detail?.trimEnd() ?? '')) if (line) io.stderr(`${line}\n`)
     return EXIT_FAILED
   }
-  io.stderr(`${inertLine(`error: ${messageOf(error)}`)}\n`)
+  io.stderr(`${logLine(`error: ${messageOf(error)}`)}\n`)
   return EXIT_USAGE
 }

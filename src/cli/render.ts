@@ -1,4 +1,5 @@
-import { CommandFence, inertLine } from '../workflow-commands.js'
+import { logLine, logLines } from '../text/sanitize.js'
+import { CommandFence } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
 import { hashProgressLines } from '../verify/progress.js'
 import { describeEntry, shortDigest, type Report, type SegmentsReport } from '../verify/report.js'
@@ -35,7 +36,7 @@ export function stderrReporter(
       fence.close()
       io.stderr(`==> ${name}\n`)
     },
-    info: line => io.stderr(`${inertLine(line)}\n`),
+    info: line => io.stderr(`${logLine(line)}\n`),
     buildLog: chunk => fence.output(chunk),
     end: () => fence.close(),
     hashProgress: (what, progress) => {
@@ -68,7 +69,7 @@ export function renderReportText(report: Report): string {
       ? timed.map(check => `${check.name} ${seconds(check.durationMs!)}`).join(', ')
       : undefined
   )
-  if (report.segments) lines.push(...segmentLines(report.segments))
+  if (report.segments) for (const line of segmentLines(report.segments)) lines.push(line)
   fact('rebuild-attestation', report.rebuildAttestation)
   for (const [i, v] of (report.rebuildAttestations ?? []).entries()) {
     lines.push(`  attestation #${i + 1} ${v.counted ? 'counted' : 'refused'}  ${v.source}`)
@@ -76,10 +77,11 @@ export function renderReportText(report: Report): string {
   }
   fact('log-index', report.log && String(report.log.index))
   fact('log-origin', report.log?.origin)
-  if (report.diff) lines.push(...diffLines(report.diff, report.explanations))
+  if (report.diff) for (const line of diffLines(report.diff, report.explanations)) lines.push(line)
   if (report.cpuDependence) lines.push(`  note: ${report.cpuDependence}`)
-  if (report.detail) lines.push('', ...report.detail.trimEnd().split('\n'))
-  return lines.map(inertLine).join('\n') + '\n'
+  const text = lines.map(logLine)
+  if (report.detail) text.push('', logLines(report.detail.trimEnd()).join('\n'))
+  return text.join('\n') + '\n'
 }
 
 function diffLines(diff: ManifestDiff, explanations?: Record<string, string[]>): string[] {
@@ -116,5 +118,5 @@ export function renderCrossCheckText(result: CrossCheckResult, isa: IsaLevel | u
           ]
   if (result.nativePrograms.length > 0)
     lines.push(`  ran natively, not emulated: ${result.nativePrograms.join(', ')}`)
-  return lines.map(inertLine).join('\n') + '\n'
+  return lines.map(logLine).join('\n') + '\n'
 }

@@ -1,3 +1,4 @@
+import { clip } from '../text/sanitize.js'
 import { constants, type FileHandle, open, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { formatJsonPath, isJsonObject } from '../protocol/strict-json.js'
@@ -307,7 +308,7 @@ async function explainJson(c: Comparison, maxKeys: number): Promise<FileExplanat
   const sizes = [c.expected.size, c.actual.size]
   if (sizes.some(size => size > MAX_JSON_BYTES || size > c.budget.remaining))
     return explainBytes(c, 'too large to compare as JSON')
-  c.budget.remaining -= Math.max(...sizes)
+  c.budget.remaining -= Math.max(c.expected.size, c.actual.size)
   const [expected, actual] = await Promise.all([parseJsonFile(c.expected), parseJsonFile(c.actual)])
   if (!expected.ok || !actual.ok) return explainBytes(c, invalidNote('JSON', expected, actual)!)
   const keys: JsonKeyChange[] = []
@@ -679,11 +680,7 @@ function formatNumber(value: number): string {
     : String(Number(value.toPrecision(6)))
 }
 
-/** Control and line-breaking characters escaped, and long names cut, so a line stays one line. */
+/** A name from a file, on one line: unsafe characters escaped, cut at 200 characters. */
 export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  const escaped = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ch => {
-    return `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`
-  })
-  return escaped.length > 200 ? `${escaped.slice(0, 200)}…` : escaped
+  return clip(text, 200)
 }

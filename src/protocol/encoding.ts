@@ -1,6 +1,7 @@
 // Byte encodings shared by the protocol modules: hex, strict base64, u64be, UTF-8, SHA-256.
 import { createHash } from 'node:crypto'
 import { invalid } from '../errors.js'
+import { clip } from '../text/sanitize.js'
 
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
@@ -63,16 +64,4 @@ export function utf8(s: string): Uint8Array {
 
 export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(bytes).digest())
-}
-
-// Line breaks, other control characters and bidirectional overrides, which could split or disguise
-// an error message that echoes them.
-const UNPRINTABLE =
-  // eslint-disable-next-line no-control-regex
-  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
-
-/** Short echo of user input for error messages, kept on one line (unprintables as \uXXXX). */
-export function clip(s: string, max = 80): string {
-  const short = s.length > max ? `${s.slice(0, max)}…` : s
-  return short.replace(UNPRINTABLE, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }

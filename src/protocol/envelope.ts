@@ -1,7 +1,8 @@
 // The Signed Build Attestation: a DSSE envelope (docs/protocol.md section 3).
 import { invalid } from '../errors.js'
 import { sign, verifyStrict } from './ed25519.js'
-import { clip, concatBytes, decodeBase64Strict, encodeBase64, utf8 } from './encoding.js'
+import { clip } from '../text/sanitize.js'
+import { concatBytes, decodeBase64Strict, encodeBase64, utf8 } from './encoding.js'
 import type { PrivateKey, PublicKey } from './keys.js'
 import { isJsonObject, parseStrictJson } from './strict-json.js'
 

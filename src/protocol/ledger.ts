@@ -2,7 +2,8 @@
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
 import { invalid } from '../errors.js'
 import { RESERVED_ENV, reservedEnvHint } from './contract-env.js'
-import { clip, utf8 } from './encoding.js'
+import { clip } from '../text/sanitize.js'
+import { utf8 } from './encoding.js'
 import { ISA_LEVELS, ISA_PLATFORM, type IsaLevel } from './isa.js'
 import { unsafePathReason } from './paths.js'
 import { formatJsonPath, isJsonObject, parseStrictJson } from './strict-json.js'

@@ -11,7 +11,7 @@
 //   Number.isSafeInteger). Numbers that overflow to Infinity are rejected.
 // - Time is linear in the input size.
 import { invalid } from '../errors.js'
-import { clip } from './encoding.js'
+import { clip } from '../text/sanitize.js'
 
 export const MAX_DEPTH = 64
 

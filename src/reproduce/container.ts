@@ -5,6 +5,7 @@ import type { Run } from '../exec.js'
 import { normalizedEnv } from '../protocol/contract-env.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { lastLine } from './docker.js'
+import { removeContainer, RUN_LABEL } from './run-scope.js'
 
 // The container contract of docs/protocol.md section 4, as one `docker run` argv.
 
@@ -22,6 +23,12 @@ export interface RunArgsOptions {
   name: string
   /** The caller's opt-in for `network: bridge`. */
   allowNetwork: boolean
+  /** The caller's opt-in for `gpus: all` (default false). */
+  allowGpu?: boolean
+  /** The run's id, as the value of the RUN_LABEL label (what a cleanup finds the container by). */
+  runId?: string
+  /** The VOLUMEs the image declares: each gets a size-capped tmpfs instead of a disk volume. */
+  imageVolumes?: readonly string[]
   /** CPUs the runner can use (a CPU set of `build.cpus` must fit). */
   hostCpus: number
   pidsLimit?: number
@@ -35,6 +42,10 @@ export interface RunArgsOptions {
 
 const DEFAULT_PIDS_LIMIT = 4096
 const DEFAULT_TMP_SIZE = '2g'
+const VOLUME_TMPFS_SIZE = '1g'
+const SHM_SIZE = '64m'
+/** Mount points of the contract, which an image VOLUME must not shadow. */
+const CONTRACT_MOUNTS = new Set(['/src', '/data', '/out', '/tmp', '/dev/shm'])
 
 /**
  * What the verifier's policy and this runner allow, checked before anything is fetched:
@@ -42,13 +53,17 @@ const DEFAULT_TMP_SIZE = '2g'
  */
 export function checkRunnable(
   build: Ledger['build'],
-  runner: Pick<RunArgsOptions, 'allowNetwork' | 'hostCpus'>
+  runner: Pick<RunArgsOptions, 'allowNetwork' | 'allowGpu' | 'hostCpus'>
 ): void {
   if (build.network === 'bridge' && !runner.allowNetwork)
     throw invalid(
       "predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access",
       undefined,
       { code: 'NETWORK_POLICY' }
+    )
+  if (build.gpus === 'all' && !runner.allowGpu)
+    throw invalid(
+      "predicate.build.gpus: the ledger asks for gpus 'all' (device and driver access) but allow-gpu is false: rerun with allow-gpu if you accept a build with GPU access"
     )
   if (runner.hostCpus < build.cpus)
     throw unverifiable(
@@ -99,6 +114,19 @@ export function buildRunArgs(ledger: Ledger, paths: MountPaths, options: RunArgs
   if (options.memory !== undefined)
     args.push('--memory', options.memory, '--memory-swap', options.memory)
   if (build.gpus === 'all') args.push('--gpus', 'all')
+  if (options.runId !== undefined) args.push('--label', `${RUN_LABEL}=${options.runId}`)
+  args.push('--shm-size', SHM_SIZE)
+  for (const volume of options.imageVolumes ?? [])
+    if (!CONTRACT_MOUNTS.has(volume))
+      args.push(
+        '--mount',
+        mountSpec([
+          'type=tmpfs',
+          `dst=${volume}`,
+          `tmpfs-size=${VOLUME_TMPFS_SIZE}`,
+          'tmpfs-mode=1777'
+        ])
+      )
   for (const [name, value] of Object.entries(env)) args.push('-e', `${name}=${value}`)
   args.push('--mount', bindMount(paths.src, '/src'))
   if (paths.data !== undefined) args.push('--mount', bindMount(paths.data, '/data', 'readonly'))
@@ -136,7 +164,11 @@ function segmentEnv(build: Ledger['build'], segment: number | undefined): Record
  * caller-given directory can never add a mount option.
  */
 export function bindMount(source: string, target: string, ...flags: string[]): string {
-  const fields = ['type=bind', `src=${source}`, `dst=${target}`, ...flags]
+  return mountSpec(['type=bind', `src=${source}`, `dst=${target}`, ...flags])
+}
+
+/** A `--mount` value from its fields, each quoted the CSV way when it needs to be. */
+function mountSpec(fields: string[]): string {
   return fields
     .map(field => (/[",\n\r]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field))
     .join(',')
@@ -165,14 +197,19 @@ export interface ContainerResult {
   daemonLost?: string
 }
 
-/**
- * Runs `docker <args>` attached, streaming the log (stdout and stderr as they come) and
- * keeping its tail. At the timeout the container itself is killed (`docker kill`), not only
- * the client; the container is removed on every path.
- */
 /** Node fires a longer timer at once; a build over 24.8 days is stopped there. */
 const MAX_TIMER_MS = 2 ** 31 - 1
+/** After the container is removed, how long the docker client is given to exit. */
+const CLIENT_EXIT_DEADLINE_MS = 30_000
 
+/**
+ * Runs `docker <args>` attached, streaming the log (stdout and stderr as they come) and
+ * keeping only its tail. At the timeout the container itself is removed (`docker rm --force`),
+ * not only the client, and again until it is confirmed gone: the timer may fire before the
+ * container exists (a slow start), and a container created after a kill must not live on. The
+ * client is then given CLIENT_EXIT_DEADLINE_MS to exit before it is killed. The container (and
+ * its anonymous volumes) is removed on every path.
+ */
 export async function runContainer(
   args: readonly string[],
   options: RunContainerOptions
@@ -186,9 +223,14 @@ export async function runContainer(
     options.onLog?.(chunk)
   }
   const started = now()
+  const killClient = new AbortController()
   let timer: NodeJS.Timeout | undefined
   try {
-    const client = run('docker', args, { onStdout: onChunk('out'), onStderr: onChunk('err') })
+    const client = run('docker', args, {
+      onStdout: onChunk('out'),
+      onStderr: onChunk('err'),
+      signal: killClient.signal
+    })
     const expired = new Promise<'expired'>(resolve => {
       timer = setTimeout(
         () => resolve('expired'),
@@ -196,7 +238,7 @@ export async function runContainer(
       )
     })
     const timedOut = (await Promise.race([client, expired])) === 'expired'
-    if (timedOut) await run('docker', ['kill', name])
+    if (timedOut) await stopContainer(run, name, client, killClient)
     const { exitCode } = await client
     tail.push(decoders.out.end() + decoders.err.end())
     const result = { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut }
@@ -205,8 +247,30 @@ export async function runContainer(
   } finally {
     clearTimeout(timer)
     // A failure to start docker at all is already the error being thrown: keep that one.
-    await run('docker', ['rm', '--force', name]).catch(() => undefined)
+    await run('docker', ['rm', '--force', '--volumes', name]).catch(() => undefined)
   }
+}
+
+/** Removes the container until it is gone and the client has exited, or kills the client. */
+async function stopContainer(
+  run: Run,
+  name: string,
+  client: Promise<unknown>,
+  killClient: AbortController
+): Promise<void> {
+  let clientExited = false
+  void client.then(
+    () => (clientExited = true),
+    () => (clientExited = true)
+  )
+  const gone = await removeContainer(run, name, {
+    deadlineMs: CLIENT_EXIT_DEADLINE_MS,
+    stillStarting: () => !clientExited
+  })
+  if (!clientExited) killClient.abort()
+  await client.catch(() => undefined)
+  // The client is gone now: whatever it still had the daemon create goes too.
+  if (!gone || !clientExited) await removeContainer(run, name)
 }
 
 async function endState(

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { constants, lstat, open } from 'node:fs/promises'
 import path from 'node:path'
-import { clip } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 import { unsafePathReason } from '../protocol/paths.js'
 import { invalid } from '../errors.js'
 import type { Dependency } from '../protocol/ledger.js'

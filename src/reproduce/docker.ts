@@ -1,6 +1,8 @@
+import path from 'node:path'
+import { envMilliseconds } from '../env-settings.js'
 import { invalid, messageOf, unverifiable } from '../errors.js'
 import type { Run } from '../exec.js'
-import { clip } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 import type { ImageRef } from '../protocol/ledger.js'
 
 const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker'
@@ -39,7 +41,13 @@ export interface PullOptions {
   /** A line of pull progress, at most every few seconds (a large image pulls for minutes). */
   onProgress?: (line: string) => void
   now?: () => number
+  /** The deadline on the whole pull, retries included (default DEFAULT_PULL_TIMEOUT_MS). */
+  timeoutMs?: number
 }
+
+/** `docker pull` has no deadline of its own: a registry that never answers would hang the run. */
+export const DEFAULT_PULL_TIMEOUT_MS = 30 * 60_000
+const PULL_TIMEOUT_VARIABLE = 'VERIFY_MODEL_PULL_TIMEOUT_MS'
 
 // Registry answers that no retry can change.
 const PERMANENT_PULL_ERROR =
@@ -60,25 +68,41 @@ export async function pullImage(
   const sleep =
     options.sleep ?? ((ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms)))
   let delay = options.backoffMs ?? 2000
-  for (let attempt = 0; ; attempt++) {
-    const progress = new PullProgress(options.onProgress, options.now)
-    const result = await run('docker', ['pull', '--platform', image.platform, image.reference], {
-      onStdout: chunk => progress.output(chunk)
-    })
-    if (result.exitCode === 0) {
-      progress.done()
-      break
+  const timeoutMs =
+    options.timeoutMs ??
+    envMilliseconds(process.env, PULL_TIMEOUT_VARIABLE, DEFAULT_PULL_TIMEOUT_MS)
+  const deadline = new AbortController()
+  const timer = setTimeout(() => deadline.abort(), timeoutMs)
+  const tooLate = () =>
+    unverifiable(
+      `environment: docker pull ${image.reference} did not finish within the deadline of ${timeoutMs / 1000} s (${PULL_TIMEOUT_VARIABLE})`
+    )
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const progress = new PullProgress(options.onProgress, options.now)
+      const result = await run('docker', ['pull', '--platform', image.platform, image.reference], {
+        signal: deadline.signal,
+        onStdout: chunk => progress.output(chunk)
+      })
+      if (deadline.signal.aborted) throw tooLate()
+      if (result.exitCode === 0) {
+        progress.done()
+        break
+      }
+      const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`
+      if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
+        throw unverifiable(
+          `environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}. ` +
+            "Pin the pushed image's repository digest, not a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE",
+          undefined,
+          { code: 'IMAGE_PULL' }
+        )
+      await sleep(delay)
+      if (deadline.signal.aborted) throw tooLate()
+      delay *= 2
     }
-    const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`
-    if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
-      throw unverifiable(
-        `environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}. ` +
-          "Pin the pushed image's repository digest, not a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE",
-        undefined,
-        { code: 'IMAGE_PULL' }
-      )
-    await sleep(delay)
-    delay *= 2
+  } finally {
+    clearTimeout(timer)
   }
   if (!(await holdsDigest(run, image)))
     throw invalid(
@@ -172,4 +196,41 @@ export class PullProgress {
       `pulling: ${this.downloaded.size} of ${this.layers.size} layer(s) downloaded, ${this.extracted.size} extracted`
     )
   }
+}
+
+/**
+ * The VOLUMEs the image declares (`Config.Volumes`): docker would give each a disk-backed,
+ * uncapped anonymous volume, so the contract mounts a capped tmpfs over each instead.
+ */
+export async function declaredVolumes(run: Run, reference: string): Promise<string[]> {
+  const result = await run('docker', [
+    'image',
+    'inspect',
+    '--format',
+    '{{json .Config.Volumes}}',
+    reference
+  ])
+  if (result.exitCode !== 0)
+    throw unverifiable(
+      `environment: docker image inspect ${reference} failed: ${lastLine(result.stderr)}`
+    )
+  let volumes: unknown
+  try {
+    volumes = JSON.parse(result.stdout)
+  } catch {
+    volumes = undefined
+  }
+  if (volumes === null) return []
+  if (typeof volumes !== 'object' || volumes === undefined || Array.isArray(volumes))
+    throw unverifiable(
+      `environment: docker image inspect returned '${clip(result.stdout.trim())}' instead of the image's volumes`
+    )
+  return Object.keys(volumes).map(volume => {
+    const normalized = path.posix.normalize(volume).replace(/(?<=.)\/+$/, '')
+    if (!normalized.startsWith('/'))
+      throw invalid(
+        `environment: the image declares the VOLUME '${clip(volume)}', not an absolute path`
+      )
+    return normalized
+  })
 }

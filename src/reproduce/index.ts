@@ -22,9 +22,10 @@ import {
   type QemuCpuModel
 } from './emulation.js'
 import { prepareDataset } from './dataset.js'
-import { lastLine, preflight, pullImage } from './docker.js'
+import { declaredVolumes, lastLine, preflight, pullImage } from './docker.js'
 import { DEFAULT_MAX_OUTPUT_BYTES, bytesUnder, defaultMemoryBytes, formatBytes } from './limits.js'
 import { collectOutputs } from './outputs.js'
+import { makeCallers } from './ownership.js'
 import { copySourceTree, fetchSource } from './source.js'
 
 export type ReproducePhase = 'source' | 'dependencies' | 'dataset' | 'image' | 'build' | 'outputs'
@@ -39,6 +40,10 @@ export interface PrepareOptions {
   resolveDataset?: (ledger: Ledger) => Promise<string | undefined>
   /** The caller's opt-in for a ledger asking `network: bridge`. */
   allowNetwork: boolean
+  /** The caller's opt-in for a ledger asking `gpus: all`. */
+  allowGpu?: boolean
+  /** Labels the build container (RUN_LABEL) so a cancelled run's cleanup finds it. */
+  runId?: string
   /** The build is killed at the lower of this and the ledger's `timeoutSeconds`. */
   timeoutCapSeconds?: number
   /** The build container's memory limit (default: defaultMemoryBytes()). */
@@ -142,6 +147,7 @@ export async function withPreparedBuild<T>(
   const phase = options.onPhase ?? (() => undefined)
   const runner = {
     allowNetwork: options.allowNetwork,
+    allowGpu: options.allowGpu === true,
     hostCpus: deps.hostCpus ?? os.availableParallelism()
   }
   checkRunnable(build, runner)
@@ -171,6 +177,7 @@ export async function withPreparedBuild<T>(
       sleep: deps.sleep,
       onProgress: options.onInfo
     })
+    const imageVolumes = await declaredVolumes(deps.run, ledger.environment.reference)
 
     let runs = 0
     const context: RunContext = {
@@ -182,7 +189,9 @@ export async function withPreparedBuild<T>(
       timeoutSeconds: Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity),
       memoryBytes: options.memoryBytes ?? defaultMemoryBytes(),
       emulate: options.emulate,
-      maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+      maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      runId: options.runId,
+      imageVolumes
     }
     return await use({
       dataset: dataset?.digest,
@@ -197,8 +206,10 @@ export async function withPreparedBuild<T>(
 
 interface RunContext {
   ledger: Ledger
-  runner: { allowNetwork: boolean; hostCpus: number }
+  runner: { allowNetwork: boolean; allowGpu: boolean; hostCpus: number }
   deps: ReproduceDeps
+  runId?: string
+  imageVolumes: string[]
   /** The exported commit, never run on: each run gets a fresh copy. */
   srcDir: string
   dataDir?: string
@@ -234,7 +245,14 @@ async function runOnce(
     const nativeArgs = buildRunArgs(
       ledger,
       { src: srcDir, data: context.dataDir, out: outDir, prev: options.prevDir },
-      { name, ...context.runner, memory: String(memoryBytes), segment: options.segment }
+      {
+        name,
+        ...context.runner,
+        memory: String(memoryBytes),
+        segment: options.segment,
+        runId: context.runId,
+        imageVolumes: context.imageVolumes
+      }
     )
     const qemuLogDir = path.join(runDir, 'qemu-log')
     if (context.emulate !== undefined) {
@@ -264,27 +282,18 @@ async function runOnce(
       'outputs',
       options.wholeOut ? 'all of /out' : (build.outputs?.join(', ') ?? 'all of /out')
     )
-    const outputs = await checkOutputSize(outDir, context.maxOutputBytes)
-      .then(() =>
-        collectOutputs(outDir, options.wholeOut ? undefined : build.outputs, {
-          onProgress: options.onHashProgress
-        })
-      )
-      .catch(error => {
-        throw error instanceof VerifyError
-          ? error
-          : unverifiable(
-              `cannot read the outputs the build left in /out: ${(error as Error).message}`,
-              undefined,
-              { code: 'OUTPUT_MISSING', cause: error }
-            )
-      })
+    await checkOutputSize(outDir, context.maxOutputBytes)
+    // Kept outputs become the caller's (owner, 0755/0644) before they are hashed, so what is
+    // hashed and reported is what nobody else (uid 1000 may be another account) can change.
+    const keptDir = options.keepOutputsIn ?? outDir
+    const outputs = await keepAndCollect(
+      outDir,
+      keptDir,
+      options.wholeOut ? undefined : build.outputs,
+      deps.run,
+      options.onHashProgress
+    )
     const natives = context.emulate === undefined ? undefined : await readNativePrograms(qemuLogDir)
-    let keptDir = outDir
-    if (options.keepOutputsIn !== undefined) {
-      await moveDirectory(outDir, options.keepOutputsIn)
-      keptDir = options.keepOutputsIn
-    }
     return {
       outputs,
       outDir: keptDir,
@@ -295,6 +304,28 @@ async function runOnce(
     }
   } finally {
     await removeBuildTree(runDir, deps.run)
+  }
+}
+
+/** The outputs' tree digest, after the kept copy (if any) is moved into place and made the caller's. */
+async function keepAndCollect(
+  outDir: string,
+  keptDir: string,
+  outputs: readonly string[] | undefined,
+  run: Run,
+  onProgress: BuildRunOptions['onHashProgress']
+): Promise<TreeDigest> {
+  try {
+    if (keptDir !== outDir) {
+      await moveDirectory(outDir, keptDir)
+      await makeCallers(keptDir, run)
+    }
+    return await collectOutputs(keptDir, outputs, { onProgress })
+  } catch (error) {
+    if (keptDir !== outDir) await removeBuildTree(keptDir, run)
+    throw error instanceof VerifyError
+      ? error
+      : unverifiable(`cannot read the outputs the build left in /out: ${(error as Error).message}`)
   }
 }
 

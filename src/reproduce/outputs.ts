@@ -1,6 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises'
 import path from 'node:path'
-import { clip } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 import { invalid, unverifiable } from '../errors.js'
 import { manifestRoot, treeSha256 } from '../digest/tree.js'
 import { sortByPathBytes } from '../digest/walk.js'
@@ -61,11 +61,15 @@ export async function collectOutputs(
  * The paths of the regular files under `<outDir>/<relative>`, relative to outDir; `invalid`
  * at the first symlink, FIFO, socket or device.
  */
-async function regularFilesUnder(outDir: string, relative: string): Promise<string[]> {
-  const files: string[] = []
+async function regularFilesUnder(
+  outDir: string,
+  relative: string,
+  files: string[] = []
+): Promise<string[]> {
+  // Appended one by one into one array: a spread of a large directory's list would overflow the stack.
   for (const dirent of await readdir(path.join(outDir, relative), { withFileTypes: true })) {
     const child = relative === '' ? dirent.name : `${relative}/${dirent.name}`
-    if (dirent.isDirectory()) files.push(...(await regularFilesUnder(outDir, child)))
+    if (dirent.isDirectory()) await regularFilesUnder(outDir, child, files)
     else if (dirent.isFile()) files.push(child)
     else
       throw invalid(

@@ -1,4 +1,4 @@
-import { cp, lutimes, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { cp, lutimes, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { invalid, unverifiable } from '../errors.js'
@@ -12,6 +12,9 @@ export interface FetchSourceDeps {
 }
 
 const SCHEMES: Record<string, string> = { 'https:': 'https', 'ssh:': 'ssh', 'file:': 'file' }
+
+/** Unsets, for every path, each attribute that changes a blob on its way to the work tree. */
+const RAW_CHECKOUT_ATTRIBUTES = '* -text -eol -crlf -filter -ident -working-tree-encoding\n'
 
 /**
  * Fetches exactly `source.gitCommit` from `source.uri` and exports its tree into `dest`
@@ -71,6 +74,10 @@ export async function fetchSource(
       )
     }
 
+    // The commit's bytes, as `ledger init` hashed them: no .gitattributes of the tree may convert
+    // line endings, run a filter or expand an ident on checkout ($GIT_DIR/info/attributes wins).
+    await mkdir(path.join(gitDir, 'info'), { recursive: true })
+    await writeFile(path.join(gitDir, 'info/attributes'), RAW_CHECKOUT_ATTRIBUTES)
     const checkout = ['checkout', '--quiet', '--detach', '--force', commit, '--']
     await git.ok('checkout', [`--work-tree=${dest}`, ...checkout])
     const head = await git.ok('rev-parse', ['rev-parse', 'HEAD'])

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { download as realDownload, type DownloadFn } from '../download.js'
 import type { TreeDigest } from '../digest/types.js'
 import { invalid, unverifiable, VerifyError } from '../errors.js'
-import { clip } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 import { STATE_INDEX_PLACEHOLDER, type Transcript } from './transcript.js'
 import { unpackState } from './state-archive.js'
 

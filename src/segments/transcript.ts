@@ -1,7 +1,8 @@
 // The training transcript (docs/protocol.md section 9): a second statement, signed with the SBA's
 // keys, that commits to the root of every intermediate state of a segmented build.
 import { invalid, VerifyError } from '../errors.js'
-import { clip, utf8 } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
+import { utf8 } from '../protocol/encoding.js'
 import { parseEnvelope, verifyEnvelope } from '../protocol/envelope.js'
 import { attestationDigest } from '../protocol/capability.js'
 import type { PublicKey } from '../protocol/keys.js'

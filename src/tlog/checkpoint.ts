@@ -1,6 +1,7 @@
 // C2SP tlog-checkpoint: the body `<origin>\n<size>\n<base64 root>\n[extension lines]`.
 import { invalid } from '../errors.js'
-import { clip, encodeBase64, toHex } from '../protocol/encoding.js'
+import { encodeBase64, toHex } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 import { decodeStandardBase64 } from './note.js'
 
 export interface Checkpoint {

@@ -1,6 +1,7 @@
 // The log entry of docs/protocol.md section 7: which attestation, signed by which Ed25519 keys.
 import { invalid } from '../errors.js'
-import { clip, toHex, utf8 } from '../protocol/encoding.js'
+import { toHex, utf8 } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 
 export const ENTRY_HEADER = 'openclaw.dev/verify-model/log-entry/v1'
 export const MAX_ENTRY_BYTES = 64 * 1024

@@ -2,8 +2,8 @@
 // and the verifier keys `<name>+<hex key id>+<base64(type || public key)>` that name who signs.
 import { invalid } from '../errors.js'
 import { sign, verifyStrict } from '../protocol/ed25519.js'
+import { clip } from '../text/sanitize.js'
 import {
-  clip,
   concatBytes,
   decodeBase64Strict,
   encodeBase64,

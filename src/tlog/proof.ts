@@ -1,7 +1,8 @@
 // C2SP tlog-proof@v1: `c2sp.org/tlog-proof@v1`, `extra <base64>`, `index <n>`, the inclusion
 // proof hashes one per line, a blank line, then the checkpoint note verbatim.
 import { invalid } from '../errors.js'
-import { clip, encodeBase64, toHex } from '../protocol/encoding.js'
+import { encodeBase64, toHex } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 import { decodeStandardBase64, MAX_NOTE_BYTES } from './note.js'
 
 export const PROOF_HEADER = 'c2sp.org/tlog-proof@v1'

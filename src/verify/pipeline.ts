@@ -14,7 +14,7 @@ import { describeEscape, spotCheckSegments } from './segments.js'
 import { diffManifests } from '../compare/manifest-diff.js'
 import { fileSetDifference } from '../compare/file-set.js'
 import { listTree } from '../digest/walk.js'
-import { clip } from '../protocol/encoding.js'
+import { clip } from '../text/sanitize.js'
 import { explainMismatchLines } from '../compare/explain.js'
 import {
   REPORT_SCHEMA_VERSION,
@@ -61,6 +61,10 @@ export interface VerifyRequest {
   expectedCapability?: string
   datasetDir?: string
   allowNetwork: boolean
+  /** The caller's opt-in for a ledger asking `gpus: all`. */
+  allowGpu?: boolean
+  /** Labels the build container, so that a cancelled run's cleanup finds it. */
+  runId?: string
   timeoutCapSeconds?: number
   /** The build container's memory limit and the cap on what it may leave in /out (bytes). */
   memoryBytes?: number
@@ -164,6 +168,8 @@ async function runProtocol(
       datasetDir: request.datasetDir,
       resolveDataset: deps.resolveDataset,
       allowNetwork: request.allowNetwork,
+      allowGpu: request.allowGpu,
+      runId: request.runId,
       timeoutCapSeconds: request.timeoutCapSeconds,
       memoryBytes: request.memoryBytes,
       maxOutputBytes: request.maxOutputBytes,

@@ -34,6 +34,7 @@ interface BuildOptions extends TrustOptions {
   out: string
   states?: string
   allowNetwork?: boolean
+  allowGpu?: boolean
   json?: boolean
   emulateCpu?: string
   crossCheck?: boolean
@@ -56,6 +57,7 @@ export function registerBuild(program: Command, context: CliContext): void {
       'a segmented build (build.segments): where each state is kept as state-<i>.tar'
     )
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
+    .option('--allow-gpu', "allow GPU devices and drivers when the ledger asks for 'gpus: all'")
     .option(
       '--emulate-cpu <model>',
       'build under qemu-user as this CPU model (e.g. Nehalem, Haswell): publish as if on that CPU'
@@ -74,6 +76,7 @@ export function registerBuild(program: Command, context: CliContext): void {
       checkSegmentOptions(ledger, options)
       const reporter = stderrReporter(context.io)
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-build-'))
+      context.scope?.track(workDir)
       try {
         if (ledger.build.isa === undefined) reporter.info(`note: ${UNPINNED_ISA_NOTE}`)
         if (options.states !== undefined) {
@@ -93,6 +96,8 @@ export function registerBuild(program: Command, context: CliContext): void {
           workDir,
           datasetDir: options.dataset,
           allowNetwork: options.allowNetwork === true,
+          allowGpu: options.allowGpu === true,
+          runId: context.scope?.id,
           onPhase: phase => reporter.phase(phase),
           onLog: chunk => reporter.buildLog(chunk)
         }

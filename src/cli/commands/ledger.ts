@@ -6,7 +6,7 @@ import type { Run } from '../../exec.js'
 import { treeSha256 } from '../../digest/tree.js'
 import { createStatement, type BuildSpec } from '../../protocol/ledger.js'
 import { ISA_LEVELS, ISA_PLATFORM, isIsaLevel, type IsaLevel } from '../../protocol/isa.js'
-import { inertLine } from '../../workflow-commands.js'
+import { logLine } from '../../text/sanitize.js'
 import { asUsageError, collect, UsageError } from '../io.js'
 import type { CliContext } from '../context.js'
 
@@ -91,11 +91,10 @@ export function registerLedger(program: Command, context: CliContext): void {
     )
     .option('-o, --out <file>', 'write the statement here instead of stdout')
     .action(async (command: string[], options: LedgerInitOptions) => {
-      if (options.isa === 'none')
-        context.io.stderr(`${inertLine(`warning: ${UNPINNED_WARNING}`)}\n`)
+      if (options.isa === 'none') context.io.stderr(`${logLine(`warning: ${UNPINNED_WARNING}`)}\n`)
       for (const output of options.output.filter(looksLikeStatementFile)) {
         context.io.stderr(
-          `warning: --output ${inertLine(output)} declares a build output under /out; to write the statement to a file use -o, --out\n`
+          `warning: --output ${logLine(output)} declares a build output under /out; to write the statement to a file use -o, --out\n`
         )
       }
       if (options.sourceDir) await checkClean(context, options.sourceDir, options.allowDirty)
@@ -195,9 +194,9 @@ async function checkClean(context: CliContext, dir: string, allowDirty?: boolean
   if (changed.length === 0) return
   const shown = changed
     .slice(0, 5)
-    .map(entry => inertLine(entry.slice(3)))
+    .map(entry => logLine(entry.slice(3)))
     .join(', ')
-  const what = `--source-dir ${inertLine(dir)} has ${changed.length} uncommitted change(s) (${shown}${changed.length > 5 ? ', …' : ''}): the build uses commit HEAD, not the working tree`
+  const what = `--source-dir ${logLine(dir)} has ${changed.length} uncommitted change(s) (${shown}${changed.length > 5 ? ', …' : ''}): the build uses commit HEAD, not the working tree`
   if (!allowDirty) throw new UsageError(`${what}; commit them, or pass --allow-dirty`)
   context.io.stderr(`warning: ${what}\n`)
 }
@@ -230,7 +229,7 @@ function parseImageFlag(reference: string): { uri: string; sha256: string } {
   const match = /^([^@\s]+)@sha256:([0-9a-f]{64})$/.exec(reference)
   if (!match) {
     throw new UsageError(
-      `--image must be REGISTRY/REPOSITORY@sha256:<64 hex>, got '${inertLine(reference)}' (pin the pushed image by its repository digest, never a tag or a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE)`
+      `--image must be REGISTRY/REPOSITORY@sha256:<64 hex>, got '${logLine(reference)}' (pin the pushed image by its repository digest, never a tag or a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE)`
     )
   }
   return { uri: `oci://${match[1]}`, sha256: match[2] }

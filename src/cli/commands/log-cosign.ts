@@ -15,7 +15,7 @@ import {
 } from '../log-io.js'
 import { readState, writeState } from '../log-state-file.js'
 import type { CliContext } from '../context.js'
-import { inertLine } from '../../workflow-commands.js'
+import { logLine } from '../../text/sanitize.js'
 
 interface CosignOptions extends LogLocationOptions {
   logKey: string
@@ -66,7 +66,7 @@ export function registerLogCosign(log: Command, context: CliContext): void {
               ? 'first cosignature'
               : `extends size ${result.previousSize}`
           context.io.stdout(
-            `${inertLine(`cosigned ${result.origin} at size ${result.treeSize} (${since})`)}\nwitness-key ${result.witnessKey}\n`
+            `${logLine(`cosigned ${result.origin} at size ${result.treeSize} (${since})`)}\nwitness-key ${result.witnessKey}\n`
           )
         }
       } finally {

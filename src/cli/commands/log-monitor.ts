@@ -4,7 +4,7 @@ import { collect, printJson, readInputFile, readTrust, UsageError } from '../io.
 import { openLog, readVerifierKeyArg, withLogLocation, type LogLocationOptions } from '../log-io.js'
 import { readState, writeState } from '../log-state-file.js'
 import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../context.js'
-import { inertLine } from '../../workflow-commands.js'
+import { logLine } from '../../text/sanitize.js'
 
 interface MonitorOptions extends LogLocationOptions {
   logKey: string
@@ -44,7 +44,7 @@ export function registerLogMonitor(log: Command, context: CliContext): void {
           printJson(context.io, { ...report, checkpoint: undefined })
         } else {
           context.io.stdout(
-            `${inertLine(`log ${report.origin}: entries ${report.fromSize}..${report.treeSize}, ${report.entries.length} name your key(s), ${report.unknown} unknown`)}\n`
+            `${logLine(`log ${report.origin}: entries ${report.fromSize}..${report.treeSize}, ${report.entries.length} name your key(s), ${report.unknown} unknown`)}\n`
           )
           for (const entry of report.entries) {
             const mark = entry.known ? 'known' : 'UNKNOWN'

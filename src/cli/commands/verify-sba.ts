@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { inertLine } from '../../workflow-commands.js'
+import { logLine } from '../../text/sanitize.js'
 import { printJson, verifySbaFile, withTrustOptions, type TrustOptions } from '../io.js'
 import type { CliContext } from '../context.js'
 import {
@@ -34,7 +34,7 @@ export function registerVerifySba(program: Command, context: CliContext): void {
           context.io.stdout(`valid\nattestation-digest ${verified.attestationDigest}\n`)
           for (const keyId of verified.keyIds) context.io.stdout(`key-id ${keyId}\n`)
           if (log)
-            context.io.stdout(`log-index ${log.index}\n${inertLine(`log-origin ${log.origin}`)}\n`)
+            context.io.stdout(`log-index ${log.index}\n${logLine(`log-origin ${log.origin}`)}\n`)
         }
       }
     )

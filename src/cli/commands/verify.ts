@@ -36,6 +36,7 @@ interface VerifyOptions extends TrustOptions, LogProofOptions {
   dataset?: string
   expect?: string
   allowNetwork?: boolean
+  allowGpu?: boolean
   report?: string
   json?: boolean
   transcript?: string
@@ -59,6 +60,7 @@ export function registerVerify(program: Command, context: CliContext): void {
     .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
     .option('--expect <capability>', 'also require this ocap1:… capability')
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
+    .option('--allow-gpu', "allow GPU devices and drivers when the ledger asks for 'gpus: all'")
     .option(
       '--transcript <file>',
       "a segmented build's signed transcript (its stateUri resolves against this file)"
@@ -99,6 +101,8 @@ export function registerVerify(program: Command, context: CliContext): void {
         expectedCapability: options.expect,
         datasetDir: options.dataset,
         allowNetwork: options.allowNetwork === true,
+        allowGpu: options.allowGpu === true,
+        runId: context.scope?.id,
         ...(options.transcript === undefined
           ? {}
           : {
@@ -111,6 +115,7 @@ export function registerVerify(program: Command, context: CliContext): void {
         log: await readLogRequirement(options)
       }
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
+      context.scope?.track(workDir)
       const reporter = stderrReporter(context.io)
       try {
         const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter })

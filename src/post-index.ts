@@ -1,0 +1,4 @@
+import { run } from './exec.js'
+import { runPost } from './post.js'
+
+await runPost(run)
