@@ -1,7 +1,7 @@
 // build.isa end to end (PROTOCOL.md 4.1): the exact profile reaching the container, and the CPU
 // check through the bundled action (node dist/index.js) as the runner runs it.
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -15,13 +15,9 @@ import { cpuInfoText, EPYC_NO_AVX512_FLAGS } from '../helpers/cpuinfo.js'
 import { buildBusyboxImage, describeDocker } from '../helpers/docker.js'
 import { makeGitRepo } from '../helpers/git.js'
 import { publishModel, type PublishedModel } from '../helpers/fixture.js'
-import { vectorsDir } from '../helpers/paths.js'
+import { isaVectors } from '../helpers/ledger.js'
 
-const vectors = (
-  JSON.parse(readFileSync(path.join(vectorsDir, 'isa-profiles.json'), 'utf8')) as {
-    levels: Record<string, Record<string, string>>
-  }
-).levels
+const vectors = isaVectors
 
 /** This runner's CPUs without AVX-512, as a runner without it reports them. */
 const noAvx512 = () =>

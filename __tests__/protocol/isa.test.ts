@@ -1,6 +1,4 @@
 import { describe, expect, it } from '@jest/globals'
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
 import { normalizedEnv, RESERVED_ENV } from '../../src/protocol/contract-env.js'
 import {
   compareIsaLevels,
@@ -9,13 +7,9 @@ import {
   ISA_LEVELS,
   ISA_PROFILE_VARIABLES
 } from '../../src/protocol/isa.js'
-import { vectorsDir } from '../helpers/paths.js'
+import { isaVectors } from '../helpers/ledger.js'
 
-const vectors = (
-  JSON.parse(readFileSync(path.join(vectorsDir, 'isa-profiles.json'), 'utf8')) as {
-    levels: Record<string, Record<string, string>>
-  }
-).levels
+const vectors = isaVectors
 
 describe('isa-profiles.json', () => {
   it('has exactly our levels', () => {

@@ -1,44 +1,10 @@
 import { describe, expect, it } from '@jest/globals'
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
 import type { RunOptions, RunResult } from '../../src/exec.js'
 import type { Ledger } from '../../src/protocol/ledger.js'
 import { LogTail, buildRunArgs, runContainer } from '../../src/reproduce/container.js'
-import { vectorsDir } from '../helpers/paths.js'
+import { isaVectors, sampleLedger, SAMPLE_REFERENCE } from '../helpers/ledger.js'
 
-const isaVectors = (
-  JSON.parse(readFileSync(path.join(vectorsDir, 'isa-profiles.json'), 'utf8')) as {
-    levels: Record<string, Record<string, string>>
-  }
-).levels
-
-const DIGEST = 'ab'.repeat(32)
-const REFERENCE = `ghcr.io/acme/trainer@sha256:${DIGEST}`
-
-function sampleLedger(build: Partial<Ledger['build']> = {}): Ledger {
-  return {
-    source: { uri: 'git+https://github.com/acme/tiny-model', gitCommit: 'cd'.repeat(20) },
-    dependencies: [],
-    environment: {
-      uri: 'oci://ghcr.io/acme/trainer',
-      repository: 'ghcr.io/acme/trainer',
-      sha256: DIGEST,
-      reference: REFERENCE,
-      platform: 'linux/amd64'
-    },
-    build: {
-      command: ['python3', 'train.py', '--out', '/out'],
-      env: {},
-      sourceDateEpoch: 1700000000,
-      workdir: '.',
-      network: 'none',
-      timeoutSeconds: 3600,
-      cpus: 2,
-      gpus: 'none',
-      ...build
-    }
-  }
-}
+const REFERENCE = SAMPLE_REFERENCE
 
 const paths = { src: '/w/src', data: '/w/data', out: '/w/out' }
 const options = { name: 'verify-model-test', allowNetwork: false, hostCpus: 4 }

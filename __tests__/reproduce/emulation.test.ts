@@ -12,51 +12,31 @@ import {
   resolveProgram
 } from '../../src/reproduce/emulation.js'
 import type { RunResult } from '../../src/exec.js'
+import { sampleLedger as sampleWith, SAMPLE_REFERENCE } from '../helpers/ledger.js'
 
-const DIGEST = 'ab'.repeat(32)
-const REFERENCE = `ghcr.io/acme/trainer@sha256:${DIGEST}`
-
-function sampleLedger(build: Partial<Ledger['build']> = {}): Ledger {
-  return {
-    source: { uri: 'git+https://github.com/acme/m', gitCommit: 'cd'.repeat(20) },
-    dependencies: [],
-    environment: {
-      uri: 'oci://ghcr.io/acme/trainer',
-      repository: 'ghcr.io/acme/trainer',
-      sha256: DIGEST,
-      reference: REFERENCE,
-      platform: 'linux/amd64'
-    },
-    build: {
-      command: ['python3', 'train.py', '--entrypoint', REFERENCE],
-      env: {},
-      sourceDateEpoch: 1700000000,
-      workdir: '.',
-      network: 'none',
-      timeoutSeconds: 3600,
-      cpus: 1,
-      gpus: 'none',
-      ...build
-    }
-  }
-}
+const REFERENCE = SAMPLE_REFERENCE
+const sampleLedger = (build: Partial<Ledger['build']> = {}) =>
+  sampleWith({ command: ['python3', 'train.py', '--entrypoint', REFERENCE], cpus: 1, ...build })
 
 const nehalem = findCpuModel('Nehalem')!
 
 describe('emulatedRunArgs', () => {
-  it('mounts qemu read-only and runs the resolved program under it, the rest unchanged', () => {
-    const ledger = sampleLedger()
-    const native = buildRunArgs(
-      ledger,
-      { src: '/w/src', out: '/w/out' },
-      { name: 'n', allowNetwork: false, hostCpus: 2 }
-    )
-    const emulated = emulatedRunArgs(native, REFERENCE, ledger.build.command, {
-      qemuPath: '/usr/bin/qemu-x86_64-static',
+  const ledger = sampleLedger()
+  const native = buildRunArgs(
+    ledger,
+    { src: '/w/src', out: '/w/out' },
+    { name: 'n', allowNetwork: false, hostCpus: 2 }
+  )
+  const emulate = (qemuPath: string, program: string) =>
+    emulatedRunArgs(native, REFERENCE, ledger.build.command, {
+      qemuPath,
       model: nehalem,
-      program: '/usr/bin/python3',
+      program,
       logDir: '/w/log'
     })
+
+  it('mounts qemu read-only and runs the resolved program under it, the rest unchanged', () => {
+    const emulated = emulate('/usr/bin/qemu-x86_64-static', '/usr/bin/python3')
     const image = native.indexOf('--entrypoint')
     expect(emulated).toEqual([
       ...native.slice(0, image),
@@ -81,18 +61,7 @@ describe('emulatedRunArgs', () => {
   })
 
   it('quotes a qemu path with a comma so it cannot add a mount option', () => {
-    const ledger = sampleLedger()
-    const native = buildRunArgs(
-      ledger,
-      { src: '/w/src', out: '/w/out' },
-      { name: 'n', allowNetwork: false, hostCpus: 2 }
-    )
-    const emulated = emulatedRunArgs(native, REFERENCE, ledger.build.command, {
-      qemuPath: '/opt/q,rw/qemu',
-      model: nehalem,
-      program: 'python3',
-      logDir: '/w/log'
-    })
+    const emulated = emulate('/opt/q,rw/qemu', 'python3')
     expect(emulated).toContain(`type=bind,"src=/opt/q,rw/qemu",dst=${QEMU_CONTAINER_PATH},readonly`)
   })
 })
