@@ -1,8 +1,9 @@
 // npm run demo: the whole protocol on a real (tiny) training, publisher side and verifier side,
-// including a caught tampering. `npm run demo -- --torch` adds the PyTorch example: a CNN
-// published with build.isa x86-64-v3 that `build --cross-check` finds portable to an emulated
-// Intel Haswell, the same training unpinned that it finds not portable, and the action verifying
-// the pinned one. Everything runs through the committed bundles (dist/), the way
+// including a caught tampering, the SBA published to a transparency log and witnessed, and a
+// monitor catching a signature the publisher never made. `npm run demo -- --torch` adds the
+// PyTorch example: a CNN published with build.isa x86-64-v3 that `build --cross-check` finds
+// portable to an emulated Intel Haswell, the same training unpinned that it finds not portable,
+// and the action verifying the pinned one. Everything runs through the committed bundles (dist/), the way
 // users and the GitHub runner do. Outputs go to demo-out/ (or $DEMO_OUT); the outcomes are also
 // written to demo-out/demo-results.json for the test that runs this script in CI.
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -344,8 +345,84 @@ async function main() {
     console.log(`signed ${path.relative(root, sba)}`)
   })
 
+  const logDir = path.join(publish, 'log')
+  const proof = path.join(publish, 'tiny-model.tlog-proof')
+  const log = await phase(
+    'transparency log: init, append the SBA, a witness cosigns, prove (static files)',
+    () => {
+      const logKeyPrefix = path.join(publish, 'log-key')
+      const witnessPrefix = path.join(publish, 'witness')
+      verifyModelCli('keygen', '--out', logKeyPrefix)
+      verifyModelCli('keygen', '--out', witnessPrefix)
+      const logKey = verifyModelCli(
+        'log',
+        'init',
+        '--dir',
+        logDir,
+        '--origin',
+        'demo.example/tiny-model-log',
+        '--key',
+        `${logKeyPrefix}.key`
+      )
+      console.log(`log key     ${logKey}`)
+      console.log(
+        verifyModelCli(
+          'log',
+          'append',
+          sba,
+          '--dir',
+          logDir,
+          '--key',
+          `${logKeyPrefix}.key`,
+          '--public-key',
+          `${keyPrefix}.pub`
+        )
+      )
+      const cosigned = verifyModelCli(
+        'log',
+        'cosign',
+        '--dir',
+        logDir,
+        '--log-key',
+        logKey,
+        '--key',
+        `${witnessPrefix}.key`,
+        '--name',
+        'witness.demo.example/w1',
+        '--state',
+        path.join(publish, 'witness-state.json')
+      )
+      console.log(cosigned)
+      const witnessKey = cosigned
+        .split('\n')
+        .find(line => line.startsWith('witness-key '))
+        .slice(12)
+      verifyModelCli(
+        'log',
+        'prove',
+        sba,
+        '--dir',
+        logDir,
+        '--public-key',
+        `${keyPrefix}.pub`,
+        '-o',
+        proof
+      )
+      console.log(`proof       ${path.relative(root, proof)}`)
+      return { logKey, logKeyFile: `${logKeyPrefix}.key`, witnessKey }
+    }
+  )
+
   const publicKey = readFileSync(`${keyPrefix}.pub`, 'utf8')
-  const inputs = { attestation: sba, 'public-key': publicKey, dataset }
+  const inputs = {
+    attestation: sba,
+    'public-key': publicKey,
+    dataset,
+    'log-proof': proof,
+    'log-key': log.logKey,
+    'witness-keys': log.witnessKey,
+    'witness-threshold': '1'
+  }
 
   const verified = await phase(
     'verifier: the action in verify mode, on the published weights',
@@ -394,11 +471,72 @@ async function main() {
     return run
   })
 
+  const monitor = await phase(
+    'monitor: a signature made with the stolen publisher key is logged and caught',
+    () => {
+      const published = JSON.parse(
+        verifyModelCli('verify-sba', sba, '--public-key', `${keyPrefix}.pub`, '--json')
+      ).attestationDigest
+      const known = path.join(publish, 'published-attestations.txt')
+      writeFileSync(known, `${published}\n`)
+      const forged = path.join(out, 'stolen-key.sba.json')
+      const statement = JSON.parse(readFileSync(path.join(publish, 'statement.json'), 'utf8'))
+      statement.predicate.build.env.SEED = '1'
+      writeFileSync(path.join(out, 'stolen-statement.json'), JSON.stringify(statement))
+      verifyModelCli(
+        'sign',
+        path.join(out, 'stolen-statement.json'),
+        '--key',
+        `${keyPrefix}.key`,
+        '-o',
+        forged
+      )
+      verifyModelCli(
+        'log',
+        'append',
+        forged,
+        '--dir',
+        logDir,
+        '--key',
+        log.logKeyFile,
+        '--public-key',
+        `${keyPrefix}.pub`
+      )
+      const result = spawnSync(
+        process.execPath,
+        [
+          cli,
+          'log',
+          'monitor',
+          '--dir',
+          logDir,
+          '--log-key',
+          log.logKey,
+          '--public-key',
+          `${keyPrefix}.pub`,
+          '--known',
+          known,
+          '--json'
+        ],
+        { cwd: root, encoding: 'utf8' }
+      )
+      const report = JSON.parse(result.stdout)
+      for (const entry of report.entries) {
+        console.log(
+          `${entry.known ? 'known  ' : 'UNKNOWN'} entry ${entry.index} ${entry.attestationDigest}`
+        )
+      }
+      return { exitCode: result.status, unknown: report.unknown }
+    }
+  )
+
   const torch = withTorch ? await torchDemo() : undefined
 
   console.log(`\n${bold('── outcomes')}`)
   const ok = [
     expectOutcome('published weights', verified.outputs.result, 'verified'),
+    expectOutcome('logged and witnessed: log index', verified.outputs['log-index'], '0'),
+    expectOutcome('monitor exit code on the stolen-key signature', String(monitor.exitCode), '1'),
     expectOutcome(
       'capability recomputed by `verify-model capability`',
       recomputed,
@@ -443,7 +581,14 @@ async function main() {
         sba,
         model,
         publicKey: `${keyPrefix}.pub`,
-        verified: { result: verified.outputs.result, capability: verified.outputs.capability },
+        verified: {
+          result: verified.outputs.result,
+          capability: verified.outputs.capability,
+          logIndex: verified.outputs['log-index'],
+          logOrigin: verified.outputs['log-origin']
+        },
+        log: { dir: logDir, proof, logKey: log.logKey, witnessKey: log.witnessKey },
+        monitor,
         recomputedCapability: recomputed,
         tampered: { result: tampered.outputs.result, explanations: tampered.report.explanations },
         datasetSwap: {

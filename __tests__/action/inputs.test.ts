@@ -89,3 +89,54 @@ describe('parseModelUrls', () => {
     expect(() => parseModelUrls(text)).toThrow(message)
   })
 })
+
+describe('parseInputs: the transparency-log inputs', () => {
+  const tlog = JSON.parse(readFileSync(path.join(vectorsDir, 'tlog.json'), 'utf8'))
+  const logKey = tlog.log.vkey as string
+  const witnessKeys = (tlog.witnesses as { vkey: string }[]).map(w => w.vkey)
+
+  it('requires nothing without log-key, and a proof with it', () => {
+    expect(parseInputs(inputs(base), env).log).toBeUndefined()
+    expect(() => parseInputs(inputs({ ...base, 'log-key': logKey }), env)).toThrow(
+      new InputError(
+        'log-key is set, so a log proof is required: set log-proof (path or https:// URL of the .tlog-proof)'
+      )
+    )
+    expect(() => parseInputs(inputs({ ...base, 'log-proof': 'p.tlog-proof' }), env)).toThrow(
+      /log-proof, witness-keys and witness-threshold need log-key/
+    )
+  })
+
+  it('parses the policy: witness keys one per line, the threshold checked against them', () => {
+    const parsed = parseInputs(
+      inputs({
+        ...base,
+        'log-key': logKey,
+        'log-proof': 'https://log.example.org/p.tlog-proof',
+        'witness-keys': `${witnessKeys.join('\n')}\n`,
+        'witness-threshold': '2'
+      }),
+      env
+    )
+    expect(parsed.log).toEqual({
+      proof: { kind: 'url', url: 'https://log.example.org/p.tlog-proof' },
+      policy: { logKey, witnessKeys, witnessThreshold: 2 }
+    })
+    const withLog = { ...base, 'log-key': logKey, 'log-proof': 'p.tlog-proof' }
+    expect(() =>
+      parseInputs(
+        inputs({ ...withLog, 'witness-keys': witnessKeys[0], 'witness-threshold': '2' }),
+        env
+      )
+    ).toThrow(/witness threshold 2 exceeds the 1 distinct witness key\(s\) given/)
+    expect(() => parseInputs(inputs({ ...withLog, 'witness-threshold': '-1' }), env)).toThrow(
+      /witness-threshold must be a whole number ≥ 0; got '-1'/
+    )
+    expect(() => parseInputs(inputs({ ...withLog, 'log-key': witnessKeys[0] }), env)).toThrow(
+      /log key: signature type 0x04 is not the one expected/
+    )
+    expect(() => parseInputs(inputs({ ...withLog, 'log-proof': 'ftp://x/p' }), env)).toThrow(
+      /log-proof must be a path or an https:\/\/ URL/
+    )
+  })
+})

@@ -6,6 +6,7 @@ import { repoRoot } from '../helpers/paths.js'
 
 interface Step {
   uses?: string
+  run?: string
   with?: Record<string, unknown>
 }
 
@@ -22,6 +23,8 @@ describe('action.yml', () => {
         'attestation-digest',
         'capability',
         'key-ids',
+        'log-index',
+        'log-origin',
         'model-digest',
         'report',
         'reproduced-digest',
@@ -34,7 +37,12 @@ describe('action.yml', () => {
 describe('example workflows', () => {
   it('exist for consumers, release gating and scheduled re-verification', () => {
     expect(workflows).toEqual(
-      expect.arrayContaining(['consumer.yml', 'release-gating.yml', 'scheduled-reverify.yml'])
+      expect.arrayContaining([
+        'consumer.yml',
+        'release-gating.yml',
+        'scheduled-reverify.yml',
+        'log-monitor.yml'
+      ])
     )
   })
 
@@ -44,7 +52,8 @@ describe('example workflows', () => {
       job => job.steps
     )
     const ours = steps.filter(step => step.uses === 'openclaw/verify-model@v1')
-    expect(ours.length).toBeGreaterThan(0)
+    const cli = steps.filter(step => step.run?.includes('.verify-model/dist/cli/index.js'))
+    expect(ours.length + cli.length).toBeGreaterThan(0)
     for (const step of ours) {
       for (const input of Object.keys(step.with ?? {})) expect(declared).toContain(input)
       for (const [input, spec] of Object.entries(
@@ -53,5 +62,19 @@ describe('example workflows', () => {
         if (spec.required) expect(Object.keys(step.with ?? {})).toContain(input)
       }
     }
+  })
+
+  it('publish to the log at release, verify with the proof as a consumer, monitor on a schedule', () => {
+    const text = (name: string) => readFileSync(path.join(workflowsDir, name), 'utf8')
+    expect(text('release-gating.yml')).toMatch(
+      /log append model\.sba\.json[^\n]*\n[^\n]*-o model\.tlog-proof/
+    )
+    expect(text('release-gating.yml')).toMatch(/log-proof: model\.tlog-proof\n\s+log-key: /)
+    expect(text('consumer.yml')).toMatch(/log-proof: tiny-model\.tlog-proof\n\s+log-key: /)
+    const monitor = parse(text('log-monitor.yml'))
+    expect(monitor.on.schedule).toHaveLength(1)
+    expect(text('log-monitor.yml')).toMatch(
+      /log monitor --url \S+ \\\n\s+--log-key "\$LOG_KEY" --public-key publisher\.pub/
+    )
   })
 })

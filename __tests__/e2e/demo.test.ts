@@ -40,6 +40,28 @@ describeDocker('npm run demo', () => {
       expect(recomputed.code).toBe(0)
       expect(recomputed.stdout.trim()).toBe(results.verified.capability)
 
+      // Logged, witnessed, verified with the proof; the stolen-key signature caught by the monitor.
+      expect(results.verified).toMatchObject({
+        logIndex: '0',
+        logOrigin: 'demo.example/tiny-model-log'
+      })
+      const logged = await cli(
+        'verify-sba',
+        results.sba,
+        '--public-key',
+        results.publicKey,
+        '--log-key',
+        results.log.logKey,
+        '--log-proof',
+        results.log.proof,
+        '--witness-key',
+        results.log.witnessKey,
+        '--witness-threshold',
+        '1'
+      )
+      expect(logged.code).toBe(0)
+      expect(results.monitor).toEqual({ exitCode: 1, unknown: 1 })
+
       expect(results.tampered.result).toBe('mismatch')
       expect(results.tampered.explanations['W2.npy'][0]).toMatch(
         /^W2\.npy: 1 of \d+ elements differs \(max \|Δ\| 0\.5/

@@ -2,6 +2,7 @@ import path from 'node:path'
 import { VerifyError } from '../errors.js'
 import { parsePublicKeys, type PublicKey } from '../protocol/keys.js'
 import type { Mode } from '../verify/pipeline.js'
+import { parseLogPolicy, type LogPolicy } from '../tlog/verify.js'
 
 /** Every input of action.yml, parsed and checked in one place. */
 export interface ActionInputs {
@@ -18,6 +19,8 @@ export interface ActionInputs {
   cache: boolean
   showSummary: boolean
   workingDirectory: string
+  /** With `log-key`: the proof to fetch and the policy it must meet. */
+  log?: { proof: Source; policy: LogPolicy }
 }
 
 export type Source = { kind: 'path'; path: string } | { kind: 'url'; url: string }
@@ -103,15 +106,51 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
       : undefined,
     cache: boolean('cache', text('cache') || 'true'),
     showSummary: boolean('show-summary', text('show-summary') || 'true'),
-    workingDirectory: path.resolve(workingDirectory)
+    workingDirectory: path.resolve(workingDirectory),
+    log: parseLogInputs(getInput)
   }
 }
 
-function parseSource(value: string): Source {
+/** `log-proof`, `log-key`, `witness-keys`, `witness-threshold` (PROTOCOL.md section 7). */
+function parseLogInputs(getInput: GetInput): ActionInputs['log'] {
+  const logKey = getInput('log-key').trim()
+  const proof = getInput('log-proof').trim()
+  const witnessKeys = getInput('witness-keys')
+    .split('\n')
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
+  const threshold = getInput('witness-threshold').trim() || '0'
+  if (!/^\d+$/.test(threshold) || !Number.isSafeInteger(Number(threshold))) {
+    throw new InputError(`witness-threshold must be a whole number ≥ 0; got '${threshold}'`)
+  }
+  if (!logKey) {
+    if (proof || witnessKeys.length > 0 || Number(threshold) > 0) {
+      throw new InputError(
+        "log-proof, witness-keys and witness-threshold need log-key (the log's C2SP verifier key)"
+      )
+    }
+    return undefined
+  }
+  if (!proof) {
+    throw new InputError(
+      'log-key is set, so a log proof is required: set log-proof (path or https:// URL of the .tlog-proof)'
+    )
+  }
+  const policy = { logKey, witnessKeys, witnessThreshold: Number(threshold) }
+  try {
+    parseLogPolicy(policy)
+  } catch (error) {
+    if (error instanceof VerifyError) throw new InputError(error.message)
+    throw error
+  }
+  return { proof: parseSource(proof, 'log-proof'), policy }
+}
+
+function parseSource(value: string, input = 'attestation'): Source {
   if (/^https?:\/\//i.test(value)) return { kind: 'url', url: value }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     throw new InputError(
-      `attestation must be a path or an https:// URL (http:// only to 127.0.0.1 or localhost); got '${value}'`
+      `${input} must be a path or an https:// URL (http:// only to 127.0.0.1 or localhost); got '${value}'`
     )
   }
   return { kind: 'path', path: path.resolve(value) }

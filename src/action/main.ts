@@ -13,6 +13,7 @@ import { runnerLimits, type RunnerLimits } from './runner-limits.js'
 import { renderSummary } from './summary.js'
 import { writeOutputs } from './outputs.js'
 import { groupReporter } from './log.js'
+import type { LogPolicy } from '../tlog/verify.js'
 
 /** The slice of @actions/core the action uses, injected so tests need no module mocks. */
 export interface ActionCore {
@@ -36,6 +37,7 @@ export interface ActionDeps {
 }
 
 const MAX_MODEL_FILE_BYTES = 1024 ** 4
+const MAX_PROOF_BYTES = 2 * 1024 * 1024
 
 /** The action: parse inputs → fetch → verify → outputs, summary and the step's status. */
 export async function runAction(deps: ActionDeps): Promise<void> {
@@ -62,6 +64,7 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     reporter.phase('fetch')
     const sba = await fetchAttestation(inputs, staging, deps)
     const model = await fetchModel(inputs, staging, deps)
+    const log = await fetchLogProof(inputs, staging, deps)
     report = await verifyModel(
       {
         mode: inputs.mode,
@@ -75,7 +78,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         timeoutCapSeconds: inputs.timeoutCapSeconds,
         memoryBytes: limits.memoryBytes,
         maxOutputBytes: limits.maxOutputBytes,
-        workDir: staging
+        workDir: staging,
+        log
       },
       {
         run: deps.run,
@@ -141,6 +145,21 @@ async function fetchAttestation(
   deps.core.info(`downloading the attestation from ${inputs.attestation.url}`)
   await deps.download(inputs.attestation.url, file, { maxBytes: MAX_ENVELOPE_BYTES })
   return readFile(file)
+}
+
+/** The log proof the inputs require, read or downloaded (a failed download is unverifiable). */
+async function fetchLogProof(
+  inputs: ActionInputs,
+  staging: string,
+  deps: ActionDeps
+): Promise<{ proof: Buffer; policy: LogPolicy } | undefined> {
+  if (inputs.log === undefined) return undefined
+  const { proof, policy } = inputs.log
+  if (proof.kind === 'path') return { proof: await readFile(proof.path), policy }
+  const file = path.join(staging, 'log-proof.tlog-proof')
+  deps.core.info(`downloading the log proof from ${proof.url}`)
+  await deps.download(proof.url, file, { maxBytes: MAX_PROOF_BYTES })
+  return { proof: await readFile(file), policy }
 }
 
 /** A downloaded single file is the model itself (the single-file rule names it); several make a tree. */

@@ -14,6 +14,8 @@ export function writeOutputs(
     ['attestation-digest', report.attestationDigest],
     ['key-ids', report.keyIds?.join(',')],
     ['report', reportPath],
+    ['log-index', report.log && String(report.log.index)],
+    ['log-origin', report.log?.origin],
     ['capability', isPassing(report.result) ? report.capability : undefined]
   ]
   for (const [name, value] of outputs) {

@@ -70,6 +70,12 @@ function renderFacts(report: Report): string {
     ],
     ['reproduced root', report.reproduced?.root],
     ['downloaded root', report.downloaded?.root],
+    [
+      'log entry',
+      report.log &&
+        `index ${report.log.index} of ${report.log.treeSize} in ${report.log.origin}, root ${report.log.root}`
+    ],
+    ['log witnesses', report.log && (report.log.witnesses.join(', ') || 'none required')],
     ['expected capability', report.expectedCapability],
     ['capability', report.capability]
   ]

@@ -10,6 +10,7 @@ import { registerCapability } from './commands/capability.js'
 import { registerLedger } from './commands/ledger.js'
 import { registerBuild } from './commands/build.js'
 import { registerVerify } from './commands/verify.js'
+import { registerLog } from './commands/log.js'
 import type { Run } from '../exec.js'
 import { VERSION } from '../version.js'
 
@@ -44,7 +45,8 @@ function buildProgram(context: CliContext): Command {
     registerCapability,
     registerLedger,
     registerBuild,
-    registerVerify
+    registerVerify,
+    registerLog
   ]) {
     register(program, context)
   }

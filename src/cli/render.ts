@@ -50,6 +50,8 @@ export function renderReportText(report: Report): string {
   fact('reproduced-digest', report.reproduced?.root)
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
+  fact('log-index', report.log && String(report.log.index))
+  fact('log-origin', report.log?.origin)
   if (report.diff) lines.push(...diffLines(report.diff, report.explanations))
   if (report.cpuDependence) lines.push(`  note: ${report.cpuDependence}`)
   if (report.detail) lines.push('', ...report.detail.trimEnd().split('\n'))

@@ -3,6 +3,8 @@ import type { ManifestEntry } from './types.js'
 
 const LEAF_PREFIX = 0x00
 const NODE_PREFIX = 0x01
+/** Reused for every interior node: one allocation, not one per hash. */
+const node = Buffer.alloc(65, NODE_PREFIX)
 
 /** `u64be(len(path)) || path || u64be(size) || sha256` (PROTOCOL.md section 1, step 4). */
 export function leafData(entry: ManifestEntry): Uint8Array {
@@ -39,18 +41,19 @@ export function leafHash(data: Uint8Array): string {
  */
 export function rootOfLeafHashes(hashes: readonly string[]): string {
   if (hashes.length === 0) return hash('sha256', '', 'hex')
-  const node = Buffer.allocUnsafe(65)
-  node[0] = NODE_PREFIX
   let level = hashes
   while (level.length > 1) {
     const next: string[] = []
-    for (let i = 0; i + 1 < level.length; i += 2) {
-      node.write(level[i], 1, 'hex')
-      node.write(level[i + 1], 33, 'hex')
-      next.push(hash('sha256', node, 'hex'))
-    }
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i], level[i + 1]))
     if (level.length % 2 === 1) next.push(level[level.length - 1])
     level = next
   }
   return level[0]
+}
+
+/** RFC 6962 interior node `SHA256(0x01 || left || right)`, over and to hex hashes. */
+export function nodeHash(left: string, right: string): string {
+  node.write(left, 1, 'hex')
+  node.write(right, 33, 'hex')
+  return hash('sha256', node, 'hex')
 }

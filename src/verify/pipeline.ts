@@ -18,6 +18,7 @@ import {
   type Check,
   type Report
 } from './report.js'
+import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'
 
 export type Mode = Report['mode']
 
@@ -25,6 +26,7 @@ export type Mode = Report['mode']
 export type Phase =
   | 'fetch'
   | 'signature'
+  | 'log'
   | 'source'
   | 'dependencies'
   | 'dataset'
@@ -50,6 +52,8 @@ export interface VerifyRequest {
   maxOutputBytes?: number
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
+  /** Set when a log proof is required (PROTOCOL.md section 7): every mode checks it. */
+  log?: { proof: Uint8Array; policy: LogPolicy }
 }
 
 export interface Reporter {
@@ -109,6 +113,7 @@ async function runProtocol(
   tracker.pass(
     `${attestation.keyIds.length} of ${request.trustedKeys.length} trusted key(s) signed (threshold ${request.threshold}): ${attestation.keyIds.map(shortDigest).join(', ')}`
   )
+  if (request.log) checkLogProof(request.log, attestation, tracker, report)
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
 
@@ -176,6 +181,23 @@ async function checkCapability(
   tracker.pass(`capability matches: ${capability}`)
   report.capability = capability
   return { result: 'verified', reason: `the download's capability equals the expected one` }
+}
+
+function checkLogProof(
+  log: NonNullable<VerifyRequest['log']>,
+  attestation: VerifiedAttestation,
+  tracker: CheckTracker,
+  report: Report
+): void {
+  tracker.start('log')
+  report.log = verifyLogProof(log.proof, log.policy, {
+    attestationDigest: attestation.attestationDigest,
+    verifiedKeys: attestation.verifiedKeys.map(key => key.raw)
+  })
+  const { index, origin, treeSize, witnesses } = report.log
+  tracker.pass(
+    `entry ${index} of ${treeSize} in ${origin}; ${witnesses.length} witness(es) cosigned (threshold ${log.policy.witnessThreshold})`
+  )
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */

@@ -2,6 +2,7 @@ import type { Verdict } from '../errors.js'
 import type { ManifestEntry, TreeDigest } from '../digest/types.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
 import type { IsaLevel } from '../protocol/isa.js'
+import type { LogProofResult } from '../tlog/verify.js'
 
 export const REPORT_SCHEMA_VERSION = 1
 
@@ -47,6 +48,8 @@ export interface Report {
   explanations?: Record<string, string[]>
   capability?: string
   expectedCapability?: string
+  /** The transparency-log proof that was checked (PROTOCOL.md section 7). */
+  log?: LogProofResult
 }
 
 /** What a report, the job summary and the CLI say about a ledger without `build.isa`. */

@@ -15,8 +15,9 @@ import {
 } from '../io.js'
 import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
 import { renderReportText, stderrReporter } from '../render.js'
+import { readLogRequirement, withLogProofOptions, type LogProofOptions } from '../log-io.js'
 
-interface VerifyOptions extends TrustOptions {
+interface VerifyOptions extends TrustOptions, LogProofOptions {
   sba: string
   model?: string
   reproduceOnly?: boolean
@@ -28,7 +29,7 @@ interface VerifyOptions extends TrustOptions {
 }
 
 export function registerVerify(program: Command, context: CliContext): void {
-  withTrustOptions(program.command('verify'))
+  withLogProofOptions(withTrustOptions(program.command('verify')))
     .description(
       'The whole protocol: signature, reproduction in the pinned image, comparison with the model.'
     )
@@ -56,7 +57,8 @@ export function registerVerify(program: Command, context: CliContext): void {
         model: options.model,
         expectedCapability: options.expect,
         datasetDir: options.dataset,
-        allowNetwork: options.allowNetwork === true
+        allowNetwork: options.allowNetwork === true,
+        log: await readLogRequirement(options)
       }
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
       const reporter = stderrReporter(context.io)

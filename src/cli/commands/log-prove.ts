@@ -1,0 +1,36 @@
+import { writeFileSync } from 'node:fs'
+import type { Command } from 'commander'
+import { proveEntry } from '../../tlog/prove.js'
+import { collect, verifySbaFile } from '../io.js'
+import {
+  entryOf,
+  openLog,
+  printInert,
+  withLogLocation,
+  type LogLocationOptions
+} from '../log-io.js'
+import type { CliContext } from '../main.js'
+
+interface ProveOptions extends LogLocationOptions {
+  publicKey: string[]
+  output?: string
+}
+
+export function registerLogProve(log: Command, context: CliContext): void {
+  withLogLocation(log.command('prove'))
+    .description("Write the .tlog-proof of an SBA's entry under the log's current checkpoint.")
+    .argument('<sba>', 'the SBA (DSSE envelope JSON)')
+    .option('--public-key <key>', 'a publisher key the SBA verifies under; repeatable', collect, [])
+    .option('-o, --output <file>', 'write the proof here instead of stdout')
+    .action(async (sbaPath: string, options: ProveOptions) => {
+      const verified = verifySbaFile(sbaPath, { publicKey: options.publicKey, threshold: '1' })
+      const source = openLog(options)
+      try {
+        const { proof } = await proveEntry(source, entryOf(verified))
+        if (options.output) writeFileSync(options.output, proof)
+        else printInert(context.io, proof, 'proof')
+      } finally {
+        await source.close()
+      }
+    })
+}
