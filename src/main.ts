@@ -12,6 +12,7 @@ export async function run(): Promise<void> {
         getInput: name => core.getInput(name),
         setOutput: (name, value) => core.setOutput(name, value),
         setFailed: message => core.setFailed(message),
+        setSecret: secret => core.setSecret(secret),
         error: (message, properties) => core.error(message, properties),
         warning: message => core.warning(message),
         info: message => core.info(message),

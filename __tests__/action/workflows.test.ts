@@ -26,9 +26,11 @@ describe('action.yml', () => {
         'log-index',
         'log-origin',
         'model-digest',
+        'rebuild-attestation',
         'report',
         'reproduced-digest',
-        'result'
+        'result',
+        'segments-matrix'
       ].sort()
     )
   })
@@ -76,5 +78,66 @@ describe('example workflows', () => {
     expect(text('log-monitor.yml')).toMatch(
       /log monitor --url \S+ \\\n\s+--log-key "\$LOG_KEY" --public-key publisher\.pub/
     )
+  })
+})
+
+describe('the segmented spot-check workflow (PROTOCOL.md section 9)', () => {
+  interface Job {
+    needs?: string | string[]
+    outputs?: Record<string, string>
+    strategy?: { matrix?: Record<string, string> }
+    steps: (Step & { id?: string })[]
+  }
+  const workflow = parse(
+    readFileSync(path.join(workflowsDir, 'segmented-spot-check.yml'), 'utf8')
+  ) as { jobs: Record<string, Job> }
+  const ours = (job: Job) => job.steps.filter(step => step.uses === 'openclaw/verify-model@v1')
+
+  it('plans with mode plan, fans out over segments-matrix, and gates the release on every job', () => {
+    const { plan, 'spot-check': spotCheck, release } = workflow.jobs
+    const [planner] = ours(plan)
+    expect(planner.with).toMatchObject({ mode: 'plan', transcript: expect.any(String) })
+    expect(Object.keys(action.outputs)).toContain('segments-matrix')
+    expect(plan.outputs?.segments).toBe(`\${{ steps.${planner.id}.outputs.segments-matrix }}`)
+
+    expect(spotCheck.needs).toBe('plan')
+    expect(spotCheck.strategy?.matrix?.segment).toBe('${{ fromJSON(needs.plan.outputs.segments) }}')
+    const [checker] = ours(spotCheck)
+    expect(checker.with?.mode ?? 'verify').toBe('verify')
+    // One index per job, in the list form (a bare number would draw that many at random).
+    expect(checker.with?.segments).toBe('${{ matrix.segment }},')
+    expect(checker.with).toMatchObject({
+      transcript: expect.any(String),
+      model: expect.any(String)
+    })
+
+    expect(release.needs).toBe('spot-check')
+  })
+})
+
+describe('rebuild attestation workflows', () => {
+  const load = (name: string) => parse(readFileSync(path.join(workflowsDir, name), 'utf8'))
+  const ourStep = (workflow: { jobs: Record<string, { steps: Step[] }> }) =>
+    Object.values(workflow.jobs)
+      .flatMap(job => job.steps)
+      .find(step => step.uses === 'openclaw/verify-model@v1')!
+
+  it('a scheduled rebuilder signs a VSA for each of several models and publishes it', () => {
+    const workflow = load('rebuilder.yml')
+    expect(workflow.on.schedule).toEqual([{ cron: expect.any(String) }])
+    expect(workflow.jobs.rebuild.strategy.matrix.model.length).toBeGreaterThanOrEqual(2)
+    const step = ourStep(workflow)
+    expect(step.with?.['attest-key']).toBe('${{ secrets.REBUILDER_ATTEST_KEY }}')
+    const text = readFileSync(path.join(workflowsDir, 'rebuilder.yml'), 'utf8')
+    expect(text).toContain('steps.rebuild.outputs.rebuild-attestation')
+    expect(text).toContain('actions/upload-artifact')
+    expect(text).toContain('gh release upload')
+  })
+
+  it('a consumer accepts on 2 of 3 rebuilders', () => {
+    const step = ourStep(load('consumer-attested.yml'))
+    expect(step.with?.mode).toBe('attested')
+    expect(String(step.with?.['rebuilder-threshold'])).toBe('2')
+    expect(String(step.with?.['rebuild-attestations']).trim().split('\n')).toHaveLength(3)
   })
 })

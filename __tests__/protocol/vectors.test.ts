@@ -146,4 +146,10 @@ describe('vector copies', () => {
     if (process.env.CI === 'true' || existsSync(shared))
       expect(copy).toEqual(readFileSync(path.join(shared, 'isa-profiles.json')))
   })
+
+  it('include vsa.json, byte for byte', () => {
+    const copy = readFileSync(path.join(vectorsDir, 'vsa.json'))
+    if (process.env.CI === 'true' || existsSync(shared))
+      expect(copy).toEqual(readFileSync(path.join(shared, 'vsa.json')))
+  })
 })

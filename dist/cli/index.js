@@ -2,7 +2,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 57:
+/***/ 3057:
 /***/ ((module) => {
 
 function isBuffer(value) {
@@ -202,15 +202,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 580:
+/***/ 9580:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-module.exports = __nccwpck_require__(434)
+module.exports = __nccwpck_require__(4434)
 
 
 /***/ }),
 
-/***/ 587:
+/***/ 3587:
 /***/ ((module) => {
 
 module.exports = class FixedFIFO {
@@ -256,10 +256,10 @@ module.exports = class FixedFIFO {
 
 /***/ }),
 
-/***/ 867:
+/***/ 3867:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const FixedFIFO = __nccwpck_require__(587)
+const FixedFIFO = __nccwpck_require__(3587)
 
 module.exports = class FastFIFO {
   constructor (hwm) {
@@ -311,7 +311,7 @@ module.exports = class FastFIFO {
 
 /***/ }),
 
-/***/ 313:
+/***/ 3313:
 /***/ ((module) => {
 
 module.exports = Pend;
@@ -373,14 +373,14 @@ function pendGo(self, fn) {
 
 /***/ }),
 
-/***/ 204:
+/***/ 6204:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { EventEmitter } = __nccwpck_require__(580)
-const FIFO = __nccwpck_require__(867)
-const TextDecoder = __nccwpck_require__(934)
+const { EventEmitter } = __nccwpck_require__(9580)
+const FIFO = __nccwpck_require__(3867)
+const TextDecoder = __nccwpck_require__(7934)
 
-const StreamError = __nccwpck_require__(657)
+const StreamError = __nccwpck_require__(5657)
 
 // if we do a future major, expect queue microtask to be there always, for now a bit defensive
 const qmt =
@@ -1694,7 +1694,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 657:
+/***/ 5657:
 /***/ ((module) => {
 
 module.exports = class StreamError extends Error {
@@ -1761,7 +1761,7 @@ const constants = { // just for envs without fs
 }
 
 try {
-  module.exports = (__nccwpck_require__(896).constants) || constants
+  module.exports = (__nccwpck_require__(9896).constants) || constants
 } catch {
   module.exports = constants
 }
@@ -1769,13 +1769,13 @@ try {
 
 /***/ }),
 
-/***/ 763:
+/***/ 5763:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Writable, Readable, getStreamError } = __nccwpck_require__(204)
-const FIFO = __nccwpck_require__(867)
-const b4a = __nccwpck_require__(57)
-const headers = __nccwpck_require__(428)
+const { Writable, Readable, getStreamError } = __nccwpck_require__(6204)
+const FIFO = __nccwpck_require__(3867)
+const b4a = __nccwpck_require__(3057)
+const headers = __nccwpck_require__(8428)
 
 const EMPTY = b4a.alloc(0)
 const MAX_HEADER_SIZE = 4 * 1024 * 1024 // arbitrary big number
@@ -2194,10 +2194,10 @@ function overflow (size) {
 
 /***/ }),
 
-/***/ 428:
+/***/ 8428:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(3057)
 
 const ZEROS = '0000000000000000000'
 const SEVENS = '7777777777777777777'
@@ -2523,10 +2523,10 @@ function addLength (str) {
 
 /***/ }),
 
-/***/ 118:
+/***/ 6118:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-exports.extract = __nccwpck_require__(763)
+exports.extract = __nccwpck_require__(5763)
 exports.pack = __nccwpck_require__(861)
 
 
@@ -2535,11 +2535,11 @@ exports.pack = __nccwpck_require__(861)
 /***/ 861:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Readable, Writable, getStreamError } = __nccwpck_require__(204)
-const b4a = __nccwpck_require__(57)
+const { Readable, Writable, getStreamError } = __nccwpck_require__(6204)
+const b4a = __nccwpck_require__(3057)
 
 const constants = __nccwpck_require__(775)
-const headers = __nccwpck_require__(428)
+const headers = __nccwpck_require__(8428)
 
 const DMODE = 0o755
 const FMODE = 0o644
@@ -2826,11 +2826,11 @@ function mapWritable (buf) {
 
 /***/ }),
 
-/***/ 934:
+/***/ 7934:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const PassThroughDecoder = __nccwpck_require__(256)
-const UTF8Decoder = __nccwpck_require__(414)
+const PassThroughDecoder = __nccwpck_require__(7256)
+const UTF8Decoder = __nccwpck_require__(6414)
 
 module.exports = class TextDecoder {
   constructor(encoding = 'utf8') {
@@ -2897,10 +2897,10 @@ function normalizeEncoding(encoding) {
 
 /***/ }),
 
-/***/ 256:
+/***/ 7256:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(3057)
 
 module.exports = class PassThroughDecoder {
   constructor(encoding) {
@@ -2923,10 +2923,10 @@ module.exports = class PassThroughDecoder {
 
 /***/ }),
 
-/***/ 414:
+/***/ 6414:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(3057)
 
 /**
  * https://encoding.spec.whatwg.org/#utf-8-decoder
@@ -3115,7 +3115,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 248:
+/***/ 4248:
 /***/ ((module) => {
 
 // Adapted from https://github.com/brianloveswords/buffer-crc32/blob/v0.2.13/index.js
@@ -3167,17 +3167,17 @@ module.exports = crc32;
 
 /***/ }),
 
-/***/ 502:
+/***/ 3502:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 // This was adapted from https://github.com/andrewrk/node-fd-slicer by Andrew Kelley under the MIT License.
-var fs = __nccwpck_require__(896);
-var util = __nccwpck_require__(23);
-var stream = __nccwpck_require__(203);
+var fs = __nccwpck_require__(9896);
+var util = __nccwpck_require__(9023);
+var stream = __nccwpck_require__(2203);
 var Readable = stream.Readable;
 var PassThrough = stream.PassThrough;
-var Pend = __nccwpck_require__(313);
-var EventEmitter = (__nccwpck_require__(434).EventEmitter);
+var Pend = __nccwpck_require__(3313);
+var EventEmitter = (__nccwpck_require__(4434).EventEmitter);
 
 exports.BufferSlicer = BufferSlicer;
 exports.FdSlicer = FdSlicer;
@@ -3365,17 +3365,17 @@ BufferSlicer.prototype.unref = function() {
 /***/ 663:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-var fs = __nccwpck_require__(896);
-var zlib = __nccwpck_require__(725);
-var fd_slicer = __nccwpck_require__(502);
-var util = __nccwpck_require__(23);
-var EventEmitter = (__nccwpck_require__(434).EventEmitter);
-var Transform = (__nccwpck_require__(203).Transform);
-var PassThrough = (__nccwpck_require__(203).PassThrough);
-var Writable = (__nccwpck_require__(203).Writable);
+var fs = __nccwpck_require__(9896);
+var zlib = __nccwpck_require__(3106);
+var fd_slicer = __nccwpck_require__(3502);
+var util = __nccwpck_require__(9023);
+var EventEmitter = (__nccwpck_require__(4434).EventEmitter);
+var Transform = (__nccwpck_require__(2203).Transform);
+var PassThrough = (__nccwpck_require__(2203).PassThrough);
+var Writable = (__nccwpck_require__(2203).Writable);
 
 // Node 20 added zlib.crc32.
-const crc32 = typeof zlib.crc32 === "function" ? zlib.crc32 : __nccwpck_require__(248);
+const crc32 = typeof zlib.crc32 === "function" ? zlib.crc32 : __nccwpck_require__(4248);
 
 exports.open = open;
 exports.fromFd = fromFd;
@@ -4469,9 +4469,9 @@ function defaultCallback(err) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _exec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(106);
-/* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(32);
+/* harmony import */ var _exec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8106);
+/* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1604);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8794);
 
 
 
@@ -4482,10 +4482,11 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 604:
+/***/ 1604:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   B7: () => (/* binding */ parseThreshold),
 /* harmony export */   Fo: () => (/* binding */ collect),
 /* harmony export */   IG: () => (/* binding */ asUsageError),
 /* harmony export */   Q2: () => (/* binding */ printJson),
@@ -4493,14 +4494,15 @@ __webpack_async_result__();
 /* harmony export */   Wr: () => (/* binding */ processIo),
 /* harmony export */   b7: () => (/* binding */ withTrustOptions),
 /* harmony export */   bn: () => (/* binding */ readTrust),
+/* harmony export */   eK: () => (/* binding */ readPublicKeys),
 /* harmony export */   eb: () => (/* binding */ UsageError),
 /* harmony export */   jH: () => (/* binding */ readInputFile)
 /* harmony export */ });
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(24);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(916);
-/* harmony import */ var _protocol_attestation_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(722);
-/* harmony import */ var _protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(646);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+/* harmony import */ var _protocol_attestation_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9722);
+/* harmony import */ var _protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1646);
 
 
 
@@ -4522,14 +4524,14 @@ function readInputFile(file, what) {
     }
 }
 /** A --public-key value is a file holding the key, or the key itself (hex or base64). */
-function readPublicKeys(values) {
+function readPublicKeys(values, flag = '--public-key') {
     if (values.length === 0)
-        throw new UsageError('at least one --public-key is required');
+        throw new UsageError(`at least one ${flag} is required`);
     return values.flatMap(value => {
         try {
             return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(value)
                 ? (0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKeys */ .V4)(readInputFile(value, 'public key').toString('utf8'))
-                : [(0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKey */ .ee)(value, `--public-key ${value}`)];
+                : [(0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKey */ .ee)(value, `${flag} ${value}`)];
         }
         catch (error) {
             throw asUsageError(error);
@@ -4540,10 +4542,10 @@ function readPublicKeys(values) {
 function asUsageError(error) {
     return error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .VerifyError */ .Gz ? new UsageError(error.message) : error;
 }
-function parseThreshold(value) {
+function parseThreshold(value, flag = '--threshold') {
     const threshold = Number(value);
     if (!Number.isSafeInteger(threshold) || threshold < 1) {
-        throw new UsageError(`--threshold must be a whole number ≥ 1, got '${value}'`);
+        throw new UsageError(`${flag} must be a whole number ≥ 1, got '${value}'`);
     }
     return threshold;
 }
@@ -4570,7 +4572,7 @@ function printJson(io, value) {
 
 /***/ }),
 
-/***/ 32:
+/***/ 8794:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -4582,7 +4584,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 });
 
 // EXTERNAL MODULE: ./node_modules/commander/index.js
-var commander = __nccwpck_require__(909);
+var commander = __nccwpck_require__(8909);
 ;// CONCATENATED MODULE: ./node_modules/commander/esm.mjs
 
 
@@ -4602,9 +4604,9 @@ const {
 } = commander;
 
 // EXTERNAL MODULE: ./src/errors.ts
-var errors = __nccwpck_require__(916);
+var errors = __nccwpck_require__(3916);
 // EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(598);
+var external_node_crypto_ = __nccwpck_require__(7598);
 var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
 ;// CONCATENATED MODULE: ./src/workflow-commands.ts
 
@@ -4664,7 +4666,7 @@ function inertLine(text) {
 }
 
 // EXTERNAL MODULE: ./src/cli/io.ts
-var cli_io = __nccwpck_require__(604);
+var cli_io = __nccwpck_require__(1604);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./src/digest/manifest.ts
@@ -4690,7 +4692,7 @@ const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createR
 ;// CONCATENATED MODULE: external "node:worker_threads"
 const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
 // EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(24);
+var external_node_fs_ = __nccwpck_require__(3024);
 var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_fs_);
 ;// CONCATENATED MODULE: ./src/digest/hash-file.ts
 
@@ -5189,6 +5191,8 @@ function toVerifyError(error) {
 
 const LEAF_PREFIX = 0x00;
 const NODE_PREFIX = 0x01;
+/** Reused for every interior node: one allocation, not one per hash. */
+const node = Buffer.alloc(65, NODE_PREFIX);
 /** `u64be(len(path)) || path || u64be(size) || sha256` (PROTOCOL.md section 1, step 4). */
 function leafData(entry) {
     const path = Buffer.from(entry.path, 'utf8');
@@ -5205,7 +5209,7 @@ function leafData(entry) {
  * below `n`; the empty list hashes to SHA256('').
  */
 function merkleRoot(leaves) {
-    return Buffer.from(rootOfLeafHashes(leaves.map(leafHash)), 'hex');
+    return Buffer.from(merkle_rootOfLeafHashes(leaves.map(leafHash)), 'hex');
 }
 /** `SHA256(0x00 || leaf data)`, hex. */
 function leafHash(data) {
@@ -5219,28 +5223,29 @@ function leafHash(data) {
  * carrying an odd last node up unchanged gives exactly the recursive split. Hex strings, not
  * Buffers: for 20,000 leaves they halve the time (no Buffer per node for the GC to track).
  */
-function rootOfLeafHashes(hashes) {
+function merkle_rootOfLeafHashes(hashes) {
     if (hashes.length === 0)
         return (0,external_node_crypto_.hash)('sha256', '', 'hex');
-    const node = Buffer.allocUnsafe(65);
-    node[0] = NODE_PREFIX;
     let level = hashes;
     while (level.length > 1) {
         const next = [];
-        for (let i = 0; i + 1 < level.length; i += 2) {
-            node.write(level[i], 1, 'hex');
-            node.write(level[i + 1], 33, 'hex');
-            next.push((0,external_node_crypto_.hash)('sha256', node, 'hex'));
-        }
+        for (let i = 0; i + 1 < level.length; i += 2)
+            next.push(nodeHash(level[i], level[i + 1]));
         if (level.length % 2 === 1)
             next.push(level[level.length - 1]);
         level = next;
     }
     return level[0];
 }
+/** RFC 6962 interior node `SHA256(0x01 || left || right)`, over and to hex hashes. */
+function nodeHash(left, right) {
+    node.write(left, 1, 'hex');
+    node.write(right, 33, 'hex');
+    return (0,external_node_crypto_.hash)('sha256', node, 'hex');
+}
 
 // EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(760);
+var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/digest/walk.ts
 
@@ -5419,7 +5424,7 @@ async function treeSha256(target, options = {}) {
         const hashed = await engine.finish();
         const sorted = sortByPathBytes(files.map((file, i) => ({ name: file.name, ...hashed[i] })), file => file.name);
         return {
-            root: rootOfLeafHashes(sorted.map(file => file.leaf)),
+            root: merkle_rootOfLeafHashes(sorted.map(file => file.leaf)),
             manifest: sorted.map(({ name, size, sha256 }) => ({ path: name, size, sha256 }))
         };
     }
@@ -5459,7 +5464,7 @@ function registerDigest(program, context) {
 }
 
 // EXTERNAL MODULE: ./src/protocol/keys.ts
-var protocol_keys = __nccwpck_require__(646);
+var protocol_keys = __nccwpck_require__(1646);
 ;// CONCATENATED MODULE: ./src/cli/commands/keygen.ts
 
 
@@ -5484,9 +5489,9 @@ function registerKeygen(program, context) {
 }
 
 // EXTERNAL MODULE: ./src/protocol/envelope.ts
-var envelope = __nccwpck_require__(10);
+var protocol_envelope = __nccwpck_require__(5010);
 // EXTERNAL MODULE: ./src/protocol/ledger.ts
-var ledger = __nccwpck_require__(679);
+var ledger = __nccwpck_require__(6679);
 ;// CONCATENATED MODULE: ./src/cli/commands/sign.ts
 
 
@@ -5518,373 +5523,12 @@ function registerSign(program, context) {
         catch (error) {
             throw (0,cli_io/* asUsageError */.IG)(error);
         }
-        const sba = (0,envelope/* signEnvelope */.Yj)(statement, keys);
+        const sba = (0,protocol_envelope/* signEnvelope */.Yj)(statement, keys);
         if (options.output)
             (0,external_node_fs_.writeFileSync)(options.output, sba);
         else
             context.io.stdout(sba);
     });
-}
-
-;// CONCATENATED MODULE: ./src/cli/commands/verify-sba.ts
-
-function registerVerifySba(program, context) {
-    (0,cli_io/* withTrustOptions */.b7)(program.command('verify-sba'))
-        .description('Check an SBA: envelope, signatures against the trusted keys, and every ledger rule.')
-        .argument('<sba>', 'the SBA (DSSE envelope JSON)')
-        .option('--json', 'machine-readable output')
-        .action((sbaPath, options) => {
-        const verified = (0,cli_io/* verifySbaFile */.UG)(sbaPath, options);
-        if (options.json) {
-            (0,cli_io/* printJson */.Q2)(context.io, {
-                valid: true,
-                attestationDigest: verified.attestationDigest,
-                keyIds: verified.keyIds,
-                source: verified.ledger.source,
-                image: verified.ledger.environment.reference
-            });
-        }
-        else {
-            context.io.stdout(`valid\nattestation-digest ${verified.attestationDigest}\n`);
-            for (const keyId of verified.keyIds)
-                context.io.stdout(`key-id ${keyId}\n`);
-        }
-    });
-}
-
-// EXTERNAL MODULE: ./src/protocol/attestation.ts
-var protocol_attestation = __nccwpck_require__(722);
-// EXTERNAL MODULE: ./src/protocol/capability.ts
-var capability = __nccwpck_require__(528);
-;// CONCATENATED MODULE: ./src/reproduce/cleanup.ts
-
-/**
- * Removes a directory the build wrote into (its /src or /out). What the build creates belongs
- * to uid 1000, and a file in a directory the build made can only be removed by root or uid
- * 1000: a runner that is neither (GitHub's runner user is uid 1001) falls back to passwordless
- * `sudo`. Never throws, so a cleanup failure cannot hide the verdict; at worst the directory
- * stays in the runner's temporary space.
- */
-async function removeBuildTree(dir, run) {
-    try {
-        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
-    }
-    catch {
-        // The code varies (EACCES, EPERM, or ENOTDIR from rm's retry as a directory).
-        await run('sudo', ['--non-interactive', 'rm', '-rf', '--', dir]).catch(() => undefined);
-    }
-}
-
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-// EXTERNAL MODULE: ./src/protocol/encoding.ts
-var encoding = __nccwpck_require__(991);
-;// CONCATENATED MODULE: ./src/reproduce/docker.ts
-
-
-const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
-/** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
-async function preflight(run) {
-    let result;
-    try {
-        result = await run('docker', ['version', '--format', '{{.Server.Version}}']);
-    }
-    catch (error) {
-        throw (0,errors/* unverifiable */.vm)(`docker is not installed or not on PATH (${(0,errors/* messageOf */.bD)(error)}): install Docker, or ${START_DOCKER}`);
-    }
-    if (result.exitCode === 0)
-        return;
-    const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`;
-    if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
-        throw (0,errors/* unverifiable */.vm)(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`);
-    throw (0,errors/* unverifiable */.vm)(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`);
-}
-// Registry answers that no retry can change.
-const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
-/**
- * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
- * the ledger's platform unless the daemon already has that repo digest, retrying errors that
- * may be transient, then checks the daemon reports exactly that repo digest.
- */
-async function pullImage(run, image, options = {}) {
-    if (await holdsDigest(run, image))
-        return;
-    const retries = options.retries ?? 3;
-    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
-    let delay = options.backoffMs ?? 2000;
-    for (let attempt = 0;; attempt++) {
-        const result = await run('docker', ['pull', '--platform', image.platform, image.reference]);
-        if (result.exitCode === 0)
-            break;
-        const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
-        if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
-            throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`);
-        await sleep(delay);
-        delay *= 2;
-    }
-    if (!(await holdsDigest(run, image)))
-        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`);
-}
-async function holdsDigest(run, image) {
-    const result = await run('docker', [
-        'image',
-        'inspect',
-        '--format',
-        '{{json .RepoDigests}}',
-        image.reference
-    ]);
-    if (result.exitCode !== 0)
-        return false;
-    const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
-    let repoDigests;
-    try {
-        repoDigests = JSON.parse(result.stdout);
-    }
-    catch {
-        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,encoding/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`);
-    }
-    return (Array.isArray(repoDigests) &&
-        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
-}
-/** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
-function familiarName(reference) {
-    const withoutHub = reference.replace(/^(?:index\.)?docker\.io\//, '');
-    return withoutHub.replace(/^library\/([^/]+)$/, '$1');
-}
-/** The last non-empty line: where docker and registries put the reason. */
-function lastLine(text) {
-    return text.trim().split('\n').at(-1)?.trim() ?? '';
-}
-
-;// CONCATENATED MODULE: ./src/reproduce/container.ts
-
-
-
-
-
-const DEFAULT_PIDS_LIMIT = 4096;
-const DEFAULT_TMP_SIZE = '2g';
-/** The environment every build gets (PROTOCOL.md section 4), before `build.env`. */
-function normalizedEnv(build) {
-    const threads = String(build.cpus);
-    return {
-        SOURCE_DATE_EPOCH: String(build.sourceDateEpoch),
-        TZ: 'UTC',
-        LANG: 'C.UTF-8',
-        LC_ALL: 'C.UTF-8',
-        PYTHONHASHSEED: '0',
-        OMP_NUM_THREADS: threads,
-        MKL_NUM_THREADS: threads,
-        OPENBLAS_NUM_THREADS: threads,
-        CUBLAS_WORKSPACE_CONFIG: ':4096:8',
-        HF_HUB_OFFLINE: '1',
-        HF_DATASETS_OFFLINE: '1',
-        TRANSFORMERS_OFFLINE: '1',
-        PIP_NO_INDEX: '1',
-        WANDB_MODE: 'disabled',
-        HOME: '/tmp'
-    };
-}
-/**
- * What the verifier's policy and this runner allow, checked before anything is fetched:
- * network only with the caller's opt-in, enough CPUs, and a `build.env` that leaves the
- * verifier's own variables alone.
- */
-function checkRunnable(build, runner) {
-    if (build.network === 'bridge' && !runner.allowNetwork)
-        throw (0,errors/* invalid */.Gq)("predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access");
-    if (runner.hostCpus < build.cpus)
-        throw (0,errors/* unverifiable */.vm)(`predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`);
-    for (const name of ledger/* RESERVED_ENV */.Tn)
-        if (Object.hasOwn(build.env, name))
-            throw (0,errors/* invalid */.Gq)(`predicate.build.env.${name}: must not be set (the verifier fixes it)`);
-}
-/**
- * The exact `docker run` argv for a ledger. Pure. Every ledger string lands in its own argv
- * element: the command after the image reference (docker passes everything there to the
- * container verbatim), env values inside `-e NAME=VALUE`. Nothing is ever given to a shell.
- *
- * - No `--rm`: the container is named, killed at the timeout and removed explicitly, so it
- *   dies even when the docker client does not.
- * - `--entrypoint ''`: the ledger's command is the whole argv, whatever ENTRYPOINT the image sets.
- * - Docker itself adds `PATH` (when the image sets none) and `HOSTNAME`; nothing comes from the host.
- */
-function buildRunArgs(ledger, paths, options) {
-    checkRunnable(ledger.build, options);
-    const { build, environment } = ledger;
-    const env = { ...normalizedEnv(build), ...build.env };
-    const args = [
-        'run',
-        '--name',
-        options.name,
-        '--hostname',
-        'build',
-        '--platform',
-        environment.platform,
-        '--read-only',
-        '--tmpfs',
-        `/tmp:rw,exec,nosuid,nodev,mode=1777,size=${options.tmpSize ?? DEFAULT_TMP_SIZE}`,
-        '--user',
-        '1000:1000',
-        '--cap-drop',
-        'ALL',
-        '--security-opt',
-        'no-new-privileges',
-        '--pids-limit',
-        String(options.pidsLimit ?? DEFAULT_PIDS_LIMIT),
-        '--network',
-        build.network,
-        '--cpuset-cpus',
-        build.cpus === 1 ? '0' : `0-${build.cpus - 1}`
-    ];
-    if (options.memory !== undefined)
-        args.push('--memory', options.memory, '--memory-swap', options.memory);
-    if (build.gpus === 'all')
-        args.push('--gpus', 'all');
-    for (const [name, value] of Object.entries(env))
-        args.push('-e', `${name}=${value}`);
-    args.push('--mount', bindMount(paths.src, '/src'));
-    if (paths.data !== undefined)
-        args.push('--mount', bindMount(paths.data, '/data', 'readonly'));
-    args.push('--mount', bindMount(paths.out, '/out'), '--workdir', external_node_path_default().posix.join('/src', build.workdir).replace(/(?<=.)\/+$/, ''), '--entrypoint', '', environment.reference, ...build.command);
-    return args;
-}
-/**
- * `--mount` takes CSV: a host path with a comma or a quote is quoted the CSV way, so a
- * caller-given directory can never add a mount option.
- */
-function bindMount(source, target, ...flags) {
-    const fields = ['type=bind', `src=${source}`, `dst=${target}`, ...flags];
-    return fields
-        .map(field => (/[",\n\r]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field))
-        .join(',');
-}
-/**
- * Runs `docker <args>` attached, streaming the log (stdout and stderr as they come) and
- * keeping its tail. At the timeout the container itself is killed (`docker kill`), not only
- * the client; the container is removed on every path.
- */
-/** Node fires a longer timer at once; a build over 24.8 days is stopped there. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-async function runContainer(args, options) {
-    const { run, name } = options;
-    const now = options.now ?? Date.now;
-    const tail = new LogTail(options.tailLines ?? 200, options.tailChars ?? 64 * 1024);
-    const decoders = { out: new external_node_string_decoder_namespaceObject.StringDecoder('utf8'), err: new external_node_string_decoder_namespaceObject.StringDecoder('utf8') };
-    const onChunk = (stream) => (chunk) => {
-        tail.push(decoders[stream].write(chunk));
-        options.onLog?.(chunk);
-    };
-    const started = now();
-    let timer;
-    try {
-        const client = run('docker', args, { onStdout: onChunk('out'), onStderr: onChunk('err') });
-        const expired = new Promise(resolve => {
-            timer = setTimeout(() => resolve('expired'), Math.min(options.timeoutSeconds * 1000, MAX_TIMER_MS));
-        });
-        const timedOut = (await Promise.race([client, expired])) === 'expired';
-        if (timedOut)
-            await run('docker', ['kill', name]);
-        const { exitCode } = await client;
-        tail.push(decoders.out.end() + decoders.err.end());
-        const result = { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut };
-        // A kill (128 + signal) or docker's own failure (125-127): ask the daemon why, before removal.
-        return timedOut || exitCode < 125 ? result : { ...result, ...(await endState(run, name)) };
-    }
-    finally {
-        clearTimeout(timer);
-        // A failure to start docker at all is already the error being thrown: keep that one.
-        await run('docker', ['rm', '--force', name]).catch(() => undefined);
-    }
-}
-async function endState(run, name) {
-    const inspected = await run('docker', ['inspect', '--format', '{{.State.OOMKilled}}', name]);
-    if (inspected.exitCode === 0)
-        return { oomKilled: inspected.stdout.trim() === 'true' };
-    const reason = lastLine(inspected.stderr);
-    return DAEMON_GONE.test(reason) ? { daemonLost: reason } : {};
-}
-const DAEMON_GONE = /cannot connect to the docker daemon|is the docker daemon running|error during connect/i;
-/** The end of a log: at most `maxLines` lines and `maxChars` characters. */
-class LogTail {
-    maxLines;
-    maxChars;
-    buffer = '';
-    constructor(maxLines, maxChars) {
-        this.maxLines = maxLines;
-        this.maxChars = maxChars;
-    }
-    push(text) {
-        this.buffer += text;
-        if (this.buffer.length > 2 * this.maxChars)
-            this.buffer = this.buffer.slice(-this.maxChars);
-    }
-    text() {
-        const lines = this.buffer.slice(-this.maxChars).split('\n');
-        // A trailing newline leaves an empty last element that is not a line of its own.
-        const last = lines.at(-1) === '' ? lines.length - 1 : lines.length;
-        return lines.slice(Math.max(0, last - this.maxLines)).join('\n');
-    }
-}
-
-// EXTERNAL MODULE: ./src/protocol/paths.ts
-var paths = __nccwpck_require__(240);
-;// CONCATENATED MODULE: ./src/reproduce/dependencies.ts
-
-
-
-
-
-
-/**
- * Checks each `dependencies[].name` (PROTOCOL.md section 2): a regular file inside `srcDir`,
- * reached without a symbolic link on the way (every component is lstat'ed, so a link in the
- * source cannot point the check at a file elsewhere), whose sha256 is the ledger's.
- */
-async function checkDependencies(srcDir, dependencies) {
-    for (const [index, dependency] of dependencies.entries()) {
-        const field = `predicate.dependencies[${index}]`;
-        const file = await locate(srcDir, dependency.name, field);
-        const actual = await sha256File(file);
-        if (actual !== dependency.sha256) {
-            throw (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(dependency.name)}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
-                'the file at the commit differs from the one the ledger was written for');
-        }
-    }
-}
-async function locate(srcDir, name, field) {
-    const fail = (reason) => (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(name)}: ${reason}`);
-    if ((0,paths/* unsafePathReason */.m)(name) !== undefined)
-        throw fail('not a plain relative path');
-    const segments = name.split('/');
-    let current = srcDir;
-    for (const [i, segment] of segments.entries()) {
-        current = external_node_path_default().join(current, segment);
-        const shown = segments.slice(0, i + 1).join('/');
-        const stats = await (0,promises_namespaceObject.lstat)(current).catch(() => undefined);
-        if (stats === undefined)
-            throw fail('not found in the source tree');
-        if (stats.isSymbolicLink())
-            throw fail(`${shown} is a symbolic link, which is not followed`);
-        const last = i === segments.length - 1;
-        if (!last && !stats.isDirectory())
-            throw fail(`${shown} is not a directory`);
-        if (last && !stats.isFile())
-            throw fail('not a regular file');
-    }
-    return current;
-}
-async function sha256File(file) {
-    const handle = await (0,promises_namespaceObject.open)(file, promises_namespaceObject.constants.O_RDONLY | promises_namespaceObject.constants.O_NOFOLLOW);
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    try {
-        for await (const chunk of handle.createReadStream({ autoClose: false }))
-            hash.update(chunk);
-    }
-    finally {
-        await handle.close();
-    }
-    return hash.digest('hex');
 }
 
 ;// CONCATENATED MODULE: ./src/download.ts
@@ -6097,6 +5741,1363 @@ function definedOnly(options) {
     return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }
 
+// EXTERNAL MODULE: ./src/protocol/encoding.ts
+var encoding = __nccwpck_require__(4991);
+;// CONCATENATED MODULE: ./src/tlog/entry.ts
+// The log entry of PROTOCOL.md section 7: which attestation, signed by which Ed25519 keys.
+
+
+const ENTRY_HEADER = 'openclaw.dev/verify-model/log-entry/v1';
+const MAX_ENTRY_BYTES = 64 * 1024;
+/** The entry bytes for an attestation and the keys whose signatures verified (any order). */
+function formatEntry(attestationDigest, keys) {
+    const hexKeys = [...new Set(keys.map(key => (0,encoding/* toHex */.nj)(key)))].sort();
+    if (hexKeys.length === 0)
+        throw (0,errors/* invalid */.Gq)('log entry: at least one verified key is needed');
+    const text = [`${ENTRY_HEADER}\n`, `attestation ${attestationDigest}\n`];
+    for (const key of hexKeys)
+        text.push(`key ${key}\n`);
+    const entry = (0,encoding/* utf8 */.As)(text.join(''));
+    parseEntry(entry);
+    return entry;
+}
+/** Strict: the exact header, lowercase hex, keys distinct and sorted, every line ending in \n. */
+function parseEntry(bytes, field = 'log entry') {
+    const fail = (why) => {
+        throw (0,errors/* invalid */.Gq)(`${field}: ${why}`);
+    };
+    if (bytes.length > MAX_ENTRY_BYTES)
+        fail(`${bytes.length} bytes exceeds ${MAX_ENTRY_BYTES}`);
+    const text = Buffer.from(bytes).toString('latin1');
+    if (!text.endsWith('\n'))
+        fail('does not end in a newline');
+    const [header, attestation, ...keyLines] = text.slice(0, -1).split('\n');
+    if (header !== ENTRY_HEADER)
+        fail(`the first line is '${(0,encoding/* clip */.$Q)(header)}', expected ${ENTRY_HEADER}`);
+    const digest = /^attestation ([0-9a-f]{64})$/.exec(attestation ?? '');
+    if (digest === null)
+        return fail(`expected 'attestation <64 lowercase hex>', got '${(0,encoding/* clip */.$Q)(attestation ?? '')}'`);
+    if (keyLines.length === 0)
+        return fail('no key line');
+    const keys = keyLines.map(line => {
+        const key = /^key ([0-9a-f]{64})$/.exec(line);
+        return key === null ? fail(`expected 'key <64 lowercase hex>', got '${(0,encoding/* clip */.$Q)(line)}'`) : key[1];
+    });
+    for (let i = 1; i < keys.length; i++) {
+        if (keys[i - 1] >= keys[i])
+            fail('key lines are not distinct and sorted');
+    }
+    return { attestationDigest: digest[1], keys };
+}
+
+;// CONCATENATED MODULE: ./src/tlog/source.ts
+// Where a static tiled log is read from: a directory, or a URL prefix fetched with src/download.ts.
+
+
+
+
+
+/** A full entry bundle of 256 entries of at most 64 KiB each, with length prefixes. */
+const MAX_FILE_BYTES = 256 * (2 + 64 * 1024);
+function directorySource(dir) {
+    return {
+        location: dir,
+        read: async (file) => {
+            try {
+                return await (0,promises_namespaceObject.readFile)(external_node_path_default().join(dir, ...file.split('/')));
+            }
+            catch (error) {
+                if (error.code === 'ENOENT')
+                    return undefined;
+                throw (0,errors/* unverifiable */.vm)(`log ${dir}: cannot read ${file}: ${error.message}`);
+            }
+        },
+        close: async () => { }
+    };
+}
+/** Files under `url/`; a 404 is an absent file, any other failure is unverifiable. */
+function urlSource(url, fetchFile = download) {
+    const base = url.replace(/\/+$/, '');
+    let temp;
+    return {
+        location: base,
+        read: async (file) => {
+            temp ??= await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-log-'));
+            const dest = external_node_path_default().join(temp, file.replace(/[/.]/g, '_'));
+            try {
+                await fetchFile(`${base}/${file}`, dest, { maxBytes: MAX_FILE_BYTES, retries: 2 });
+            }
+            catch (error) {
+                if (error instanceof errors/* VerifyError */.Gz && /: HTTP 404\b/.test(error.message))
+                    return undefined;
+                throw error;
+            }
+            const bytes = await (0,promises_namespaceObject.readFile)(dest);
+            await (0,promises_namespaceObject.rm)(dest, { force: true });
+            return bytes;
+        },
+        close: async () => {
+            if (temp !== undefined)
+                await (0,promises_namespaceObject.rm)(temp, { recursive: true, force: true });
+        }
+    };
+}
+/** `--dir DIR` or `--url URL`, exactly one. */
+function openSource(options, fetchFile) {
+    if ((options.dir === undefined) === (options.url === undefined)) {
+        throw new TypeError('give exactly one of --dir DIR and --url URL');
+    }
+    return options.dir !== undefined
+        ? directorySource(options.dir)
+        : urlSource(options.url, fetchFile);
+}
+
+// EXTERNAL MODULE: ./src/protocol/ed25519.ts + 5 modules
+var ed25519 = __nccwpck_require__(3170);
+;// CONCATENATED MODULE: ./src/tlog/note.ts
+// C2SP signed-note: text, a blank line, then `— <key name> base64(key id || signature)` lines;
+// and the verifier keys `<name>+<hex key id>+<base64(type || public key)>` that name who signs.
+
+
+
+/** Signature types of C2SP signed-note this project uses. */
+const ED25519 = 0x01;
+const note_COSIGNATURE_V1 = 0x04;
+/** Far above the 16 signatures C2SP requires a verifier to accept; bounds the work per note. */
+const MAX_NOTE_SIGNATURES = 64;
+const MAX_NOTE_BYTES = 1024 * 1024;
+const EM_DASH = '\u2014';
+/** `SHA256(name || 0x0A || type || public key)[:4]`, big-endian. */
+function noteKeyId(name, type, publicKey) {
+    const digest = (0,encoding/* sha256 */.sc)((0,encoding/* concatBytes */.Id)((0,encoding/* utf8 */.As)(`${name}\n`), Uint8Array.of(type), publicKey));
+    return new DataView(digest.buffer, digest.byteOffset, 4).getUint32(0);
+}
+function formatKeyId(keyId) {
+    return keyId.toString(16).padStart(8, '0');
+}
+/** Names are non-empty, without Unicode spaces or '+', and (our rule) printable. */
+function checkKeyName(name, field) {
+    // eslint-disable-next-line no-control-regex
+    if (name === '' || /[\s+\u0000-\u001f\u007f\u0085\u00a0]/u.test(name)) {
+        throw (0,errors/* invalid */.Gq)(`${field}: key name '${(0,encoding/* clip */.$Q)(name)}' must be non-empty, without spaces or '+'`);
+    }
+    return name;
+}
+function note_verifierKey(name, type, publicKey) {
+    checkKeyName(name, 'key name');
+    return { name, type, publicKey, keyId: noteKeyId(name, type, publicKey) };
+}
+function note_formatVerifierKey(key) {
+    const encoded = (0,encoding/* encodeBase64 */.WG)((0,encoding/* concatBytes */.Id)(Uint8Array.of(key.type), key.publicKey));
+    return `${key.name}+${formatKeyId(key.keyId)}+${encoded}`;
+}
+/** A verifier key string of the given signature type, its key id checked against its key. */
+function parseVerifierKey(text, type, field) {
+    const fail = (why) => {
+        throw (0,errors/* invalid */.Gq)(`${field}: ${why}; expected <name>+<8 hex key id>+<base64 of 0x${type.toString(16).padStart(2, '0')} || 32-byte Ed25519 key>, got '${(0,encoding/* clip */.$Q)(text)}'`);
+    };
+    const match = /^([^+]+)\+([^+]*)\+(.*)$/s.exec(text.trim());
+    if (match === null)
+        return fail('not a C2SP verifier key');
+    const [, name, id, key] = match;
+    checkKeyName(name, field);
+    if (!/^[0-9a-f]{8}$/.test(id))
+        fail('the key id is not 8 lowercase hex characters');
+    let bytes = new Uint8Array();
+    try {
+        bytes = decodeStandardBase64(key, field);
+    }
+    catch {
+        fail('the key is not standard base64');
+    }
+    if (bytes.length !== 33)
+        fail(`the key is ${bytes.length} bytes, expected 33`);
+    if (bytes[0] !== type) {
+        fail(`signature type 0x${bytes[0].toString(16).padStart(2, '0')} is not the one expected`);
+    }
+    const parsed = note_verifierKey(name, type, bytes.subarray(1));
+    if (formatKeyId(parsed.keyId) !== id) {
+        fail(`key id ${id} does not match the key (its id is ${formatKeyId(parsed.keyId)})`);
+    }
+    return parsed;
+}
+/** C2SP base64: the standard alphabet, padded; nothing else. */
+function decodeStandardBase64(s, field) {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) {
+        throw (0,errors/* invalid */.Gq)(`${field}: not valid base64 (standard alphabet, padded, expected)`);
+    }
+    return (0,encoding/* decodeBase64Strict */.Fm)(s, field);
+}
+/**
+ * A signed note, strictly: valid UTF-8 without control characters other than newline, text
+ * ending in a newline, then the last blank line, then 1 to MAX_NOTE_SIGNATURES signature lines.
+ */
+function parseNote(input, field = 'note') {
+    const fail = (why) => {
+        throw (0,errors/* invalid */.Gq)(`${field}: ${why}`);
+    };
+    const bytes = typeof input === 'string' ? (0,encoding/* utf8 */.As)(input) : input;
+    if (bytes.length > MAX_NOTE_BYTES)
+        fail(`${bytes.length} bytes exceeds ${MAX_NOTE_BYTES}`);
+    let text = '';
+    try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    }
+    catch {
+        fail('not valid UTF-8');
+    }
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u0009\u000b-\u001f]/.test(text))
+        fail('contains a control character');
+    if (!text.endsWith('\n'))
+        fail('does not end in a newline (truncated?)');
+    const split = text.lastIndexOf('\n\n');
+    if (split === -1)
+        fail('no blank line between the text and the signatures');
+    const body = text.slice(0, split + 1);
+    const lines = text.slice(split + 2, -1).split('\n');
+    if (lines.length === 1 && lines[0] === '')
+        fail('no signature lines');
+    if (lines.length > MAX_NOTE_SIGNATURES) {
+        fail(`${lines.length} signature lines exceed the limit of ${MAX_NOTE_SIGNATURES}`);
+    }
+    const signatures = lines.map((line, i) => parseSignatureLine(line, `${field} signature ${i + 1}`));
+    return { text: body, signatures };
+}
+function parseSignatureLine(line, field) {
+    const match = new RegExp(`^${EM_DASH} (\\S+) (\\S+)$`, 'u').exec(line);
+    if (match === null) {
+        throw (0,errors/* invalid */.Gq)(`${field}: expected '${EM_DASH} <key name> <base64>', got '${(0,encoding/* clip */.$Q)(line)}'`);
+    }
+    const name = checkKeyName(match[1], field);
+    const bytes = decodeStandardBase64(match[2], field);
+    if (bytes.length < 5)
+        throw (0,errors/* invalid */.Gq)(`${field}: ${bytes.length} bytes is too short`);
+    const keyId = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
+    return { name, keyId, signature: bytes.subarray(4) };
+}
+function formatSignatureLine(signature) {
+    const id = new Uint8Array(4);
+    new DataView(id.buffer).setUint32(0, signature.keyId);
+    return `${EM_DASH} ${signature.name} ${(0,encoding/* encodeBase64 */.WG)((0,encoding/* concatBytes */.Id)(id, signature.signature))}\n`;
+}
+function formatNote(note) {
+    if (note.signatures.length === 0)
+        throw (0,errors/* invalid */.Gq)('a signed note needs at least one signature');
+    return `${note.text}\n${note.signatures.map(formatSignatureLine).join('')}`;
+}
+/** The signatures whose name and key id are the key's (C2SP: others are ignored). */
+function signaturesBy(note, key) {
+    return note.signatures.filter(s => s.name === key.name && s.keyId === key.keyId);
+}
+/** An Ed25519 (type 0x01) signature of the note text. */
+function signEd25519(text, name, seed, publicKey) {
+    const key = note_verifierKey(name, ED25519, publicKey);
+    return { name, keyId: key.keyId, signature: (0,ed25519/* sign */._S)((0,encoding/* utf8 */.As)(text), seed) };
+}
+/**
+ * True when the key signed the note's text (type 0x01). A known key with a signature that does
+ * not verify makes the whole note invalid, as C2SP advises: it is never a mere "not signed".
+ */
+function verifyEd25519(note, key, field) {
+    if (key.type !== ED25519)
+        throw (0,errors/* invalid */.Gq)(`${field}: key ${key.name} is not an Ed25519 note key`);
+    const candidates = signaturesBy(note, key);
+    for (const candidate of candidates) {
+        if (!(0,ed25519/* verifyStrict */.$r)(candidate.signature, (0,encoding/* utf8 */.As)(note.text), key.publicKey)) {
+            throw (0,errors/* invalid */.Gq)(`${field}: the signature by ${key.name}+${formatKeyId(key.keyId)} does not verify`);
+        }
+    }
+    return candidates.length > 0;
+}
+
+;// CONCATENATED MODULE: ./src/tlog/checkpoint.ts
+// C2SP tlog-checkpoint: the body `<origin>\n<size>\n<base64 root>\n[extension lines]`.
+
+
+
+function parseCheckpoint(text, field = 'checkpoint') {
+    const fail = (why) => {
+        throw (0,errors/* invalid */.Gq)(`${field}: ${why}`);
+    };
+    if (!text.endsWith('\n'))
+        fail('the body does not end in a newline');
+    const lines = text.slice(0, -1).split('\n');
+    if (lines.length < 3)
+        fail(`expected origin, size and root lines, got ${lines.length} line(s)`);
+    const [origin, size, root, ...extensions] = lines;
+    if (origin === '')
+        fail('the origin line is empty');
+    if (!/^(0|[1-9][0-9]*)$/.test(size) || !Number.isSafeInteger(Number(size))) {
+        fail(`tree size '${(0,encoding/* clip */.$Q)(size)}' is not a decimal integer without leading zeros`);
+    }
+    const rootBytes = decodeStandardBase64(root, `${field} root`);
+    if (rootBytes.length !== 32)
+        fail(`the root is ${rootBytes.length} bytes, expected 32`);
+    if (extensions.some(line => line === ''))
+        fail('an extension line is empty');
+    return { origin, treeSize: Number(size), root: (0,encoding/* toHex */.nj)(rootBytes), extensions };
+}
+function formatCheckpoint(checkpoint) {
+    const root = (0,encoding/* encodeBase64 */.WG)(Buffer.from(checkpoint.root, 'hex'));
+    const extensions = checkpoint.extensions.map(line => `${line}\n`).join('');
+    return `${checkpoint.origin}\n${checkpoint.treeSize}\n${root}\n${extensions}`;
+}
+
+;// CONCATENATED MODULE: ./src/tlog/cosignature.ts
+// C2SP tlog-cosignature/v1 (signature type 0x04): a witness's timestamped Ed25519 signature of
+// `cosignature/v1\ntime <t>\n` followed by the checkpoint body; line bytes id(4) || u64be(t) || sig.
+
+
+
+
+function signedMessage(checkpointText, timestamp) {
+    return (0,encoding/* utf8 */.As)(`cosignature/v1\ntime ${timestamp}\n${checkpointText}`);
+}
+function cosign(checkpointText, name, seed, publicKey, timestamp) {
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+        throw (0,errors/* invalid */.Gq)(`cosignature timestamp ${timestamp} is not a whole number of seconds`);
+    }
+    const key = note_verifierKey(name, note_COSIGNATURE_V1, publicKey);
+    const sig = (0,ed25519/* sign */._S)(signedMessage(checkpointText, timestamp), seed);
+    return { name, keyId: key.keyId, signature: (0,encoding/* concatBytes */.Id)((0,encoding/* u64be */.fm)(timestamp), sig) };
+}
+/**
+ * The witness's verified cosignature on the note, or undefined when it has none. One that is
+ * present and fails is invalid: a configured witness never signs wrongly by accident.
+ */
+function verifyCosignature(note, witness, field) {
+    if (witness.type !== note_COSIGNATURE_V1) {
+        throw (0,errors/* invalid */.Gq)(`${field}: ${witness.name} is not a cosignature/v1 (type 0x04) key`);
+    }
+    let found;
+    for (const candidate of signaturesBy(note, witness)) {
+        const bytes = candidate.signature;
+        const who = `${witness.name}+${formatKeyId(witness.keyId)}`;
+        if (bytes.length !== 72) {
+            throw (0,errors/* invalid */.Gq)(`${field}: the cosignature by ${who} is ${bytes.length + 4} bytes, expected 76`);
+        }
+        const time = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0);
+        if (time > BigInt(Number.MAX_SAFE_INTEGER)) {
+            throw (0,errors/* invalid */.Gq)(`${field}: the cosignature by ${who} has an impossible timestamp ${time}`);
+        }
+        const timestamp = Number(time);
+        if (!(0,ed25519/* verifyStrict */.$r)(bytes.subarray(8), signedMessage(note.text, timestamp), witness.publicKey)) {
+            throw (0,errors/* invalid */.Gq)(`${field}: the cosignature by ${who} does not verify`);
+        }
+        found = { witness, timestamp };
+    }
+    return found;
+}
+
+;// CONCATENATED MODULE: ./src/tlog/proof.ts
+// C2SP tlog-proof@v1: `c2sp.org/tlog-proof@v1`, `extra <base64>`, `index <n>`, the inclusion
+// proof hashes one per line, a blank line, then the checkpoint note verbatim.
+
+
+
+const PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
+/** A tree of 2^64 leaves needs 64 hashes. */
+const MAX_PROOF_HASHES = 64;
+function parseProof(input) {
+    const fail = (why) => {
+        throw (0,errors/* invalid */.Gq)(`log proof format: ${why}`);
+    };
+    const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input);
+    if (bytes.length > MAX_NOTE_BYTES + 128 * 1024)
+        fail(`${bytes.length} bytes is too large`);
+    const text = bytes.toString('latin1');
+    const lines = text.split('\n');
+    let at = 0;
+    if (lines[at++] !== PROOF_HEADER) {
+        fail(`the first line must be '${PROOF_HEADER}', got '${(0,encoding/* clip */.$Q)(lines[0])}'`);
+    }
+    let extra;
+    if (lines[at]?.startsWith('extra ')) {
+        extra = decodeStandardBase64(lines[at++].slice('extra '.length), 'log proof format: extra');
+    }
+    const index = /^index (0|[1-9][0-9]*)$/.exec(lines[at++] ?? '');
+    if (index === null || !Number.isSafeInteger(Number(index[1]))) {
+        return fail(`expected 'index <decimal>' on line ${at}, got '${(0,encoding/* clip */.$Q)(lines[at - 1] ?? '')}'`);
+    }
+    const hashes = [];
+    while (at < lines.length && lines[at] !== '') {
+        const hash = decodeStandardBase64(lines[at], `log proof format: hash on line ${at + 1}`);
+        if (hash.length !== 32)
+            fail(`the hash on line ${at + 1} is ${hash.length} bytes, expected 32`);
+        hashes.push((0,encoding/* toHex */.nj)(hash));
+        if (hashes.length > MAX_PROOF_HASHES)
+            fail(`more than ${MAX_PROOF_HASHES} proof hashes`);
+        at++;
+    }
+    if (at >= lines.length)
+        fail('no blank line before the checkpoint (truncated?)');
+    const rest = bytes.subarray(lines.slice(0, at + 1).join('\n').length + 1);
+    if (rest.length === 0)
+        fail('no checkpoint after the blank line (truncated?)');
+    let checkpoint = '';
+    try {
+        checkpoint = new TextDecoder('utf-8', { fatal: true }).decode(rest);
+    }
+    catch {
+        fail('the checkpoint is not valid UTF-8');
+    }
+    return { extra, index: Number(index[1]), hashes, checkpoint };
+}
+function formatProof(proof) {
+    const lines = [PROOF_HEADER];
+    if (proof.extra !== undefined)
+        lines.push(`extra ${(0,encoding/* encodeBase64 */.WG)(proof.extra)}`);
+    lines.push(`index ${proof.index}`);
+    for (const hash of proof.hashes)
+        lines.push((0,encoding/* encodeBase64 */.WG)(Buffer.from(hash, 'hex')));
+    return `${lines.join('\n')}\n\n${proof.checkpoint}`;
+}
+
+;// CONCATENATED MODULE: ./src/tlog/rfc6962.ts
+// RFC 6962 / RFC 9162 inclusion and consistency proofs, over the hashing of src/digest/merkle.ts.
+// Hashes are lowercase hex; sizes and indexes are safe integers (so no 32-bit bit operations).
+
+
+const isOdd = (n) => n % 2 === 1;
+const half = (n) => Math.floor(n / 2);
+const isPowerOfTwo = (n) => n > 0 && Number.isInteger(Math.log2(n));
+/** The largest power of two strictly below n (n ≥ 2). */
+function splitPoint(n) {
+    let k = 1;
+    while (k * 2 < n)
+        k *= 2;
+    return k;
+}
+/** Nodes over leaf hashes held in memory. */
+function leafNodeReader(leaves) {
+    return (level, index) => {
+        const width = 2 ** level;
+        const start = index * width;
+        if (start + width > leaves.length)
+            throw new RangeError(`no node ${level}/${index}`);
+        return Promise.resolve(rootOfLeafHashes(leaves.slice(start, start + width)));
+    };
+}
+/** MTH(D[lo:hi]) for a range the RFC's recursion produces (lo a multiple of the left size). */
+async function rangeHash(lo, hi, node) {
+    const n = hi - lo;
+    if (n <= 0)
+        throw new RangeError(`empty range ${lo}..${hi}`);
+    if (isPowerOfTwo(n) && lo % n === 0) {
+        return node(Math.log2(n), lo / n);
+    }
+    const k = splitPoint(n);
+    return nodeHash(await rangeHash(lo, lo + k, node), await rangeHash(lo + k, hi, node));
+}
+/** The root of a tree of `size` leaves (SHA256('') when empty). */
+async function treeRoot(size, node) {
+    return size === 0 ? merkle_rootOfLeafHashes([]) : rangeHash(0, size, node);
+}
+/** RFC 6962 PATH(m, D[0:n]): leaf's sibling first, root's child last. */
+async function inclusionProof(index, size, node) {
+    if (!(index >= 0 && index < size))
+        throw new RangeError(`index ${index} not below ${size}`);
+    const path = [];
+    let lo = 0;
+    let hi = size;
+    while (hi - lo > 1) {
+        const k = splitPoint(hi - lo);
+        if (index < lo + k) {
+            path.unshift(await rangeHash(lo + k, hi, node));
+            hi = lo + k;
+        }
+        else {
+            path.unshift(await rangeHash(lo, lo + k, node));
+            lo += k;
+        }
+    }
+    return path;
+}
+/** RFC 9162 section 2.1.3.2: the root the proof gives for `leaf` at `index` in a tree of `size`. */
+function rootFromInclusionProof(index, size, leaf, proof) {
+    if (!(Number.isSafeInteger(index) && index >= 0 && index < size)) {
+        throw (0,errors/* invalid */.Gq)(`inclusion proof: index ${index} is not below the tree size ${size}`);
+    }
+    let fn = index;
+    let sn = size - 1;
+    let r = leaf;
+    for (const p of proof) {
+        if (sn === 0)
+            throw (0,errors/* invalid */.Gq)(`inclusion proof: ${proof.length} hashes are too many for index ${index} in size ${size}`);
+        if (isOdd(fn) || fn === sn) {
+            r = nodeHash(p, r);
+            while (!isOdd(fn) && fn !== 0) {
+                fn = half(fn);
+                sn = half(sn);
+            }
+        }
+        else {
+            r = nodeHash(r, p);
+        }
+        fn = half(fn);
+        sn = half(sn);
+    }
+    if (sn !== 0)
+        throw (0,errors/* invalid */.Gq)(`inclusion proof: ${proof.length} hashes are too few for index ${index} in size ${size}`);
+    return r;
+}
+/** RFC 6962 PROOF(m, D[n]): the consistency proof from size `m` to size `n`. */
+async function consistencyProof(m, n, node) {
+    if (!(m >= 0 && m <= n))
+        throw new RangeError(`consistency ${m} → ${n}`);
+    if (m === 0 || m === n)
+        return [];
+    const proof = [];
+    let lo = 0;
+    let hi = n;
+    let whole = true;
+    // SUBPROOF(m, D[lo:hi], whole), unrolled: hashes are found top-down and belong in reverse.
+    for (;;) {
+        const size = hi - lo;
+        if (m === size) {
+            if (!whole)
+                proof.unshift(await rangeHash(lo, hi, node));
+            return proof;
+        }
+        const k = splitPoint(size);
+        if (m <= k) {
+            proof.unshift(await rangeHash(lo + k, hi, node));
+            hi = lo + k;
+        }
+        else {
+            proof.unshift(await rangeHash(lo, lo + k, node));
+            lo += k;
+            m -= k;
+            whole = false;
+        }
+    }
+}
+/** RFC 9162 section 2.1.4.2. Throws invalid unless the proof links the two roots. */
+function verifyConsistency(first, second, firstRoot, secondRoot, proof) {
+    const fail = (why) => {
+        throw (0,errors/* invalid */.Gq)(`consistency proof from size ${first} to ${second}: ${why}`);
+    };
+    if (first > second)
+        fail('the tree shrank');
+    if (first === second) {
+        if (proof.length !== 0)
+            fail('expected no hashes for equal sizes');
+        if (firstRoot !== secondRoot)
+            fail(`same size, different roots ${firstRoot} and ${secondRoot}`);
+        return;
+    }
+    if (first === 0) {
+        if (proof.length !== 0)
+            fail('expected no hashes from the empty tree');
+        return;
+    }
+    if (proof.length === 0)
+        fail('no hashes');
+    const path = isPowerOfTwo(first) ? [firstRoot, ...proof] : [...proof];
+    let fn = first - 1;
+    let sn = second - 1;
+    while (isOdd(fn)) {
+        fn = half(fn);
+        sn = half(sn);
+    }
+    let fr = path[0];
+    let sr = path[0];
+    for (const c of path.slice(1)) {
+        if (sn === 0)
+            fail('too many hashes');
+        if (isOdd(fn) || fn === sn) {
+            fr = nodeHash(c, fr);
+            sr = nodeHash(c, sr);
+            while (!isOdd(fn) && fn !== 0) {
+                fn = half(fn);
+                sn = half(sn);
+            }
+        }
+        else {
+            sr = nodeHash(sr, c);
+        }
+        fn = half(fn);
+        sn = half(sn);
+    }
+    if (sn !== 0)
+        fail('too few hashes');
+    if (fr !== firstRoot)
+        fail(`it gives the old root ${fr}, not ${firstRoot}`);
+    if (sr !== secondRoot)
+        fail(`it gives the new root ${sr}, not ${secondRoot}`);
+}
+
+;// CONCATENATED MODULE: ./src/tlog/verify.ts
+// Offline verification of a .tlog-proof against a log policy (PROTOCOL.md section 7).
+
+
+
+
+
+
+
+
+
+/** The policy's keys, parsed and checked: a policy that can never pass is refused up front. */
+function parseLogPolicy(policy) {
+    const log = parseVerifierKey(policy.logKey, ED25519, 'log key');
+    const byKey = new Map();
+    policy.witnessKeys.forEach((text, i) => {
+        const key = parseVerifierKey(text, note_COSIGNATURE_V1, `witness key ${i + 1}`);
+        byKey.set(`${key.name}+${formatKeyId(key.keyId)}+${(0,encoding/* toHex */.nj)(key.publicKey)}`, key);
+    });
+    const witnesses = [...byKey.values()];
+    const threshold = policy.witnessThreshold;
+    if (!Number.isSafeInteger(threshold) || threshold < 0) {
+        throw (0,errors/* invalid */.Gq)(`witness threshold must be a whole number ≥ 0, got ${threshold}`);
+    }
+    if (threshold > witnesses.length) {
+        throw (0,errors/* invalid */.Gq)(`witness threshold ${threshold} exceeds the ${witnesses.length} distinct witness key(s) given`);
+    }
+    return { log, witnesses, threshold };
+}
+/** A checkpoint note signed by the log key, with at least `threshold` configured witnesses. */
+function verifyCheckpointNote(text, policy, field = 'checkpoint') {
+    const { log, witnesses, threshold } = parseLogPolicy(policy);
+    const note = parseNote(text, field);
+    if (!verifyEd25519(note, log, `${field}: log signature`)) {
+        throw (0,errors/* invalid */.Gq)(`${field}: log signature: none by the log key ${log.name}+${formatKeyId(log.keyId)}`);
+    }
+    const checkpoint = parseCheckpoint(note.text, field);
+    if (checkpoint.origin !== log.name) {
+        throw (0,errors/* invalid */.Gq)(`${field}: origin '${checkpoint.origin}' is not the log key's name '${log.name}'`);
+    }
+    const cosigned = witnesses
+        .filter(witness => verifyCosignature(note, witness, `${field}: witness`) !== undefined)
+        .map(witness => witness.name);
+    if (cosigned.length < threshold) {
+        throw (0,errors/* invalid */.Gq)(`${field}: witness threshold: ${cosigned.length} of ${witnesses.length} configured witness(es) cosigned, ${threshold} required`);
+    }
+    return { checkpoint, note, witnesses: cosigned };
+}
+/**
+ * Checks, in order: the proof's form, the checkpoint's log signature and origin, the witness
+ * threshold, that the entry names this attestation and every key that verified it, and that
+ * the entry is included at `index` under the checkpoint's root. Every failure is invalid.
+ */
+function verifyLogProof(proof, policy, subject) {
+    try {
+        const parsed = parseProof(proof);
+        const { checkpoint, witnesses } = verifyCheckpointNote(parsed.checkpoint, policy, 'log proof checkpoint');
+        if (parsed.extra === undefined) {
+            throw (0,errors/* invalid */.Gq)("log proof entry: no 'extra' line carrying the log entry");
+        }
+        const entry = parseEntry(parsed.extra, 'log proof entry');
+        if (entry.attestationDigest !== subject.attestationDigest) {
+            throw (0,errors/* invalid */.Gq)(`log proof entry: it logs attestation ${entry.attestationDigest}, not this SBA's ${subject.attestationDigest}`);
+        }
+        for (const key of subject.verifiedKeys) {
+            if (!entry.keys.includes((0,encoding/* toHex */.nj)(key))) {
+                throw (0,errors/* invalid */.Gq)(`log proof entry: the verified key ${(0,encoding/* toHex */.nj)(key)} is not listed`);
+            }
+        }
+        if (parsed.index >= checkpoint.treeSize) {
+            throw (0,errors/* invalid */.Gq)(`log proof inclusion: index ${parsed.index} is not below the tree size ${checkpoint.treeSize}`);
+        }
+        const root = inclusionRoot(parsed.index, checkpoint.treeSize, parsed.extra, parsed.hashes);
+        if (root !== checkpoint.root) {
+            throw (0,errors/* invalid */.Gq)(`log proof inclusion: the entry at index ${parsed.index} gives root ${root}, the checkpoint says ${checkpoint.root}`);
+        }
+        return {
+            index: parsed.index,
+            origin: checkpoint.origin,
+            treeSize: checkpoint.treeSize,
+            root: checkpoint.root,
+            witnesses
+        };
+    }
+    catch (error) {
+        if (error instanceof errors/* VerifyError */.Gz && error.verdict === 'invalid')
+            throw error;
+        throw (0,errors/* invalid */.Gq)(`log proof: ${error instanceof Error ? error.message : String(error)}`);
+    }
+}
+function inclusionRoot(index, size, entry, hashes) {
+    try {
+        return rootFromInclusionProof(index, size, leafHash(entry), hashes);
+    }
+    catch (error) {
+        throw (0,errors/* invalid */.Gq)(`log proof inclusion: ${error.message}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/cli/log-io.ts
+// What the log commands and the verifying commands share: keys, the log to read, the proof policy.
+
+
+
+
+
+
+
+
+
+
+
+function readPrivateKeyFile(file, flag = '--key') {
+    try {
+        return (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(file, 'private key').toString('utf8'), `${flag} ${file}`);
+    }
+    catch (error) {
+        throw (0,cli_io/* asUsageError */.IG)(error);
+    }
+}
+/** A C2SP verifier key given as the string itself or as a file holding it. */
+function readVerifierKeyArg(value) {
+    return (0,external_node_fs_.existsSync)(value) ? (0,external_node_fs_.readFileSync)(value, 'utf8').trim() : value.trim();
+}
+/** The log entry of a verified SBA: its digest and every key that verified it. */
+function entryOf(verified) {
+    return formatEntry(verified.attestationDigest, verified.verifiedKeys.map(key => key.raw));
+}
+function withLogLocation(command) {
+    return command
+        .option('--dir <dir>', 'the log as a local directory')
+        .option('--url <url>', 'the log served over https (its prefix: <url>/checkpoint)');
+}
+function openLog(options) {
+    try {
+        return openSource(options);
+    }
+    catch (error) {
+        throw new cli_io/* UsageError */.eb(error.message);
+    }
+}
+/** Text a server controls, printed whole (a proof, a checkpoint) only when no line is a command. */
+function printInert(io, text, what) {
+    if (text.split('\n').some(line => inertLine(line) !== line)) {
+        throw new cli_io/* UsageError */.eb(`the ${what} holds a line a workflow runner would read as a command: write it with -o FILE`);
+    }
+    io.stdout(text);
+}
+function withLogProofOptions(command) {
+    return command
+        .option('--log-proof <file|url>', 'the .tlog-proof of the SBA (required with --log-key)')
+        .option('--log-key <vkey>', "the log's C2SP verifier key (or a file holding it): a proof is required")
+        .option('--witness-key <vkey>', 'a witness verifier key (or file); repeatable', cli_io/* collect */.Fo, [])
+        .option('--witness-threshold <k>', 'distinct witnesses that must have cosigned', '0');
+}
+/** The proof and policy when `--log-key` asks for one; a proof without a key is a usage error. */
+async function readLogRequirement(options) {
+    const threshold = Number(options.witnessThreshold);
+    if (!/^\d+$/.test(options.witnessThreshold) || !Number.isSafeInteger(threshold)) {
+        throw new cli_io/* UsageError */.eb(`--witness-threshold must be a whole number ≥ 0, got '${options.witnessThreshold}'`);
+    }
+    if (options.logKey === undefined) {
+        if (options.logProof !== undefined || options.witnessKey.length > 0 || threshold > 0) {
+            throw new cli_io/* UsageError */.eb('--log-proof, --witness-key and --witness-threshold need --log-key');
+        }
+        return undefined;
+    }
+    if (options.logProof === undefined) {
+        throw new cli_io/* UsageError */.eb('--log-key requires a log proof: give --log-proof FILE or URL');
+    }
+    return {
+        proof: await readProof(options.logProof),
+        policy: {
+            logKey: readVerifierKeyArg(options.logKey),
+            witnessKeys: options.witnessKey.map(readVerifierKeyArg),
+            witnessThreshold: threshold
+        }
+    };
+}
+/** A proof file, or a URL fetched with src/download.ts (failing to fetch it: unverifiable). */
+async function readProof(location) {
+    if (!/^https?:\/\//i.test(location))
+        return (0,cli_io/* readInputFile */.jH)(location, 'log proof');
+    const dir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-proof-'));
+    try {
+        const file = external_node_path_default().join(dir, 'proof.tlog-proof');
+        await download(location, file, { maxBytes: 2 * 1024 * 1024 });
+        return await (0,promises_namespaceObject.readFile)(file);
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+    }
+}
+function checkLogProof(requirement, verified) {
+    return verifyLogProof(requirement.proof, requirement.policy, {
+        attestationDigest: verified.attestationDigest,
+        verifiedKeys: verified.verifiedKeys.map(key => key.raw)
+    });
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/verify-sba.ts
+
+
+
+function registerVerifySba(program, context) {
+    withLogProofOptions((0,cli_io/* withTrustOptions */.b7)(program.command('verify-sba')))
+        .description('Check an SBA: envelope, signatures against the trusted keys, and every ledger rule.')
+        .argument('<sba>', 'the SBA (DSSE envelope JSON)')
+        .option('--json', 'machine-readable output')
+        .action(async (sbaPath, options) => {
+        const requirement = await readLogRequirement(options);
+        const verified = (0,cli_io/* verifySbaFile */.UG)(sbaPath, options);
+        const log = requirement && checkLogProof(requirement, verified);
+        if (options.json) {
+            (0,cli_io/* printJson */.Q2)(context.io, {
+                valid: true,
+                attestationDigest: verified.attestationDigest,
+                keyIds: verified.keyIds,
+                source: verified.ledger.source,
+                image: verified.ledger.environment.reference,
+                ...(log && { log })
+            });
+        }
+        else {
+            context.io.stdout(`valid\nattestation-digest ${verified.attestationDigest}\n`);
+            for (const keyId of verified.keyIds)
+                context.io.stdout(`key-id ${keyId}\n`);
+            if (log)
+                context.io.stdout(`log-index ${log.index}\n${inertLine(`log-origin ${log.origin}`)}\n`);
+        }
+    });
+}
+
+// EXTERNAL MODULE: ./src/protocol/attestation.ts
+var protocol_attestation = __nccwpck_require__(9722);
+// EXTERNAL MODULE: ./src/protocol/capability.ts
+var capability = __nccwpck_require__(1528);
+;// CONCATENATED MODULE: external "node:readline"
+const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
+;// CONCATENATED MODULE: ./src/reproduce/cleanup.ts
+
+/**
+ * Removes a directory the build wrote into (its /src or /out). What the build creates belongs
+ * to uid 1000, and a file in a directory the build made can only be removed by root or uid
+ * 1000: a runner that is neither (GitHub's runner user is uid 1001) falls back to passwordless
+ * `sudo`. Never throws, so a cleanup failure cannot hide the verdict; at worst the directory
+ * stays in the runner's temporary space.
+ */
+async function removeBuildTree(dir, run) {
+    try {
+        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+    }
+    catch {
+        // The code varies (EACCES, EPERM, or ENOTDIR from rm's retry as a directory).
+        await run('sudo', ['--non-interactive', 'rm', '-rf', '--', dir]).catch(() => undefined);
+    }
+}
+
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+// EXTERNAL MODULE: ./src/protocol/contract-env.ts
+var contract_env = __nccwpck_require__(3178);
+;// CONCATENATED MODULE: ./src/reproduce/docker.ts
+
+
+const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
+/** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
+async function preflight(run) {
+    let result;
+    try {
+        result = await run('docker', ['version', '--format', '{{.Server.Version}}']);
+    }
+    catch (error) {
+        throw (0,errors/* unverifiable */.vm)(`docker is not installed or not on PATH (${(0,errors/* messageOf */.bD)(error)}): install Docker, or ${START_DOCKER}`);
+    }
+    if (result.exitCode === 0)
+        return;
+    const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`;
+    if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
+        throw (0,errors/* unverifiable */.vm)(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`);
+    throw (0,errors/* unverifiable */.vm)(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`);
+}
+// Registry answers that no retry can change.
+const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
+/**
+ * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
+ * the ledger's platform unless the daemon already has that repo digest, retrying errors that
+ * may be transient, then checks the daemon reports exactly that repo digest.
+ */
+async function pullImage(run, image, options = {}) {
+    if (await holdsDigest(run, image))
+        return;
+    const retries = options.retries ?? 3;
+    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
+    let delay = options.backoffMs ?? 2000;
+    for (let attempt = 0;; attempt++) {
+        const result = await run('docker', ['pull', '--platform', image.platform, image.reference]);
+        if (result.exitCode === 0)
+            break;
+        const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
+        if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
+            throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`);
+        await sleep(delay);
+        delay *= 2;
+    }
+    if (!(await holdsDigest(run, image)))
+        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`);
+}
+async function holdsDigest(run, image) {
+    const result = await run('docker', [
+        'image',
+        'inspect',
+        '--format',
+        '{{json .RepoDigests}}',
+        image.reference
+    ]);
+    if (result.exitCode !== 0)
+        return false;
+    const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
+    let repoDigests;
+    try {
+        repoDigests = JSON.parse(result.stdout);
+    }
+    catch {
+        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,encoding/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`);
+    }
+    return (Array.isArray(repoDigests) &&
+        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
+}
+/** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
+function familiarName(reference) {
+    const withoutHub = reference.replace(/^(?:index\.)?docker\.io\//, '');
+    return withoutHub.replace(/^library\/([^/]+)$/, '$1');
+}
+/** The last non-empty line: where docker and registries put the reason. */
+function lastLine(text) {
+    return text.trim().split('\n').at(-1)?.trim() ?? '';
+}
+
+;// CONCATENATED MODULE: ./src/reproduce/container.ts
+
+
+
+
+
+const DEFAULT_PIDS_LIMIT = 4096;
+const DEFAULT_TMP_SIZE = '2g';
+/**
+ * What the verifier's policy and this runner allow, checked before anything is fetched:
+ * network only with the caller's opt-in, and enough CPUs.
+ */
+function checkRunnable(build, runner) {
+    if (build.network === 'bridge' && !runner.allowNetwork)
+        throw (0,errors/* invalid */.Gq)("predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access");
+    if (runner.hostCpus < build.cpus)
+        throw (0,errors/* unverifiable */.vm)(`predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`);
+}
+/**
+ * The exact `docker run` argv for a ledger. Pure. Every ledger string lands in its own argv
+ * element: the command after the image reference (docker passes everything there to the
+ * container verbatim), env values inside `-e NAME=VALUE`. Nothing is ever given to a shell.
+ *
+ * - No `--rm`: the container is named, killed at the timeout and removed explicitly, so it
+ *   dies even when the docker client does not.
+ * - `--entrypoint ''`: the ledger's command is the whole argv, whatever ENTRYPOINT the image sets.
+ * - Docker itself adds `PATH` (when the image sets none) and `HOSTNAME`; nothing comes from the host.
+ */
+function buildRunArgs(ledger, paths, options) {
+    checkRunnable(ledger.build, options);
+    const { build, environment } = ledger;
+    const env = { ...(0,contract_env/* normalizedEnv */.L4)(build), ...segmentEnv(build, options.segment), ...build.env };
+    const args = [
+        'run',
+        '--name',
+        options.name,
+        '--hostname',
+        'build',
+        '--platform',
+        environment.platform,
+        '--read-only',
+        '--tmpfs',
+        `/tmp:rw,exec,nosuid,nodev,mode=1777,size=${options.tmpSize ?? DEFAULT_TMP_SIZE}`,
+        '--user',
+        '1000:1000',
+        '--cap-drop',
+        'ALL',
+        '--security-opt',
+        'no-new-privileges',
+        '--pids-limit',
+        String(options.pidsLimit ?? DEFAULT_PIDS_LIMIT),
+        '--network',
+        build.network,
+        '--cpuset-cpus',
+        build.cpus === 1 ? '0' : `0-${build.cpus - 1}`
+    ];
+    if (options.memory !== undefined)
+        args.push('--memory', options.memory, '--memory-swap', options.memory);
+    if (build.gpus === 'all')
+        args.push('--gpus', 'all');
+    for (const [name, value] of Object.entries(env))
+        args.push('-e', `${name}=${value}`);
+    args.push('--mount', bindMount(paths.src, '/src'));
+    if (paths.data !== undefined)
+        args.push('--mount', bindMount(paths.data, '/data', 'readonly'));
+    if (paths.prev !== undefined)
+        args.push('--mount', bindMount(paths.prev, '/prev', 'readonly'));
+    args.push('--mount', bindMount(paths.out, '/out'), '--workdir', external_node_path_default().posix.join('/src', build.workdir).replace(/(?<=.)\/+$/, ''), '--entrypoint', '', environment.reference, ...build.command);
+    return args;
+}
+/** PROTOCOL.md section 9: run `i` of `N` knows which it is; a one-run build gets neither. */
+function segmentEnv(build, segment) {
+    if (segment === undefined)
+        return {};
+    if (build.segments === undefined ||
+        !Number.isInteger(segment) ||
+        segment < 1 ||
+        segment > build.segments)
+        throw new Error(`segment ${segment} is not a run of this build (segments: ${build.segments ?? 'none'})`);
+    return { VERIFY_MODEL_SEGMENT: String(segment), VERIFY_MODEL_SEGMENTS: String(build.segments) };
+}
+/**
+ * `--mount` takes CSV: a host path with a comma or a quote is quoted the CSV way, so a
+ * caller-given directory can never add a mount option.
+ */
+function bindMount(source, target, ...flags) {
+    const fields = ['type=bind', `src=${source}`, `dst=${target}`, ...flags];
+    return fields
+        .map(field => (/[",\n\r]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field))
+        .join(',');
+}
+/**
+ * Runs `docker <args>` attached, streaming the log (stdout and stderr as they come) and
+ * keeping its tail. At the timeout the container itself is killed (`docker kill`), not only
+ * the client; the container is removed on every path.
+ */
+/** Node fires a longer timer at once; a build over 24.8 days is stopped there. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+async function runContainer(args, options) {
+    const { run, name } = options;
+    const now = options.now ?? Date.now;
+    const tail = new LogTail(options.tailLines ?? 200, options.tailChars ?? 64 * 1024);
+    const decoders = { out: new external_node_string_decoder_namespaceObject.StringDecoder('utf8'), err: new external_node_string_decoder_namespaceObject.StringDecoder('utf8') };
+    const onChunk = (stream) => (chunk) => {
+        tail.push(decoders[stream].write(chunk));
+        options.onLog?.(chunk);
+    };
+    const started = now();
+    let timer;
+    try {
+        const client = run('docker', args, { onStdout: onChunk('out'), onStderr: onChunk('err') });
+        const expired = new Promise(resolve => {
+            timer = setTimeout(() => resolve('expired'), Math.min(options.timeoutSeconds * 1000, MAX_TIMER_MS));
+        });
+        const timedOut = (await Promise.race([client, expired])) === 'expired';
+        if (timedOut)
+            await run('docker', ['kill', name]);
+        const { exitCode } = await client;
+        tail.push(decoders.out.end() + decoders.err.end());
+        const result = { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut };
+        // A kill (128 + signal) or docker's own failure (125-127): ask the daemon why, before removal.
+        return timedOut || exitCode < 125 ? result : { ...result, ...(await endState(run, name)) };
+    }
+    finally {
+        clearTimeout(timer);
+        // A failure to start docker at all is already the error being thrown: keep that one.
+        await run('docker', ['rm', '--force', name]).catch(() => undefined);
+    }
+}
+async function endState(run, name) {
+    const inspected = await run('docker', ['inspect', '--format', '{{.State.OOMKilled}}', name]);
+    if (inspected.exitCode === 0)
+        return { oomKilled: inspected.stdout.trim() === 'true' };
+    const reason = lastLine(inspected.stderr);
+    return DAEMON_GONE.test(reason) ? { daemonLost: reason } : {};
+}
+const DAEMON_GONE = /cannot connect to the docker daemon|is the docker daemon running|error during connect/i;
+/** The end of a log: at most `maxLines` lines and `maxChars` characters. */
+class LogTail {
+    maxLines;
+    maxChars;
+    buffer = '';
+    constructor(maxLines, maxChars) {
+        this.maxLines = maxLines;
+        this.maxChars = maxChars;
+    }
+    push(text) {
+        this.buffer += text;
+        if (this.buffer.length > 2 * this.maxChars)
+            this.buffer = this.buffer.slice(-this.maxChars);
+    }
+    text() {
+        const lines = this.buffer.slice(-this.maxChars).split('\n');
+        // A trailing newline leaves an empty last element that is not a line of its own.
+        const last = lines.at(-1) === '' ? lines.length - 1 : lines.length;
+        return lines.slice(Math.max(0, last - this.maxLines)).join('\n');
+    }
+}
+
+// EXTERNAL MODULE: ./src/protocol/isa.ts
+var protocol_isa = __nccwpck_require__(5479);
+;// CONCATENATED MODULE: ./src/reproduce/cpu-features.ts
+// PROTOCOL.md 4.1: before a build pinned to `build.isa`, every CPU of the container's CPU set
+// must have the level's /proc/cpuinfo flags.
+
+
+
+const readProcCpuInfo = () => (0,promises_namespaceObject.readFile)('/proc/cpuinfo', 'utf8');
+const VENDORS = { GenuineIntel: 'intel', AuthenticAMD: 'amd' };
+/** Parses /proc/cpuinfo text (x86: one `key : value` block per processor). Pure. */
+function parseCpuInfo(text) {
+    const flags = new Map();
+    let vendor;
+    for (const block of text.split(/\n\s*\n/)) {
+        const fields = new Map();
+        for (const line of block.split('\n')) {
+            const colon = line.indexOf(':');
+            if (colon > 0)
+                fields.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+        }
+        const processor = fields.get('processor');
+        if (processor === undefined || !/^\d+$/.test(processor))
+            continue;
+        flags.set(Number(processor), new Set((fields.get('flags') ?? '').split(/\s+/).filter(Boolean)));
+        vendor ??= VENDORS[fields.get('vendor_id') ?? ''];
+    }
+    return { flags, ...(vendor === undefined ? {} : { vendor }) };
+}
+/**
+ * The flags of the level that CPUs 0 to `cpus - 1` (the `--cpuset-cpus` of the build) lack,
+ * in the level's order; a CPU missing from the report lacks them all. Pure.
+ */
+function missingIsaFlags(info, level, cpus) {
+    const needed = (0,protocol_isa/* isaCpuFlags */.fv)(level);
+    const missing = new Set();
+    for (let cpu = 0; cpu < cpus; cpu++) {
+        const has = info.flags.get(cpu);
+        for (const flag of needed)
+            if (!has?.has(flag))
+                missing.add(flag);
+    }
+    return needed.filter(flag => missing.has(flag));
+}
+/** Throws `unverifiable` naming the missing flags and the fix when this runner cannot run the level. */
+async function checkCpuFeatures(level, cpus, read = readProcCpuInfo) {
+    const text = await read().catch((error) => {
+        throw (0,errors/* unverifiable */.vm)(`predicate.build.isa: the ledger pins ${level} but /proc/cpuinfo cannot be read to check this runner's CPU (${error.message}): run on a Linux runner`);
+    });
+    const missing = missingIsaFlags(parseCpuInfo(text), level, cpus);
+    if (missing.length > 0)
+        throw (0,errors/* unverifiable */.vm)(`predicate.build.isa: the ledger pins ${level} but this runner's CPU lacks ${missing.join(' ')} (/proc/cpuinfo, ${cpus === 1 ? 'CPU 0' : `CPUs 0-${cpus - 1}`}): run on a runner whose CPU has ${level}`);
+}
+
+// EXTERNAL MODULE: ./src/protocol/paths.ts
+var paths = __nccwpck_require__(8240);
+;// CONCATENATED MODULE: ./src/reproduce/dependencies.ts
+
+
+
+
+
+
+/**
+ * Checks each `dependencies[].name` (PROTOCOL.md section 2): a regular file inside `srcDir`,
+ * reached without a symbolic link on the way (every component is lstat'ed, so a link in the
+ * source cannot point the check at a file elsewhere), whose sha256 is the ledger's.
+ */
+async function checkDependencies(srcDir, dependencies) {
+    for (const [index, dependency] of dependencies.entries()) {
+        const field = `predicate.dependencies[${index}]`;
+        const file = await locate(srcDir, dependency.name, field);
+        const actual = await sha256File(file);
+        if (actual !== dependency.sha256) {
+            throw (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(dependency.name)}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
+                'the file at the commit differs from the one the ledger was written for');
+        }
+    }
+}
+async function locate(srcDir, name, field) {
+    const fail = (reason) => (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(name)}: ${reason}`);
+    if ((0,paths/* unsafePathReason */.m)(name) !== undefined)
+        throw fail('not a plain relative path');
+    const segments = name.split('/');
+    let current = srcDir;
+    for (const [i, segment] of segments.entries()) {
+        current = external_node_path_default().join(current, segment);
+        const shown = segments.slice(0, i + 1).join('/');
+        const stats = await (0,promises_namespaceObject.lstat)(current).catch(() => undefined);
+        if (stats === undefined)
+            throw fail('not found in the source tree');
+        if (stats.isSymbolicLink())
+            throw fail(`${shown} is a symbolic link, which is not followed`);
+        const last = i === segments.length - 1;
+        if (!last && !stats.isDirectory())
+            throw fail(`${shown} is not a directory`);
+        if (last && !stats.isFile())
+            throw fail('not a regular file');
+    }
+    return current;
+}
+async function sha256File(file) {
+    const handle = await (0,promises_namespaceObject.open)(file, promises_namespaceObject.constants.O_RDONLY | promises_namespaceObject.constants.O_NOFOLLOW);
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    try {
+        for await (const chunk of handle.createReadStream({ autoClose: false }))
+            hash.update(chunk);
+    }
+    finally {
+        await handle.close();
+    }
+    return hash.digest('hex');
+}
+
+;// CONCATENATED MODULE: ./src/reproduce/emulation.ts
+// Publisher-side CPU emulation: the build under qemu-user as if on another CPU, for
+// `verify-model build --emulate-cpu` and `--cross-check`. Never used by `verify` or the action.
+
+
+
+
+
+
+/**
+ * qemu's x86 CPU models and the level each gives under qemu 7.2 (Debian bookworm), measured
+ * with GCC's `__builtin_cpu_supports("x86-64-vN")` under `qemu-x86_64-static -cpu MODEL`.
+ * TCG emulates no AVX-512, so the AVX-512 server models are x86-64-v3 here and no model is v4.
+ * The preferred model of each vendor and level comes first.
+ */
+const QEMU_CPU_MODELS = [
+    { name: 'Nehalem', vendor: 'intel', level: 'x86-64-v2' },
+    { name: 'Westmere', vendor: 'intel', level: 'x86-64-v2' },
+    { name: 'SandyBridge', vendor: 'intel', level: 'x86-64-v2' },
+    { name: 'IvyBridge', vendor: 'intel', level: 'x86-64-v2' },
+    { name: 'Haswell', vendor: 'intel', level: 'x86-64-v3' },
+    { name: 'Broadwell', vendor: 'intel', level: 'x86-64-v3' },
+    { name: 'Skylake-Client', vendor: 'intel', level: 'x86-64-v3' },
+    { name: 'Skylake-Server', vendor: 'intel', level: 'x86-64-v3' },
+    { name: 'Cascadelake-Server', vendor: 'intel', level: 'x86-64-v3' },
+    { name: 'Icelake-Server', vendor: 'intel', level: 'x86-64-v3' },
+    { name: 'Cooperlake', vendor: 'intel', level: 'x86-64-v3' },
+    { name: 'Opteron_G4', vendor: 'amd', level: 'x86-64-v2' },
+    { name: 'Opteron_G5', vendor: 'amd', level: 'x86-64-v2' },
+    { name: 'EPYC', vendor: 'amd', level: 'x86-64-v3' },
+    { name: 'EPYC-Rome', vendor: 'amd', level: 'x86-64-v3' },
+    { name: 'EPYC-Milan', vendor: 'amd', level: 'x86-64-v3' }
+];
+/** Where Debian's `qemu-user-static` installs the emulator. */
+const DEFAULT_QEMU_PATH = '/usr/bin/qemu-x86_64-static';
+const QEMU_INSTALL_HINT = 'sudo apt-get install qemu-user-static';
+/** Where the emulator is mounted in the build container (read-only). */
+const QEMU_CONTAINER_PATH = '/.verify-model/qemu-x86_64-static';
+/** Where qemu writes its system-call log (`-strace`), to find the programs that ran natively. */
+const QEMU_LOG_DIR = '/.verify-model/log';
+const QEMU_LOG_NAME = 'qemu.log';
+function findCpuModel(name) {
+    return QEMU_CPU_MODELS.find(model => model.name === name);
+}
+/** The model names, for an error message. */
+function cpuModelNames() {
+    return QEMU_CPU_MODELS.map(m => `${m.name} (${m.level})`).join(', ');
+}
+/**
+ * The model a cross-check runs: of the ledger's level (the lowest level when unpinned, so a
+ * dependence on the CPU shows), from the other vendor than the host's where qemu has one.
+ * Undefined when qemu emulates no CPU of that level.
+ */
+function crossCheckModel(isa, hostVendor) {
+    const level = isa ?? protocol_isa/* ISA_LEVELS */.ws[0];
+    const ofLevel = QEMU_CPU_MODELS.filter(m => m.level === level);
+    const otherVendor = hostVendor === 'intel' ? 'amd' : 'intel';
+    return ofLevel.find(m => m.vendor === otherVendor) ?? ofLevel[0];
+}
+/** Whether a model can run a build pinned to `isa` (any model runs an unpinned one). */
+function modelRunsLevel(model, isa) {
+    return isa === undefined || (0,protocol_isa/* compareIsaLevels */.Sm)(model.level, isa) >= 0;
+}
+/**
+ * The `docker run` argv of `buildRunArgs` with the build under qemu-user: the emulator mounted
+ * read-only, and the command prefixed with it, `-cpu MODEL` and a system-call log (qemu-user
+ * emulates no `execve`: a program the build execs runs on the host's CPU, and the log shows it). Pure. `image` is the reference
+ * the argv runs; the command after it is replaced by `program` and the command's arguments.
+ */
+function emulatedRunArgs(args, image, command, emulation) {
+    const at = args.indexOf('--entrypoint');
+    if (at < 0 || args[at + 2] !== image)
+        throw new Error('emulatedRunArgs: the argv has no --entrypoint before the image');
+    return [
+        ...args.slice(0, at),
+        '--mount',
+        bindMount(emulation.qemuPath, QEMU_CONTAINER_PATH, 'readonly'),
+        '--mount',
+        bindMount(emulation.logDir, QEMU_LOG_DIR),
+        ...args.slice(at, at + 3),
+        QEMU_CONTAINER_PATH,
+        '-cpu',
+        emulation.model.name,
+        '-strace',
+        '-D',
+        external_node_path_default().posix.join(QEMU_LOG_DIR, QEMU_LOG_NAME),
+        emulation.program,
+        ...command.slice(1)
+    ];
+}
+/** Throws `unverifiable` with the install command when the host has no usable qemu-user. */
+async function checkQemu(qemuPath) {
+    await (0,promises_namespaceObject.access)(qemuPath, promises_namespaceObject.constants.X_OK).catch(() => {
+        throw (0,errors/* unverifiable */.vm)(`emulation needs qemu-user for x86-64 at ${qemuPath}, which is missing or not executable: install it with \`${QEMU_INSTALL_HINT}\``);
+    });
+}
+/** What docker uses when the image sets no PATH. */
+const DOCKER_DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/**
+ * The absolute path in the image of the command's program, looked up the way the container
+ * runtime does (`PATH` of `build.env`, else of the image, else docker's default), since
+ * qemu-user opens its program by path. A program with a `/` is used as written.
+ */
+async function resolveProgram(run, ledger) {
+    const program = ledger.build.command[0];
+    if (program.includes('/'))
+        return program;
+    const image = ledger.environment.reference;
+    const searchPath = ledger.build.env.PATH ?? (await imagePath(run, image)) ?? DOCKER_DEFAULT_PATH;
+    const created = await run('docker', ['create', '--entrypoint', '', image, program]);
+    if (created.exitCode !== 0)
+        throw (0,errors/* unverifiable */.vm)(`emulation: docker create ${image} failed: ${created.stderr.trim()}`);
+    const container = created.stdout.trim();
+    try {
+        for (const dir of searchPath.split(':').filter(d => d.startsWith('/'))) {
+            const candidate = external_node_path_default().posix.join(dir, program);
+            const copied = await run('docker', ['cp', `${container}:${candidate}`, '-']);
+            if (copied.exitCode === 0)
+                return candidate;
+        }
+    }
+    finally {
+        await run('docker', ['rm', '--force', container]).catch(() => undefined);
+    }
+    throw (0,errors/* unverifiable */.vm)(`build.command[0]: '${(0,encoding/* clip */.$Q)(program)}' is not in the image's PATH (${searchPath}), so qemu-user cannot run it: write the program's absolute path`);
+}
+async function imagePath(run, image) {
+    const inspected = await run('docker', [
+        'image',
+        'inspect',
+        '--format',
+        '{{json .Config.Env}}',
+        image
+    ]);
+    if (inspected.exitCode !== 0)
+        return undefined;
+    const env = JSON.parse(inspected.stdout);
+    return env?.find(entry => entry.startsWith('PATH='))?.slice('PATH='.length);
+}
+/**
+ * The programs a build under qemu-user exec'd (so ran natively, not emulated), from qemu's
+ * `-strace` log lines `PID execve("PATH",{…}) = …`; failed attempts (`= -1 errno=…`) are left out.
+ */
+async function nativePrograms(lines, max = 10) {
+    const programs = new Set();
+    for await (const line of lines) {
+        const match = /^\d+ execve\("((?:[^"\\]|\\.)*)",\{(?:"((?:[^"\\]|\\.)*)")?/.exec(line);
+        if (match === null || / = -1 errno=/.test(line))
+            continue;
+        // busybox runs its applets by exec'ing itself.
+        const [, file, argv0] = match;
+        const program = file === '/proc/self/exe' && argv0 ? `${argv0} (${file})` : file;
+        if (programs.size < max)
+            programs.add(program);
+    }
+    return [...programs];
+}
+
 ;// CONCATENATED MODULE: external "node:stream"
 const external_node_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
 ;// CONCATENATED MODULE: external "node:stream/promises"
@@ -6104,7 +7105,7 @@ const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createR
 ;// CONCATENATED MODULE: external "node:zlib"
 const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 // EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(118);
+var tar_stream = __nccwpck_require__(6118);
 // EXTERNAL MODULE: ./node_modules/yauzl/index.js
 var yauzl = __nccwpck_require__(663);
 ;// CONCATENATED MODULE: ./src/reproduce/archive.ts
@@ -6750,6 +7751,14 @@ function gitReason(result) {
         .filter(Boolean);
     return (lines.find(l => /^(fatal|error):/.test(l)) ?? lines.at(-1) ?? `exit code ${result.exitCode}`);
 }
+/**
+ * A fresh copy of an exported tree for one more build run (a segmented build runs N times, each
+ * on an untouched `/src`): links copied as links, every mtime set to `sourceDateEpoch` again.
+ */
+async function copySourceTree(from, to, epoch) {
+    await (0,promises_namespaceObject.cp)(from, to, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false });
+    await setTreeMtime(to, epoch);
+}
 /** Sets the mtime of `root` and everything under it (of links themselves, never their targets). */
 async function setTreeMtime(root, epoch) {
     for (const dirent of await (0,promises_namespaceObject.readdir)(root, { withFileTypes: true })) {
@@ -6777,6 +7786,10 @@ async function setTreeMtime(root, epoch) {
 
 
 
+
+
+
+
 /**
  * Runs PROTOCOL.md section 4 for a ledger: source at its commit, dependencies, dataset,
  * image by digest, one `docker run` under the contract, then the outputs' tree digest.
@@ -6784,6 +7797,20 @@ async function setTreeMtime(root, epoch) {
  * directories and the container are removed on every path.
  */
 async function reproduce(ledger, options, deps) {
+    if (options.keepOutputsIn !== undefined)
+        await mustNotExist(options.keepOutputsIn);
+    return withPreparedBuild(ledger, options, deps, async (prepared) => {
+        const result = await prepared.run(options);
+        const { dataset, commit, imageReference } = prepared;
+        return { ...result, dataset, commit, imageReference };
+    });
+}
+/**
+ * Fetches and checks everything a ledger's build needs once (policy, source, dependencies,
+ * dataset, image), then hands `use` a build it can run as often as it likes (a segmented
+ * build's runs, or the few a spot check re-runs). Everything is removed when `use` settles.
+ */
+async function withPreparedBuild(ledger, options, deps, use) {
     const { build } = ledger;
     const phase = options.onPhase ?? (() => undefined);
     const runner = {
@@ -6791,12 +7818,10 @@ async function reproduce(ledger, options, deps) {
         hostCpus: deps.hostCpus ?? external_node_os_default().availableParallelism()
     };
     checkRunnable(build, runner);
-    if (options.keepOutputsIn !== undefined)
-        await mustNotExist(options.keepOutputsIn);
+    await checkBuildCpu(ledger, options.emulate, deps.readCpuInfo);
     const scratch = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(options.workDir, 'reproduce-'));
     try {
-        const srcDir = external_node_path_default().join(scratch, 'src');
-        const outDir = external_node_path_default().join(scratch, 'out');
+        const srcDir = external_node_path_default().join(scratch, 'source');
         phase('source', ledger.source.uri);
         await fetchSource(ledger.source, srcDir, {
             run: deps.run,
@@ -6812,6 +7837,41 @@ async function reproduce(ledger, options, deps) {
         phase('image', ledger.environment.reference);
         await preflight(deps.run);
         await pullImage(deps.run, ledger.environment, { sleep: deps.sleep });
+        let runs = 0;
+        const context = {
+            ledger,
+            runner,
+            deps,
+            srcDir,
+            dataDir: dataset?.dir,
+            timeoutSeconds: Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity),
+            memoryBytes: options.memoryBytes ?? defaultMemoryBytes(),
+            emulate: options.emulate,
+            maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+        };
+        return await use({
+            dataset: dataset?.digest,
+            commit: ledger.source.gitCommit,
+            imageReference: ledger.environment.reference,
+            run: (runOptions = {}) => runOnce(context, external_node_path_default().join(scratch, `run-${++runs}`), runOptions)
+        });
+    }
+    finally {
+        await removeBuildTree(scratch, deps.run);
+    }
+}
+/** One `docker run` under the contract, in `runDir`, which is removed before returning. */
+async function runOnce(context, runDir, options) {
+    const { ledger, deps, timeoutSeconds, memoryBytes } = context;
+    const { build } = ledger;
+    const phase = options.onPhase ?? (() => undefined);
+    if (options.keepOutputsIn !== undefined)
+        await mustNotExist(options.keepOutputsIn);
+    try {
+        const srcDir = external_node_path_default().join(runDir, 'src');
+        const outDir = external_node_path_default().join(runDir, 'out');
+        await (0,promises_namespaceObject.mkdir)(runDir);
+        await copySourceTree(context.srcDir, srcDir, build.sourceDateEpoch);
         // The build runs as uid 1000, the verifier as whoever runs it (root here, uid 1001 on
         // GitHub runners): /src and /out must be writable by the build whatever their owner, and
         // what the build writes (umask 022 by default) stays readable for hashing afterwards.
@@ -6819,9 +7879,19 @@ async function reproduce(ledger, options, deps) {
         await (0,promises_namespaceObject.mkdir)(outDir);
         await (0,promises_namespaceObject.chmod)(outDir, 0o777);
         const name = `verify-model-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
-        const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity);
-        const memoryBytes = options.memoryBytes ?? defaultMemoryBytes();
-        const args = buildRunArgs(ledger, { src: srcDir, data: dataset?.dir, out: outDir }, { name, ...runner, memory: String(memoryBytes) });
+        const nativeArgs = buildRunArgs(ledger, { src: srcDir, data: context.dataDir, out: outDir, prev: options.prevDir }, { name, ...context.runner, memory: String(memoryBytes), segment: options.segment });
+        const qemuLogDir = external_node_path_default().join(runDir, 'qemu-log');
+        if (context.emulate !== undefined) {
+            await (0,promises_namespaceObject.mkdir)(qemuLogDir);
+            await (0,promises_namespaceObject.chmod)(qemuLogDir, 0o777);
+        }
+        const args = context.emulate === undefined
+            ? nativeArgs
+            : emulatedRunArgs(nativeArgs, ledger.environment.reference, build.command, {
+                ...context.emulate,
+                program: await resolveProgram(deps.run, ledger),
+                logDir: qemuLogDir
+            });
         phase('build', `${name}: ${JSON.stringify(build.command)}`);
         const container = await runContainer(args, {
             run: deps.run,
@@ -6830,25 +7900,18 @@ async function reproduce(ledger, options, deps) {
             onLog: options.onLog,
             now: deps.now
         });
-        if (container.timedOut)
-            throw (0,errors/* unverifiable */.vm)(`build exceeded timeoutSeconds=${timeoutSeconds}: killed`, container.logTail);
-        if (container.daemonLost !== undefined)
-            throw (0,errors/* unverifiable */.vm)(`the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`, container.logTail);
-        if (container.oomKilled)
-            throw (0,errors/* unverifiable */.vm)(`the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`, container.logTail);
-        if (container.exitCode === DOCKER_RUN_FAILED)
-            throw (0,errors/* unverifiable */.vm)(`docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`, container.logTail);
-        if (container.exitCode !== 0)
-            throw (0,errors/* unverifiable */.vm)(`the build exited with code ${container.exitCode}: see the log tail`, container.logTail);
-        phase('outputs', build.outputs?.join(', ') ?? 'all of /out');
-        const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-        const outputs = await checkOutputSize(outDir, maxOutputBytes)
-            .then(() => collectOutputs(outDir, build.outputs, { onProgress: options.onHashProgress }))
+        checkContainer(container, timeoutSeconds, memoryBytes);
+        phase('outputs', options.wholeOut ? 'all of /out' : (build.outputs?.join(', ') ?? 'all of /out'));
+        const outputs = await checkOutputSize(outDir, context.maxOutputBytes)
+            .then(() => collectOutputs(outDir, options.wholeOut ? undefined : build.outputs, {
+            onProgress: options.onHashProgress
+        }))
             .catch(error => {
             throw error instanceof errors/* VerifyError */.Gz
                 ? error
                 : (0,errors/* unverifiable */.vm)(`cannot read the outputs the build left in /out: ${error.message}`);
         });
+        const natives = context.emulate === undefined ? undefined : await readNativePrograms(qemuLogDir);
         let keptDir = outDir;
         if (options.keepOutputsIn !== undefined) {
             await moveDirectory(outDir, options.keepOutputsIn);
@@ -6860,13 +7923,52 @@ async function reproduce(ledger, options, deps) {
             exitCode: container.exitCode,
             durationMs: container.durationMs,
             logTail: container.logTail,
-            dataset: dataset?.digest,
-            commit: ledger.source.gitCommit,
-            imageReference: ledger.environment.reference
+            ...(natives === undefined ? {} : { nativePrograms: natives })
         };
     }
     finally {
-        await removeBuildTree(scratch, deps.run);
+        await removeBuildTree(runDir, deps.run);
+    }
+}
+/** A run that did not end with exit 0 on its own is a failed build: unverifiable, saying why. */
+function checkContainer(container, timeoutSeconds, memoryBytes) {
+    if (container.timedOut)
+        throw (0,errors/* unverifiable */.vm)(`build exceeded timeoutSeconds=${timeoutSeconds}: killed`, container.logTail);
+    if (container.daemonLost !== undefined)
+        throw (0,errors/* unverifiable */.vm)(`the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`, container.logTail);
+    if (container.oomKilled)
+        throw (0,errors/* unverifiable */.vm)(`the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`, container.logTail);
+    if (container.exitCode === DOCKER_RUN_FAILED)
+        throw (0,errors/* unverifiable */.vm)(`docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`, container.logTail);
+    if (container.exitCode !== 0)
+        throw (0,errors/* unverifiable */.vm)(`the build exited with code ${container.exitCode}: see the log tail`, container.logTail);
+}
+/**
+ * PROTOCOL.md 4.1: the CPU the build runs on has the pinned level. Under emulation that CPU is
+ * the qemu model (the host's flags do not matter), and qemu-user must be installed.
+ */
+async function checkBuildCpu(ledger, emulate, readCpuInfo) {
+    const { isa, cpus } = ledger.build;
+    if (emulate === undefined) {
+        if (isa !== undefined)
+            await checkCpuFeatures(isa, cpus, readCpuInfo);
+        return;
+    }
+    if (!modelRunsLevel(emulate.model, isa))
+        throw (0,errors/* unverifiable */.vm)(`predicate.build.isa: the ledger pins ${isa} but the emulated CPU ${emulate.model.name} is ${emulate.model.level} (under qemu-user): choose a CPU model of ${isa} or above`);
+    await checkQemu(emulate.qemuPath);
+}
+async function readNativePrograms(logDir) {
+    const file = external_node_path_default().join(logDir, QEMU_LOG_NAME);
+    const stream = (0,external_node_fs_.createReadStream)(file, { encoding: 'utf8' });
+    try {
+        return await nativePrograms((0,external_node_readline_namespaceObject.createInterface)({ input: stream, crlfDelay: Infinity }));
+    }
+    catch (error) {
+        throw (0,errors/* unverifiable */.vm)(`emulation: cannot read qemu's system-call log ${file} (${error.message}): the build's programs cannot be told emulated`);
+    }
+    finally {
+        stream.destroy();
     }
 }
 /** Checked before anything is hashed: a runaway build's /out is not worth reading. */
@@ -6938,6 +8040,524 @@ function diffManifests(expected, actual) {
         changed: sortByPathBytes(changed, byPath),
         same
     };
+}
+
+;// CONCATENATED MODULE: ./src/segments/state-archive.ts
+// A segment's state as published (PROTOCOL.md section 9): a tar of run i's whole /out. Written
+// the same way every time (entries in path-byte order, fixed owner, mode and mtime), so equal
+// states give equal archives; read with the dataset's unpacking rules (section 4).
+
+
+
+
+
+
+
+
+/** Writes `dir` (a valid tree: regular files only) as a tar to `file`; returns the tree digest. */
+async function writeStateArchive(dir, file) {
+    const digest = await treeSha256(dir);
+    const pack = tar_stream.pack();
+    // streamx streams work in node's pipeline; only their typings differ.
+    const written = (0,external_node_stream_promises_namespaceObject.pipeline)(pack, (0,external_node_fs_.createWriteStream)(file, { flags: 'wx' }));
+    written.catch(() => { });
+    try {
+        for (const entry of digest.manifest) {
+            const source = external_node_path_default().join(dir, ...entry.path.split('/'));
+            const stats = await (0,promises_namespaceObject.lstat)(source);
+            if (!stats.isFile() || stats.size !== entry.size)
+                throw new Error(`${source} changed while the state archive was written`);
+            const sink = pack.entry({
+                name: entry.path,
+                size: entry.size,
+                mode: stats.mode & 0o111 ? 0o755 : 0o644,
+                mtime: new Date(0),
+                uid: 0,
+                gid: 0,
+                uname: '',
+                gname: '',
+                type: 'file'
+            });
+            await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(source), sink);
+        }
+        pack.finalize();
+    }
+    catch (error) {
+        pack.destroy(error);
+        throw error;
+    }
+    await written;
+    return digest;
+}
+/** Unpacks a state archive into `dir` and returns its tree digest, checked against the transcript. */
+async function unpackState(file, dir, options) {
+    await unpackArchive(file, dir, { label: options.label, limits: options.limits });
+    const digest = await treeSha256(dir);
+    if (options.expectedRoot !== undefined && digest.root !== options.expectedRoot)
+        throw (0,errors/* mismatch */.J4)(`${options.label} unpacks to root ${digest.root}, but the transcript commits to ${options.expectedRoot}: the published state is not the one signed`);
+    return digest;
+}
+
+;// CONCATENATED MODULE: ./src/segments/run.ts
+// Running a segmented build (PROTOCOL.md section 9) on a prepared build: all N runs in order for
+// the publisher, or one run from a published state for a verifier's spot check.
+
+
+
+
+/** The file name of state `index` in a `--states` directory. */
+function stateArchiveName(index) {
+    return `state-${index}.tar`;
+}
+/**
+ * The publisher's build: runs 1..N in order, each resuming from the previous state as it is
+ * published (the archive unpacked again), so that a verifier's /prev is byte for byte the
+ * publisher's.
+ */
+async function buildSegments(prepared, options) {
+    await (0,promises_namespaceObject.mkdir)(options.statesDir, { recursive: true });
+    const states = [];
+    let prevDir;
+    for (let index = 1; index <= options.segments; index++) {
+        options.onSegmentStart?.(index);
+        const kept = external_node_path_default().join(options.workDir, `out-${index}`);
+        const result = await prepared.run({
+            segment: index,
+            prevDir,
+            wholeOut: true,
+            keepOutputsIn: kept,
+            onLog: options.onLog
+        });
+        const archive = external_node_path_default().join(options.statesDir, stateArchiveName(index));
+        const written = await writeStateArchive(kept, archive);
+        await removeBuildTree(kept, options.run);
+        if (written.root !== result.outputs.root)
+            throw new Error(`state ${index} changed between hashing (${result.outputs.root}) and archiving (${written.root})`);
+        const unpacked = external_node_path_default().join(options.workDir, `state-${index}`);
+        await unpackState(archive, unpacked, {
+            label: `state ${index} (${archive})`,
+            expectedRoot: written.root
+        });
+        if (prevDir !== undefined)
+            await (0,promises_namespaceObject.rm)(prevDir, { recursive: true, force: true });
+        prevDir = unpacked;
+        states.push(written.root);
+        options.onSegmentDone?.(index, written.root, result.durationMs);
+    }
+    return { states, lastStateDir: prevDir };
+}
+/** Re-runs segment `index` from `prevDir` (already checked to be S_(index-1)); compares nothing. */
+async function rerunSegment(prepared, index, prev, expectedRoot, onLog) {
+    const result = await prepared.run({ segment: index, prevDir: prev?.dir, wholeOut: true, onLog });
+    return {
+        index,
+        ...(prev === undefined ? {} : { prevRoot: prev.root }),
+        expectedRoot,
+        root: result.outputs.root,
+        durationMs: result.durationMs
+    };
+}
+
+;// CONCATENATED MODULE: ./src/segments/selection.ts
+// Which segments a verifier re-runs (PROTOCOL.md section 9), and what that leaves to chance.
+
+const cryptoRandom = maxExclusive => (0,external_node_crypto_.randomInt)(maxExclusive);
+/**
+ * `K` (a number of random segments), `all`, or a comma list of 1-based indices. A list of one
+ * index ends with a comma (`7,`), so that it is not read as a count.
+ */
+function parseSegmentSelection(text) {
+    const value = text.trim();
+    if (value === 'all')
+        return { kind: 'all' };
+    if (/^\d+$/.test(value))
+        return { kind: 'random', count: positive(value, value) };
+    const parts = value.split(',').map(part => part.trim());
+    if (parts.at(-1) === '' && parts.length > 1)
+        parts.pop();
+    if (parts.length === 0 || parts.some(part => !/^\d+$/.test(part)))
+        throw new Error(`expected a number of segments to draw (e.g. 3), all, or a comma list of segment indices (e.g. 2,5,7, or 7, for one); got '${text}'`);
+    const indices = parts.map(part => positive(part, text));
+    if (new Set(indices).size !== indices.length)
+        throw new Error(`segment indices must be distinct; got '${text}'`);
+    return { kind: 'indices', indices: [...indices].sort((a, b) => a - b) };
+}
+function positive(part, text) {
+    const n = Number(part);
+    if (!Number.isSafeInteger(n) || n < 1)
+        throw new Error(`expected numbers from 1 up; got '${text}'`);
+    return n;
+}
+/** The sorted indices to re-run for a build of `segments` runs; throws naming what does not fit. */
+function resolveSelection(selection, segments, random = cryptoRandom) {
+    if (selection.kind === 'all')
+        return Array.from({ length: segments }, (_, i) => i + 1);
+    if (selection.kind === 'indices') {
+        const outside = selection.indices.filter(i => i > segments);
+        if (outside.length > 0)
+            throw new Error(`segment ${outside.join(', ')} does not exist: the build has ${segments} segments (1 to ${segments})`);
+        return selection.indices;
+    }
+    if (selection.count > segments)
+        throw new Error(`${selection.count} segments asked for, but the build has ${segments}: give at most ${segments} (or all)`);
+    return drawSegments(segments, selection.count, random);
+}
+/**
+ * `k` distinct indices drawn uniformly from `1..n` (Floyd's algorithm: every k-subset equally
+ * likely, k calls to the generator), sorted.
+ */
+function drawSegments(n, k, random = cryptoRandom) {
+    if (!Number.isSafeInteger(k) || k < 0 || k > n)
+        throw new Error(`cannot draw ${k} of ${n}`);
+    const chosen = new Set();
+    for (let j = n - k + 1; j <= n; j++) {
+        const t = random(j) + 1;
+        if (!Number.isSafeInteger(t) || t < 1 || t > j)
+            throw new Error(`the random generator returned ${t - 1}, outside 0..${j - 1}`);
+        chosen.add(chosen.has(t) ? j : t);
+    }
+    return [...chosen].sort((a, b) => a - b);
+}
+/**
+ * The chance that a transcript with `forged` forged segments escapes `k` distinct random
+ * re-runs of `n`: C(n − m, k) / C(n, k) = Π_{j<k} (n − m − j) / (n − j), each factor in [0, 1].
+ */
+function escapeProbability(n, forged, k) {
+    if (forged + k > n)
+        return 0;
+    let p = 1;
+    for (let j = 0; j < k; j++)
+        p *= (n - forged - j) / (n - j);
+    return p;
+}
+/** The two chances a report gives: one forged segment, and a tenth of them (⌈N/10⌉, at least 1). */
+function escapeChances(n, k) {
+    const tenth = Math.max(1, Math.ceil(n / 10));
+    return [1, tenth].map(forged => ({
+        forged,
+        probability: escapeProbability(n, forged, k)
+    }));
+}
+/** `0.625`, `7.27e-2` → `62.5 %`, `7.27 %`, `< 0.01 %`: for reports. */
+function formatPercent(probability) {
+    if (probability === 0)
+        return '0 %';
+    const percent = probability * 100;
+    if (percent < 0.01)
+        return '< 0.01 %';
+    return `${Number(percent.toPrecision(3))} %`;
+}
+
+;// CONCATENATED MODULE: external "node:url"
+const external_node_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
+// EXTERNAL MODULE: ./src/protocol/strict-json.ts
+var strict_json = __nccwpck_require__(2834);
+;// CONCATENATED MODULE: ./src/segments/transcript.ts
+// The training transcript (PROTOCOL.md section 9): a second statement, signed with the SBA's
+// keys, that commits to the root of every intermediate state of a segmented build.
+
+
+
+
+
+
+const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+const TRANSCRIPT_PREDICATE_TYPE = 'https://openclaw.dev/training-transcript/v1';
+/** What `stateUri` must contain: replaced by the state's index. */
+const STATE_INDEX_PLACEHOLDER = '{i}';
+// eslint-disable-next-line no-control-regex -- a URI template must not contain whitespace or controls
+const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/;
+/** The statement bytes a publisher signs (2-space JSON and a newline), validated by parsing back. */
+function createTranscriptStatement(transcript) {
+    const statement = {
+        _type: STATEMENT_TYPE,
+        subject: [{ name: 'attestation', digest: { sha256: transcript.attestationDigest } }],
+        predicateType: TRANSCRIPT_PREDICATE_TYPE,
+        predicate: {
+            segments: transcript.segments,
+            states: transcript.states,
+            stateUri: transcript.stateUri
+        }
+    };
+    const bytes = (0,encoding/* utf8 */.As)(`${JSON.stringify(statement, null, 2)}\n`);
+    parseTranscriptStatement(bytes);
+    return bytes;
+}
+/** Every rule on the statement alone; errors are invalid and name the JSON path. */
+function parseTranscriptStatement(payload) {
+    return labelled(() => {
+        const statement = new ledger/* Node */.bP((0,strict_json/* parseStrictJson */.RJ)(payload, 'transcript'), []).object();
+        statement.field('_type').constant(STATEMENT_TYPE);
+        statement.field('predicateType').constant(TRANSCRIPT_PREDICATE_TYPE);
+        const subjects = statement.field('subject').array();
+        const named = subjects.filter(s => s.object().child('name').value === 'attestation');
+        if (named.length !== 1)
+            statement
+                .field('subject')
+                .fail(`expected exactly one subject named 'attestation', got ${named.length}`);
+        const digest = named[0].field('digest').object().field('sha256').hex(32);
+        const predicate = statement.field('predicate').object();
+        const segments = predicate.field('segments').integer(2, ledger/* MAX_SEGMENTS */._Y);
+        const statesNode = predicate.field('states');
+        const states = statesNode.array().map(state => state.hex(32));
+        if (states.length !== segments)
+            statesNode.fail(`expected ${segments} state roots (predicate.segments), got ${states.length}`);
+        const uriNode = predicate.field('stateUri');
+        const stateUri = uriNode.string();
+        if (!stateUri.includes(STATE_INDEX_PLACEHOLDER) || SPACE_OR_CONTROL.test(stateUri))
+            uriNode.fail(`expected a URL or path template containing ${STATE_INDEX_PLACEHOLDER} and no whitespace, got '${(0,encoding/* clip */.$Q)(stateUri)}'`);
+        return { attestationDigest: digest, segments, states, stateUri };
+    });
+}
+/**
+ * The verifier's checks of section 9 on the transcript itself: its signatures (the SBA's trusted
+ * keys and threshold), its subject is this SBA, and it has exactly the ledger's `segments` states.
+ * Any failure is invalid.
+ */
+function verifyTranscript(bytes, trusted, threshold, expected) {
+    const envelope = labelled(() => (0,protocol_envelope/* parseEnvelope */.mE)(bytes));
+    const keys = labelled(() => (0,protocol_envelope/* verifyEnvelope */.FY)(envelope, trusted, threshold));
+    const transcript = parseTranscriptStatement(envelope.payload);
+    if (transcript.attestationDigest !== expected.attestationDigest)
+        throw (0,errors/* invalid */.Gq)(`transcript subject: attestation digest ${transcript.attestationDigest} is not this SBA's ${expected.attestationDigest}: the transcript belongs to another SBA`);
+    if (transcript.segments !== expected.segments)
+        throw (0,errors/* invalid */.Gq)(`transcript predicate.segments: ${transcript.segments} states, but the ledger's build.segments is ${expected.segments}`);
+    return {
+        ...transcript,
+        transcriptDigest: (0,capability/* attestationDigest */.T)(envelope),
+        keyIds: keys.map(k => k.keyId)
+    };
+}
+/** The shared envelope and statement code names its document 'SBA' or 'statement': say 'transcript'. */
+function labelled(body) {
+    try {
+        return body();
+    }
+    catch (error) {
+        if (!(error instanceof errors/* VerifyError */.Gz))
+            throw error;
+        const message = error.message.replace(/^(SBA|statement)\b:?\s*/, '');
+        throw new errors/* VerifyError */.Gz(error.verdict, `transcript ${message}`, error.detail);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/segments/states.ts
+// Fetching the published states of a transcript: `stateUri` with `{i}` replaced, an https URL
+// (with the download limits of src/download.ts), a file:// URL or a path.
+
+
+
+
+
+
+
+
+/** The URL or absolute path of state `index`: the template resolved against the transcript. */
+function stateLocation(template, index, transcriptLocation) {
+    const filled = template.split(STATE_INDEX_PLACEHOLDER).join(String(index));
+    const base = /^[a-z][a-z0-9+.-]*:\/\//i.test(transcriptLocation)
+        ? new URL(transcriptLocation)
+        : (0,external_node_url_namespaceObject.pathToFileURL)(external_node_path_default().resolve(transcriptLocation));
+    const resolved = new URL(filled, base);
+    // A transcript fetched from the web never makes the verifier read its own files.
+    if (resolved.protocol === 'file:' && base.protocol !== 'file:')
+        throw (0,errors/* invalid */.Gq)(`transcript predicate.stateUri: '${(0,encoding/* clip */.$Q)(template)}' names a local file, but the transcript came from ${base.origin}: states of a downloaded transcript must be URLs`);
+    return resolved.protocol === 'file:' ? (0,external_node_url_namespaceObject.fileURLToPath)(resolved) : resolved.href;
+}
+/**
+ * Fetches state `index`, unpacks it (section 4's archive rules) and checks its root is the
+ * transcript's S_index: a differing root is a mismatch, a state that cannot be had unverifiable.
+ */
+async function fetchState(transcript, index, options) {
+    const location = stateLocation(transcript.stateUri, index, options.transcriptLocation);
+    const label = `state ${index} (${location})`;
+    const dir = external_node_path_default().join(options.workDir, `state-${index}`);
+    const archive = /^[a-z][a-z0-9+.-]*:\/\//i.test(location)
+        ? external_node_path_default().join(options.workDir, `state-${index}.archive`)
+        : location;
+    await (0,promises_namespaceObject.mkdir)(options.workDir, { recursive: true });
+    try {
+        if (archive !== location) {
+            await (options.download ?? download)(location, archive, {
+                maxBytes: archiveCap(options.maxBytes)
+            }).catch((error) => {
+                throw error instanceof errors/* VerifyError */.Gz
+                    ? new errors/* VerifyError */.Gz('unverifiable', `${label}: cannot fetch it: ${error.message}`)
+                    : error;
+            });
+        }
+        else {
+            const stats = await (0,promises_namespaceObject.lstat)(archive).catch(() => undefined);
+            if (!stats?.isFile())
+                throw (0,errors/* unverifiable */.vm)(`${label}: cannot fetch it: no such file: publish the state archives where stateUri says`);
+        }
+        const digest = await unpackState(archive, dir, {
+            label,
+            expectedRoot: transcript.states[index - 1],
+            limits: { maxBytes: options.maxBytes }
+        });
+        return { index, dir, digest, location };
+    }
+    catch (error) {
+        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+        throw error;
+    }
+    finally {
+        if (archive !== location)
+            await (0,promises_namespaceObject.rm)(archive, { force: true });
+    }
+}
+/** A tar holds its files plus headers and padding: room for a generous number of entries. */
+function archiveCap(maxBytes) {
+    return maxBytes + 2 ** 30;
+}
+
+;// CONCATENATED MODULE: ./src/verify/report.ts
+const REPORT_SCHEMA_VERSION = 1;
+/** What a report, the job summary and the CLI say about a ledger without `build.isa`. */
+const UNPINNED_ISA_NOTE = "the ledger does not pin build.isa, so the result depends on the runner's CPU (the image's libraries pick their kernels from it): the publisher pins it with build.isa, e.g. `verify-model ledger init --isa x86-64-v3`, and checks with `verify-model build --cross-check`";
+function shortDigest(hex) {
+    return hex.slice(0, 12);
+}
+function describeEntry(entry) {
+    return `${entry.size} B, sha256 ${shortDigest(entry.sha256)}`;
+}
+
+;// CONCATENATED MODULE: ./src/verify/segments.ts
+// The verifier's side of PROTOCOL.md section 9: a segmented build is checked by its signed
+// transcript, the model against state N, and k re-run segments against their state roots.
+
+
+
+
+
+
+
+
+
+
+
+
+/** Runs every rule of section 9; returns the download's digest and the passing reason. */
+async function spotCheckSegments(context) {
+    const { request, deps, attestation, report, checks } = context;
+    const { ledger } = attestation;
+    const segments = ledger.build.segments;
+    if (segments === undefined)
+        throw (0,errors/* unverifiable */.vm)('transcript: the ledger has no build.segments, so there is no transcript to check: remove the transcript and segments');
+    if (request.transcript === undefined || request.segments === undefined)
+        throw (0,errors/* unverifiable */.vm)(`predicate.build.segments: the build runs as ${segments} segments and is checked by its signed transcript: give the transcript and segments (a number k to re-run, or indices)`);
+    checks.start('transcript');
+    const transcript = verifyTranscript(request.transcript.bytes, request.trustedKeys, request.threshold, { attestationDigest: attestation.attestationDigest, segments });
+    let indices;
+    try {
+        indices = resolveSelection(request.segments, segments, deps.random);
+    }
+    catch (error) {
+        throw (0,errors/* unverifiable */.vm)(`segments: ${error.message}`);
+    }
+    const escape = escapeChances(segments, indices.length);
+    report.segments = {
+        total: segments,
+        transcriptDigest: transcript.transcriptDigest,
+        indices,
+        escape,
+        runs: []
+    };
+    checks.pass(`${segments} state roots signed by ${transcript.keyIds.map(shortDigest).join(', ')} for this SBA; re-running ${describeSpotCheck(report.segments)}`);
+    const fetchOptions = {
+        transcriptLocation: request.transcript.location,
+        workDir: external_node_path_default().join(request.workDir, 'states'),
+        maxBytes: request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+    };
+    const downloaded = await context.hashDownload();
+    checks.start('state');
+    await checkFinalState(context, transcript, downloaded, fetchOptions);
+    await withPreparedBuild(ledger, {
+        workDir: request.workDir,
+        datasetDir: request.datasetDir,
+        resolveDataset: deps.resolveDataset,
+        allowNetwork: request.allowNetwork,
+        timeoutCapSeconds: request.timeoutCapSeconds,
+        memoryBytes: request.memoryBytes,
+        maxOutputBytes: request.maxOutputBytes,
+        onPhase: context.onPhase
+    }, { run: deps.run }, async (prepared) => {
+        checks.detail('source', `commit ${prepared.commit}`);
+        checks.detail('dependencies', `${ledger.dependencies.length} pinned file(s) match`);
+        checks.detail('dataset', prepared.dataset ? `root ${prepared.dataset.root}` : 'none declared');
+        checks.detail('image', prepared.imageReference);
+        for (const index of indices) {
+            checks.start(`segment ${index}`);
+            const row = {
+                index,
+                expectedRoot: transcript.states[index - 1],
+                status: 'fail'
+            };
+            report.segments?.runs.push(row);
+            let prev;
+            try {
+                if (index > 1) {
+                    deps.reporter.info(`fetching state ${index - 1}, the segment's /prev`);
+                    prev = await fetchState(transcript, index - 1, fetchOptions);
+                    row.prevRoot = prev.digest.root;
+                }
+                deps.reporter.info(`re-running segment ${index} of ${segments}`);
+                const rerun = await rerunSegment(prepared, index, prev && { dir: prev.dir, root: prev.digest.root }, row.expectedRoot, chunk => deps.reporter.buildLog(chunk));
+                row.root = rerun.root;
+                row.durationMs = rerun.durationMs;
+                if (rerun.root !== row.expectedRoot)
+                    throw (0,errors/* mismatch */.J4)(`segment ${index}: re-run from state ${index - 1} gives root ${rerun.root}, but the transcript commits to S_${index} = ${row.expectedRoot}: the segment did not reproduce`);
+                row.status = 'pass';
+                checks.pass(`S_${index} ${rerun.root} reproduced in ${(rerun.durationMs / 1000).toFixed(1)} s`);
+            }
+            catch (error) {
+                throw error instanceof errors/* VerifyError */.Gz && !error.message.startsWith(`segment ${index}`)
+                    ? new errors/* VerifyError */.Gz(error.verdict, `segment ${index}: ${error.message}`, error.detail)
+                    : error;
+            }
+            finally {
+                if (prev !== undefined)
+                    await (0,promises_namespaceObject.rm)(prev.dir, { recursive: true, force: true });
+            }
+        }
+    });
+    return {
+        downloaded,
+        reason: `${describeSpotCheck(report.segments)}: each reproduced its state root; the download is state ${segments}'s outputs: root ${downloaded.root}`
+    };
+}
+/** The model is run N's /out restricted to build.outputs: state N, fetched, must give the download's root. */
+async function checkFinalState(context, transcript, downloaded, fetchOptions) {
+    const { ledger } = context.attestation;
+    const last = transcript.segments;
+    const state = await fetchState(transcript, last, fetchOptions);
+    try {
+        const outputs = await collectOutputs(state.dir, ledger.build.outputs).catch(error => {
+            throw error instanceof errors/* VerifyError */.Gz
+                ? (0,errors/* mismatch */.J4)(`state ${last} does not hold the model's declared outputs: ${error.message}`)
+                : error;
+        });
+        if (outputs.root !== downloaded.root) {
+            context.report.diff = diffManifests(outputs.manifest, downloaded.manifest);
+            throw (0,errors/* mismatch */.J4)(`the download is not state ${last}'s outputs: state ${last} restricted to build.outputs has root ${outputs.root}, the download ${downloaded.root}`);
+        }
+        context.checks.pass(`state ${last} has root ${state.digest.root}; its outputs are the download (${outputs.root})`);
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(state.dir, { recursive: true, force: true });
+    }
+}
+/** `3 of 8 segments re-run (2, 5, 7)`, and the escape chances: the report's words. */
+function describeSpotCheck(segments) {
+    const { indices, total } = segments;
+    return `${indices.length} of ${total} segments re-run (${indices.join(', ')})`;
+}
+/** `a transcript with 1 forged segment escapes with probability 62.5 %, with ⌈N/10⌉ = 1 …`. */
+function describeEscape(segments) {
+    const [one, tenth] = segments.escape;
+    return (`a transcript with ${one.forged} forged segment escapes with probability ${formatPercent(one.probability)}, ` +
+        `with ⌈N/10⌉ = ${tenth.forged} forged ${formatPercent(tenth.probability)}`);
 }
 
 ;// CONCATENATED MODULE: ./src/compare/tensor-diff.ts
@@ -7055,12 +8675,14 @@ async function firstDifferentByte(expected, actual, length, budget) {
  */
 async function compareElements(expected, actual, layout, elements, budget) {
     const { type, shape, fortranOrder } = layout;
+    const floating = type.kind === 'float' || type.kind === 'bfloat';
     const stats = {
         elements,
         compared: 0,
         differing: 0,
         nanDiffering: 0,
         maxAbsDiff: null,
+        maxAbsValue: null,
         firstDifferent: null
     };
     for await (const chunk of pairedChunks(expected, actual, elements * type.size, budget)) {
@@ -7077,7 +8699,7 @@ async function compareElements(expected, actual, layout, elements, budget) {
                     const index = unravelIndex(first + i, shape, fortranOrder);
                     stats.firstDifferent = { flat: ravelIndex(index, shape), index };
                 }
-                recordDifference(stats, readElement(viewA, offset, type), readElement(viewB, offset, type));
+                recordDifference(stats, readElement(viewA, offset, type), readElement(viewB, offset, type), floating);
             }
         }
         stats.compared += count;
@@ -7090,7 +8712,7 @@ function bytesEqual(a, b, offset, size) {
             return false;
     return true;
 }
-function recordDifference(stats, a, b) {
+function recordDifference(stats, a, b, floating) {
     let difference;
     if (typeof a === 'bigint' || typeof b === 'bigint') {
         const [x, y] = [BigInt(a), BigInt(b)];
@@ -7102,6 +8724,9 @@ function recordDifference(stats, a, b) {
     }
     else {
         difference = Math.abs(a - b);
+        const value = Math.max(Math.abs(a), Math.abs(b));
+        if (floating && (stats.maxAbsValue === null || value > stats.maxAbsValue))
+            stats.maxAbsValue = value;
     }
     if (stats.maxAbsDiff === null || difference > stats.maxAbsDiff)
         stats.maxAbsDiff = difference;
@@ -7433,9 +9058,15 @@ function isIntegerArray(value) {
 
 
 
+
 const DEFAULT_MAX_TENSORS = 20;
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 const DEFAULT_MAX_FILES = 20;
+const DEFAULT_MAX_KEYS = 20;
+/** A larger .json file is compared by bytes. */
+const MAX_JSON_BYTES = 16 * 1024 * 1024;
+/** Deeper values are reported as one changed value. */
+const MAX_JSON_DEPTH = 64;
 /**
  * Explains how two files differ, by format: NPY arrays and safetensors tensors element by
  * element, other files by their first differing byte. Streams, reads at most `maxBytes` of each
@@ -7459,6 +9090,8 @@ async function explainFileDifference(expectedPath, actualPath, name, options = {
         if (extension === '.safetensors') {
             return await explainSafetensors(comparison, options.maxTensors ?? DEFAULT_MAX_TENSORS);
         }
+        if (extension === '.json')
+            return await explainJson(comparison, DEFAULT_MAX_KEYS);
         return await explainBytes(comparison);
     }
     catch (error) {
@@ -7486,6 +9119,75 @@ async function explainMismatch(expectedDir, actual, diff, options = {}) {
         explanations.set(change.path, await explainFileDifference(expectedPath, actualPath, change.path, options));
     }
     return explanations;
+}
+/** explainMismatch as reports hold it: per changed file, the lines of formatExplanation. */
+async function explainMismatchLines(expectedDir, actual, diff, options = {}) {
+    const explanations = await explainMismatch(expectedDir, actual, diff, options);
+    const noise = floatingPointNoise(diff, explanations);
+    return Object.fromEntries([...explanations].map(([file, explanation]) => {
+        const lines = formatExplanation(explanation);
+        const tensorFile = explanation.kind === 'npy' || explanation.kind === 'safetensors';
+        return [file, noise !== null && tensorFile ? [...lines, `  note: ${noise}`] : lines];
+    }));
+}
+/** At most this difference relative to the largest value of a tensor counts as rounding. */
+const NOISE_RELATIVE_DIFFERENCE = 1e-3;
+/** More than this share of the compared elements must differ: rounding spreads, edits do not. */
+const NOISE_MIN_SHARE = 0.01;
+/**
+ * Says the mismatch looks like floating-point nondeterminism when it has the shape of one:
+ * no file added or removed, every changed file an .npy or .safetensors file with only value
+ * changes (no header, dtype, shape, metadata or tensor-set change), at least two differing
+ * floating-point tensors, each with no NaN or infinity involved and max |a-b| ≤ 1e-3 · max |v|
+ * (v: the values of either side at the differing elements), and more than 1% of the compared
+ * elements differing overall. Null otherwise. Only a hint: the verdict stays mismatch.
+ */
+function floatingPointNoise(diff, explanations) {
+    if (diff.added.length > 0 || diff.removed.length > 0)
+        return null;
+    if (explanations.size !== diff.changed.length)
+        return null;
+    const tensors = [];
+    for (const e of explanations.values()) {
+        if (e.kind === 'npy') {
+            if (e.headerChanges.length > 0 || e.elements === null)
+                return null;
+            tensors.push(e.elements);
+        }
+        else if (e.kind === 'safetensors') {
+            if (e.metadataChanges.length > 0 || e.tensors.length === 0)
+                return null;
+            for (const t of e.tensors) {
+                if (t.change !== 'changed' || t.headerChanges.length > 0 || t.elements === null)
+                    return null;
+                tensors.push(t.elements);
+            }
+        }
+        else
+            return null;
+    }
+    if (tensors.length < 2)
+        return null;
+    let worst = 0;
+    for (const t of tensors) {
+        const { maxAbsDiff, maxAbsValue } = t;
+        if (t.nanDiffering > 0 || maxAbsDiff === null || maxAbsValue === null)
+            return null;
+        if (!Number.isFinite(maxAbsValue) || maxAbsValue === 0)
+            return null;
+        const relative = maxAbsDiff / maxAbsValue;
+        if (!(relative <= NOISE_RELATIVE_DIFFERENCE))
+            return null;
+        worst = Math.max(worst, relative);
+    }
+    const differing = tensors.reduce((sum, t) => sum + t.differing, 0);
+    const compared = tensors.reduce((sum, t) => sum + t.compared, 0);
+    if (!(differing > NOISE_MIN_SHARE * compared))
+        return null;
+    return `this looks like floating-point nondeterminism, not a targeted edit: ${tensors.length} tensors differ in ${explain_formatPercent(differing / compared)} of their elements, each by at most ${formatNumber(worst)} of its largest value, with no NaN or infinity involved. CPU kernels, thread counts and library versions do this: pin the CPU level with build.isa and check with \`verify-model build --cross-check\` before signing. The verdict stays mismatch`;
+}
+function explain_formatPercent(share) {
+    return `${Number((share * 100).toPrecision(3))}%`;
 }
 /** O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking the open. */
 async function openRegularFile(file, opened) {
@@ -7516,6 +9218,89 @@ async function explainBytes(c, note) {
         firstDifferentOffset: found.offset ?? (complete && sizesDiffer ? length : null),
         ...(note === undefined ? {} : { note })
     };
+}
+async function explainJson(c, maxKeys) {
+    const sizes = [c.expected.size, c.actual.size];
+    if (sizes.some(size => size > MAX_JSON_BYTES || size > c.budget.remaining))
+        return explainBytes(c, 'too large to compare as JSON');
+    c.budget.remaining -= Math.max(...sizes);
+    const [expected, actual] = await Promise.all([parseJsonFile(c.expected), parseJsonFile(c.actual)]);
+    if (!expected.ok || !actual.ok)
+        return explainBytes(c, invalidNote('JSON', expected, actual));
+    const keys = [];
+    let moreKeys = 0;
+    diffJson(expected.value, actual.value, [], 0, change => {
+        if (keys.length < maxKeys)
+            keys.push(change);
+        else
+            moreKeys++;
+    });
+    return {
+        kind: 'json',
+        ...filePair(c),
+        keys,
+        moreKeys,
+        ...(keys.length === 0
+            ? { note: 'every JSON value is equal: the formatting or the key order differs' }
+            : {})
+    };
+}
+async function parseJsonFile(file) {
+    const buffer = Buffer.alloc(file.size);
+    let done = 0;
+    while (done < file.size) {
+        const { bytesRead } = await file.handle.read(buffer, done, file.size - done, done);
+        if (bytesRead === 0)
+            break;
+        done += bytesRead;
+    }
+    try {
+        return { ok: true, value: JSON.parse(buffer.subarray(0, done).toString('utf8')) };
+    }
+    catch (error) {
+        return { ok: false, reason: error.message };
+    }
+}
+function diffJson(expected, actual, at, depth, report) {
+    const where = (0,strict_json/* formatJsonPath */.pB)(at);
+    const bothArrays = Array.isArray(expected) && Array.isArray(actual);
+    const bothObjects = (0,strict_json/* isJsonObject */.OW)(expected) && (0,strict_json/* isJsonObject */.OW)(actual);
+    if (depth < MAX_JSON_DEPTH && bothArrays) {
+        const [e, a] = [expected, actual];
+        for (let i = 0; i < Math.max(e.length, a.length); i++) {
+            if (i >= a.length)
+                report({ path: (0,strict_json/* formatJsonPath */.pB)([...at, i]), change: 'removed', expected: jsonText(e[i]) });
+            else if (i >= e.length)
+                report({ path: (0,strict_json/* formatJsonPath */.pB)([...at, i]), change: 'added', actual: jsonText(a[i]) });
+            else
+                diffJson(e[i], a[i], [...at, i], depth + 1, report);
+        }
+        return;
+    }
+    if (depth < MAX_JSON_DEPTH && bothObjects) {
+        const [e, a] = [expected, actual];
+        for (const key of new Set([...Object.keys(e), ...Object.keys(a)])) {
+            const path = (0,strict_json/* formatJsonPath */.pB)([...at, key]);
+            if (!Object.hasOwn(a, key))
+                report({ path, change: 'removed', expected: jsonText(e[key]) });
+            else if (!Object.hasOwn(e, key))
+                report({ path, change: 'added', actual: jsonText(a[key]) });
+            else
+                diffJson(e[key], a[key], [...at, key], depth + 1, report);
+        }
+        return;
+    }
+    if (jsonText(expected, Infinity) !== jsonText(actual, Infinity))
+        report({
+            path: where,
+            change: 'changed',
+            expected: jsonText(expected),
+            actual: jsonText(actual)
+        });
+}
+function jsonText(value, max = 60) {
+    const text = JSON.stringify(value);
+    return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 function invalidNote(format, expected, actual) {
     const reasons = [
@@ -7681,7 +9466,30 @@ function formatExplanation(e) {
         }
         case 'safetensors':
             return withNote(formatSafetensors(name, e), e.note);
+        case 'json':
+            return withNote(formatJson(name, e), e.note);
     }
+}
+function formatJson(name, e) {
+    const differing = e.keys.length + e.moreKeys;
+    const count = differing === 0
+        ? 'no key differs'
+        : differing === 1
+            ? '1 key differs'
+            : `${differing} keys differ`;
+    const lines = [`${name}: ${count}`];
+    for (const key of e.keys) {
+        const path = key.path === '' ? '(the whole document)' : key.path;
+        const what = key.change === 'added'
+            ? `added ${key.actual}`
+            : key.change === 'removed'
+                ? `removed (was ${key.expected})`
+                : `${key.expected} → ${key.actual}`;
+        lines.push(`  ${printable(`${path}: ${what}`)}`);
+    }
+    if (e.moreKeys > 0)
+        lines.push(`  … ${e.moreKeys} more keys differ`);
+    return lines;
 }
 function withNote(lines, note) {
     return note === undefined ? lines : [...lines, `  note: ${printable(note)}`];
@@ -7757,16 +9565,314 @@ function printable(text) {
     return escaped.length > 200 ? `${escaped.slice(0, 200)}…` : escaped;
 }
 
-;// CONCATENATED MODULE: ./src/verify/report.ts
-const REPORT_SCHEMA_VERSION = 1;
-function shortDigest(hex) {
+;// CONCATENATED MODULE: ./src/attest/vsa.ts
+// The rebuild attestation (PROTOCOL.md section 8): a SLSA Verification Summary Attestation v1
+// stating that a verifier rebuilt the model of one SBA, in a DSSE envelope signed with Ed25519.
+
+
+
+
+const vsa_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+const VSA_PREDICATE_TYPE = 'https://slsa.dev/verification_summary/v1';
+const REBUILD_POLICY_URI = 'https://openclaw.dev/verify-model/policy/rebuild/v1';
+const REBUILT_LEVEL = 'VERIFY_MODEL_REBUILT';
+const PASSED = 'PASSED';
+/** `inputAttestations[0].uri` when the SBA was not fetched from a URL. */
+const SBA_URN = 'urn:openclaw:sba';
+/** `resourceUri` when the model was not fetched from one URL. */
+function modelUrn(root) {
+    return `urn:openclaw:model:treeSha256:${root}`;
+}
+const HEX64 = /^[0-9a-f]{64}$/;
+// RFC 3339 date-time; the calendar is checked by Date below.
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/;
+// A URI: a scheme, then no whitespace or control characters.
+// eslint-disable-next-line no-control-regex
+const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s\u0000-\u001f\u007f]+$/;
+/** RFC 3339, UTC, whole seconds: `2026-12-01T12:00:00Z`. */
+function rfc3339Seconds(time) {
+    if (Number.isNaN(time.getTime()))
+        throw (0,errors/* invalid */.Gq)('timeVerified: the clock gave an invalid date');
+    return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+function isUri(value) {
+    return URI.test(value);
+}
+/** The statement's bytes (2-space JSON and a newline), exactly section 8's field set. */
+function createVsa(facts) {
+    for (const [field, value] of [
+        ['modelRoot', facts.modelRoot],
+        ['attestationDigest', facts.attestationDigest]
+    ]) {
+        if (!HEX64.test(value))
+            throw (0,errors/* invalid */.Gq)(`${field}: expected 64 lowercase hex, got '${(0,encoding/* clip */.$Q)(value)}'`);
+    }
+    const uris = {
+        'verifier.id': facts.verifierId,
+        resourceUri: facts.resourceUri ?? modelUrn(facts.modelRoot),
+        'inputAttestations[0].uri': facts.sbaUri ?? SBA_URN
+    };
+    for (const [field, value] of Object.entries(uris)) {
+        if (!isUri(value))
+            throw (0,errors/* invalid */.Gq)(`${field}: expected a URI, got '${(0,encoding/* clip */.$Q)(value)}'`);
+    }
+    const statement = {
+        _type: vsa_STATEMENT_TYPE,
+        subject: [{ name: 'model', digest: { treeSha256: facts.modelRoot } }],
+        predicateType: VSA_PREDICATE_TYPE,
+        predicate: {
+            verifier: { id: uris['verifier.id'] },
+            timeVerified: rfc3339Seconds(facts.timeVerified),
+            resourceUri: uris.resourceUri,
+            policy: { uri: REBUILD_POLICY_URI },
+            inputAttestations: [
+                { uri: uris['inputAttestations[0].uri'], digest: { sha256: facts.attestationDigest } }
+            ],
+            verificationResult: PASSED,
+            verifiedLevels: [REBUILT_LEVEL]
+        }
+    };
+    const bytes = (0,encoding/* utf8 */.As)(`${JSON.stringify(statement, null, 2)}\n`);
+    parseVsa(bytes);
+    return bytes;
+}
+/** The signed rebuild attestation: DSSE envelope JSON with one signature. */
+function signVsa(facts, key) {
+    return (0,protocol_envelope/* signEnvelope */.Yj)(createVsa(facts), [key]);
+}
+/**
+ * Strict parse of a rebuild attestation's statement (strict JSON: no duplicate keys), every field
+ * of section 8 present with its type. Values are judged by the acceptance rules, so a well-formed
+ * `FAILED` statement parses. Fields section 8 does not name (SLSA's optional ones) are ignored.
+ */
+function parseVsa(payload) {
+    const root = (0,strict_json/* parseStrictJson */.RJ)(payload, 'rebuild attestation statement');
+    const statement = object(root, []);
+    if (string(statement, ['_type']) !== vsa_STATEMENT_TYPE) {
+        fail(['_type'], `expected '${vsa_STATEMENT_TYPE}'`);
+    }
+    const subjects = array(statement, ['subject']);
+    if (subjects.length === 0)
+        fail(['subject'], 'expected at least one subject');
+    const subjectRoots = subjects.flatMap((_, i) => {
+        const digest = object(object(subjects[i], ['subject', i]).digest, ['subject', i, 'digest']);
+        return digest.treeSha256 === undefined
+            ? []
+            : [vsa_hex(digest, ['subject', i, 'digest', 'treeSha256'])];
+    });
+    const predicate = object(statement.predicate, ['predicate']);
+    const at = (...path) => ['predicate', ...path];
+    const timeVerified = string(predicate, at('timeVerified'));
+    if (!RFC3339.test(timeVerified) || Number.isNaN(Date.parse(timeVerified))) {
+        fail(at('timeVerified'), `expected an RFC 3339 date-time, got '${(0,encoding/* clip */.$Q)(timeVerified)}'`);
+    }
+    const inputs = array(predicate, at('inputAttestations'));
+    const levels = array(predicate, at('verifiedLevels'));
+    return {
+        subjectRoots,
+        predicateType: string(statement, ['predicateType']),
+        verifierId: string(object(predicate.verifier, at('verifier')), at('verifier', 'id')),
+        timeVerified,
+        resourceUri: string(predicate, at('resourceUri')),
+        policyUri: string(object(predicate.policy, at('policy')), at('policy', 'uri')),
+        inputAttestations: inputs.map((input, i) => {
+            const entry = object(input, at('inputAttestations', i));
+            const digest = object(entry.digest, at('inputAttestations', i, 'digest'));
+            return {
+                uri: string(entry, at('inputAttestations', i, 'uri')),
+                sha256: vsa_hex(digest, at('inputAttestations', i, 'digest', 'sha256'))
+            };
+        }),
+        verificationResult: string(predicate, at('verificationResult')),
+        verifiedLevels: levels.map((level, i) => {
+            if (typeof level !== 'string')
+                fail(at('verifiedLevels', i), 'expected a string');
+            return level;
+        })
+    };
+}
+function fail(path, message) {
+    throw (0,errors/* invalid */.Gq)(`rebuild attestation statement: ${(0,strict_json/* formatJsonPath */.pB)(path) || '(root)'}: ${message}`);
+}
+function object(value, path) {
+    if (!(0,strict_json/* isJsonObject */.OW)(value))
+        fail(path, value === undefined ? 'missing' : 'expected an object');
+    return value;
+}
+/** The field at the end of `path` in `parent`. */
+function field(parent, path) {
+    return Object.getOwnPropertyDescriptor(parent, path[path.length - 1])?.value;
+}
+function string(parent, path) {
+    const value = field(parent, path);
+    if (typeof value !== 'string' || value === '') {
+        fail(path, value === undefined ? 'missing' : 'expected a non-empty string');
+    }
+    return value;
+}
+function array(parent, path) {
+    const value = field(parent, path);
+    if (!Array.isArray(value))
+        fail(path, value === undefined ? 'missing' : 'expected an array');
+    return value;
+}
+function vsa_hex(parent, path) {
+    const value = string(parent, path);
+    if (!HEX64.test(value))
+        fail(path, `expected 64 lowercase hex, got '${(0,encoding/* clip */.$Q)(value)}'`);
+    return value;
+}
+
+;// CONCATENATED MODULE: ./src/attest/accept.ts
+// k-of-n acceptance of rebuild attestations (PROTOCOL.md section 8): the model is accepted on the
+// word of k distinct trusted rebuilder keys, each with an attestation that counts.
+
+
+
+
+
+
+/** A rebuild attestation is a few hundred bytes; larger files are refused before parsing. */
+const MAX_REBUILD_ATTESTATION_BYTES = 1024 * 1024;
+function acceptRebuilds(candidates, subject, policy) {
+    const counted = new Map();
+    const unreachable = [];
+    const verdicts = candidates.map((candidate, i) => {
+        const judged = judge(candidate, subject, policy);
+        const verdict = {
+            source: candidate.source,
+            keyIds: judged.keys.map(k => k.keyId),
+            counted: false,
+            why: judged.why,
+            ...judged.facts
+        };
+        if (judged.unreachable === true)
+            unreachable.push(`#${i + 1} ${(0,encoding/* clip */.$Q)(candidate.source)}: ${judged.why}`);
+        if (judged.why !== '')
+            return verdict;
+        const fresh = judged.keys.filter(k => !counted.has(k.keyId));
+        if (fresh.length === 0) {
+            const by = [...new Set(judged.keys.map(k => (counted.get(k.keyId)?.by ?? 0) + 1))];
+            verdict.why = `duplicate: its key(s) ${verdict.keyIds.map(accept_short).join(', ')} already counted (attestation ${by.join(', ')}); one key counts once`;
+            return verdict;
+        }
+        for (const key of fresh)
+            counted.set(key.keyId, { key, by: i });
+        verdict.counted = true;
+        return verdict;
+    });
+    const countedKeys = [...counted.values()].map(c => c.key);
+    if (countedKeys.length >= policy.threshold)
+        return { verdicts, countedKeys };
+    const summary = `rebuild attestations: ${countedKeys.length} distinct trusted rebuilder key(s) with a counting attestation, ` +
+        `threshold is ${policy.threshold}`;
+    const failure = unreachable.length > 0
+        ? (0,errors/* unverifiable */.vm)(`${summary}; could not fetch ${unreachable.join('; ')}`)
+        : (0,errors/* invalid */.Gq)(`${summary}; ${reasons(verdicts)}`);
+    return { verdicts, countedKeys, failure };
+}
+/** One attestation against every rule of section 8 (and the log, when one is required). */
+function judge(candidate, subject, policy) {
+    if ('error' in candidate.attestation) {
+        return { keys: [], why: `fetch: ${candidate.attestation.error}`, unreachable: true };
+    }
+    const bytes = candidate.attestation.bytes;
+    if (bytes.length > MAX_REBUILD_ATTESTATION_BYTES) {
+        return {
+            keys: [],
+            why: `envelope: ${bytes.length} bytes exceed the ${MAX_REBUILD_ATTESTATION_BYTES}-byte limit`
+        };
+    }
+    let envelope;
+    try {
+        envelope = (0,protocol_envelope/* parseEnvelope */.mE)(bytes, 'rebuild attestation');
+    }
+    catch (error) {
+        return { keys: [], why: `envelope: ${(0,errors/* messageOf */.bD)(error)}` };
+    }
+    const keys = (0,protocol_envelope/* verifiedSigners */.W)(envelope, policy.trustedKeys);
+    if (keys.length === 0) {
+        const hints = envelope.signatures.map(s => (s.keyid === undefined ? '(none)' : accept_short(s.keyid)));
+        return {
+            keys,
+            why: `signature: no trusted rebuilder key signed it (signature key id(s) ${hints.map(h => (0,encoding/* clip */.$Q)(h)).join(', ')}; trusted ${policy.trustedKeys.map(k => accept_short(k.keyId)).join(', ')})`
+        };
+    }
+    const digest = (0,capability/* attestationDigest */.T)(envelope);
+    let statement;
+    try {
+        statement = parseVsa(envelope.payload);
+    }
+    catch (error) {
+        return { keys, why: `statement: ${(0,errors/* messageOf */.bD)(error)}`, facts: { attestationDigest: digest } };
+    }
+    const facts = {
+        verifierId: statement.verifierId,
+        timeVerified: statement.timeVerified,
+        attestationDigest: digest
+    };
+    const broken = brokenRule(statement, subject);
+    if (broken !== undefined)
+        return { keys, why: broken, facts };
+    if (policy.log === undefined)
+        return { keys, why: '', facts };
+    const proof = candidate.logProof;
+    if (proof === undefined) {
+        return {
+            keys,
+            why: 'logProof: a log key is set, so every counted attestation needs its log proof (give them in the same order as the attestations)',
+            facts
+        };
+    }
+    if ('error' in proof)
+        return { keys, why: `logProof: ${proof.error}`, unreachable: true, facts };
+    try {
+        const inclusion = verifyLogProof(proof.bytes, policy.log, {
+            attestationDigest: digest,
+            verifiedKeys: keys.map(k => k.raw)
+        });
+        return { keys, why: '', facts: { ...facts, logIndex: inclusion.index } };
+    }
+    catch (error) {
+        return { keys, why: `logProof: ${(0,errors/* messageOf */.bD)(error)}`, facts };
+    }
+}
+/** The first rule of section 8 the statement breaks, named; undefined when it keeps them all. */
+function brokenRule(statement, subject) {
+    const quoted = (value) => `'${(0,encoding/* clip */.$Q)(value)}'`;
+    if (statement.predicateType !== VSA_PREDICATE_TYPE) {
+        return `predicateType: ${quoted(statement.predicateType)}, expected '${VSA_PREDICATE_TYPE}'`;
+    }
+    if (statement.policyUri !== REBUILD_POLICY_URI) {
+        return `policy: policy.uri is ${quoted(statement.policyUri)}, expected '${REBUILD_POLICY_URI}'`;
+    }
+    if (statement.verificationResult !== PASSED) {
+        return `verificationResult: ${quoted(statement.verificationResult)}, expected '${PASSED}'`;
+    }
+    if (!statement.verifiedLevels.includes(REBUILT_LEVEL)) {
+        return `verifiedLevels: [${statement.verifiedLevels.map(quoted).join(', ')}] lacks '${REBUILT_LEVEL}'`;
+    }
+    if (!statement.subjectRoots.includes(subject.modelRoot)) {
+        return `subject: it attests treeSha256 ${statement.subjectRoots.map(accept_short).join(', ') || '(none)'}, the model's root is ${accept_short(subject.modelRoot)}`;
+    }
+    if (!statement.inputAttestations.some(input => input.sha256 === subject.attestationDigest)) {
+        return `inputAttestations: it attests SBA digest ${statement.inputAttestations.map(i => accept_short(i.sha256)).join(', ')}, this SBA's attestation digest is ${accept_short(subject.attestationDigest)}`;
+    }
+    return undefined;
+}
+function accept_short(hex) {
     return hex.slice(0, 12);
 }
-function describeEntry(entry) {
-    return `${entry.size} B, sha256 ${shortDigest(entry.sha256)}`;
+/** Each refused attestation by number and the rule it broke. */
+function reasons(verdicts) {
+    const refused = verdicts.flatMap((v, i) => v.counted ? [] : [`#${i + 1} ${(0,encoding/* clip */.$Q)(v.source)}: ${v.why.split(':')[0]}`]);
+    return refused.length === 0 ? 'no rebuild attestation given' : `refused ${refused.join(', ')}`;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/pipeline.ts
+
+
+
 
 
 
@@ -7814,8 +9920,19 @@ async function runProtocol(request, deps, tracker, report) {
     report.keyIds = attestation.keyIds;
     describeLedger(report, attestation.ledger);
     tracker.pass(`${attestation.keyIds.length} of ${request.trustedKeys.length} trusted key(s) signed (threshold ${request.threshold}): ${attestation.keyIds.map(shortDigest).join(', ')}`);
+    if (request.log)
+        pipeline_checkLogProof(request.log, attestation, tracker, report);
     if (request.mode === 'check')
         return checkCapability(request, deps, tracker, report, attestation);
+    if (request.mode === 'attested')
+        return acceptAttested(request, deps, tracker, report, attestation);
+    const onPhase = (phase, detail) => {
+        tracker.start(phase);
+        if (detail)
+            deps.reporter.info(detail);
+    };
+    if (attestation.ledger.build.segments !== undefined || request.transcript !== undefined)
+        return spotCheck(request, deps, tracker, report, attestation, onPhase);
     const reproduced = await reproduce(attestation.ledger, {
         workDir: request.workDir,
         datasetDir: request.datasetDir,
@@ -7825,11 +9942,7 @@ async function runProtocol(request, deps, tracker, report) {
         memoryBytes: request.memoryBytes,
         maxOutputBytes: request.maxOutputBytes,
         keepOutputsIn: external_node_path_default().join(request.workDir, 'reproduced'),
-        onPhase: (phase, detail) => {
-            tracker.start(phase);
-            if (detail)
-                deps.reporter.info(detail);
-        },
+        onPhase,
         onLog: chunk => deps.reporter.buildLog(chunk),
         onHashProgress: progress => deps.reporter.hashProgress('outputs', progress)
     }, { run: deps.run });
@@ -7844,7 +9957,7 @@ async function runProtocol(request, deps, tracker, report) {
     tracker.start('compare');
     if (downloaded.root !== reproduced.outputs.root) {
         report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest);
-        report.explanations = await explainChanges(report.diff, reproduced.outDir, model);
+        report.explanations = await explainMismatchLines(reproduced.outDir, model, report.diff);
         const { added, removed, changed } = report.diff;
         throw (0,errors/* mismatch */.J4)(`the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`);
     }
@@ -7853,15 +9966,71 @@ async function runProtocol(request, deps, tracker, report) {
     report.capability = capability;
     return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` };
 }
-async function checkCapability(request, deps, tracker, report, attestation) {
-    tracker.start('hash');
+/** A segmented build (PROTOCOL.md section 9): the transcript, state N and k re-run segments. */
+async function spotCheck(request, deps, tracker, report, attestation, onPhase) {
+    if (request.mode !== 'verify')
+        throw (0,errors/* unverifiable */.vm)(`mode ${request.mode}: a segmented build is spot-checked against the download: use mode verify with the model, transcript and segments`);
     const model = requiredModel(request);
-    const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger);
+    const { downloaded, reason } = await spotCheckSegments({
+        request,
+        deps,
+        attestation,
+        hashDownload: () => {
+            tracker.start('hash');
+            return hashModel(model, deps, tracker, report, attestation.ledger);
+        },
+        report,
+        checks: tracker,
+        onPhase
+    });
+    tracker.start('compare');
+    const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
+    tracker.pass(`${reason}; ${describeEscape(report.segments)}`);
+    report.capability = capability;
+    return { result: 'verified', reason };
+}
+async function checkCapability(request, deps, tracker, report, attestation) {
+    const downloaded = await hashDownload(request, deps, tracker, report, attestation);
     tracker.start('compare');
     const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
     tracker.pass(`capability matches: ${capability}`);
     report.capability = capability;
     return { result: 'verified', reason: `the download's capability equals the expected one` };
+}
+/** PROTOCOL.md section 8: no rebuild here; k trusted rebuilders vouch for the download's root. */
+async function acceptAttested(request, deps, tracker, report, attestation) {
+    const downloaded = await hashDownload(request, deps, tracker, report, attestation);
+    tracker.start('rebuild-attestations');
+    if (request.rebuilds === undefined) {
+        throw (0,errors/* invalid */.Gq)('rebuild attestations: mode attested needs the attestations and the rebuilder keys');
+    }
+    const { candidates } = request.rebuilds;
+    // The log that the SBA's proof is checked against binds the rebuilders' attestations too.
+    const policy = { ...request.rebuilds.policy, log: request.log?.policy };
+    const acceptance = acceptRebuilds(candidates, { modelRoot: downloaded.root, attestationDigest: attestation.attestationDigest }, policy);
+    report.rebuildAttestations = acceptance.verdicts;
+    report.rebuilderThreshold = policy.threshold;
+    if (acceptance.failure)
+        throw acceptance.failure;
+    const keyIds = acceptance.countedKeys.map(k => shortDigest(k.keyId));
+    const attested = `${keyIds.length} distinct trusted rebuilder key(s) attest root ${downloaded.root} (threshold ${policy.threshold})`;
+    tracker.pass(`${attested}: ${keyIds.join(', ')}`);
+    report.capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
+    return { result: 'verified', reason: attested };
+}
+function pipeline_checkLogProof(log, attestation, tracker, report) {
+    tracker.start('log');
+    report.log = verifyLogProof(log.proof, log.policy, {
+        attestationDigest: attestation.attestationDigest,
+        verifiedKeys: attestation.verifiedKeys.map(key => key.raw)
+    });
+    const { index, origin, treeSize, witnesses } = report.log;
+    tracker.pass(`entry ${index} of ${treeSize} in ${origin}; ${witnesses.length} witness(es) cosigned (threshold ${log.policy.witnessThreshold})`);
+}
+/** The 'hash' phase of the modes that rebuild nothing: the download's tree digest. */
+async function hashDownload(request, deps, tracker, report, attestation) {
+    tracker.start('hash');
+    return hashModel(requiredModel(request), deps, tracker, report, attestation.ledger);
 }
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */
 function checkExpected(report, request, capability) {
@@ -7905,6 +10074,9 @@ function describeLedger(report, ledger) {
     report.image = ledger.environment.reference;
     if (ledger.dataset)
         report.datasetRoot = ledger.dataset.treeSha256;
+    report.isa = ledger.build.isa ?? null;
+    if (ledger.build.isa === undefined)
+        report.cpuDependence = UNPINNED_ISA_NOTE;
 }
 function recordReproduction(report, tracker, reproduced, ledger) {
     report.build = {
@@ -7919,10 +10091,6 @@ function recordReproduction(report, tracker, reproduced, ledger) {
     tracker.detail('image', reproduced.imageReference);
     tracker.detail('build', `exit 0 in ${(reproduced.durationMs / 1000).toFixed(1)} s`);
     tracker.detail('outputs', `reproduced root ${reproduced.outputs.root} (${reproduced.outputs.manifest.length} file(s))`);
-}
-async function explainChanges(diff, reproducedDir, model) {
-    const explanations = await explainMismatch(reproducedDir, model, diff);
-    return Object.fromEntries([...explanations].map(([file, explanation]) => [file, formatExplanation(explanation)]));
 }
 /** Builds the report's table of checks from the phases as they start, pass and fail. */
 class CheckTracker {
@@ -7965,15 +10133,18 @@ class CheckTracker {
 
 
 
+
 function registerCapability(program, context) {
-    (0,cli_io/* withTrustOptions */.b7)(program.command('capability'))
+    withLogProofOptions((0,cli_io/* withTrustOptions */.b7)(program.command('capability')))
         .description('Recompute the capability of a model from the SBA and the keys, without rebuilding.')
         .requiredOption('--sba <file>', 'the SBA (DSSE envelope JSON)')
         .requiredOption('--model <path>', 'the model: a file or a directory')
         .option('--expect <capability>', 'exit 1 unless the capability equals this ocap1:… value')
         .option('--json', 'machine-readable output')
         .action(async (options) => {
+        const requirement = await readLogRequirement(options);
         const verified = (0,cli_io/* verifySbaFile */.UG)(options.sba, options);
+        const log = requirement && checkLogProof(requirement, verified);
         const model = await digestModel(options.model, verified.ledger);
         const capability = capabilityOf(verified, model.root);
         if (options.expect !== undefined && options.expect !== capability) {
@@ -7984,7 +10155,8 @@ function registerCapability(program, context) {
                 capability,
                 modelRoot: model.root,
                 attestationDigest: verified.attestationDigest,
-                keyIds: verified.keyIds
+                keyIds: verified.keyIds,
+                ...(log && { log })
             });
         }
         else {
@@ -8000,6 +10172,10 @@ function registerCapability(program, context) {
 
 
 
+
+
+/** Runs on every GitHub-hosted x64 runner (PROTOCOL.md section 2). */
+const DEFAULT_ISA = 'x86-64-v3';
 function registerLedger(program, context) {
     const ledger = program.command('ledger').description('Write build ledgers (in-toto statements).');
     ledger
@@ -8022,8 +10198,12 @@ function registerLedger(program, context) {
         .option('--timeout-seconds <n>', 'build time limit')
         .option('--cpus <n>', 'CPU set size and thread count')
         .option('--gpus <none|all>', 'GPUs for the build')
+        .option('--segments <n>', 'split the build into n resumable runs (2 to 100000; PROTOCOL.md section 9)')
+        .option('--isa <level>', `the CPU level the build is pinned to: ${protocol_isa/* ISA_LEVELS */.ws.join(', ')}, or none (unpinned) (default on ${protocol_isa/* ISA_PLATFORM */._z}: ${DEFAULT_ISA})`)
         .option('-o, --out <file>', 'write the statement here instead of stdout')
         .action(async (command, options) => {
+        if (options.isa === 'none')
+            context.io.stderr(`${inertLine(`warning: ${UNPINNED_WARNING}`)}\n`);
         const statement = await statementFromFlags(command, options, context.run).catch(error => {
             throw (0,cli_io/* asUsageError */.IG)(error);
         });
@@ -8032,6 +10212,17 @@ function registerLedger(program, context) {
         else
             context.io.stdout(Buffer.from(statement).toString('utf8'));
     });
+}
+const UNPINNED_WARNING = "--isa none writes an unpinned ledger: the image's libraries pick their kernels from each runner's CPU, so verifiers on another CPU can get different bytes (mismatch); pin a level (--isa x86-64-v3) unless `verify-model build --cross-check` says the build is portable";
+/** --isa: a level, `none`, or by default x86-64-v3 on linux/amd64 (no other platform has levels). */
+function isaFlag(value, platform) {
+    if (value === undefined)
+        return (platform ?? protocol_isa/* ISA_PLATFORM */._z) === protocol_isa/* ISA_PLATFORM */._z ? DEFAULT_ISA : undefined;
+    if (value === 'none')
+        return undefined;
+    if (!(0,protocol_isa/* isIsaLevel */.S3)(value))
+        throw new cli_io/* UsageError */.eb(`--isa must be one of ${protocol_isa/* ISA_LEVELS */.ws.join(', ')} or none, got '${value}'`);
+    return value;
 }
 async function statementFromFlags(command, options, run) {
     const sourceDir = options.sourceDir && external_node_path_default().resolve(options.sourceDir);
@@ -8074,7 +10265,9 @@ async function statementFromFlags(command, options, run) {
             network: options.network,
             timeoutSeconds: optionalInteger('--timeout-seconds', options.timeoutSeconds),
             cpus: optionalInteger('--cpus', options.cpus),
-            gpus: options.gpus
+            gpus: options.gpus,
+            segments: optionalInteger('--segments', options.segments),
+            isa: isaFlag(options.isa, options.platform)
         }
     });
 }
@@ -8123,12 +10316,60 @@ function optionalInteger(flag, value) {
     return value === undefined ? undefined : integerFlag(flag, value);
 }
 
-// EXTERNAL MODULE: ./src/protocol/strict-json.ts
-var strict_json = __nccwpck_require__(834);
+;// CONCATENATED MODULE: ./src/verify/cross-check.ts
+// The publisher's cross-CPU check (`verify-model build --cross-check`): the same build again
+// under qemu-user as a CPU of the ledger's level from the other vendor, and the two roots
+// compared. Never part of `verify` or the action.
+
+
+
+
+
+
+/**
+ * The CPU model for a cross-check on this host: undefined means qemu emulates no CPU of the
+ * ledger's level (then the check cannot run).
+ */
+async function chooseCrossCheckCpu(ledger, readCpuInfo = readProcCpuInfo) {
+    const vendor = parseCpuInfo(await readCpuInfo().catch(() => '')).vendor;
+    const model = crossCheckModel(ledger.build.isa, vendor);
+    if (model === undefined)
+        throw (0,errors/* unverifiable */.vm)(`--cross-check: qemu-user emulates no ${ledger.build.isa} CPU (qemu 7.2's TCG has no AVX-512), so this ledger cannot be cross-checked here: run the build on a second machine with ${ledger.build.isa} and compare the roots`);
+    return model;
+}
+/**
+ * Runs the build under emulation as `cpu` and compares its outputs with those of the native
+ * build in `nativeOutDir`. The emulated outputs are kept in `emulatedOutDir`.
+ */
+async function crossCheck(ledger, native, cpu, options, deps) {
+    const { qemuPath, emulatedOutDir, ...reproduceOptions } = options;
+    const emulated = await reproduce(ledger, { ...reproduceOptions, keepOutputsIn: emulatedOutDir, emulate: { qemuPath, model: cpu } }, deps);
+    const root = emulated.outputs.root;
+    const nativePrograms = emulated.nativePrograms ?? [];
+    if (root === native.outputs.root)
+        return {
+            cpu,
+            root,
+            verdict: nativePrograms.length > 0 ? 'inconclusive' : 'portable',
+            nativePrograms
+        };
+    const diff = diffManifests(native.outputs.manifest, emulated.outputs.manifest);
+    const explanations = await explainMismatchLines(native.outDir, emulatedOutDir, diff);
+    return { cpu, root, verdict: 'not portable', nativePrograms, diff, explanations };
+}
+
 ;// CONCATENATED MODULE: ./src/cli/render.ts
 
 
 
+
+/** `3 of 8 segments re-run`, the escape chances, then one line per segment. */
+function segmentLines(segments) {
+    return [
+        `  ${describeSpotCheck(segments)}; ${describeEscape(segments)}`,
+        ...segments.runs.map(row => `  segment ${row.index} ${row.status}: /prev ${row.prevRoot ?? '(none)'} → ${row.root ?? '(not run)'}, transcript S_${row.index} ${row.expectedRoot}${row.durationMs === undefined ? '' : ` in ${(row.durationMs / 1000).toFixed(1)} s`}`)
+    ];
+}
 /**
  * Progress and build log on stderr, so stdout stays the command's result. In a workflow step
  * (GITHUB_ACTIONS=true) the build log is fenced so the runner reads no workflow command in it.
@@ -8170,23 +10411,68 @@ function renderReportText(report) {
     fact('reproduced-digest', report.reproduced?.root);
     fact('model-digest', report.downloaded?.root);
     fact('capability', report.capability);
-    if (report.diff) {
-        for (const entry of report.diff.added)
-            lines.push(`  added    ${entry.path} (${describeEntry(entry)})`);
-        for (const entry of report.diff.removed)
-            lines.push(`  removed  ${entry.path} (${describeEntry(entry)})`);
-        for (const change of report.diff.changed) {
-            lines.push(`  changed  ${change.path} (${describeEntry(change.expected)} → ${describeEntry(change.actual)})`);
-            for (const line of report.explanations?.[change.path] ?? [])
-                lines.push(`           ${line}`);
-        }
+    if (report.segments)
+        lines.push(...segmentLines(report.segments));
+    fact('rebuild-attestation', report.rebuildAttestation);
+    for (const [i, v] of (report.rebuildAttestations ?? []).entries()) {
+        lines.push(`  attestation #${i + 1} ${v.counted ? 'counted' : 'refused'}  ${v.source}`);
+        if (!v.counted)
+            lines.push(`           ${v.why}`);
     }
+    fact('log-index', report.log && String(report.log.index));
+    fact('log-origin', report.log?.origin);
+    if (report.diff)
+        lines.push(...diffLines(report.diff, report.explanations));
+    if (report.cpuDependence)
+        lines.push(`  note: ${report.cpuDependence}`);
     if (report.detail)
         lines.push('', ...report.detail.trimEnd().split('\n'));
     return lines.map(inertLine).join('\n') + '\n';
 }
+function diffLines(diff, explanations) {
+    const lines = [];
+    for (const entry of diff.added)
+        lines.push(`  added    ${entry.path} (${describeEntry(entry)})`);
+    for (const entry of diff.removed)
+        lines.push(`  removed  ${entry.path} (${describeEntry(entry)})`);
+    for (const change of diff.changed) {
+        lines.push(`  changed  ${change.path} (${describeEntry(change.expected)} → ${describeEntry(change.actual)})`);
+        for (const line of explanations?.[change.path] ?? [])
+            lines.push(`           ${line}`);
+    }
+    return lines;
+}
+/** `build --cross-check`'s verdict, then (when not portable) what differs, file by file. */
+function renderCrossCheckText(result, isa) {
+    const cpu = `qemu-user -cpu ${result.cpu.name} (${result.cpu.vendor}, ${result.cpu.level})`;
+    const pinned = isa === undefined ? 'unpinned ledger' : `build.isa ${isa}`;
+    const lines = result.verdict === 'portable'
+        ? [`portable: the build under ${cpu} gave the same root (${pinned})`]
+        : result.verdict === 'inconclusive'
+            ? [
+                `inconclusive: the build under ${cpu} gave the same root, but it exec'd programs that ran on this machine's CPU, not the emulated one (${pinned})`,
+                `  fix: run the interpreter itself as build.command (e.g. python3 train.py, not sh -c …)`
+            ]
+            : [
+                `not portable: the build under ${cpu} gave root ${shortDigest(result.root)}, not the native one (${pinned})`,
+                ...diffLines(result.diff, result.explanations),
+                isa === undefined
+                    ? '  fix: pin the CPU level with build.isa (verify-model ledger init --isa x86-64-v3) and cross-check again'
+                    : '  fix: the training depends on the CPU beyond what the ISA profile caps: see the differences above'
+            ];
+    if (result.nativePrograms.length > 0)
+        lines.push(`  ran natively, not emulated: ${result.nativePrograms.join(', ')}`);
+    return lines.map(inertLine).join('\n') + '\n';
+}
 
 ;// CONCATENATED MODULE: ./src/cli/commands/build.ts
+
+
+
+
+
+
+
 
 
 
@@ -8203,35 +10489,144 @@ function registerBuild(program, context) {
         .argument('<sba-or-statement>', 'an SBA (its signature is verified first) or an unsigned statement')
         .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
         .option('--out <dir>', 'where to write the outputs (must not exist yet)', 'out')
+        .option('--states <dir>', 'a segmented build (build.segments): where each state is kept as state-<i>.tar')
         .option('--allow-network', "allow network when the ledger asks for 'bridge'")
+        .option('--emulate-cpu <model>', 'build under qemu-user as this CPU model (e.g. Nehalem, Haswell): publish as if on that CPU')
+        .option('--cross-check', "then build again under qemu-user as a CPU of the ledger's build.isa from the other vendor, and compare the roots (exit 1 when not portable or inconclusive)")
+        .option('--qemu <path>', 'the qemu-user emulator for x86-64', DEFAULT_QEMU_PATH)
         .option('--json', 'machine-readable output')
         .action(async (file, options) => {
         const ledger = ledgerOf((0,cli_io/* readInputFile */.jH)(file, 'SBA or statement'), options);
+        const emulated = emulatedCpu(options);
+        checkSegmentOptions(ledger, options);
         const reporter = stderrReporter(context.io);
         const workDir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-build-'));
         try {
-            const result = await reproduce(ledger, {
+            if (ledger.build.isa === undefined)
+                reporter.info(`note: ${UNPINNED_ISA_NOTE}`);
+            if (options.states !== undefined) {
+                const emulate = emulated && { qemuPath: options.qemu, model: emulated };
+                await buildSegmented(ledger, { ...options, states: options.states }, emulate, workDir, context, reporter);
+                return;
+            }
+            const crossCheckCpu = options.crossCheck ? await chooseCrossCheckCpu(ledger) : undefined;
+            const buildOptions = {
                 workDir,
                 datasetDir: options.dataset,
                 allowNetwork: options.allowNetwork === true,
-                keepOutputsIn: external_node_path_default().resolve(options.out),
                 onPhase: phase => reporter.phase(phase),
                 onLog: chunk => reporter.buildLog(chunk)
+            };
+            const out = external_node_path_default().resolve(options.out);
+            const result = await reproduce(ledger, {
+                ...buildOptions,
+                keepOutputsIn: out,
+                ...(emulated ? { emulate: { qemuPath: options.qemu, model: emulated } } : {})
             }, { run: context.run });
+            const checked = crossCheckCpu &&
+                (await crossCheck(ledger, { outputs: result.outputs, outDir: out }, crossCheckCpu, {
+                    ...buildOptions,
+                    qemuPath: options.qemu,
+                    emulatedOutDir: external_node_path_default().join(workDir, 'cross-check')
+                }, { run: context.run }));
+            if (emulated && result.nativePrograms?.length)
+                reporter.info(`note: the build exec'd ${result.nativePrograms.join(', ')}, which ran on this machine's CPU, not the emulated ${emulated.name}: run the interpreter itself as build.command`);
+            reporter.end();
             if (options.json)
                 (0,cli_io/* printJson */.Q2)(context.io, {
                     root: result.outputs.root,
                     manifest: result.outputs.manifest,
-                    out: options.out
+                    out: options.out,
+                    isa: ledger.build.isa ?? null,
+                    ...(emulated
+                        ? { emulatedCpu: emulated, nativePrograms: result.nativePrograms ?? [] }
+                        : {}),
+                    ...(checked ? { crossCheck: checked } : {})
                 });
-            else
+            else {
                 context.io.stdout(`${result.outputs.root}\n`);
+                if (checked)
+                    context.io.stdout(renderCrossCheckText(checked, ledger.build.isa));
+            }
+            if (checked && checked.verdict !== 'portable')
+                context.exitCode = EXIT_FAILED;
         }
         finally {
             reporter.end();
             await removeBuildTree(workDir, context.run);
         }
     });
+}
+/** Runs all N segments in order; the model is state N's declared outputs, copied to --out. */
+async function buildSegmented(ledger, options, emulate, workDir, context, reporter) {
+    const out = external_node_path_default().resolve(options.out);
+    if ((0,external_node_fs_.existsSync)(out))
+        throw new cli_io/* UsageError */.eb(`--out ${options.out} already exists: choose a new path`);
+    const segments = ledger.build.segments;
+    const started = Date.now();
+    await withPreparedBuild(ledger, {
+        workDir,
+        datasetDir: options.dataset,
+        allowNetwork: options.allowNetwork === true,
+        onPhase: phase => reporter.phase(phase),
+        ...(emulate ? { emulate } : {})
+    }, { run: context.run }, async (prepared) => {
+        const built = await buildSegments(prepared, {
+            segments,
+            statesDir: external_node_path_default().resolve(options.states),
+            workDir: external_node_path_default().join(workDir, 'segments'),
+            run: context.run,
+            onSegmentStart: index => reporter.phase(`segment ${index}`),
+            onSegmentDone: (index, root, durationMs) => reporter.info(`segment ${index}/${segments}: S_${index} = ${root} (${(durationMs / 1000).toFixed(1)} s) → ${external_node_path_default().join(options.states, stateArchiveName(index))}`),
+            onLog: chunk => reporter.buildLog(chunk)
+        });
+        reporter.end();
+        const model = await collectOutputs(built.lastStateDir, ledger.build.outputs);
+        await copyOutputs(built.lastStateDir, ledger.build.outputs, out);
+        if (options.json)
+            (0,cli_io/* printJson */.Q2)(context.io, {
+                root: model.root,
+                manifest: model.manifest,
+                out: options.out,
+                states: built.states,
+                statesDir: options.states,
+                durationMs: Date.now() - started
+            });
+        else
+            context.io.stdout(`${model.root}\n`);
+    });
+}
+/** The model: state N restricted to build.outputs (all of it when outputs is absent). */
+async function copyOutputs(stateDir, outputs, out) {
+    if (outputs === undefined)
+        return (0,promises_namespaceObject.cp)(stateDir, out, { recursive: true, errorOnExist: true });
+    await (0,promises_namespaceObject.mkdir)(out, { recursive: true });
+    for (const output of outputs) {
+        const target = external_node_path_default().join(out, output);
+        await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(target), { recursive: true });
+        await (0,promises_namespaceObject.cp)(external_node_path_default().join(stateDir, output), target, { recursive: true, errorOnExist: true });
+    }
+}
+/** --states goes with build.segments, both ways; a segmented build is not cross-checked yet. */
+function checkSegmentOptions(ledger, options) {
+    const { segments } = ledger.build;
+    if (segments === undefined && options.states !== undefined)
+        throw new cli_io/* UsageError */.eb('--states is for a ledger with build.segments (ledger init --segments N)');
+    if (segments !== undefined && options.states === undefined)
+        throw new cli_io/* UsageError */.eb(`the ledger splits the build into ${segments} segments: give --states DIR to keep the state archives the transcript signs`);
+    if (segments !== undefined && options.crossCheck)
+        throw new cli_io/* UsageError */.eb('--cross-check does not run segmented builds yet: cross-check a one-run ledger of the same training, or build with --emulate-cpu');
+}
+/** --emulate-cpu's model; --cross-check picks its own, so the two do not combine. */
+function emulatedCpu(options) {
+    if (options.emulateCpu === undefined)
+        return undefined;
+    if (options.crossCheck)
+        throw new cli_io/* UsageError */.eb('--cross-check chooses its own CPU model and compares with a native build: give either --emulate-cpu or --cross-check');
+    const model = findCpuModel(options.emulateCpu);
+    if (model === undefined)
+        throw new cli_io/* UsageError */.eb(`--emulate-cpu: unknown CPU model '${options.emulateCpu}' (known: ${cpuModelNames()})`);
+    return model;
 }
 function ledgerOf(bytes, options) {
     if (!looksLikeEnvelope(bytes)) {
@@ -8250,6 +10645,80 @@ function looksLikeEnvelope(bytes) {
     return typeof document === 'object' && document !== null && 'payloadType' in document;
 }
 
+;// CONCATENATED MODULE: ./src/cli/report-output.ts
+
+
+
+
+
+/** A verifying command's report: the file (--report), stdout as JSON or text, the exit code. */
+async function outputReport(context, report, options) {
+    if (options.report)
+        await (0,promises_namespaceObject.writeFile)(options.report, JSON.stringify(report, null, 2) + '\n');
+    if (options.json)
+        (0,cli_io/* printJson */.Q2)(context.io, report);
+    else
+        context.io.stdout(renderReportText(report));
+    context.exitCode = (0,errors/* isPassing */.WG)(report.result) ? EXIT_PASS : EXIT_FAILED;
+}
+
+;// CONCATENATED MODULE: ./src/attest/verifier-id.ts
+
+
+/**
+ * The default `verifier.id`: the workflow that runs the rebuild,
+ * `${GITHUB_SERVER_URL}/${GITHUB_WORKFLOW_REF}` (e.g.
+ * `https://github.com/acme/rebuilder/.github/workflows/rebuild.yml@refs/heads/main`). It names the
+ * rebuilder and stays the same from run to run, so consumers can pin it (`slsa-verifier
+ * --verifier-id`); a run URL would change every run. Undefined outside a workflow.
+ */
+function defaultVerifierId(env) {
+    const server = env.GITHUB_SERVER_URL;
+    const workflowRef = env.GITHUB_WORKFLOW_REF;
+    if (!server || !workflowRef)
+        return undefined;
+    return `${server.replace(/\/+$/, '')}/${workflowRef}`;
+}
+/** The verifier id given, else the default; why not, when there is none or it is no URI. */
+function resolveVerifierId(given, env, name) {
+    const verifierId = given || defaultVerifierId(env);
+    if (verifierId === undefined) {
+        return {
+            error: `${name}: not given, and GITHUB_SERVER_URL / GITHUB_WORKFLOW_REF are not set to make the default; give a URI naming this rebuilder (e.g. its workflow's URL)`
+        };
+    }
+    if (!isUri(verifierId)) {
+        return { error: `${name}: expected a URI (scheme:…, no spaces), got '${(0,encoding/* clip */.$Q)(verifierId)}'` };
+    }
+    return { verifierId };
+}
+
+;// CONCATENATED MODULE: ./src/verify/rebuild-attestation.ts
+// The rebuild attestation a verifier signs after it rebuilt a model (PROTOCOL.md section 8).
+
+
+/**
+ * The signed VSA (DSSE envelope JSON) for a report that passed after a rebuild (`verified` in
+ * verify mode, `reproduced`); undefined for every other report, so a failure never has one and
+ * neither has a pass that rebuilt nothing (check, attested).
+ */
+function rebuildAttestationFor(report, options) {
+    const rebuilt = report.reproduced?.root;
+    if (!(0,errors/* isPassing */.WG)(report.result) ||
+        rebuilt === undefined ||
+        report.attestationDigest === undefined) {
+        return undefined;
+    }
+    return signVsa({
+        modelRoot: report.downloaded?.root ?? rebuilt,
+        attestationDigest: report.attestationDigest,
+        verifierId: options.verifierId,
+        timeVerified: options.now(),
+        resourceUri: report.downloaded ? options.resourceUri : undefined,
+        sbaUri: options.sbaUri
+    }, options.key);
+}
+
 ;// CONCATENATED MODULE: ./src/cli/commands/verify.ts
 
 
@@ -8258,10 +10727,22 @@ function looksLikeEnvelope(bytes) {
 
 
 
+function segmentSelection(value) {
+    try {
+        return parseSegmentSelection(value);
+    }
+    catch (error) {
+        throw new cli_io/* UsageError */.eb(`--segments: ${error.message}`);
+    }
+}
+
+
+
+
 
 
 function registerVerify(program, context) {
-    (0,cli_io/* withTrustOptions */.b7)(program.command('verify'))
+    withLogProofOptions((0,cli_io/* withTrustOptions */.b7)(program.command('verify')))
         .description('The whole protocol: signature, reproduction in the pinned image, comparison with the model.')
         .requiredOption('--sba <file>', 'the SBA (DSSE envelope JSON)')
         .option('--model <path>', 'the downloaded model: a file or a directory')
@@ -8269,12 +10750,22 @@ function registerVerify(program, context) {
         .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
         .option('--expect <capability>', 'also require this ocap1:… capability')
         .option('--allow-network', "allow network when the ledger asks for 'bridge'")
+        .option('--transcript <file>', "a segmented build's signed transcript (its stateUri resolves against this file)")
+        .option('--segments <k|list>', 'with --transcript: re-run k random segments, all, or the listed indices (2,5,7; one index as 7,)')
         .option('--report <file>', 'write the JSON report here')
         .option('--json', 'print the JSON report on stdout')
+        .option('--attest-key <file>', 'after a passing rebuild, sign a rebuild attestation (SLSA VSA) with this PKCS#8 PEM key')
+        .option('--verifier-id <uri>', 'URI naming this rebuilder (default: GITHUB_SERVER_URL/GITHUB_WORKFLOW_REF)')
+        .option('--attestation-out <file>', 'where the rebuild attestation is written')
         .action(async (options) => {
         if (Boolean(options.model) === Boolean(options.reproduceOnly)) {
             throw new cli_io/* UsageError */.eb('give exactly one of --model PATH and --reproduce-only');
         }
+        if (options.segments !== undefined && options.transcript === undefined)
+            throw new cli_io/* UsageError */.eb('--segments needs --transcript (the signed state roots)');
+        if (options.transcript !== undefined && options.segments === undefined)
+            throw new cli_io/* UsageError */.eb('--transcript needs --segments: a number k of random segments to re-run, all, or a list of indices');
+        const attest = readAttestOptions(options);
         const trust = (0,cli_io/* readTrust */.bn)(options);
         const request = {
             mode: options.model ? 'verify' : 'reproduce',
@@ -8284,20 +10775,29 @@ function registerVerify(program, context) {
             model: options.model,
             expectedCapability: options.expect,
             datasetDir: options.dataset,
-            allowNetwork: options.allowNetwork === true
+            allowNetwork: options.allowNetwork === true,
+            ...(options.transcript === undefined
+                ? {}
+                : {
+                    transcript: {
+                        bytes: (0,cli_io/* readInputFile */.jH)(options.transcript, 'transcript'),
+                        location: external_node_path_default().resolve(options.transcript)
+                    },
+                    segments: segmentSelection(options.segments)
+                }),
+            log: await readLogRequirement(options)
         };
         const workDir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
         const reporter = stderrReporter(context.io);
         try {
             const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter });
             reporter.end();
-            if (options.report)
-                await (0,promises_namespaceObject.writeFile)(options.report, JSON.stringify(report, null, 2) + '\n');
-            if (options.json)
-                (0,cli_io/* printJson */.Q2)(context.io, report);
-            else
-                context.io.stdout(renderReportText(report));
-            context.exitCode = (0,errors/* isPassing */.WG)(report.result) ? EXIT_PASS : EXIT_FAILED;
+            const vsa = attest && rebuildAttestationFor(report, { ...attest, now: () => new Date() });
+            if (attest && vsa !== undefined) {
+                await (0,promises_namespaceObject.writeFile)(attest.out, vsa);
+                report.rebuildAttestation = attest.out;
+            }
+            await outputReport(context, report, options);
         }
         finally {
             reporter.end();
@@ -8305,12 +10805,1084 @@ function registerVerify(program, context) {
         }
     });
 }
+/** --attest-key, --verifier-id and --attestation-out: checked before any build starts. */
+function readAttestOptions(options) {
+    if (options.attestKey === undefined) {
+        const stray = options.verifierId !== undefined
+            ? '--verifier-id'
+            : options.attestationOut !== undefined
+                ? '--attestation-out'
+                : undefined;
+        if (stray)
+            throw new cli_io/* UsageError */.eb(`${stray} is only used with --attest-key`);
+        return undefined;
+    }
+    if (options.attestationOut === undefined) {
+        throw new cli_io/* UsageError */.eb('--attest-key needs --attestation-out FILE: where the rebuild attestation is written');
+    }
+    let key;
+    try {
+        key = (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(options.attestKey, 'private key').toString('utf8'), `--attest-key ${options.attestKey}`);
+    }
+    catch (error) {
+        throw (0,cli_io/* asUsageError */.IG)(error);
+    }
+    const resolved = resolveVerifierId(options.verifierId, process.env, '--verifier-id');
+    if ('error' in resolved)
+        throw new cli_io/* UsageError */.eb(resolved.error);
+    return { key, verifierId: resolved.verifierId, out: options.attestationOut };
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/transcript.ts
+
+
+
+
+
+
+
+
+
+
+
+
+function registerTranscript(program, context) {
+    const transcript = program
+        .command('transcript')
+        .description('Training transcripts of segmented builds (PROTOCOL.md section 9).');
+    transcript
+        .command('sign')
+        .description("Sign the transcript of a segmented build: every state's root, read back from the archives that `build --states` wrote.")
+        .requiredOption('--sba <file>', 'the SBA of the segmented build')
+        .requiredOption('--states <dir>', 'the directory `verify-model build --states` wrote')
+        .requiredOption('--state-uri <template>', 'where state i will be published, with {i} for the index (e.g. https://example.org/states/state-{i}.tar)')
+        .option('--key <file>', "PKCS#8 PEM private key (the SBA's); repeatable", cli_io/* collect */.Fo, [])
+        .option('-o, --output <file>', 'write the transcript here instead of stdout')
+        .action(async (options) => {
+        if (options.key.length === 0)
+            throw new cli_io/* UsageError */.eb('at least one --key is required');
+        const keys = options.key.map(file => {
+            try {
+                return (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(file, 'private key').toString('utf8'), `--key ${file}`);
+            }
+            catch (error) {
+                throw (0,cli_io/* asUsageError */.IG)(error);
+            }
+        });
+        const sbaBytes = (0,cli_io/* readInputFile */.jH)(options.sba, 'SBA');
+        let digest;
+        let segments;
+        try {
+            const envelope = (0,protocol_envelope/* parseEnvelope */.mE)(sbaBytes);
+            (0,protocol_envelope/* verifyEnvelope */.FY)(envelope, keys.map(key => key.publicKey), 1);
+            segments = (0,ledger/* parseStatement */.By)(envelope.payload).build.segments;
+            digest = (0,capability/* attestationDigest */.T)(envelope);
+        }
+        catch (error) {
+            throw (0,cli_io/* asUsageError */.IG)(error);
+        }
+        if (segments === undefined)
+            throw new cli_io/* UsageError */.eb(`${options.sba}: the ledger has no build.segments: nothing to transcribe`);
+        const states = await readStateRoots(options.states, segments);
+        const statement = (() => {
+            try {
+                return createTranscriptStatement({
+                    attestationDigest: digest,
+                    segments,
+                    states,
+                    stateUri: options.stateUri
+                });
+            }
+            catch (error) {
+                throw (0,cli_io/* asUsageError */.IG)(error);
+            }
+        })();
+        const signed = (0,protocol_envelope/* signEnvelope */.Yj)(statement, keys);
+        if (options.output)
+            (0,external_node_fs_.writeFileSync)(options.output, signed);
+        else
+            context.io.stdout(signed);
+        for (const [i, root] of states.entries())
+            context.io.stderr(`S_${i + 1} ${root}\n`);
+    });
+}
+/** The roots of state-1.tar … state-N.tar, each unpacked and hashed: what is signed is what is published. */
+async function readStateRoots(dir, segments) {
+    let names;
+    try {
+        names = (0,external_node_fs_.readdirSync)(dir);
+    }
+    catch (error) {
+        throw new cli_io/* UsageError */.eb(`--states ${dir}: ${error.code ?? error}`);
+    }
+    const expected = Array.from({ length: segments }, (_, i) => stateArchiveName(i + 1));
+    const missing = expected.filter(name => !names.includes(name));
+    if (missing.length > 0)
+        throw new cli_io/* UsageError */.eb(`--states ${dir}: the build has ${segments} segments but ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} ${missing.length === 1 ? 'is' : 'are'} missing`);
+    const extra = names.filter(name => /^state-\d+\.tar$/.test(name) && !expected.includes(name));
+    if (extra.length > 0)
+        throw new cli_io/* UsageError */.eb(`--states ${dir}: ${extra.join(', ')} is not a state of this ${segments}-segment build`);
+    const scratch = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-transcript-'));
+    try {
+        const roots = [];
+        for (const [i, name] of expected.entries()) {
+            const unpacked = external_node_path_default().join(scratch, String(i + 1));
+            const digest = await unpackState(external_node_path_default().join(dir, name), unpacked, {
+                label: `state ${i + 1} (${external_node_path_default().join(dir, name)})`
+            }).catch(error => {
+                throw (0,cli_io/* asUsageError */.IG)(error);
+            });
+            roots.push(digest.root);
+            await (0,promises_namespaceObject.rm)(unpacked, { recursive: true, force: true });
+        }
+        return roots;
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(scratch, { recursive: true, force: true });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/accept.ts
+
+
+
+
+
+
+
+
+
+function registerAccept(program, context) {
+    withLogProofOptions((0,cli_io/* withTrustOptions */.b7)(program.command('accept')))
+        .description('Accept a model without rebuilding it: the SBA verifies and k distinct trusted rebuilders attest its root (rebuild attestations, PROTOCOL.md section 8).')
+        .requiredOption('--sba <file>', 'the SBA (DSSE envelope JSON)')
+        .requiredOption('--model <path>', 'the downloaded model: a file or a directory')
+        .option('--rebuild-attestation <file>', 'a rebuild attestation; repeatable', cli_io/* collect */.Fo, [])
+        .option('--rebuilder-key <key>', 'trusted rebuilder key: a file, or hex / base64; repeatable', cli_io/* collect */.Fo, [])
+        .option('--rebuilder-threshold <n>', 'distinct trusted rebuilder keys that must attest', '1')
+        .option('--rebuild-log-proof <file|url>', 'with --log-key: the .tlog-proof of each --rebuild-attestation, in the same order; repeatable', cli_io/* collect */.Fo, [])
+        .option('--expect <capability>', 'also require this ocap1:… capability')
+        .option('--report <file>', 'write the JSON report here')
+        .option('--json', 'print the JSON report on stdout')
+        .action(async (options) => {
+        if (options.rebuildAttestation.length === 0) {
+            throw new cli_io/* UsageError */.eb('at least one --rebuild-attestation is required');
+        }
+        const trust = (0,cli_io/* readTrust */.bn)(options);
+        const rebuilderKeys = (0,cli_io/* readPublicKeys */.eK)(options.rebuilderKey, '--rebuilder-key');
+        const threshold = (0,cli_io/* parseThreshold */.B7)(options.rebuilderThreshold, '--rebuilder-threshold');
+        const distinct = new Set(rebuilderKeys.map(k => k.keyId)).size;
+        if (threshold > distinct) {
+            throw new cli_io/* UsageError */.eb(`--rebuilder-threshold ${threshold} is more than the ${distinct} distinct --rebuilder-key value(s)`);
+        }
+        const log = await readLogRequirement(options);
+        const proofs = options.rebuildLogProof;
+        if (log === undefined && proofs.length > 0) {
+            throw new cli_io/* UsageError */.eb('--rebuild-log-proof needs --log-key');
+        }
+        if (log !== undefined && proofs.length !== options.rebuildAttestation.length) {
+            throw new cli_io/* UsageError */.eb(`--log-key is set, so each --rebuild-attestation needs its --rebuild-log-proof (same order): got ${proofs.length} for ${options.rebuildAttestation.length}`);
+        }
+        const candidates = await Promise.all(options.rebuildAttestation.map(async (file, i) => ({
+            source: file,
+            attestation: { bytes: (0,cli_io/* readInputFile */.jH)(file, 'rebuild attestation') },
+            ...(log === undefined ? {} : { logProof: await fetchProof(proofs[i]) })
+        })));
+        const workDir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
+        const reporter = stderrReporter(context.io);
+        try {
+            const report = await verifyModel({
+                mode: 'attested',
+                sba: (0,cli_io/* readInputFile */.jH)(options.sba, 'SBA'),
+                trustedKeys: trust.keys,
+                threshold: trust.threshold,
+                model: options.model,
+                expectedCapability: options.expect,
+                allowNetwork: false,
+                workDir,
+                log,
+                rebuilds: { candidates, policy: { trustedKeys: rebuilderKeys, threshold } }
+            }, { run: context.run, reporter });
+            reporter.end();
+            await outputReport(context, report, options);
+        }
+        finally {
+            reporter.end();
+            await (0,promises_namespaceObject.rm)(workDir, { recursive: true, force: true });
+        }
+    });
+}
+/** A proof that cannot be downloaded is recorded against its attestation, not thrown. */
+async function fetchProof(location) {
+    try {
+        return { bytes: await readProof(location) };
+    }
+    catch (error) {
+        if (error instanceof cli_io/* UsageError */.eb)
+            throw error;
+        return { error: (0,errors/* messageOf */.bD)(error) };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/tlog/tiles.ts
+// C2SP tlog-tiles: where each piece of a tiled log lives, and the entry-bundle encoding.
+
+/** Tile height 8: a full tile holds 256 hashes (or entries). */
+const TILE_HEIGHT = 8;
+const TILE_WIDTH = 1 << TILE_HEIGHT;
+const HASH_BYTES = 32;
+/** The signed checkpoint, at the log's root. */
+const CHECKPOINT_FILE = 'checkpoint';
+/** `N` as 3-digit groups, all but the last prefixed with 'x': 1234067 → x001/x234/067. */
+function tileIndexPath(index) {
+    if (!Number.isSafeInteger(index) || index < 0)
+        throw new RangeError(`tile index ${index}`);
+    const groups = [];
+    let rest = index;
+    do {
+        groups.unshift(String(rest % 1000).padStart(3, '0'));
+        rest = Math.floor(rest / 1000);
+    } while (rest > 0);
+    return groups.map((group, i) => (i < groups.length - 1 ? `x${group}` : group)).join('/');
+}
+function widthSuffix(width) {
+    if (!Number.isInteger(width) || width < 1 || width > TILE_WIDTH) {
+        throw new RangeError(`tile width ${width}`);
+    }
+    return width === TILE_WIDTH ? '' : `.p/${width}`;
+}
+/** `tile/<L>/<N>[.p/<W>]`. */
+function hashTilePath(level, index, width) {
+    return `tile/${level}/${tileIndexPath(index)}${widthSuffix(width)}`;
+}
+/** `tile/entries/<N>[.p/<W>]`. */
+function entryBundlePath(index, width) {
+    return `tile/entries/${tileIndexPath(index)}${widthSuffix(width)}`;
+}
+/**
+ * The width of tile `index` at `level` in a tree of `treeSize` leaves (0: no such tile). Level L
+ * holds the hashes of the complete subtrees of 256^L leaves.
+ */
+function tileWidth(level, index, treeSize) {
+    const hashes = Math.floor(treeSize / TILE_WIDTH ** level);
+    return Math.max(0, Math.min(TILE_WIDTH, hashes - index * TILE_WIDTH));
+}
+/** Each entry as a big-endian u16 length and its bytes. */
+function encodeEntryBundle(entries) {
+    const parts = [];
+    for (const entry of entries) {
+        if (entry.length > 0xffff)
+            throw (0,errors/* invalid */.Gq)(`log entry of ${entry.length} bytes exceeds 65535`);
+        const length = Buffer.alloc(2);
+        length.writeUInt16BE(entry.length);
+        parts.push(length, entry);
+    }
+    return new Uint8Array(Buffer.concat(parts));
+}
+function decodeEntryBundle(bytes, field) {
+    const entries = [];
+    let offset = 0;
+    while (offset < bytes.length) {
+        if (offset + 2 > bytes.length)
+            throw (0,errors/* invalid */.Gq)(`${field}: truncated length at byte ${offset}`);
+        const length = (bytes[offset] << 8) | bytes[offset + 1];
+        const end = offset + 2 + length;
+        if (end > bytes.length)
+            throw (0,errors/* invalid */.Gq)(`${field}: entry at byte ${offset} is truncated`);
+        entries.push(bytes.subarray(offset + 2, end));
+        offset = end;
+    }
+    return entries;
+}
+
+;// CONCATENATED MODULE: ./src/tlog/tiled-log.ts
+// Reads a static tiled log of a given size: hash tiles, entry bundles, and any subtree hash.
+
+
+
+
+class TiledLog {
+    source;
+    treeSize;
+    tiles = new Map();
+    constructor(source, treeSize) {
+        this.source = source;
+        this.treeSize = treeSize;
+    }
+    /** The hashes of tile `index` at `level` (hex), as wide as the tree makes it. */
+    async hashTile(level, index) {
+        const key = `${level}/${index}`;
+        const cached = this.tiles.get(key);
+        if (cached !== undefined)
+            return cached;
+        const width = tileWidth(level, index, this.treeSize);
+        const bytes = await this.readWithFallback(hashTilePath, level, index, width);
+        const data = bytes.subarray(0, width * HASH_BYTES);
+        if (data.length !== width * HASH_BYTES) {
+            throw (0,errors/* invalid */.Gq)(`log ${this.source.location}: ${hashTilePath(level, index, width)} is ${bytes.length} bytes, expected ${width * HASH_BYTES}`);
+        }
+        const hashes = [];
+        for (let i = 0; i < width; i++)
+            hashes.push((0,encoding/* toHex */.nj)(data.subarray(i * 32, i * 32 + 32)));
+        this.tiles.set(key, hashes);
+        return hashes;
+    }
+    /** The entries of bundle `index`, each checked against its leaf hash in the level-0 tile. */
+    async entryBundle(index) {
+        const width = tileWidth(0, index, this.treeSize);
+        const file = entryBundlePath(index, width);
+        const bytes = await this.readWithFallback((_, n, w) => entryBundlePath(n, w), 0, index, width);
+        const entries = decodeEntryBundle(bytes, `log ${this.source.location}: ${file}`);
+        if (entries.length < width || (entries.length > width && width === TILE_WIDTH)) {
+            throw (0,errors/* invalid */.Gq)(`log ${this.source.location}: ${file} holds ${entries.length} entries, expected ${width}`);
+        }
+        const leaves = await this.hashTile(0, index);
+        const mine = entries.slice(0, width);
+        mine.forEach((entry, i) => {
+            if (leafHash(entry) !== leaves[i]) {
+                throw (0,errors/* invalid */.Gq)(`log ${this.source.location}: entry ${index * TILE_WIDTH + i} does not hash to its leaf in the tiles`);
+            }
+        });
+        return mine;
+    }
+    node = async (level, index) => {
+        const tileLevel = Math.floor(level / TILE_HEIGHT);
+        const span = 2 ** (level % TILE_HEIGHT);
+        const start = index * span;
+        const tile = Math.floor(start / TILE_WIDTH);
+        const offset = start % TILE_WIDTH;
+        const hashes = await this.hashTile(tileLevel, tile);
+        if (offset + span > hashes.length) {
+            throw new RangeError(`node ${level}/${index} is not complete in a tree of ${this.treeSize}`);
+        }
+        return merkle_rootOfLeafHashes(hashes.slice(offset, offset + span));
+    };
+    /**
+     * A partial tile may be gone once the tree grew: C2SP lets a log delete it when the full
+     * tile exists, whose first `width` items are the same.
+     */
+    async readWithFallback(pathOf, level, index, width) {
+        if (width === 0)
+            throw new RangeError(`no tile ${level}/${index} in a tree of ${this.treeSize}`);
+        const bytes = (await this.source.read(pathOf(level, index, width))) ??
+            (width < TILE_WIDTH ? await this.source.read(pathOf(level, index, TILE_WIDTH)) : undefined);
+        if (bytes === undefined) {
+            throw (0,errors/* unverifiable */.vm)(`log ${this.source.location}: ${pathOf(level, index, width)} is missing (tree size ${this.treeSize})`);
+        }
+        return bytes;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/tlog/lock.ts
+// One writer at a time: an O_EXCL lock file holding its owner; a dead owner's lock is stale.
+
+
+
+
+
+async function withLock(lockFile, body, { waitMs = 30_000, staleMs = 10 * 60_000 } = {}) {
+    const owner = {
+        pid: process.pid,
+        host: external_node_os_default().hostname(),
+        nonce: (0,external_node_crypto_.randomBytes)(8).toString('hex')
+    };
+    const deadline = Date.now() + waitMs;
+    for (let pause = 5;; pause = Math.min(pause * 2, 200)) {
+        try {
+            (0,external_node_fs_.writeFileSync)(lockFile, `${JSON.stringify(owner)}\n`, { flag: 'wx' });
+            break;
+        }
+        catch (error) {
+            if (error.code !== 'EEXIST')
+                throw error;
+        }
+        if (removeIfStale(lockFile, staleMs))
+            continue;
+        if (Date.now() > deadline) {
+            throw (0,errors/* unverifiable */.vm)(`log lock ${lockFile} is held by another writer (${describeOwner(lockFile)}) for more than ${waitMs} ms; if no append is running, delete it`);
+        }
+        await (0,external_node_timers_promises_namespaceObject.setTimeout)(pause);
+    }
+    try {
+        return await body();
+    }
+    finally {
+        // Only our own lock: a lock taken over as stale by another writer is theirs now.
+        if (readOwner(lockFile)?.nonce === owner.nonce)
+            (0,external_node_fs_.unlinkSync)(lockFile);
+    }
+}
+function readOwner(lockFile) {
+    try {
+        return JSON.parse((0,external_node_fs_.readFileSync)(lockFile, 'utf8'));
+    }
+    catch {
+        return undefined;
+    }
+}
+function describeOwner(lockFile) {
+    const owner = readOwner(lockFile);
+    return owner === undefined ? 'owner unknown' : `pid ${owner.pid} on ${owner.host}`;
+}
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (error) {
+        return error.code === 'EPERM';
+    }
+}
+/**
+ * Moves a stale lock aside (rename is atomic: of two writers that both found it stale, one
+ * wins) and puts it back if what was moved turns out to be a fresh lock taken in between.
+ */
+function removeIfStale(lockFile, staleMs) {
+    let stat;
+    try {
+        stat = (0,external_node_fs_.statSync)(lockFile);
+    }
+    catch {
+        return true;
+    }
+    const owner = readOwner(lockFile);
+    const local = owner !== undefined && owner.host === external_node_os_default().hostname();
+    const stale = local ? !isAlive(owner.pid) : Date.now() - stat.mtimeMs > staleMs;
+    if (!stale)
+        return false;
+    const aside = `${lockFile}.stale-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
+    try {
+        (0,external_node_fs_.renameSync)(lockFile, aside);
+    }
+    catch {
+        return true;
+    }
+    if ((0,external_node_fs_.statSync)(aside).ino !== stat.ino) {
+        try {
+            (0,external_node_fs_.writeFileSync)(lockFile, (0,external_node_fs_.readFileSync)(aside), { flag: 'wx' });
+        }
+        catch {
+            // Someone else holds it now; the moved lock's owner will find its nonce gone and not unlink.
+        }
+    }
+    (0,external_node_fs_.unlinkSync)(aside);
+    return true;
+}
+
+;// CONCATENATED MODULE: ./src/tlog/writer.ts
+// A static tiled log on disk: init and append. An append writes every new tile under a new name
+// (temp file + rename) and the signed checkpoint last, so a crash before that leaves the old log
+// whole; appends are serialised by a lock file beside the checkpoint.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const LOCK_FILE = '.lock';
+/** The log key's C2SP verifier key: its name is the log's origin. */
+function logVerifierKey(origin, key) {
+    return note_formatVerifierKey(note_verifierKey(origin, ED25519, key.publicKey.raw));
+}
+async function initLog(dir, origin, key) {
+    const vkey = logVerifierKey(origin, key);
+    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+    if ((0,external_node_fs_.existsSync)(external_node_path_default().join(dir, CHECKPOINT_FILE))) {
+        throw (0,errors/* invalid */.Gq)(`log ${dir}: already has a checkpoint; append to it or choose another --dir`);
+    }
+    const empty = { origin, treeSize: 0, root: merkle_rootOfLeafHashes([]), extensions: [] };
+    await writeAtomically(dir, CHECKPOINT_FILE, signCheckpoint(empty, key));
+    return vkey;
+}
+function signCheckpoint(checkpoint, key) {
+    const text = formatCheckpoint(checkpoint);
+    const signature = signEd25519(text, checkpoint.origin, key.seed, key.publicKey.raw);
+    return formatNote({ text, signatures: [signature] });
+}
+/** The log's current checkpoint, verified under the writer's own key. */
+async function readOwnCheckpoint(dir, key) {
+    const source = directorySource(dir);
+    const bytes = await source.read(CHECKPOINT_FILE);
+    if (bytes === undefined)
+        throw (0,errors/* invalid */.Gq)(`log ${dir}: no checkpoint; run 'verify-model log init'`);
+    const note = parseNote(bytes, `log ${dir} checkpoint`);
+    const checkpoint = parseCheckpoint(note.text, `log ${dir} checkpoint`);
+    const vkey = note_verifierKey(checkpoint.origin, ED25519, key.publicKey.raw);
+    if (!verifyEd25519(note, vkey, `log ${dir} checkpoint`)) {
+        throw (0,errors/* invalid */.Gq)(`log ${dir}: its checkpoint is not signed by this --key (log key ${note_formatVerifierKey(vkey)})`);
+    }
+    return checkpoint;
+}
+async function appendEntries(dir, key, entries, options = {}) {
+    for (const entry of entries) {
+        if (entry.length > MAX_ENTRY_BYTES) {
+            throw (0,errors/* invalid */.Gq)(`log entry: ${entry.length} bytes exceeds ${MAX_ENTRY_BYTES}`);
+        }
+    }
+    return withLock(external_node_path_default().join(dir, LOCK_FILE), async () => {
+        const old = await readOwnCheckpoint(dir, key);
+        const files = new TileOverlay(directorySource(dir));
+        for (let i = 0; i < entries.length; i++)
+            await files.add(old.treeSize + i, entries[i]);
+        const treeSize = old.treeSize + entries.length;
+        const root = await treeRoot(treeSize, new TiledLog(files, treeSize).node);
+        for (const [file, bytes] of files.written)
+            await writeAtomically(dir, file, bytes);
+        options.onStep?.('tiles-written');
+        const checkpoint = signCheckpoint({ ...old, treeSize, root }, key);
+        await writeAtomically(dir, CHECKPOINT_FILE, checkpoint);
+        options.onStep?.('checkpoint-written');
+        // Partial tiles superseded by a full one go only now: readers of the old checkpoint fall
+        // back to the full tile, whose prefix is what they need.
+        for (const partials of files.completed) {
+            await (0,promises_namespaceObject.rm)(external_node_path_default().join(dir, ...partials.split('/')), { recursive: true, force: true });
+        }
+        return { index: old.treeSize, treeSize, root, checkpoint };
+    }, options);
+}
+/** The tiles an append changes, kept in memory over the ones on disk until written. */
+class TileOverlay {
+    disk;
+    location;
+    /** path → bytes, only the widest version of each tile. */
+    written = new Map();
+    /** `.p` directories of tiles that became full. */
+    completed = [];
+    latest = new Map();
+    constructor(disk) {
+        this.disk = disk;
+        this.location = disk.location;
+    }
+    async read(file) {
+        return this.written.get(file) ?? this.disk.read(file);
+    }
+    async close() { }
+    /** Entry `index` (the tree has `index` leaves before it). */
+    async add(index, entry) {
+        await this.extend('entries', index, encodeEntryBundle([entry]), entryBundlePath);
+        let hash = leafHash(entry);
+        for (let level = 0, position = index;; level++, position = Math.floor(position / TILE_WIDTH)) {
+            const tile = await this.extend(`hash ${level}`, position, Buffer.from(hash, 'hex'), (n, w) => hashTilePath(level, n, w));
+            if (tile === undefined)
+                return;
+            hash = merkle_rootOfLeafHashes(splitHashes(tile));
+        }
+    }
+    /** Appends an item at `position` of `kind`'s level; returns the tile when it became full. */
+    async extend(kind, position, item, pathOf) {
+        const index = Math.floor(position / TILE_WIDTH);
+        const width = (position % TILE_WIDTH) + 1;
+        const key = `${kind}/${index}`;
+        let previous = new Uint8Array();
+        if (width > 1) {
+            const known = this.latest.get(key);
+            const before = known?.bytes ?? (await this.disk.read(pathOf(index, width - 1)));
+            if (before === undefined) {
+                throw (0,errors/* invalid */.Gq)(`log ${this.location}: ${pathOf(index, width - 1)} is missing`);
+            }
+            previous = before;
+        }
+        const bytes = new Uint8Array(Buffer.concat([previous, item]));
+        const replaced = this.latest.get(key);
+        if (replaced !== undefined)
+            this.written.delete(replaced.file);
+        const file = pathOf(index, width);
+        this.latest.set(key, { file, bytes });
+        this.written.set(file, bytes);
+        if (width < TILE_WIDTH)
+            return undefined;
+        this.completed.push(`${file}.p`);
+        return bytes;
+    }
+}
+function splitHashes(tile) {
+    const hashes = [];
+    for (let i = 0; i < tile.length; i += 32) {
+        hashes.push(Buffer.from(tile.subarray(i, i + 32)).toString('hex'));
+    }
+    return hashes;
+}
+/** Write beside, then rename: a reader (or a crash) sees the old file or the new, never half. */
+async function writeAtomically(dir, file, bytes) {
+    const target = external_node_path_default().join(dir, ...file.split('/'));
+    await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(target), { recursive: true });
+    const temp = `${target}.tmp-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
+    try {
+        await (0,promises_namespaceObject.writeFile)(temp, bytes, { flag: 'wx' });
+        await (0,promises_namespaceObject.rename)(temp, target);
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(temp, { force: true });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/log-init.ts
+
+
+
+
+function registerLogInit(log, context) {
+    log
+        .command('init')
+        .description('Create an empty log in DIR and print its verifier key (give it to verifiers as log-key).')
+        .requiredOption('--dir <dir>', 'the directory the log lives in (serve it as static files)')
+        .requiredOption('--origin <origin>', "the log's name, e.g. example.com/verify-model-log")
+        .requiredOption('--key <file>', "the log's private key (from 'verify-model keygen')")
+        .action(async (options) => {
+        try {
+            checkKeyName(options.origin, '--origin');
+        }
+        catch (error) {
+            throw (0,cli_io/* asUsageError */.IG)(error);
+        }
+        const vkey = await initLog(options.dir, options.origin, readPrivateKeyFile(options.key));
+        context.io.stdout(`${vkey}\n`);
+    });
+}
+
+;// CONCATENATED MODULE: ./src/tlog/log-state.ts
+// The latest checkpoint of a log, read and verified, and the tiles behind it.
+
+
+
+
+
+/** The served checkpoint under the log key, and tiles that really give its root. */
+async function readLatest(source, logKey) {
+    const bytes = await source.read(CHECKPOINT_FILE);
+    if (bytes === undefined)
+        throw (0,errors/* invalid */.Gq)(`log ${source.location}: no checkpoint file`);
+    const note = Buffer.from(bytes).toString('utf8');
+    const policy = { logKey, witnessKeys: [], witnessThreshold: 0 };
+    const { checkpoint } = verifyCheckpointNote(bytes, policy, `log ${source.location} checkpoint`);
+    const log = new TiledLog(source, checkpoint.treeSize);
+    await checkTilesGiveRoot(log, checkpoint);
+    return { note, checkpoint, log };
+}
+async function checkTilesGiveRoot(log, checkpoint) {
+    const root = await treeRoot(checkpoint.treeSize, log.node);
+    if (root !== checkpoint.root) {
+        throw (0,errors/* invalid */.Gq)(`log ${log.source.location}: its tiles give root ${root} for size ${checkpoint.treeSize}, the checkpoint says ${checkpoint.root}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/tlog/prove.ts
+// The .tlog-proof of an entry in a served log, against its current checkpoint.
+
+
+
+
+
+
+
+
+
+/** Finds the entry (its first occurrence) and proves it under the checkpoint as served. */
+async function proveEntry(source, entry) {
+    const bytes = await source.read(CHECKPOINT_FILE);
+    if (bytes === undefined)
+        throw (0,errors/* invalid */.Gq)(`log ${source.location}: no checkpoint file`);
+    const note = parseNote(bytes, `log ${source.location} checkpoint`);
+    const checkpoint = parseCheckpoint(note.text, `log ${source.location} checkpoint`);
+    const log = new TiledLog(source, checkpoint.treeSize);
+    await checkTilesGiveRoot(log, checkpoint);
+    const leaf = leafHash(entry);
+    for (let tile = 0; tile * TILE_WIDTH < checkpoint.treeSize; tile++) {
+        const offset = (await log.hashTile(0, tile)).indexOf(leaf);
+        if (offset === -1)
+            continue;
+        const index = tile * TILE_WIDTH + offset;
+        const hashes = await inclusionProof(index, checkpoint.treeSize, log.node);
+        const text = Buffer.from(bytes).toString('utf8');
+        return {
+            proof: formatProof({ extra: entry, index, hashes, checkpoint: text }),
+            index,
+            treeSize: checkpoint.treeSize
+        };
+    }
+    throw (0,errors/* invalid */.Gq)(`log ${source.location}: this SBA's entry is not among its ${checkpoint.treeSize} entries; append it with 'verify-model log append'`);
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/log-append.ts
+
+
+
+
+
+
+function registerLogAppend(log, context) {
+    log
+        .command('append')
+        .description("Verify an SBA's signatures under the given keys, then append its entry (bundle, tiles, signed checkpoint).")
+        .argument('<sba>', 'the SBA (DSSE envelope JSON)')
+        .requiredOption('--dir <dir>', 'the log directory')
+        .requiredOption('--key <file>', "the log's private key")
+        .option('--public-key <key>', 'a publisher key the SBA must verify under; repeatable', cli_io/* collect */.Fo, [])
+        .option('-o, --output <file>', 'also write the .tlog-proof of the new entry here')
+        .option('--json', 'machine-readable output')
+        .action(async (sbaPath, options) => {
+        const verified = (0,cli_io/* verifySbaFile */.UG)(sbaPath, { publicKey: options.publicKey, threshold: '1' });
+        const entry = entryOf(verified);
+        const appended = await appendEntries(options.dir, readPrivateKeyFile(options.key), [entry]);
+        if (options.output) {
+            const { proof } = await proveEntry(directorySource(options.dir), entry);
+            (0,external_node_fs_.writeFileSync)(options.output, proof);
+        }
+        const result = {
+            index: appended.index,
+            treeSize: appended.treeSize,
+            attestationDigest: verified.attestationDigest,
+            keyIds: verified.keyIds
+        };
+        if (options.json)
+            (0,cli_io/* printJson */.Q2)(context.io, result);
+        else
+            context.io.stdout(`index ${result.index}\ntree-size ${result.treeSize}\n`);
+    });
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/log-prove.ts
+
+
+
+
+function registerLogProve(log, context) {
+    withLogLocation(log.command('prove'))
+        .description("Write the .tlog-proof of an SBA's entry under the log's current checkpoint.")
+        .argument('<sba>', 'the SBA (DSSE envelope JSON)')
+        .option('--public-key <key>', 'a publisher key the SBA verifies under; repeatable', cli_io/* collect */.Fo, [])
+        .option('-o, --output <file>', 'write the proof here instead of stdout')
+        .action(async (sbaPath, options) => {
+        const verified = (0,cli_io/* verifySbaFile */.UG)(sbaPath, { publicKey: options.publicKey, threshold: '1' });
+        const source = openLog(options);
+        try {
+            const { proof } = await proveEntry(source, entryOf(verified));
+            if (options.output)
+                (0,external_node_fs_.writeFileSync)(options.output, proof);
+            else
+                printInert(context.io, proof, 'proof');
+        }
+        finally {
+            await source.close();
+        }
+    });
+}
+
+;// CONCATENATED MODULE: ./src/tlog/extension.ts
+// Is the log's latest checkpoint an extension of one seen before? Recomputed from the tiles.
+
+
+/** Throws invalid, naming the split view, unless `latest` (read through `log`) extends `seen`. */
+async function checkExtension(seen, latest, log) {
+    const split = (why) => {
+        throw (0,errors/* invalid */.Gq)(`split view: the log's checkpoint (size ${latest.treeSize}, root ${latest.root}) is not an extension of the one seen before (size ${seen.treeSize}, root ${seen.root}): ${why}`);
+    };
+    if (seen.origin !== latest.origin) {
+        throw (0,errors/* invalid */.Gq)(`the log's origin is '${latest.origin}', the one seen before '${seen.origin}'`);
+    }
+    if (latest.treeSize < seen.treeSize)
+        split('the tree is smaller');
+    if (latest.treeSize === seen.treeSize) {
+        if (latest.root !== seen.root)
+            split('same size, another root');
+        return;
+    }
+    const proof = await consistencyProof(seen.treeSize, latest.treeSize, log.node);
+    try {
+        verifyConsistency(seen.treeSize, latest.treeSize, seen.root, latest.root, proof);
+    }
+    catch (error) {
+        if (error instanceof errors/* VerifyError */.Gz)
+            split(`its tiles do not contain the old tree (${error.message})`);
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/tlog/witness.ts
+// A witness: cosigns the log's latest checkpoint only when it extends the last one it cosigned.
+
+
+
+
+
+
+function witnessVerifierKey(witness) {
+    return formatVerifierKey(verifierKey(witness.name, COSIGNATURE_V1, witness.key.publicKey.raw));
+}
+/** `previous`: the checkpoint note this witness cosigned last (its state), if any. */
+async function cosignLatest(source, logKey, witness, previous, nowSeconds) {
+    const latest = await readLatest(source, logKey);
+    let previousSize;
+    if (previous !== undefined) {
+        const policy = { logKey, witnessKeys: [], witnessThreshold: 0 };
+        const seen = verifyCheckpointNote(previous, policy, 'witness state checkpoint').checkpoint;
+        await checkExtension(seen, latest.checkpoint, latest.log);
+        previousSize = seen.treeSize;
+    }
+    const note = parseNote(latest.note);
+    const mine = note_verifierKey(witness.name, note_COSIGNATURE_V1, witness.key.publicKey.raw);
+    const signature = cosign(note.text, witness.name, witness.key.seed, mine.publicKey, nowSeconds);
+    const others = note.signatures.filter(s => !(s.name === mine.name && s.keyId === mine.keyId));
+    return {
+        cosigned: formatNote({ text: note.text, signatures: [...others, signature] }),
+        origin: latest.checkpoint.origin,
+        treeSize: latest.checkpoint.treeSize,
+        previousSize,
+        witnessKey: note_formatVerifierKey(mine)
+    };
+}
+/** Adds the cosignature lines of `cosigned` to `current` when both sign the same body. */
+function mergeCosignatures(current, cosigned) {
+    const a = parseNote(current);
+    const b = parseNote(cosigned);
+    if (a.text !== b.text) {
+        throw (0,errors/* invalid */.Gq)('the log advanced while cosigning: its checkpoint changed; run cosign again');
+    }
+    const seen = new Set(a.signatures.map(s => `${s.name} ${s.keyId}`));
+    const added = b.signatures.filter(s => !seen.has(`${s.name} ${s.keyId}`));
+    return formatNote({ text: a.text, signatures: [...a.signatures, ...added] });
+}
+
+;// CONCATENATED MODULE: ./src/cli/log-state-file.ts
+// The state of a witness or a monitor: the last checkpoint note it accepted.
+
+
+const STATE_VERSION = 1;
+function readState(file) {
+    if (file === undefined || !(0,external_node_fs_.existsSync)(file))
+        return undefined;
+    let state;
+    try {
+        state = JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8'));
+    }
+    catch (error) {
+        throw new cli_io/* UsageError */.eb(`--state ${file}: not JSON (${error.message})`);
+    }
+    const { version, checkpoint } = (state ?? {});
+    if (version !== STATE_VERSION || typeof checkpoint !== 'string') {
+        throw new cli_io/* UsageError */.eb(`--state ${file}: expected {"version": 1, "checkpoint": "<note>"}`);
+    }
+    return checkpoint;
+}
+function writeState(file, checkpoint) {
+    const temp = `${file}.tmp-${process.pid}`;
+    (0,external_node_fs_.writeFileSync)(temp, `${JSON.stringify({ version: STATE_VERSION, checkpoint }, null, 2)}\n`);
+    (0,external_node_fs_.renameSync)(temp, file);
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/log-cosign.ts
+
+
+
+
+
+
+
+
+
+
+function registerLogCosign(log, context) {
+    withLogLocation(log.command('cosign'))
+        .description("Witness: cosign the log's checkpoint if it extends the one cosigned last (recomputed from the tiles).")
+        .requiredOption('--log-key <vkey>', "the log's verifier key (or a file holding it)")
+        .requiredOption('--key <file>', "the witness's private key")
+        .requiredOption('--name <name>', "the witness's name, e.g. witness.example.org/w1")
+        .requiredOption('--state <file>', 'the last cosigned checkpoint (created on first use)')
+        .option('-o, --output <file>', 'write the cosigned checkpoint here')
+        .option('--json', 'machine-readable output')
+        .action(async (options) => {
+        const logKey = readVerifierKeyArg(options.logKey);
+        const witness = { name: options.name, key: readPrivateKeyFile(options.key) };
+        const previous = readState(options.state);
+        const source = openLog(options);
+        try {
+            const result = await cosignLatest(source, logKey, witness, previous, Math.floor(Date.now() / 1000));
+            if (options.dir !== undefined)
+                await publish(options.dir, result.cosigned);
+            if (options.output)
+                (0,external_node_fs_.writeFileSync)(options.output, result.cosigned);
+            writeState(options.state, result.cosigned);
+            const summary = {
+                origin: result.origin,
+                treeSize: result.treeSize,
+                previousSize: result.previousSize ?? null,
+                witnessKey: result.witnessKey
+            };
+            if (options.json)
+                (0,cli_io/* printJson */.Q2)(context.io, summary);
+            else {
+                const since = result.previousSize === undefined
+                    ? 'first cosignature'
+                    : `extends size ${result.previousSize}`;
+                context.io.stdout(`${inertLine(`cosigned ${result.origin} at size ${result.treeSize} (${since})`)}\nwitness-key ${result.witnessKey}\n`);
+            }
+        }
+        finally {
+            await source.close();
+        }
+    });
+}
+/** Adds the cosignature to the log's own checkpoint file, unless the log moved on meanwhile. */
+async function publish(dir, cosigned) {
+    await withLock(external_node_path_default().join(dir, LOCK_FILE), async () => {
+        const file = external_node_path_default().join(dir, CHECKPOINT_FILE);
+        const current = (0,external_node_fs_.existsSync)(file) ? (0,external_node_fs_.readFileSync)(file, 'utf8') : cosigned;
+        await writeAtomically(dir, CHECKPOINT_FILE, mergeCosignatures(current, cosigned));
+    });
+}
+
+;// CONCATENATED MODULE: ./src/tlog/monitor.ts
+// A key holder's monitor: every entry since the last seen checkpoint that names one of its keys.
+
+
+
+
+
+
+async function monitorLog(source, logKey, keys, known, previous) {
+    const latest = await readLatest(source, logKey);
+    let fromSize = 0;
+    if (previous !== undefined) {
+        const policy = { logKey, witnessKeys: [], witnessThreshold: 0 };
+        const seen = verifyCheckpointNote(previous, policy, 'monitor state checkpoint').checkpoint;
+        await checkExtension(seen, latest.checkpoint, latest.log);
+        fromSize = seen.treeSize;
+    }
+    const watched = new Set(keys.map(key => (0,encoding/* toHex */.nj)(key)));
+    const entries = [];
+    const malformed = [];
+    const size = latest.checkpoint.treeSize;
+    for (let tile = Math.floor(fromSize / TILE_WIDTH); tile * TILE_WIDTH < size; tile++) {
+        const bundle = await latest.log.entryBundle(tile);
+        bundle.forEach((bytes, offset) => {
+            const index = tile * TILE_WIDTH + offset;
+            if (index < fromSize)
+                return;
+            let entry;
+            try {
+                entry = parseEntry(bytes);
+            }
+            catch {
+                malformed.push(index);
+                return;
+            }
+            if (!entry.keys.some(key => watched.has(key)))
+                return;
+            const digest = entry.attestationDigest;
+            entries.push({ index, attestationDigest: digest, keys: entry.keys, known: known.has(digest) });
+        });
+    }
+    return {
+        origin: latest.checkpoint.origin,
+        fromSize,
+        treeSize: size,
+        root: latest.checkpoint.root,
+        checkpoint: latest.note,
+        entries,
+        malformed,
+        unknown: entries.filter(e => !e.known).length
+    };
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/log-monitor.ts
+
+
+
+
+
+
+function registerLogMonitor(log, context) {
+    withLogLocation(log.command('monitor'))
+        .description('List every entry since the last state that names your key; exit 1 when one is not in --known.')
+        .requiredOption('--log-key <vkey>', "the log's verifier key (or a file holding it)")
+        .option('--public-key <key>', 'your publisher key; repeatable', cli_io/* collect */.Fo, [])
+        .option('--known <file>', 'attestation digests you published, one per line (# comments)')
+        .option('--state <file>', 'the last checkpoint seen (advanced only when nothing is unknown)')
+        .option('--json', 'machine-readable output')
+        .action(async (options) => {
+        const keys = (0,cli_io/* readTrust */.bn)({ publicKey: options.publicKey, threshold: '1' }).keys;
+        const known = readKnown(options.known);
+        const source = openLog(options);
+        try {
+            const report = await monitorLog(source, readVerifierKeyArg(options.logKey), keys.map(key => key.raw), known, readState(options.state));
+            // An unknown entry keeps the old state: the alarm repeats until it is dealt with.
+            if (options.state !== undefined && report.unknown === 0) {
+                writeState(options.state, report.checkpoint);
+            }
+            if (options.json) {
+                (0,cli_io/* printJson */.Q2)(context.io, { ...report, checkpoint: undefined });
+            }
+            else {
+                context.io.stdout(`${inertLine(`log ${report.origin}: entries ${report.fromSize}..${report.treeSize}, ${report.entries.length} name your key(s), ${report.unknown} unknown`)}\n`);
+                for (const entry of report.entries) {
+                    const mark = entry.known ? 'known' : 'UNKNOWN';
+                    context.io.stdout(`${mark} index ${entry.index} attestation ${entry.attestationDigest}\n`);
+                }
+            }
+            context.exitCode = report.unknown === 0 ? EXIT_PASS : EXIT_FAILED;
+        }
+        finally {
+            await source.close();
+        }
+    });
+}
+function readKnown(file) {
+    if (file === undefined)
+        return new Set();
+    const digests = new Set();
+    (0,cli_io/* readInputFile */.jH)(file, 'known digests')
+        .toString('utf8')
+        .split('\n')
+        .forEach((raw, i) => {
+        const line = raw.replace(/#.*/, '').trim();
+        if (line === '')
+            return;
+        if (!/^[0-9a-f]{64}$/.test(line)) {
+            throw new cli_io/* UsageError */.eb(`--known ${file} line ${i + 1}: expected a 64-hex attestation digest`);
+        }
+        digests.add(line);
+    });
+    return digests;
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/log.ts
+
+
+
+
+
+/** `verify-model log …`: a static tiled transparency log, its witness and its monitor. */
+function registerLog(program, context) {
+    const log = program
+        .command('log')
+        .description('A C2SP tiled transparency log of SBAs kept as static files: init, append, prove, cosign, monitor.');
+    for (const register of [
+        registerLogInit,
+        registerLogAppend,
+        registerLogProve,
+        registerLogCosign,
+        registerLogMonitor
+    ]) {
+        register(log, context);
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/version.ts
 /** Kept equal to package.json's version by a test (the bundle carries no package.json). */
 const VERSION = '1.0.0';
 
 ;// CONCATENATED MODULE: ./src/cli/main.ts
+
+
+
 
 
 
@@ -8345,7 +11917,10 @@ function buildProgram(context) {
         registerCapability,
         registerLedger,
         registerBuild,
-        registerVerify
+        registerVerify,
+        registerTranscript,
+        registerAccept,
+        registerLog
     ]) {
         register(program, context);
     }
@@ -8385,7 +11960,7 @@ function exitCodeFor(error, io, json) {
 
 /***/ }),
 
-/***/ 916:
+/***/ 3916:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -8433,7 +12008,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 106:
+/***/ 8106:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -8447,7 +12022,7 @@ const external_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 // EXTERNAL MODULE: external "events"
-var external_events_ = __nccwpck_require__(434);
+var external_events_ = __nccwpck_require__(4434);
 ;// CONCATENATED MODULE: external "child_process"
 const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
 ;// CONCATENATED MODULE: external "path"
@@ -8455,7 +12030,7 @@ const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.me
 ;// CONCATENATED MODULE: external "assert"
 const external_assert_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
 // EXTERNAL MODULE: external "fs"
-var external_fs_ = __nccwpck_require__(896);
+var external_fs_ = __nccwpck_require__(9896);
 ;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -9598,15 +13173,15 @@ const run = async (file, args, options = {}) => {
 
 /***/ }),
 
-/***/ 722:
+/***/ 9722:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   o: () => (/* binding */ verifyAttestation)
 /* harmony export */ });
-/* harmony import */ var _capability_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(528);
-/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(10);
-/* harmony import */ var _ledger_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(679);
+/* harmony import */ var _capability_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1528);
+/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5010);
+/* harmony import */ var _ledger_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6679);
 // The one-call API: an SBA's bytes and the trusted keys in, a verified ledger out.
 
 
@@ -9631,16 +13206,16 @@ function verifyAttestation(sbaBytes, trusted, threshold) {
 
 /***/ }),
 
-/***/ 528:
+/***/ 1528:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   T: () => (/* binding */ attestationDigest),
 /* harmony export */   s: () => (/* binding */ computeCapability)
 /* harmony export */ });
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
-/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(10);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4991);
+/* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5010);
 // The capability and the attestation digest (PROTOCOL.md sections 3 and 5).
 
 
@@ -9681,7 +13256,65 @@ function bytes32(value, field) {
 
 /***/ }),
 
-/***/ 170:
+/***/ 3178:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   L4: () => (/* binding */ normalizedEnv),
+/* harmony export */   Tn: () => (/* binding */ RESERVED_ENV),
+/* harmony export */   d6: () => (/* binding */ reservedEnvHint)
+/* harmony export */ });
+/* unused harmony export SEGMENT_ENV */
+/* harmony import */ var _isa_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5479);
+// The environment of the container contract (PROTOCOL.md sections 4, 4.1 and 9): what every
+// build gets before `build.env`, and so the names `build.env` may never set.
+
+/** Section 4's variables, then the ISA profile of 4.1 when the build pins a level. */
+function normalizedEnv(build) {
+    const threads = String(build.cpus);
+    return {
+        SOURCE_DATE_EPOCH: String(build.sourceDateEpoch),
+        TZ: 'UTC',
+        LANG: 'C.UTF-8',
+        LC_ALL: 'C.UTF-8',
+        PYTHONHASHSEED: '0',
+        OMP_NUM_THREADS: threads,
+        MKL_NUM_THREADS: threads,
+        OPENBLAS_NUM_THREADS: threads,
+        CUBLAS_WORKSPACE_CONFIG: ':4096:8',
+        HF_HUB_OFFLINE: '1',
+        HF_DATASETS_OFFLINE: '1',
+        TRANSFORMERS_OFFLINE: '1',
+        PIP_NO_INDEX: '1',
+        WANDB_MODE: 'disabled',
+        HOME: '/tmp',
+        ...(build.isa === undefined ? {} : (0,_isa_js__WEBPACK_IMPORTED_MODULE_0__/* .isaProfileEnv */ .IH)(build.isa))
+    };
+}
+/** Section 9: which run of a segmented build this is, and how many there are. */
+const SEGMENT_ENV = ['VERIFY_MODEL_SEGMENT', 'VERIFY_MODEL_SEGMENTS'];
+/** Every name the contract sets on some build: a ledger's `build.env` setting one is invalid. */
+const RESERVED_ENV = [
+    ...Object.keys(normalizedEnv({ sourceDateEpoch: 0, cpus: 1, isa: 'x86-64-v3' })),
+    ...SEGMENT_ENV
+];
+/** What the ledger sets instead, for the error message. */
+function reservedEnvHint(name) {
+    if (name === 'SOURCE_DATE_EPOCH')
+        return 'build.sourceDateEpoch sets it';
+    if (name.endsWith('_NUM_THREADS'))
+        return 'build.cpus sets the thread count';
+    if (_isa_js__WEBPACK_IMPORTED_MODULE_0__/* .ISA_PROFILE_VARIABLES */ .YL.includes(name))
+        return 'build.isa sets the ISA profile';
+    if (SEGMENT_ENV.includes(name))
+        return 'build.segments sets it for each run';
+    return 'the container contract fixes it';
+}
+
+
+/***/ }),
+
+/***/ 3170:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -12081,7 +15714,7 @@ function verifyStrict(sig, message, publicKey) {
 
 /***/ }),
 
-/***/ 991:
+/***/ 4991:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12091,13 +15724,13 @@ function verifyStrict(sig, message, publicKey) {
 /* harmony export */   Id: () => (/* binding */ concatBytes),
 /* harmony export */   WG: () => (/* binding */ encodeBase64),
 /* harmony export */   aD: () => (/* binding */ fromHex),
+/* harmony export */   fm: () => (/* binding */ u64be),
 /* harmony export */   nj: () => (/* binding */ toHex),
 /* harmony export */   sc: () => (/* binding */ sha256)
 /* harmony export */ });
-/* unused harmony export u64be */
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(916);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
 // Byte encodings shared by the protocol modules: hex, strict base64, u64be, UTF-8, SHA-256.
 
 
@@ -12175,20 +15808,21 @@ function clip(s, max = 80) {
 
 /***/ }),
 
-/***/ 10:
+/***/ 5010:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   FY: () => (/* binding */ verifyEnvelope),
+/* harmony export */   W: () => (/* binding */ verifiedSigners),
 /* harmony export */   Yj: () => (/* binding */ signEnvelope),
 /* harmony export */   Zg: () => (/* binding */ pae),
 /* harmony export */   mE: () => (/* binding */ parseEnvelope)
 /* harmony export */ });
 /* unused harmony exports PAYLOAD_TYPE, MAX_ENVELOPE_BYTES, MAX_SIGNATURES */
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
-/* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(170);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(991);
-/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(834);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
+/* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3170);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4991);
+/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2834);
 // The Signed Build Attestation: a DSSE envelope (PROTOCOL.md section 3).
 
 
@@ -12203,31 +15837,32 @@ const MAX_ENVELOPE_BYTES = 32 * 1024 * 1024;
  * for hours.
  */
 const MAX_SIGNATURES = 16;
-function parseEnvelope(bytes) {
+/** `what` names the envelope in error messages: the SBA, or a rebuild attestation. */
+function parseEnvelope(bytes, what = 'SBA') {
     if (bytes.length > MAX_ENVELOPE_BYTES) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what}: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`);
     }
-    const doc = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .parseStrictJson */ .RJ)(bytes, 'SBA');
+    const doc = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .parseStrictJson */ .RJ)(bytes, what);
     if (!(0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .isJsonObject */ .OW)(doc))
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA: expected a JSON object (a DSSE envelope)');
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what}: expected a JSON object (a DSSE envelope)`);
     const { payloadType, payload, signatures } = doc;
     if (typeof payloadType !== 'string')
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA payloadType: expected a string');
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what} payloadType: expected a string`);
     if (payloadType !== PAYLOAD_TYPE) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(payloadType)}'`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what} payloadType: expected '${PAYLOAD_TYPE}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(payloadType)}'`);
     }
     if (typeof payload !== 'string')
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA payload: expected a base64 string');
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what} payload: expected a base64 string`);
     if (!Array.isArray(signatures) || signatures.length === 0) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)('SBA signatures: expected a non-empty array');
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what} signatures: expected a non-empty array`);
     }
     if (signatures.length > MAX_SIGNATURES) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what} signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`);
     }
     return {
         payloadType,
-        payload: (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .decodeBase64Strict */ .Fm)(payload, 'SBA payload'),
-        signatures: signatures.map((s, i) => parseSignature(s, `SBA signatures[${i}]`))
+        payload: (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .decodeBase64Strict */ .Fm)(payload, `${what} payload`),
+        signatures: signatures.map((s, i) => parseSignature(s, `${what} signatures[${i}]`))
     };
 }
 function parseSignature(value, field) {
@@ -12276,6 +15911,17 @@ function verifyEnvelope(env, trusted, threshold) {
         throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`threshold ${threshold} exceeds the ${keys.length} distinct trusted public key(s); ` +
             'give more --public-key values or lower the threshold');
     }
+    const verified = verifiedSigners(env, keys);
+    if (verified.length < threshold) {
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA signatures: ${verified.length} of ${keys.length} trusted key(s) verified, ` +
+            `threshold is ${threshold}; expected signatures from key id(s) ` +
+            keys.map(k => k.keyId).join(', '));
+    }
+    return verified;
+}
+/** The distinct trusted keys with a valid signature on the envelope, in trusted order; maybe none. */
+function verifiedSigners(env, trusted) {
+    const keys = distinctKeys(trusted);
     const message = pae(env.payloadType, env.payload);
     const verified = new Set();
     for (const signature of env.signatures) {
@@ -12284,11 +15930,6 @@ function verifyEnvelope(env, trusted, threshold) {
         const signer = candidates.find(k => !verified.has(k.keyId) && (0,_ed25519_js__WEBPACK_IMPORTED_MODULE_1__/* .verifyStrict */ .$r)(signature.sig, message, k.raw));
         if (signer !== undefined)
             verified.add(signer.keyId);
-    }
-    if (verified.size < threshold) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA signatures: ${verified.size} of ${keys.length} trusted key(s) verified, ` +
-            `threshold is ${threshold}; expected signatures from key id(s) ` +
-            keys.map(k => k.keyId).join(', '));
     }
     return keys.filter(k => verified.has(k.keyId));
 }
@@ -12303,7 +15944,122 @@ function distinctKeys(keys) {
 
 /***/ }),
 
-/***/ 646:
+/***/ 5479:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   IH: () => (/* binding */ isaProfileEnv),
+/* harmony export */   S3: () => (/* binding */ isIsaLevel),
+/* harmony export */   Sm: () => (/* binding */ compareIsaLevels),
+/* harmony export */   YL: () => (/* binding */ ISA_PROFILE_VARIABLES),
+/* harmony export */   _z: () => (/* binding */ ISA_PLATFORM),
+/* harmony export */   fv: () => (/* binding */ isaCpuFlags),
+/* harmony export */   ws: () => (/* binding */ ISA_LEVELS)
+/* harmony export */ });
+// The ISA profile of PROTOCOL.md section 4.1: the CPU levels a ledger may pin (`build.isa`),
+// the /proc/cpuinfo flags each level needs, and the variables that cap the libraries' kernels.
+const ISA_LEVELS = ['x86-64-v2', 'x86-64-v3', 'x86-64-v4'];
+/** The only platform with levels (PROTOCOL.md section 2). */
+const ISA_PLATFORM = 'linux/amd64';
+/** Each level's own flags, as /proc/cpuinfo names them; a level needs its own and all below. */
+const OWN_FLAGS = {
+    'x86-64-v2': ['cx16', 'lahf_lm', 'popcnt', 'sse4_1', 'sse4_2', 'ssse3'],
+    'x86-64-v3': ['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave'],
+    'x86-64-v4': ['avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl']
+};
+// The glibc hwcaps (MASK_*) and NumPy features (NPY_*) above each level, nested as 4.1 defines them.
+const MASK_V4 = [
+    'AVX512ER',
+    'AVX512PF',
+    'AVX512_4FMAPS',
+    'AVX512_4VNNIW',
+    'AVX512_BITALG',
+    'AVX512_IFMA',
+    'AVX512_VBMI',
+    'AVX512_VBMI2',
+    'AVX512_VNNI',
+    'AVX512_VPOPCNTDQ',
+    'AVX512_BF16',
+    'AVX512_FP16',
+    'AVX_VNNI',
+    'AMX_BF16',
+    'AMX_INT8',
+    'AMX_TILE'
+];
+const MASK_V3 = ['AVX512F', 'AVX512BW', 'AVX512CD', 'AVX512DQ', 'AVX512VL', ...MASK_V4];
+const MASK_V2 = ['AVX', 'AVX2', 'BMI1', 'BMI2', 'F16C', 'FMA', 'FMA4', 'LZCNT', 'MOVBE', ...MASK_V3];
+const NPY_V4 = [
+    'AVX512_KNL',
+    'AVX512_KNM',
+    'AVX512_CLX',
+    'AVX512_CNL',
+    'AVX512_ICL',
+    'AVX512_SPR',
+    'AVX512FP16'
+];
+const NPY_V3 = ['AVX512F', 'AVX512CD', 'AVX512_SKX', ...NPY_V4];
+const NPY_V2 = ['AVX', 'F16C', 'FMA3', 'AVX2', ...NPY_V3];
+const CAPS = {
+    'x86-64-v2': {
+        glibcMask: MASK_V2,
+        numpyDisabled: NPY_V2,
+        aten: 'default',
+        onednn: 'SSE41',
+        mklCbwr: 'SSE4_2',
+        mkl: 'SSE4_2',
+        openblas: 'Nehalem'
+    },
+    'x86-64-v3': {
+        glibcMask: MASK_V3,
+        numpyDisabled: NPY_V3,
+        aten: 'avx2',
+        onednn: 'AVX2',
+        mklCbwr: 'AVX2',
+        mkl: 'AVX2',
+        openblas: 'Haswell'
+    },
+    'x86-64-v4': {
+        glibcMask: MASK_V4,
+        numpyDisabled: NPY_V4,
+        aten: 'avx512',
+        onednn: 'AVX512_CORE',
+        mklCbwr: 'AVX512',
+        mkl: 'AVX512',
+        openblas: 'SkylakeX'
+    }
+};
+function isIsaLevel(value) {
+    return ISA_LEVELS.includes(value);
+}
+/** Negative when `a` is a lower level than `b`, zero when equal. */
+function compareIsaLevels(a, b) {
+    return ISA_LEVELS.indexOf(a) - ISA_LEVELS.indexOf(b);
+}
+/** Every /proc/cpuinfo flag a CPU needs for the level (its own and those of the levels below). */
+function isaCpuFlags(level) {
+    return ISA_LEVELS.slice(0, ISA_LEVELS.indexOf(level) + 1).flatMap(l => OWN_FLAGS[l]);
+}
+/** The variables the level adds to the build's environment: exactly the strings of 4.1. */
+function isaProfileEnv(level) {
+    const caps = CAPS[level];
+    return {
+        GLIBC_TUNABLES: `glibc.cpu.hwcaps=${caps.glibcMask.map(x => `-${x}`).join(',')}`,
+        NPY_DISABLE_CPU_FEATURES: caps.numpyDisabled.join(' '),
+        ATEN_CPU_CAPABILITY: caps.aten,
+        DNNL_MAX_CPU_ISA: caps.onednn,
+        ONEDNN_MAX_CPU_ISA: caps.onednn,
+        MKL_CBWR: `${caps.mklCbwr},STRICT`,
+        MKL_ENABLE_INSTRUCTIONS: caps.mkl,
+        OPENBLAS_CORETYPE: caps.openblas
+    };
+}
+/** The names every profile sets (the same for every level). */
+const ISA_PROFILE_VARIABLES = Object.keys(isaProfileEnv('x86-64-v3'));
+
+
+/***/ }),
+
+/***/ 1646:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12313,11 +16069,11 @@ function distinctKeys(keys) {
 /* harmony export */   ee: () => (/* binding */ parsePublicKey)
 /* harmony export */ });
 /* unused harmony exports publicKeyFromRaw, privateKeyFromSeed, publicKeyPem */
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(170);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(916);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(991);
+/* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3170);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3916);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4991);
 // Ed25519 keys in the forms PROTOCOL.md section 3 accepts. Parsing checks form only; whether a
 // public key is a usable curve point (not small-order) is decided by strict verification.
 
@@ -12450,20 +16206,25 @@ function startsWith(bytes, prefix) {
 
 /***/ }),
 
-/***/ 679:
+/***/ 6679:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Ay: () => (/* binding */ createStatement),
 /* harmony export */   By: () => (/* binding */ parseStatement),
-/* harmony export */   Tn: () => (/* binding */ RESERVED_ENV)
+/* harmony export */   _Y: () => (/* binding */ MAX_SEGMENTS),
+/* harmony export */   bP: () => (/* binding */ Node)
 /* harmony export */ });
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
-/* harmony import */ var _paths_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(240);
-/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(834);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
+/* harmony import */ var _contract_env_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3178);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4991);
+/* harmony import */ var _isa_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(5479);
+/* harmony import */ var _paths_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8240);
+/* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2834);
 // The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
+
+
 
 
 
@@ -12472,8 +16233,7 @@ const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 const PREDICATE_TYPE = 'https://openclaw.dev/build-ledger/v1';
 const DEFAULT_PLATFORM = 'linux/amd64';
 const MAX_CPUS = 1024;
-/** Set by the verifier for every build (PROTOCOL.md section 4): `build.env` must not set them. */
-const RESERVED_ENV = ['SOURCE_DATE_EPOCH', 'HOME'];
+const MAX_SEGMENTS = 100_000;
 // eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/;
 const BUILD_FIELDS = [
@@ -12485,14 +16245,16 @@ const BUILD_FIELDS = [
     'network',
     'timeoutSeconds',
     'cpus',
-    'gpus'
+    'gpus',
+    'isa',
+    'segments'
 ];
 /**
  * Validates every rule of PROTOCOL.md section 2 on the exact signed payload bytes. Errors are
  * invalid and start with the JSON path of the offending field.
  */
 function parseStatement(payload) {
-    const root = new Node((0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .parseStrictJson */ .RJ)(payload, 'statement'), []);
+    const root = new Node((0,_strict_json_js__WEBPACK_IMPORTED_MODULE_4__/* .parseStrictJson */ .RJ)(payload, 'statement'), []);
     const statement = root.object();
     statement.field('_type').constant(STATEMENT_TYPE);
     statement.field('predicateType').constant(PREDICATE_TYPE);
@@ -12500,12 +16262,13 @@ function parseStatement(payload) {
     const source = parseSource(predicate.field('source'));
     checkSubject(statement.field('subject'));
     const dataset = predicate.optionalField('dataset');
+    const environment = parseEnvironment(predicate.field('environment'));
     return {
         source,
         dependencies: (predicate.optionalField('dependencies')?.array() ?? []).map(parseDependency),
         ...(dataset === undefined ? {} : { dataset: parseDataset(dataset) }),
-        environment: parseEnvironment(predicate.field('environment')),
-        build: parseBuild(predicate.field('build'))
+        environment,
+        build: parseBuild(predicate.field('build'), environment.platform)
     };
 }
 function parseSource(node) {
@@ -12514,14 +16277,14 @@ function parseSource(node) {
     if (!/^git\+(https|ssh|file):\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
         source
             .field('uri')
-            .fail(`expected git+https://, git+ssh:// or git+file:// URL, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(uri)}'`);
+            .fail(`expected git+https://, git+ssh:// or git+file:// URL, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(uri)}'`);
     }
     const gitCommit = source.field('digest').object().field('gitCommit').string();
     if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(gitCommit)) {
         source
             .field('digest')
             .field('gitCommit')
-            .fail(`expected the full commit id (40 or 64 lowercase hex), got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(gitCommit)}'`);
+            .fail(`expected the full commit id (40 or 64 lowercase hex), got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(gitCommit)}'`);
     }
     return { uri, gitCommit };
 }
@@ -12549,7 +16312,7 @@ function parseDataset(node) {
         return { treeSha256 };
     const uri = uriNode.string();
     if (!/^https?:\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
-        uriNode.fail(`expected an http:// or https:// URL, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(uri)}'`);
+        uriNode.fail(`expected an http:// or https:// URL, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(uri)}'`);
     }
     return { uri, treeSha256 };
 }
@@ -12560,7 +16323,7 @@ function parseEnvironment(node) {
     const environment = node.object();
     const uriNode = environment.field('uri');
     const uri = uriNode.string();
-    const bad = (why) => uriNode.fail(`${why}; expected oci://<registry>/<repository>, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(uri)}'`);
+    const bad = (why) => uriNode.fail(`${why}; expected oci://<registry>/<repository>, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(uri)}'`);
     if (!uri.startsWith('oci://'))
         bad("missing the 'oci://' scheme");
     if (SPACE_OR_CONTROL.test(uri))
@@ -12573,22 +16336,22 @@ function parseEnvironment(node) {
         bad('a tag is not allowed (the image is pinned by environment.digest.sha256)');
     }
     if (!REGISTRY.test(registry))
-        bad(`invalid registry '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(registry)}'`);
+        bad(`invalid registry '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(registry)}'`);
     if (path.length === 0)
         bad('missing the repository path');
     const badComponent = path.find(c => !PATH_COMPONENT.test(c));
     if (badComponent !== undefined) {
-        bad(`invalid repository path component '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(badComponent)}' (lowercase a-z, 0-9, separators . _ -)`);
+        bad(`invalid repository path component '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(badComponent)}' (lowercase a-z, 0-9, separators . _ -)`);
     }
     const sha256 = environment.field('digest').object().field('sha256').hex(32);
     const platformNode = environment.optionalField('platform');
     const platform = platformNode?.string() ?? DEFAULT_PLATFORM;
     if (platformNode !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/.test(platform)) {
-        platformNode.fail(`expected os/arch or os/arch/variant (e.g. linux/amd64), got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(platform)}'`);
+        platformNode.fail(`expected os/arch or os/arch/variant (e.g. linux/amd64), got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(platform)}'`);
     }
     return { uri, repository, sha256, reference: `${repository}@sha256:${sha256}`, platform };
 }
-function parseBuild(node) {
+function parseBuild(node, platform) {
     const build = node.object();
     for (const key of Object.keys(build.value)) {
         if (!BUILD_FIELDS.includes(key)) {
@@ -12602,6 +16365,8 @@ function parseBuild(node) {
     if (command[0] === '')
         commandNode.child(0).fail('the program name must not be empty');
     const outputsNode = build.optionalField('outputs');
+    const segmentsNode = build.optionalField('segments');
+    const isa = parseIsa(build.optionalField('isa'), platform);
     return {
         command,
         env: parseEnv(build.optionalField('env')),
@@ -12611,8 +16376,19 @@ function parseBuild(node) {
         network: build.optionalField('network')?.oneOf(['none', 'bridge']) ?? 'none',
         timeoutSeconds: build.optionalField('timeoutSeconds')?.integer(1) ?? 3600,
         cpus: build.optionalField('cpus')?.integer(1, MAX_CPUS) ?? 1,
-        gpus: build.optionalField('gpus')?.oneOf(['none', 'all']) ?? 'none'
+        gpus: build.optionalField('gpus')?.oneOf(['none', 'all']) ?? 'none',
+        ...(isa === undefined ? {} : { isa }),
+        ...(segmentsNode === undefined ? {} : { segments: segmentsNode.integer(2, MAX_SEGMENTS) })
     };
+}
+function parseIsa(node, platform) {
+    if (node === undefined)
+        return undefined;
+    const level = node.oneOf(_isa_js__WEBPACK_IMPORTED_MODULE_3__/* .ISA_LEVELS */ .ws);
+    if (platform !== _isa_js__WEBPACK_IMPORTED_MODULE_3__/* .ISA_PLATFORM */ ._z) {
+        node.fail(`'${level}' is a level of ${_isa_js__WEBPACK_IMPORTED_MODULE_3__/* .ISA_PLATFORM */ ._z} but environment.platform is '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(platform)}': remove build.isa (no other platform has levels yet)`);
+    }
+    return level;
 }
 /** '.' (the default) is the source root itself; anything else is a path below it. */
 function parseWorkdir(node) {
@@ -12630,8 +16406,8 @@ function parseEnv(node) {
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
             entry.fail('invalid variable name (must match ^[A-Za-z_][A-Za-z0-9_]*$)');
         }
-        if (RESERVED_ENV.includes(name)) {
-            entry.fail(`${name} is set by the verifier and must not be overridden`);
+        if (_contract_env_js__WEBPACK_IMPORTED_MODULE_1__/* .RESERVED_ENV */ .Tn.includes(name)) {
+            entry.fail(`${name} is set by the verifier and must not be overridden (${(0,_contract_env_js__WEBPACK_IMPORTED_MODULE_1__/* .reservedEnvHint */ .d6)(name)}): remove it from build.env`);
         }
         // defineProperty: a variable named __proto__ stays an ordinary own key.
         Object.defineProperty(env, name, {
@@ -12651,7 +16427,7 @@ function parseOutputs(node) {
     return items.map(item => {
         const path = item.relativePath();
         if (seen.has(path))
-            item.fail(`duplicate output '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(path)}'`);
+            item.fail(`duplicate output '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(path)}'`);
         seen.add(path);
         return path;
     });
@@ -12665,11 +16441,11 @@ class Node {
         this.path = path;
     }
     fail(message) {
-        const where = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .formatJsonPath */ .pB)(this.path);
+        const where = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_4__/* .formatJsonPath */ .pB)(this.path);
         throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${where === '' ? 'statement' : where}: ${message}`);
     }
     child(key) {
-        const value = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .isJsonObject */ .OW)(this.value) || Array.isArray(this.value)
+        const value = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_4__/* .isJsonObject */ .OW)(this.value) || Array.isArray(this.value)
             ? Object.getOwnPropertyDescriptor(this.value, key)?.value
             : undefined;
         return new Node(value, [...this.path, key]);
@@ -12685,7 +16461,7 @@ class Node {
         return node.value === undefined ? undefined : node;
     }
     object() {
-        if (!(0,_strict_json_js__WEBPACK_IMPORTED_MODULE_2__/* .isJsonObject */ .OW)(this.value))
+        if (!(0,_strict_json_js__WEBPACK_IMPORTED_MODULE_4__/* .isJsonObject */ .OW)(this.value))
             this.fail(`expected an object, got ${typeName(this.value)}`);
         return this;
     }
@@ -12706,13 +16482,13 @@ class Node {
     constant(expected) {
         const actual = this.string();
         if (actual !== expected)
-            this.fail(`expected '${expected}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(actual)}'`);
+            this.fail(`expected '${expected}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(actual)}'`);
     }
     oneOf(allowed) {
         const actual = this.string();
         const match = allowed.find(a => a === actual);
         if (match === undefined) {
-            this.fail(`expected one of ${allowed.map(a => `'${a}'`).join(', ')}, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(actual)}'`);
+            this.fail(`expected one of ${allowed.map(a => `'${a}'`).join(', ')}, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(actual)}'`);
         }
         return match;
     }
@@ -12728,16 +16504,16 @@ class Node {
     hex(bytes) {
         const s = this.string();
         if (s.length !== bytes * 2 || !/^[0-9a-f]*$/.test(s)) {
-            this.fail(`expected ${bytes * 2} lowercase hex characters, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
+            this.fail(`expected ${bytes * 2} lowercase hex characters, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(s)}'`);
         }
         return s;
     }
     /** A path below a fixed root: relative, '/'-separated, no '.', '..' or empty segment. */
     relativePath() {
         const s = this.string();
-        const reason = (0,_paths_js__WEBPACK_IMPORTED_MODULE_3__/* .unsafePathReason */ .m)(s);
+        const reason = (0,_paths_js__WEBPACK_IMPORTED_MODULE_5__/* .unsafePathReason */ .m)(s);
         if (reason !== undefined)
-            this.fail(`${reason}, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(s)}'`);
+            this.fail(`${reason}, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(s)}'`);
         return s;
     }
 }
@@ -12775,7 +16551,7 @@ function createStatement(input) {
             build: input.build
         }
     };
-    const bytes = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .utf8 */ .As)(`${JSON.stringify(statement, null, 2)}\n`);
+    const bytes = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .utf8 */ .As)(`${JSON.stringify(statement, null, 2)}\n`);
     parseStatement(bytes);
     return bytes;
 }
@@ -12783,7 +16559,7 @@ function createStatement(input) {
 
 /***/ }),
 
-/***/ 240:
+/***/ 8240:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12814,7 +16590,7 @@ function unsafePathReason(path) {
 
 /***/ }),
 
-/***/ 834:
+/***/ 2834:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -12823,8 +16599,8 @@ function unsafePathReason(path) {
 /* harmony export */   pB: () => (/* binding */ formatJsonPath)
 /* harmony export */ });
 /* unused harmony export MAX_DEPTH */
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(916);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(991);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
+/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4991);
 // A strict RFC 8259 JSON parser. JSON.parse keeps the last of duplicate keys silently, which would
 // let two readers of one signed statement see different ledgers; this parser rejects them.
 //
@@ -13124,91 +16900,91 @@ function quote(key) {
 
 /***/ }),
 
-/***/ 434:
+/***/ 4434:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("events");
 
 /***/ }),
 
-/***/ 896:
+/***/ 9896:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
 
 /***/ }),
 
-/***/ 421:
+/***/ 1421:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 
 /***/ }),
 
-/***/ 598:
+/***/ 7598:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
 
 /***/ }),
 
-/***/ 474:
+/***/ 8474:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events");
 
 /***/ }),
 
-/***/ 24:
+/***/ 3024:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 
 /***/ }),
 
-/***/ 760:
+/***/ 6760:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 
-/***/ 708:
+/***/ 1708:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
 
 /***/ }),
 
-/***/ 203:
+/***/ 2203:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
 
 /***/ }),
 
-/***/ 23:
+/***/ 9023:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 
 /***/ }),
 
-/***/ 725:
+/***/ 3106:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 909:
+/***/ 8909:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { Argument } = __nccwpck_require__(154);
-const { Command } = __nccwpck_require__(348);
-const { CommanderError, InvalidArgumentError } = __nccwpck_require__(135);
-const { Help } = __nccwpck_require__(754);
-const { Option } = __nccwpck_require__(859);
+const { Argument } = __nccwpck_require__(9154);
+const { Command } = __nccwpck_require__(4348);
+const { CommanderError, InvalidArgumentError } = __nccwpck_require__(1135);
+const { Help } = __nccwpck_require__(9754);
+const { Option } = __nccwpck_require__(5240);
 
 exports.DM = new Command();
 
@@ -13232,10 +17008,10 @@ exports.a2 = InvalidArgumentError; // Deprecated
 
 /***/ }),
 
-/***/ 154:
+/***/ 9154:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { InvalidArgumentError } = __nccwpck_require__(135);
+const { InvalidArgumentError } = __nccwpck_require__(1135);
 
 class Argument {
   /**
@@ -13389,20 +17165,20 @@ exports.humanReadableArgName = humanReadableArgName;
 
 /***/ }),
 
-/***/ 348:
+/***/ 4348:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const EventEmitter = (__nccwpck_require__(474).EventEmitter);
-const childProcess = __nccwpck_require__(421);
-const path = __nccwpck_require__(760);
-const fs = __nccwpck_require__(24);
-const process = __nccwpck_require__(708);
+const EventEmitter = (__nccwpck_require__(8474).EventEmitter);
+const childProcess = __nccwpck_require__(1421);
+const path = __nccwpck_require__(6760);
+const fs = __nccwpck_require__(3024);
+const process = __nccwpck_require__(1708);
 
-const { Argument, humanReadableArgName } = __nccwpck_require__(154);
-const { CommanderError } = __nccwpck_require__(135);
-const { Help, stripColor } = __nccwpck_require__(754);
-const { Option, DualOptions } = __nccwpck_require__(859);
-const { suggestSimilar } = __nccwpck_require__(30);
+const { Argument, humanReadableArgName } = __nccwpck_require__(9154);
+const { CommanderError } = __nccwpck_require__(1135);
+const { Help, stripColor } = __nccwpck_require__(9754);
+const { Option, DualOptions } = __nccwpck_require__(5240);
+const { suggestSimilar } = __nccwpck_require__(5030);
 
 class Command extends EventEmitter {
   /**
@@ -16173,7 +19949,7 @@ exports.useColor = useColor; // exporting for tests
 
 /***/ }),
 
-/***/ 135:
+/***/ 1135:
 /***/ ((__unused_webpack_module, exports) => {
 
 /**
@@ -16219,10 +19995,10 @@ exports.InvalidArgumentError = InvalidArgumentError;
 
 /***/ }),
 
-/***/ 754:
+/***/ 9754:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { humanReadableArgName } = __nccwpck_require__(154);
+const { humanReadableArgName } = __nccwpck_require__(9154);
 
 /**
  * TypeScript import types for JSDoc, used by Visual Studio Code IntelliSense and `npm run typescript-checkJS`
@@ -16973,10 +20749,10 @@ exports.stripColor = stripColor;
 
 /***/ }),
 
-/***/ 859:
+/***/ 5240:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { InvalidArgumentError } = __nccwpck_require__(135);
+const { InvalidArgumentError } = __nccwpck_require__(1135);
 
 class Option {
   /**
@@ -17360,7 +21136,7 @@ exports.DualOptions = DualOptions;
 
 /***/ }),
 
-/***/ 30:
+/***/ 5030:
 /***/ ((__unused_webpack_module, exports) => {
 
 const maxDistance = 3;

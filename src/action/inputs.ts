@@ -1,7 +1,14 @@
 import path from 'node:path'
 import { VerifyError } from '../errors.js'
-import { parsePublicKeys, type PublicKey } from '../protocol/keys.js'
+import {
+  parsePrivateKey,
+  parsePublicKeys,
+  type PrivateKey,
+  type PublicKey
+} from '../protocol/keys.js'
 import type { Mode } from '../verify/pipeline.js'
+import { parseSegmentSelection, type SegmentSelection } from '../segments/selection.js'
+import { resolveVerifierId } from '../attest/verifier-id.js'
 import { parseLogPolicy, type LogPolicy } from '../tlog/verify.js'
 
 /** Every input of action.yml, parsed and checked in one place. */
@@ -9,7 +16,7 @@ export interface ActionInputs {
   attestation: Source
   publicKeys: PublicKey[]
   threshold: number
-  mode: Mode
+  mode: ActionMode
   model?: string
   modelUrls: NamedUrl[]
   dataset?: string
@@ -19,9 +26,20 @@ export interface ActionInputs {
   cache: boolean
   showSummary: boolean
   workingDirectory: string
+  /** A segmented build's signed transcript (PROTOCOL.md section 9). */
+  transcript?: Source
+  /** Which segments to re-run (verify) or draw (plan). */
+  segments?: SegmentSelection
+  /** Sign a rebuild attestation after a passing rebuild. */
+  attest?: AttestInputs
+  /** Mode attested: the rebuild attestations to accept. */
+  rebuilds?: RebuildInputs
   /** With `log-key`: the proof to fetch and the policy it must meet. */
   log?: { proof: Source; policy: LogPolicy }
 }
+
+/** `plan` verifies nothing: it draws the segments a matrix of verify jobs re-runs. */
+export type ActionMode = Mode | 'plan'
 
 export type Source = { kind: 'path'; path: string } | { kind: 'url'; url: string }
 
@@ -37,7 +55,7 @@ export class InputError extends Error {
 
 export type GetInput = (name: string) => string
 
-const MODES: readonly Mode[] = ['verify', 'reproduce', 'check']
+const MODES: readonly ActionMode[] = ['verify', 'reproduce', 'check', 'attested', 'plan']
 const CAPABILITY = /^ocap1:[0-9a-f]{64}$/
 const FILE_NAME = /^[A-Za-z0-9._-]+$/
 
@@ -57,7 +75,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
       `threshold ${threshold} is more than the ${publicKeys.length} public key(s) given`
     )
   }
-  const mode = (text('mode') || 'verify') as Mode
+  const mode = (text('mode') || 'verify') as ActionMode
   if (!MODES.includes(mode))
     throw new InputError(`mode must be one of ${MODES.join(', ')}; got '${mode}'`)
 
@@ -65,14 +83,19 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
   const modelUrls = parseModelUrls(getInput('model-url'))
   if (model && modelUrls.length > 0)
     throw new InputError('give either model or model-url, not both')
-  if (mode !== 'reproduce' && !model && modelUrls.length === 0) {
+  if (
+    (mode === 'verify' || mode === 'check' || mode === 'attested') &&
+    !model &&
+    modelUrls.length === 0
+  ) {
     throw new InputError(`mode ${mode} needs the downloaded model: set model (a path) or model-url`)
   }
-  if (mode === 'reproduce' && (model || modelUrls.length > 0)) {
+  if ((mode === 'reproduce' || mode === 'plan') && (model || modelUrls.length > 0)) {
     throw new InputError(
-      'mode reproduce compares nothing: remove model / model-url, or use mode verify'
+      `mode ${mode} compares nothing: remove model / model-url, or use mode verify`
     )
   }
+  const { transcript, segments } = parseSegmentInputs(text('transcript'), text('segments'), mode)
 
   const expectedCapability = text('expected-capability') || undefined
   if (expectedCapability !== undefined && !CAPABILITY.test(expectedCapability)) {
@@ -107,8 +130,46 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): ActionI
     cache: boolean('cache', text('cache') || 'true'),
     showSummary: boolean('show-summary', text('show-summary') || 'true'),
     workingDirectory: path.resolve(workingDirectory),
-    log: parseLogInputs(getInput)
+    ...(transcript === undefined ? {} : { transcript }),
+    ...(segments === undefined ? {} : { segments }),
+    log: parseLogInputs(getInput),
+    ...parseAttestInputs(text, mode, env)
   }
+}
+
+/** transcript and segments (PROTOCOL.md section 9): spot checks in verify mode, a draw in plan mode. */
+function parseSegmentInputs(
+  transcriptText: string,
+  segmentsText: string,
+  mode: ActionMode
+): { transcript?: Source; segments?: SegmentSelection } {
+  const transcript = transcriptText ? parseSource(transcriptText, 'transcript') : undefined
+  let segments: SegmentSelection | undefined
+  try {
+    segments = segmentsText ? parseSegmentSelection(segmentsText) : undefined
+  } catch (error) {
+    throw new InputError(`segments: ${(error as Error).message}`)
+  }
+  if (mode === 'plan') {
+    if (segments === undefined || segments.kind === 'indices')
+      throw new InputError(
+        'mode plan needs segments: the number k of segments to draw for the matrix (or all)'
+      )
+    return { transcript, segments }
+  }
+  if (transcript !== undefined && mode !== 'verify')
+    throw new InputError(
+      `transcript: a segmented build is spot-checked in mode verify (with the model), not mode ${mode}`
+    )
+  if (transcript !== undefined && segments === undefined)
+    throw new InputError(
+      'transcript needs segments: a number k of random segments to re-run, all, or a comma list of indices (7, for one)'
+    )
+  if (segments !== undefined && transcript === undefined)
+    throw new InputError(
+      'segments needs transcript (the signed state roots of the segmented build)'
+    )
+  return { transcript, segments }
 }
 
 /** `log-proof`, `log-key`, `witness-keys`, `witness-threshold` (PROTOCOL.md section 7). */
@@ -156,11 +217,11 @@ function parseSource(value: string, input = 'attestation'): Source {
   return { kind: 'path', path: path.resolve(value) }
 }
 
-function parseKeys(value: string): PublicKey[] {
+function parseKeys(value: string, name = 'public-key'): PublicKey[] {
   try {
     return parsePublicKeys(value)
   } catch (error) {
-    if (error instanceof VerifyError) throw new InputError(`public-key: ${error.message}`)
+    if (error instanceof VerifyError) throw new InputError(`${name}: ${error.message}`)
     throw error
   }
 }
@@ -212,4 +273,124 @@ function boolean(name: string, value: string): boolean {
   if (/^(true|True|TRUE)$/.test(value)) return true
   if (/^(false|False|FALSE)$/.test(value)) return false
   throw new InputError(`${name} must be true or false; got '${value}'`)
+}
+
+// Rebuild attestations (PROTOCOL.md section 8): signing one (attest-key, verifier-id) and
+// accepting them (mode attested).
+
+export interface AttestInputs {
+  key: PrivateKey
+  verifierId: string
+}
+
+export interface RebuildInputs {
+  attestations: Source[]
+  keys: PublicKey[]
+  threshold: number
+  /** Same order as `attestations`; empty unless given. */
+  logProofs: Source[]
+}
+
+const ARMOR = /^-----(BEGIN|END) [A-Z0-9 ]+-----$/
+
+/**
+ * The lines of a private key input to mask in the log: the runner masks line by line, so a
+ * multi-line secret registered whole would never match. The PEM armor lines are no secret.
+ */
+export function secretLines(value: string): string[] {
+  const lines = value
+    .split(/\r?\n/)
+    .map(line => line.trim())
+    .filter(line => line !== '' && !ARMOR.test(line))
+  return value.trim() === '' ? [] : [value, ...lines]
+}
+
+export function parseAttestInputs(
+  text: (name: string) => string,
+  mode: ActionMode,
+  env: NodeJS.ProcessEnv
+): { attest?: AttestInputs; rebuilds?: RebuildInputs } {
+  return { attest: parseAttest(text, mode, env), rebuilds: parseRebuilds(text, mode) }
+}
+
+function parseAttest(
+  text: (name: string) => string,
+  mode: ActionMode,
+  env: NodeJS.ProcessEnv
+): AttestInputs | undefined {
+  const pem = text('attest-key')
+  if (!pem) {
+    if (text('verifier-id')) throw new InputError('verifier-id is only used with attest-key')
+    return undefined
+  }
+  if (mode !== 'verify' && mode !== 'reproduce') {
+    throw new InputError(
+      `attest-key: mode ${mode} rebuilds nothing, so there is nothing to attest; sign rebuild attestations in mode verify or reproduce`
+    )
+  }
+  let key: PrivateKey
+  try {
+    key = parsePrivateKey(pem, 'attest-key')
+  } catch (error) {
+    if (error instanceof VerifyError) throw new InputError(error.message)
+    throw error
+  }
+  const resolved = resolveVerifierId(text('verifier-id') || undefined, env, 'verifier-id')
+  if ('error' in resolved) throw new InputError(resolved.error)
+  return { key, verifierId: resolved.verifierId }
+}
+
+function parseRebuilds(
+  text: (name: string) => string,
+  mode: ActionMode
+): RebuildInputs | undefined {
+  const names = ['rebuild-attestations', 'rebuilder-keys', 'rebuild-log-proofs']
+  if (mode !== 'attested') {
+    const given = names.find(name => text(name))
+    if (given) throw new InputError(`${given} is only used in mode attested`)
+    if ((text('rebuilder-threshold') || '1') !== '1') {
+      throw new InputError('rebuilder-threshold is only used in mode attested')
+    }
+    return undefined
+  }
+  const attestations = lines(text('rebuild-attestations')).map(line =>
+    parseSource(line, 'rebuild-attestations')
+  )
+  if (attestations.length === 0) {
+    throw new InputError(
+      'Input required and not supplied: rebuild-attestations (mode attested: paths or URLs of rebuild attestations, one per line)'
+    )
+  }
+  if (!text('rebuilder-keys')) {
+    throw new InputError(
+      "Input required and not supplied: rebuilder-keys (mode attested: the trusted rebuilders' Ed25519 public keys)"
+    )
+  }
+  const keys = parseKeys(text('rebuilder-keys'), 'rebuilder-keys')
+  const distinct = new Set(keys.map(k => k.keyId)).size
+  const threshold = positiveInteger('rebuilder-threshold', text('rebuilder-threshold') || '1')
+  if (threshold > distinct) {
+    throw new InputError(
+      `rebuilder-threshold ${threshold} is more than the ${distinct} distinct rebuilder key(s) given`
+    )
+  }
+  const logProofs = lines(text('rebuild-log-proofs')).map(line =>
+    parseSource(line, 'rebuild-log-proofs')
+  )
+  if (!text('log-key') && logProofs.length > 0) {
+    throw new InputError("rebuild-log-proofs need log-key (the log's C2SP verifier key)")
+  }
+  if (text('log-key') && logProofs.length !== attestations.length) {
+    throw new InputError(
+      `rebuild-log-proofs: log-key is set, so each rebuild attestation needs its log proof: ${logProofs.length} proof(s) for ${attestations.length} attestation(s); give one per attestation, in the same order`
+    )
+  }
+  return { attestations, keys, threshold, logProofs }
+}
+
+function lines(value: string): string[] {
+  return value
+    .split('\n')
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
 }

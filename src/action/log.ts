@@ -41,7 +41,7 @@ export function groupReporter(
       end()
       core.startGroup(name)
       open = true
-      if (name === 'build') {
+      if (name === 'build' || name.startsWith('segment ')) {
         const started = Date.now()
         heartbeat = setInterval(
           () => info(`… still building (${Math.round((Date.now() - started) / 1000)} s)`),

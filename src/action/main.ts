@@ -8,7 +8,17 @@ import type { DownloadFn } from '../download.js'
 import { verifyModel } from '../verify/pipeline.js'
 import { REPORT_SCHEMA_VERSION, type Report } from '../verify/report.js'
 import { resolveCachedDataset, type CacheApi } from './dataset-cache.js'
-import { InputError, parseInputs, type ActionInputs, type GetInput } from './inputs.js'
+import {
+  InputError,
+  parseInputs,
+  secretLines,
+  type ActionInputs,
+  type GetInput,
+  type Source
+} from './inputs.js'
+import { planSegments } from './plan.js'
+import { formatPercent, type SegmentSelection } from '../segments/selection.js'
+import { fetchRebuildCandidates, writeRebuildAttestation } from './rebuild-attestations.js'
 import { runnerLimits, type RunnerLimits } from './runner-limits.js'
 import { renderSummary } from './summary.js'
 import { writeOutputs } from './outputs.js'
@@ -20,6 +30,8 @@ export interface ActionCore {
   getInput: GetInput
   setOutput(name: string, value: string): void
   setFailed(message: string): void
+  /** Masks a value in the rest of the job's log. */
+  setSecret(secret: string): void
   error(message: string, properties?: { title?: string }): void
   warning(message: string): void
   info(message: string): void
@@ -34,6 +46,8 @@ export interface ActionDeps {
   download: DownloadFn
   cache: CacheApi
   env: NodeJS.ProcessEnv
+  /** The clock of `timeVerified` in rebuild attestations (default: the system clock). */
+  now?: () => Date
 }
 
 const MAX_MODEL_FILE_BYTES = 1024 ** 4
@@ -44,6 +58,8 @@ export async function runAction(deps: ActionDeps): Promise<void> {
   const { core } = deps
   let inputs: ActionInputs
   let limits: RunnerLimits
+  // Before anything can print: the signing key must never reach the log.
+  for (const line of secretLines(core.getInput('attest-key'))) core.setSecret(line)
   try {
     inputs = parseInputs(core.getInput, deps.env)
     limits = runnerLimits(deps.env)
@@ -58,16 +74,24 @@ export async function runAction(deps: ActionDeps): Promise<void> {
 
   await mkdir(inputs.workingDirectory, { recursive: true })
   const staging = await mkdtemp(path.join(inputs.workingDirectory, 'verify-model-'))
+  if (inputs.mode === 'plan') return plan(inputs, staging, deps)
+  const mode = inputs.mode
   const reporter = groupReporter(core)
   let report: Report
   try {
     reporter.phase('fetch')
     const sba = await fetchAttestation(inputs, staging, deps)
     const model = await fetchModel(inputs, staging, deps)
+    const transcript = inputs.transcript && {
+      bytes: await fetchDocument(inputs.transcript, 'transcript', staging, deps),
+      location: inputs.transcript.kind === 'path' ? inputs.transcript.path : inputs.transcript.url
+    }
     const log = await fetchLogProof(inputs, staging, deps)
     report = await verifyModel(
       {
-        mode: inputs.mode,
+        mode,
+        transcript,
+        segments: inputs.segments,
         sba,
         trustedKeys: inputs.publicKeys,
         threshold: inputs.threshold,
@@ -79,6 +103,15 @@ export async function runAction(deps: ActionDeps): Promise<void> {
         memoryBytes: limits.memoryBytes,
         maxOutputBytes: limits.maxOutputBytes,
         workDir: staging,
+        rebuilds: inputs.rebuilds && {
+          candidates: await fetchRebuildCandidates(
+            inputs.rebuilds,
+            staging,
+            deps.download,
+            core.info
+          ),
+          policy: { trustedKeys: inputs.rebuilds.keys, threshold: inputs.rebuilds.threshold }
+        },
         log
       },
       {
@@ -99,11 +132,18 @@ export async function runAction(deps: ActionDeps): Promise<void> {
     )
   } catch (error) {
     // A failure before the pipeline (fetching the SBA or the model) is still a verdict.
-    report = failureReport(inputs, error)
+    report = failureReport(mode, error)
   } finally {
     reporter.end()
     await removeBuildTree(staging, deps.run)
   }
+  const stamp = `${deps.env.GITHUB_RUN_ID ?? process.pid}-${Date.now()}`
+  await writeRebuildAttestation(
+    report,
+    inputs,
+    deps.now ?? (() => new Date()),
+    `verify-model-rebuild-attestation-${stamp}.json`
+  )
   // Outside the try: the outputs are written once, for the one verdict.
   await finish(report, inputs, deps)
 }
@@ -135,16 +175,55 @@ async function finish(report: Report, inputs: ActionInputs, deps: ActionDeps): P
   }
 }
 
-async function fetchAttestation(
+function fetchAttestation(
   inputs: ActionInputs,
   staging: string,
   deps: ActionDeps
 ): Promise<Buffer> {
-  if (inputs.attestation.kind === 'path') return readFile(inputs.attestation.path)
-  const file = path.join(staging, 'attestation.json')
-  deps.core.info(`downloading the attestation from ${inputs.attestation.url}`)
-  await deps.download(inputs.attestation.url, file, { maxBytes: MAX_ENVELOPE_BYTES })
+  return fetchDocument(inputs.attestation, 'attestation', staging, deps)
+}
+
+/** A DSSE envelope given as a path or a URL (the attestation, the transcript). */
+async function fetchDocument(
+  source: Source,
+  name: string,
+  staging: string,
+  deps: ActionDeps
+): Promise<Buffer> {
+  if (source.kind === 'path') return readFile(source.path)
+  const file = path.join(staging, `${name}.json`)
+  deps.core.info(`downloading the ${name} from ${source.url}`)
+  await deps.download(source.url, file, { maxBytes: MAX_ENVELOPE_BYTES })
   return readFile(file)
+}
+
+/** mode plan: the `segments-matrix` output, or a failed step with the verdict as `result`. */
+async function plan(inputs: ActionInputs, staging: string, deps: ActionDeps): Promise<void> {
+  const { core } = deps
+  try {
+    const planned = planSegments({
+      sba: await fetchAttestation(inputs, staging, deps),
+      transcript:
+        inputs.transcript && (await fetchDocument(inputs.transcript, 'transcript', staging, deps)),
+      trustedKeys: inputs.publicKeys,
+      threshold: inputs.threshold,
+      segments: inputs.segments as SegmentSelection
+    })
+    const chances = planned.escape
+      .map(c => `${c.forged} forged: ${formatPercent(c.probability)}`)
+      .join(', ')
+    core.setOutput('segments-matrix', JSON.stringify(planned.indices))
+    core.info(
+      `planned ${planned.indices.length} of ${planned.total} segments: ${planned.indices.join(', ')} (escape chance with ${chances})`
+    )
+  } catch (error) {
+    const failure = toVerifyError(error)
+    core.setOutput('result', failure.verdict)
+    core.error(failure.message, { title: `verify-model: ${failure.verdict}` })
+    core.setFailed(`${failure.verdict}: ${failure.message}`)
+  } finally {
+    await removeBuildTree(staging, deps.run)
+  }
 }
 
 /** The log proof the inputs require, read or downloaded (a failed download is unverifiable). */
@@ -178,11 +257,11 @@ async function fetchModel(
   return inputs.modelUrls.length === 1 ? path.join(dir, inputs.modelUrls[0].name) : dir
 }
 
-function failureReport(inputs: ActionInputs, error: unknown): Report {
+function failureReport(mode: Report['mode'], error: unknown): Report {
   const failure = toVerifyError(error)
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
-    mode: inputs.mode,
+    mode,
     result: failure.verdict,
     reason: failure.message,
     checks: [{ name: 'fetch', status: 'fail', detail: failure.message }]

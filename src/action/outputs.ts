@@ -16,7 +16,8 @@ export function writeOutputs(
     ['report', reportPath],
     ['log-index', report.log && String(report.log.index)],
     ['log-origin', report.log?.origin],
-    ['capability', isPassing(report.result) ? report.capability : undefined]
+    ['capability', isPassing(report.result) ? report.capability : undefined],
+    ['rebuild-attestation', isPassing(report.result) ? report.rebuildAttestation : undefined]
   ]
   for (const [name, value] of outputs) {
     if (value !== undefined) setOutput(name, value)

@@ -1,6 +1,7 @@
 import { isPassing } from '../errors.js'
 import type { ManifestEntry } from '../digest/types.js'
 import { shortDigest, type Report } from '../verify/report.js'
+import { describeEscape, describeSpotCheck } from '../verify/segments.js'
 
 /** GitHub rejects a step summary over 1 MiB; stay well below it. */
 export const SUMMARY_LIMIT_BYTES = 900 * 1024
@@ -37,12 +38,30 @@ export function renderSummary(report: Report): string {
       : '',
     report.cpuDependence ? `<p>⚠️ CPU: ${escapeHtml(report.cpuDependence)}</p>` : '',
     renderDiff(report),
+    renderSegments(report),
+    renderRebuildAttestations(report),
     renderChecks(report),
     renderFacts(report),
     renderDetail(report)
   ]
   const html = parts.filter(Boolean).join('\n')
   return truncateUtf8(html, SUMMARY_LIMIT_BYTES)
+}
+
+/** A spot check: `k of N segments re-run`, the escape chances, one row per re-run segment. */
+function renderSegments(report: Report): string {
+  const { segments } = report
+  if (!segments) return ''
+  const code = (hex: string | undefined) => (hex ? `<code>${shortDigest(hex)}</code>` : '')
+  const rows = segments.runs.map(
+    row =>
+      `<tr><td>${row.status === 'pass' ? '✅' : '❌'}</td><td>${row.index}</td><td>${code(row.prevRoot)}</td><td>${code(row.expectedRoot)}</td><td>${code(row.root)}</td><td>${row.durationMs === undefined ? '' : `${(row.durationMs / 1000).toFixed(1)} s`}</td></tr>`
+  )
+  return [
+    `<h2>Segments: ${escapeHtml(describeSpotCheck(segments))}</h2>`,
+    `<p>${escapeHtml(describeEscape(segments))}.</p>`,
+    `<table><tr><th></th><th>segment</th><th>/prev root S<sub>i−1</sub></th><th>transcript S<sub>i</sub></th><th>re-run root</th><th>time</th></tr>\n${rows.join('\n')}\n</table>`
+  ].join('\n')
 }
 
 function renderChecks(report: Report): string {
@@ -77,7 +96,8 @@ function renderFacts(report: Report): string {
     ],
     ['log witnesses', report.log && (report.log.witnesses.join(', ') || 'none required')],
     ['expected capability', report.expectedCapability],
-    ['capability', report.capability]
+    ['capability', report.capability],
+    ['rebuild attestation (signed)', report.rebuildAttestation]
   ]
   const rows = facts
     .filter((fact): fact is [string, string] => fact[1] !== undefined)
@@ -86,6 +106,18 @@ function renderFacts(report: Report): string {
         `<tr><td>${escapeHtml(name)}</td><td><code>${escapeHtml(value)}</code></td></tr>`
     )
   return `<h2>Details</h2>\n<table>\n${rows.join('\n')}\n</table>`
+}
+
+/** Mode attested: each attestation given, whether it counted and, if not, why. */
+function renderRebuildAttestations(report: Report): string {
+  const verdicts = report.rebuildAttestations
+  if (!verdicts) return ''
+  const counted = verdicts.filter(v => v.counted).length
+  const rows = verdicts.map(
+    (v, i) =>
+      `<tr><td>${v.counted ? '✅' : '❌'}</td><td>${i + 1}</td><td><code>${escapeHtml(v.source)}</code></td><td>${escapeHtml(v.verifierId ?? '')}</td><td>${v.keyIds.map(id => `<code>${shortDigest(id)}</code>`).join(' ')}</td><td>${v.counted ? 'counted' : escapeHtml(v.why)}</td></tr>`
+  )
+  return `<h2>Rebuild attestations (${counted} counted, threshold ${report.rebuilderThreshold ?? '?'})</h2>\n<table><tr><th></th><th>#</th><th>attestation</th><th>verifier</th><th>rebuilder key</th><th>why not</th></tr>\n${rows.join('\n')}\n</table>`
 }
 
 function renderDiff(report: Report): string {

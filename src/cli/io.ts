@@ -30,13 +30,13 @@ export function readInputFile(file: string, what: string): Buffer {
 }
 
 /** A --public-key value is a file holding the key, or the key itself (hex or base64). */
-function readPublicKeys(values: readonly string[]): PublicKey[] {
-  if (values.length === 0) throw new UsageError('at least one --public-key is required')
+export function readPublicKeys(values: readonly string[], flag = '--public-key'): PublicKey[] {
+  if (values.length === 0) throw new UsageError(`at least one ${flag} is required`)
   return values.flatMap(value => {
     try {
       return existsSync(value)
         ? parsePublicKeys(readInputFile(value, 'public key').toString('utf8'))
-        : [parsePublicKey(value, `--public-key ${value}`)]
+        : [parsePublicKey(value, `${flag} ${value}`)]
     } catch (error) {
       throw asUsageError(error)
     }
@@ -48,10 +48,10 @@ export function asUsageError(error: unknown): unknown {
   return error instanceof VerifyError ? new UsageError(error.message) : error
 }
 
-function parseThreshold(value: string): number {
+export function parseThreshold(value: string, flag = '--threshold'): number {
   const threshold = Number(value)
   if (!Number.isSafeInteger(threshold) || threshold < 1) {
-    throw new UsageError(`--threshold must be a whole number ≥ 1, got '${value}'`)
+    throw new UsageError(`${flag} must be a whole number ≥ 1, got '${value}'`)
   }
   return threshold
 }

@@ -10,6 +10,8 @@ import { registerCapability } from './commands/capability.js'
 import { registerLedger } from './commands/ledger.js'
 import { registerBuild } from './commands/build.js'
 import { registerVerify } from './commands/verify.js'
+import { registerTranscript } from './commands/transcript.js'
+import { registerAccept } from './commands/accept.js'
 import { registerLog } from './commands/log.js'
 import type { Run } from '../exec.js'
 import { VERSION } from '../version.js'
@@ -46,6 +48,8 @@ function buildProgram(context: CliContext): Command {
     registerLedger,
     registerBuild,
     registerVerify,
+    registerTranscript,
+    registerAccept,
     registerLog
   ]) {
     register(program, context)

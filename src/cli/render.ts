@@ -1,11 +1,23 @@
 import { gibibytes } from '../reproduce/limits.js'
 import { CommandFence, inertLine } from '../workflow-commands.js'
 import type { Reporter } from '../verify/pipeline.js'
-import { describeEntry, shortDigest, type Report } from '../verify/report.js'
+import { describeEntry, shortDigest, type Report, type SegmentsReport } from '../verify/report.js'
 import type { CrossCheckResult } from '../verify/cross-check.js'
 import type { IsaLevel } from '../protocol/isa.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
 import type { CliIo } from './io.js'
+import { describeEscape, describeSpotCheck } from '../verify/segments.js'
+
+/** `3 of 8 segments re-run`, the escape chances, then one line per segment. */
+function segmentLines(segments: SegmentsReport): string[] {
+  return [
+    `  ${describeSpotCheck(segments)}; ${describeEscape(segments)}`,
+    ...segments.runs.map(
+      row =>
+        `  segment ${row.index} ${row.status}: /prev ${row.prevRoot ?? '(none)'} → ${row.root ?? '(not run)'}, transcript S_${row.index} ${row.expectedRoot}${row.durationMs === undefined ? '' : ` in ${(row.durationMs / 1000).toFixed(1)} s`}`
+    )
+  ]
+}
 
 /**
  * Progress and build log on stderr, so stdout stays the command's result. In a workflow step
@@ -50,6 +62,12 @@ export function renderReportText(report: Report): string {
   fact('reproduced-digest', report.reproduced?.root)
   fact('model-digest', report.downloaded?.root)
   fact('capability', report.capability)
+  if (report.segments) lines.push(...segmentLines(report.segments))
+  fact('rebuild-attestation', report.rebuildAttestation)
+  for (const [i, v] of (report.rebuildAttestations ?? []).entries()) {
+    lines.push(`  attestation #${i + 1} ${v.counted ? 'counted' : 'refused'}  ${v.source}`)
+    if (!v.counted) lines.push(`           ${v.why}`)
+  }
   fact('log-index', report.log && String(report.log.index))
   fact('log-origin', report.log?.origin)
   if (report.diff) lines.push(...diffLines(report.diff, report.explanations))

@@ -30,30 +30,31 @@ export interface Envelope {
   signatures: Signature[]
 }
 
-export function parseEnvelope(bytes: Uint8Array): Envelope {
+/** `what` names the envelope in error messages: the SBA, or a rebuild attestation. */
+export function parseEnvelope(bytes: Uint8Array, what = 'SBA'): Envelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) {
-    throw invalid(`SBA: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`)
+    throw invalid(`${what}: ${bytes.length} bytes exceeds the ${MAX_ENVELOPE_BYTES}-byte limit`)
   }
-  const doc = parseStrictJson(bytes, 'SBA')
-  if (!isJsonObject(doc)) throw invalid('SBA: expected a JSON object (a DSSE envelope)')
+  const doc = parseStrictJson(bytes, what)
+  if (!isJsonObject(doc)) throw invalid(`${what}: expected a JSON object (a DSSE envelope)`)
   const { payloadType, payload, signatures } = doc
-  if (typeof payloadType !== 'string') throw invalid('SBA payloadType: expected a string')
+  if (typeof payloadType !== 'string') throw invalid(`${what} payloadType: expected a string`)
   if (payloadType !== PAYLOAD_TYPE) {
-    throw invalid(`SBA payloadType: expected '${PAYLOAD_TYPE}', got '${clip(payloadType)}'`)
+    throw invalid(`${what} payloadType: expected '${PAYLOAD_TYPE}', got '${clip(payloadType)}'`)
   }
-  if (typeof payload !== 'string') throw invalid('SBA payload: expected a base64 string')
+  if (typeof payload !== 'string') throw invalid(`${what} payload: expected a base64 string`)
   if (!Array.isArray(signatures) || signatures.length === 0) {
-    throw invalid('SBA signatures: expected a non-empty array')
+    throw invalid(`${what} signatures: expected a non-empty array`)
   }
   if (signatures.length > MAX_SIGNATURES) {
     throw invalid(
-      `SBA signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`
+      `${what} signatures: ${signatures.length} entries exceed the limit of ${MAX_SIGNATURES}`
     )
   }
   return {
     payloadType,
-    payload: decodeBase64Strict(payload, 'SBA payload'),
-    signatures: signatures.map((s: unknown, i) => parseSignature(s, `SBA signatures[${i}]`))
+    payload: decodeBase64Strict(payload, `${what} payload`),
+    signatures: signatures.map((s: unknown, i) => parseSignature(s, `${what} signatures[${i}]`))
   }
 }
 
@@ -109,6 +110,20 @@ export function verifyEnvelope(
         'give more --public-key values or lower the threshold'
     )
   }
+  const verified = verifiedSigners(env, keys)
+  if (verified.length < threshold) {
+    throw invalid(
+      `SBA signatures: ${verified.length} of ${keys.length} trusted key(s) verified, ` +
+        `threshold is ${threshold}; expected signatures from key id(s) ` +
+        keys.map(k => k.keyId).join(', ')
+    )
+  }
+  return verified
+}
+
+/** The distinct trusted keys with a valid signature on the envelope, in trusted order; maybe none. */
+export function verifiedSigners(env: Envelope, trusted: PublicKey[]): PublicKey[] {
+  const keys = distinctKeys(trusted)
   const message = pae(env.payloadType, env.payload)
   const verified = new Set<string>()
   for (const signature of env.signatures) {
@@ -118,13 +133,6 @@ export function verifyEnvelope(
       k => !verified.has(k.keyId) && verifyStrict(signature.sig, message, k.raw)
     )
     if (signer !== undefined) verified.add(signer.keyId)
-  }
-  if (verified.size < threshold) {
-    throw invalid(
-      `SBA signatures: ${verified.size} of ${keys.length} trusted key(s) verified, ` +
-        `threshold is ${threshold}; expected signatures from key id(s) ` +
-        keys.map(k => k.keyId).join(', ')
-    )
   }
   return keys.filter(k => verified.has(k.keyId))
 }

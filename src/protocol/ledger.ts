@@ -51,6 +51,8 @@ export interface BuildSpec {
   timeoutSeconds: number
   cpus: number
   gpus: 'none' | 'all'
+  /** Resumable runs the build is split into (PROTOCOL.md section 9); absent: one run. */
+  segments?: number
   /** The CPU level the numeric kernels are capped to (PROTOCOL.md 4.1); absent: unpinned. */
   isa?: IsaLevel
 }
@@ -65,6 +67,7 @@ export interface Ledger {
 
 const DEFAULT_PLATFORM = 'linux/amd64'
 const MAX_CPUS = 1024
+export const MAX_SEGMENTS = 100_000
 // eslint-disable-next-line no-control-regex -- URIs must not contain whitespace or controls
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/
 const BUILD_FIELDS = [
@@ -77,7 +80,8 @@ const BUILD_FIELDS = [
   'timeoutSeconds',
   'cpus',
   'gpus',
-  'isa'
+  'isa',
+  'segments'
 ]
 
 /**
@@ -200,6 +204,7 @@ function parseBuild(node: Node, platform: string): BuildSpec {
   if (command.length === 0) commandNode.fail('expected a non-empty argv array')
   if (command[0] === '') commandNode.child(0).fail('the program name must not be empty')
   const outputsNode = build.optionalField('outputs')
+  const segmentsNode = build.optionalField('segments')
   const isa = parseIsa(build.optionalField('isa'), platform)
   return {
     command,
@@ -211,7 +216,8 @@ function parseBuild(node: Node, platform: string): BuildSpec {
     timeoutSeconds: build.optionalField('timeoutSeconds')?.integer(1) ?? 3600,
     cpus: build.optionalField('cpus')?.integer(1, MAX_CPUS) ?? 1,
     gpus: build.optionalField('gpus')?.oneOf(['none', 'all'] as const) ?? 'none',
-    ...(isa === undefined ? {} : { isa })
+    ...(isa === undefined ? {} : { isa }),
+    ...(segmentsNode === undefined ? {} : { segments: segmentsNode.integer(2, MAX_SEGMENTS) })
   }
 }
 
@@ -271,7 +277,7 @@ function parseOutputs(node: Node): string[] {
 }
 
 /** A value at a JSON path, with typed accessors that fail naming that path. */
-class Node {
+export class Node {
   constructor(
     readonly value: unknown,
     private readonly path: readonly (string | number)[]

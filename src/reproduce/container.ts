@@ -13,6 +13,8 @@ export interface MountPaths {
   src: string
   data?: string
   out: string
+  /** A segmented build's previous state (PROTOCOL.md section 9), mounted read-only at /prev. */
+  prev?: string
 }
 
 export interface RunArgsOptions {
@@ -27,6 +29,8 @@ export interface RunArgsOptions {
   memory?: string
   /** Size of the `/tmp` tmpfs (docker syntax). */
   tmpSize?: string
+  /** Which run of a segmented build this is (1-based): sets VERIFY_MODEL_SEGMENT(S). */
+  segment?: number
 }
 
 const DEFAULT_PIDS_LIMIT = 4096
@@ -63,7 +67,7 @@ export function checkRunnable(
 export function buildRunArgs(ledger: Ledger, paths: MountPaths, options: RunArgsOptions): string[] {
   checkRunnable(ledger.build, options)
   const { build, environment } = ledger
-  const env = { ...normalizedEnv(build), ...build.env }
+  const env = { ...normalizedEnv(build), ...segmentEnv(build, options.segment), ...build.env }
   const args = [
     'run',
     '--name',
@@ -94,6 +98,7 @@ export function buildRunArgs(ledger: Ledger, paths: MountPaths, options: RunArgs
   for (const [name, value] of Object.entries(env)) args.push('-e', `${name}=${value}`)
   args.push('--mount', bindMount(paths.src, '/src'))
   if (paths.data !== undefined) args.push('--mount', bindMount(paths.data, '/data', 'readonly'))
+  if (paths.prev !== undefined) args.push('--mount', bindMount(paths.prev, '/prev', 'readonly'))
   args.push(
     '--mount',
     bindMount(paths.out, '/out'),
@@ -105,6 +110,21 @@ export function buildRunArgs(ledger: Ledger, paths: MountPaths, options: RunArgs
     ...build.command
   )
   return args
+}
+
+/** PROTOCOL.md section 9: run `i` of `N` knows which it is; a one-run build gets neither. */
+function segmentEnv(build: Ledger['build'], segment: number | undefined): Record<string, string> {
+  if (segment === undefined) return {}
+  if (
+    build.segments === undefined ||
+    !Number.isInteger(segment) ||
+    segment < 1 ||
+    segment > build.segments
+  )
+    throw new Error(
+      `segment ${segment} is not a run of this build (segments: ${build.segments ?? 'none'})`
+    )
+  return { VERIFY_MODEL_SEGMENT: String(segment), VERIFY_MODEL_SEGMENTS: String(build.segments) }
 }
 
 /**

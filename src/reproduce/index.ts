@@ -9,7 +9,7 @@ import type { Run } from '../exec.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { removeBuildTree } from './cleanup.js'
-import { buildRunArgs, checkRunnable, runContainer } from './container.js'
+import { buildRunArgs, checkRunnable, runContainer, type ContainerResult } from './container.js'
 import { checkCpuFeatures, type CpuInfoReader } from './cpu-features.js'
 import { checkDependencies } from './dependencies.js'
 import {
@@ -25,11 +25,12 @@ import { prepareDataset } from './dataset.js'
 import { lastLine, preflight, pullImage } from './docker.js'
 import { DEFAULT_MAX_OUTPUT_BYTES, bytesUnder, defaultMemoryBytes, formatBytes } from './limits.js'
 import { collectOutputs } from './outputs.js'
-import { fetchSource } from './source.js'
+import { copySourceTree, fetchSource } from './source.js'
 
 export type ReproducePhase = 'source' | 'dependencies' | 'dataset' | 'image' | 'build' | 'outputs'
 
-export interface ReproduceOptions {
+/** What is fetched and checked once, however many times the command then runs. */
+export interface PrepareOptions {
   /** Where the temporary source, dataset and output directories are made (and removed). */
   workDir: string
   /** A local copy of the ledger's dataset; else `dataset.uri` is downloaded. */
@@ -40,8 +41,6 @@ export interface ReproduceOptions {
   allowNetwork: boolean
   /** The build is killed at the lower of this and the ledger's `timeoutSeconds`. */
   timeoutCapSeconds?: number
-  /** Move the outputs here (a path that must not exist yet) instead of removing them. */
-  keepOutputsIn?: string
   /** The build container's memory limit (default: defaultMemoryBytes()). */
   memoryBytes?: number
   /** A build leaving more than this in /out failed (default: DEFAULT_MAX_OUTPUT_BYTES). */
@@ -52,9 +51,44 @@ export interface ReproduceOptions {
    */
   emulate?: { qemuPath: string; model: QemuCpuModel }
   onPhase?: (phase: ReproducePhase, detail?: string) => void
+}
+
+/** One run of the ledger's command on a prepared build. */
+export interface BuildRunOptions {
+  /** Run `i` of a segmented build (PROTOCOL.md section 9): sets VERIFY_MODEL_SEGMENT(S). */
+  segment?: number
+  /** The previous state, mounted read-only at /prev (segments after the first). */
+  prevDir?: string
+  /** Hash all of /out (a segment's state) instead of `build.outputs`. */
+  wholeOut?: boolean
+  /** Move /out here (a path that must not exist yet) instead of removing it. */
+  keepOutputsIn?: string
+  onPhase?: (phase: ReproducePhase, detail?: string) => void
   onLog?: (chunk: Buffer) => void
   onHashProgress?: (progress: HashProgress) => void
 }
+
+export interface BuildRunResult {
+  outputs: TreeDigest
+  /** Where /out is: `keepOutputsIn`, or (when it was not given) a removed directory. */
+  outDir: string
+  exitCode: number
+  durationMs: number
+  logTail: string
+  /** With `emulate`: the programs the build exec'd, which ran on the host's CPU, not emulated. */
+  nativePrograms?: string[]
+}
+
+/** Source, dependencies, dataset and image checked: the command can now run any number of times. */
+export interface PreparedBuild {
+  dataset?: TreeDigest
+  commit: string
+  imageReference: string
+  run(options?: BuildRunOptions): Promise<BuildRunResult>
+}
+
+export interface ReproduceOptions
+  extends PrepareOptions, Omit<BuildRunOptions, 'segment' | 'prevDir' | 'wholeOut'> {}
 
 export interface ReproduceDeps {
   run: Run
@@ -66,18 +100,10 @@ export interface ReproduceDeps {
   readCpuInfo?: CpuInfoReader
 }
 
-export interface ReproduceResult {
-  outputs: TreeDigest
-  /** Where the outputs are: `keepOutputsIn`, or (when it was not given) a removed directory. */
-  outDir: string
-  exitCode: number
-  durationMs: number
-  logTail: string
+export interface ReproduceResult extends BuildRunResult {
   dataset?: TreeDigest
   commit: string
   imageReference: string
-  /** With `emulate`: the programs the build exec'd, which ran on the host's CPU, not emulated. */
-  nativePrograms?: string[]
 }
 
 /**
@@ -91,6 +117,25 @@ export async function reproduce(
   options: ReproduceOptions,
   deps: ReproduceDeps
 ): Promise<ReproduceResult> {
+  if (options.keepOutputsIn !== undefined) await mustNotExist(options.keepOutputsIn)
+  return withPreparedBuild(ledger, options, deps, async prepared => {
+    const result = await prepared.run(options)
+    const { dataset, commit, imageReference } = prepared
+    return { ...result, dataset, commit, imageReference }
+  })
+}
+
+/**
+ * Fetches and checks everything a ledger's build needs once (policy, source, dependencies,
+ * dataset, image), then hands `use` a build it can run as often as it likes (a segmented
+ * build's runs, or the few a spot check re-runs). Everything is removed when `use` settles.
+ */
+export async function withPreparedBuild<T>(
+  ledger: Ledger,
+  options: PrepareOptions,
+  deps: ReproduceDeps,
+  use: (prepared: PreparedBuild) => Promise<T>
+): Promise<T> {
   const { build } = ledger
   const phase = options.onPhase ?? (() => undefined)
   const runner = {
@@ -99,11 +144,9 @@ export async function reproduce(
   }
   checkRunnable(build, runner)
   await checkBuildCpu(ledger, options.emulate, deps.readCpuInfo)
-  if (options.keepOutputsIn !== undefined) await mustNotExist(options.keepOutputsIn)
   const scratch = await mkdtemp(path.join(options.workDir, 'reproduce-'))
   try {
-    const srcDir = path.join(scratch, 'src')
-    const outDir = path.join(scratch, 'out')
+    const srcDir = path.join(scratch, 'source')
 
     phase('source', ledger.source.uri)
     await fetchSource(ledger.source, srcDir, {
@@ -124,6 +167,57 @@ export async function reproduce(
     await preflight(deps.run)
     await pullImage(deps.run, ledger.environment, { sleep: deps.sleep })
 
+    let runs = 0
+    const context: RunContext = {
+      ledger,
+      runner,
+      deps,
+      srcDir,
+      dataDir: dataset?.dir,
+      timeoutSeconds: Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity),
+      memoryBytes: options.memoryBytes ?? defaultMemoryBytes(),
+      emulate: options.emulate,
+      maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+    }
+    return await use({
+      dataset: dataset?.digest,
+      commit: ledger.source.gitCommit,
+      imageReference: ledger.environment.reference,
+      run: (runOptions = {}) => runOnce(context, path.join(scratch, `run-${++runs}`), runOptions)
+    })
+  } finally {
+    await removeBuildTree(scratch, deps.run)
+  }
+}
+
+interface RunContext {
+  ledger: Ledger
+  runner: { allowNetwork: boolean; hostCpus: number }
+  deps: ReproduceDeps
+  /** The exported commit, never run on: each run gets a fresh copy. */
+  srcDir: string
+  dataDir?: string
+  timeoutSeconds: number
+  memoryBytes: number
+  maxOutputBytes: number
+  emulate?: PrepareOptions['emulate']
+}
+
+/** One `docker run` under the contract, in `runDir`, which is removed before returning. */
+async function runOnce(
+  context: RunContext,
+  runDir: string,
+  options: BuildRunOptions
+): Promise<BuildRunResult> {
+  const { ledger, deps, timeoutSeconds, memoryBytes } = context
+  const { build } = ledger
+  const phase = options.onPhase ?? (() => undefined)
+  if (options.keepOutputsIn !== undefined) await mustNotExist(options.keepOutputsIn)
+  try {
+    const srcDir = path.join(runDir, 'src')
+    const outDir = path.join(runDir, 'out')
+    await mkdir(runDir)
+    await copySourceTree(context.srcDir, srcDir, build.sourceDateEpoch)
     // The build runs as uid 1000, the verifier as whoever runs it (root here, uid 1001 on
     // GitHub runners): /src and /out must be writable by the build whatever their owner, and
     // what the build writes (umask 022 by default) stays readable for hashing afterwards.
@@ -132,23 +226,21 @@ export async function reproduce(
     await chmod(outDir, 0o777)
 
     const name = `verify-model-${randomBytes(6).toString('hex')}`
-    const timeoutSeconds = Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity)
-    const memoryBytes = options.memoryBytes ?? defaultMemoryBytes()
     const nativeArgs = buildRunArgs(
       ledger,
-      { src: srcDir, data: dataset?.dir, out: outDir },
-      { name, ...runner, memory: String(memoryBytes) }
+      { src: srcDir, data: context.dataDir, out: outDir, prev: options.prevDir },
+      { name, ...context.runner, memory: String(memoryBytes), segment: options.segment }
     )
-    const qemuLogDir = path.join(scratch, 'qemu-log')
-    if (options.emulate !== undefined) {
+    const qemuLogDir = path.join(runDir, 'qemu-log')
+    if (context.emulate !== undefined) {
       await mkdir(qemuLogDir)
       await chmod(qemuLogDir, 0o777)
     }
     const args =
-      options.emulate === undefined
+      context.emulate === undefined
         ? nativeArgs
         : emulatedRunArgs(nativeArgs, ledger.environment.reference, build.command, {
-            ...options.emulate,
+            ...context.emulate,
             program: await resolveProgram(deps.run, ledger),
             logDir: qemuLogDir
           })
@@ -160,36 +252,18 @@ export async function reproduce(
       onLog: options.onLog,
       now: deps.now
     })
-    if (container.timedOut)
-      throw unverifiable(
-        `build exceeded timeoutSeconds=${timeoutSeconds}: killed`,
-        container.logTail
-      )
-    if (container.daemonLost !== undefined)
-      throw unverifiable(
-        `the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`,
-        container.logTail
-      )
-    if (container.oomKilled)
-      throw unverifiable(
-        `the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`,
-        container.logTail
-      )
-    if (container.exitCode === DOCKER_RUN_FAILED)
-      throw unverifiable(
-        `docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`,
-        container.logTail
-      )
-    if (container.exitCode !== 0)
-      throw unverifiable(
-        `the build exited with code ${container.exitCode}: see the log tail`,
-        container.logTail
-      )
+    checkContainer(container, timeoutSeconds, memoryBytes)
 
-    phase('outputs', build.outputs?.join(', ') ?? 'all of /out')
-    const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
-    const outputs = await checkOutputSize(outDir, maxOutputBytes)
-      .then(() => collectOutputs(outDir, build.outputs, { onProgress: options.onHashProgress }))
+    phase(
+      'outputs',
+      options.wholeOut ? 'all of /out' : (build.outputs?.join(', ') ?? 'all of /out')
+    )
+    const outputs = await checkOutputSize(outDir, context.maxOutputBytes)
+      .then(() =>
+        collectOutputs(outDir, options.wholeOut ? undefined : build.outputs, {
+          onProgress: options.onHashProgress
+        })
+      )
       .catch(error => {
         throw error instanceof VerifyError
           ? error
@@ -197,7 +271,7 @@ export async function reproduce(
               `cannot read the outputs the build left in /out: ${(error as Error).message}`
             )
       })
-    const natives = options.emulate === undefined ? undefined : await readNativePrograms(qemuLogDir)
+    const natives = context.emulate === undefined ? undefined : await readNativePrograms(qemuLogDir)
     let keptDir = outDir
     if (options.keepOutputsIn !== undefined) {
       await moveDirectory(outDir, options.keepOutputsIn)
@@ -209,14 +283,41 @@ export async function reproduce(
       exitCode: container.exitCode,
       durationMs: container.durationMs,
       logTail: container.logTail,
-      dataset: dataset?.digest,
-      commit: ledger.source.gitCommit,
-      imageReference: ledger.environment.reference,
       ...(natives === undefined ? {} : { nativePrograms: natives })
     }
   } finally {
-    await removeBuildTree(scratch, deps.run)
+    await removeBuildTree(runDir, deps.run)
   }
+}
+
+/** A run that did not end with exit 0 on its own is a failed build: unverifiable, saying why. */
+function checkContainer(
+  container: ContainerResult,
+  timeoutSeconds: number,
+  memoryBytes: number
+): void {
+  if (container.timedOut)
+    throw unverifiable(`build exceeded timeoutSeconds=${timeoutSeconds}: killed`, container.logTail)
+  if (container.daemonLost !== undefined)
+    throw unverifiable(
+      `the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`,
+      container.logTail
+    )
+  if (container.oomKilled)
+    throw unverifiable(
+      `the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`,
+      container.logTail
+    )
+  if (container.exitCode === DOCKER_RUN_FAILED)
+    throw unverifiable(
+      `docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`,
+      container.logTail
+    )
+  if (container.exitCode !== 0)
+    throw unverifiable(
+      `the build exited with code ${container.exitCode}: see the log tail`,
+      container.logTail
+    )
 }
 
 /**
@@ -225,7 +326,7 @@ export async function reproduce(
  */
 async function checkBuildCpu(
   ledger: Ledger,
-  emulate: ReproduceOptions['emulate'],
+  emulate: PrepareOptions['emulate'],
   readCpuInfo: CpuInfoReader | undefined
 ): Promise<void> {
   const { isa, cpus } = ledger.build

@@ -1,4 +1,4 @@
-import { lutimes, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { cp, lutimes, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { invalid, unverifiable } from '../errors.js'
@@ -161,6 +161,15 @@ function gitReason(result: RunResult): string {
   return (
     lines.find(l => /^(fatal|error):/.test(l)) ?? lines.at(-1) ?? `exit code ${result.exitCode}`
   )
+}
+
+/**
+ * A fresh copy of an exported tree for one more build run (a segmented build runs N times, each
+ * on an untouched `/src`): links copied as links, every mtime set to `sourceDateEpoch` again.
+ */
+export async function copySourceTree(from: string, to: string, epoch: number): Promise<void> {
+  await cp(from, to, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false })
+  await setTreeMtime(to, epoch)
 }
 
 /** Sets the mtime of `root` and everything under it (of links themselves, never their targets). */

@@ -1,6 +1,6 @@
 import { lstatSync } from 'node:fs'
 import path from 'node:path'
-import { mismatch, toVerifyError, unverifiable, type Verdict } from '../errors.js'
+import { invalid, mismatch, toVerifyError, unverifiable, type Verdict } from '../errors.js'
 import type { Run } from '../exec.js'
 import type { PublicKey } from '../protocol/keys.js'
 import { verifyAttestation, type VerifiedAttestation } from '../protocol/attestation.js'
@@ -8,7 +8,9 @@ import { computeCapability } from '../protocol/capability.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { treeSha256 } from '../digest/tree.js'
 import type { HashProgress, TreeDigest } from '../digest/types.js'
-import { reproduce, type ReproduceResult } from '../reproduce/index.js'
+import { reproduce, type ReproducePhase, type ReproduceResult } from '../reproduce/index.js'
+import type { RandomInt, SegmentSelection } from '../segments/selection.js'
+import { describeEscape, spotCheckSegments } from './segments.js'
 import { diffManifests } from '../compare/manifest-diff.js'
 import { explainMismatchLines } from '../compare/explain.js'
 import {
@@ -18,6 +20,7 @@ import {
   type Check,
   type Report
 } from './report.js'
+import { acceptRebuilds, type RebuildCandidate, type RebuildPolicy } from '../attest/accept.js'
 import { verifyLogProof, type LogPolicy } from '../tlog/verify.js'
 
 export type Mode = Report['mode']
@@ -35,6 +38,10 @@ export type Phase =
   | 'outputs'
   | 'hash'
   | 'compare'
+  | 'transcript'
+  | 'state'
+  | `segment ${number}`
+  | 'rebuild-attestations'
 
 export interface VerifyRequest {
   mode: Mode
@@ -50,8 +57,14 @@ export interface VerifyRequest {
   /** The build container's memory limit and the cap on what it may leave in /out (bytes). */
   memoryBytes?: number
   maxOutputBytes?: number
+  /** Mode attested: the rebuild attestations and who may sign them (PROTOCOL.md section 8). */
+  rebuilds?: { candidates: RebuildCandidate[]; policy: RebuildPolicy }
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */
   workDir: string
+  /** A segmented build's signed transcript, and where it came from (stateUri resolves against it). */
+  transcript?: { bytes: Uint8Array; location: string }
+  /** Which segments to re-run (PROTOCOL.md section 9). */
+  segments?: SegmentSelection
   /** Set when a log proof is required (PROTOCOL.md section 7): every mode checks it. */
   log?: { proof: Uint8Array; policy: LogPolicy }
 }
@@ -68,6 +81,8 @@ export interface VerifyDeps {
   reporter: Reporter
   /** Supplies the dataset directory when the request has none (the action's cache). */
   resolveDataset?: (ledger: Ledger) => Promise<string | undefined>
+  /** Draws the segments to re-run (default: node:crypto). */
+  random?: RandomInt
 }
 
 /**
@@ -116,6 +131,14 @@ async function runProtocol(
   if (request.log) checkLogProof(request.log, attestation, tracker, report)
 
   if (request.mode === 'check') return checkCapability(request, deps, tracker, report, attestation)
+  if (request.mode === 'attested')
+    return acceptAttested(request, deps, tracker, report, attestation)
+  const onPhase = (phase: ReproducePhase, detail?: string) => {
+    tracker.start(phase)
+    if (detail) deps.reporter.info(detail)
+  }
+  if (attestation.ledger.build.segments !== undefined || request.transcript !== undefined)
+    return spotCheck(request, deps, tracker, report, attestation, onPhase)
 
   const reproduced = await reproduce(
     attestation.ledger,
@@ -128,10 +151,7 @@ async function runProtocol(
       memoryBytes: request.memoryBytes,
       maxOutputBytes: request.maxOutputBytes,
       keepOutputsIn: path.join(request.workDir, 'reproduced'),
-      onPhase: (phase, detail) => {
-        tracker.start(phase)
-        if (detail) deps.reporter.info(detail)
-      },
+      onPhase,
       onLog: chunk => deps.reporter.buildLog(chunk),
       onHashProgress: progress => deps.reporter.hashProgress('outputs', progress)
     },
@@ -166,6 +186,39 @@ async function runProtocol(
   return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` }
 }
 
+/** A segmented build (PROTOCOL.md section 9): the transcript, state N and k re-run segments. */
+async function spotCheck(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation,
+  onPhase: (phase: ReproducePhase, detail?: string) => void
+): Promise<{ result: Verdict; reason: string }> {
+  if (request.mode !== 'verify')
+    throw unverifiable(
+      `mode ${request.mode}: a segmented build is spot-checked against the download: use mode verify with the model, transcript and segments`
+    )
+  const model = requiredModel(request)
+  const { downloaded, reason } = await spotCheckSegments({
+    request,
+    deps,
+    attestation,
+    hashDownload: () => {
+      tracker.start('hash')
+      return hashModel(model, deps, tracker, report, attestation.ledger)
+    },
+    report,
+    checks: tracker,
+    onPhase
+  })
+  tracker.start('compare')
+  const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
+  tracker.pass(`${reason}; ${describeEscape(report.segments!)}`)
+  report.capability = capability
+  return { result: 'verified', reason }
+}
+
 async function checkCapability(
   request: VerifyRequest,
   deps: VerifyDeps,
@@ -173,14 +226,45 @@ async function checkCapability(
   report: Report,
   attestation: VerifiedAttestation
 ): Promise<{ result: Verdict; reason: string }> {
-  tracker.start('hash')
-  const model = requiredModel(request)
-  const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger)
+  const downloaded = await hashDownload(request, deps, tracker, report, attestation)
   tracker.start('compare')
   const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
   tracker.pass(`capability matches: ${capability}`)
   report.capability = capability
   return { result: 'verified', reason: `the download's capability equals the expected one` }
+}
+
+/** PROTOCOL.md section 8: no rebuild here; k trusted rebuilders vouch for the download's root. */
+async function acceptAttested(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation
+): Promise<{ result: Verdict; reason: string }> {
+  const downloaded = await hashDownload(request, deps, tracker, report, attestation)
+  tracker.start('rebuild-attestations')
+  if (request.rebuilds === undefined) {
+    throw invalid(
+      'rebuild attestations: mode attested needs the attestations and the rebuilder keys'
+    )
+  }
+  const { candidates } = request.rebuilds
+  // The log that the SBA's proof is checked against binds the rebuilders' attestations too.
+  const policy = { ...request.rebuilds.policy, log: request.log?.policy }
+  const acceptance = acceptRebuilds(
+    candidates,
+    { modelRoot: downloaded.root, attestationDigest: attestation.attestationDigest },
+    policy
+  )
+  report.rebuildAttestations = acceptance.verdicts
+  report.rebuilderThreshold = policy.threshold
+  if (acceptance.failure) throw acceptance.failure
+  const keyIds = acceptance.countedKeys.map(k => shortDigest(k.keyId))
+  const attested = `${keyIds.length} distinct trusted rebuilder key(s) attest root ${downloaded.root} (threshold ${policy.threshold})`
+  tracker.pass(`${attested}: ${keyIds.join(', ')}`)
+  report.capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root))
+  return { result: 'verified', reason: attested }
 }
 
 function checkLogProof(
@@ -198,6 +282,18 @@ function checkLogProof(
   tracker.pass(
     `entry ${index} of ${treeSize} in ${origin}; ${witnesses.length} witness(es) cosigned (threshold ${log.policy.witnessThreshold})`
   )
+}
+
+/** The 'hash' phase of the modes that rebuild nothing: the download's tree digest. */
+async function hashDownload(
+  request: VerifyRequest,
+  deps: VerifyDeps,
+  tracker: CheckTracker,
+  report: Report,
+  attestation: VerifiedAttestation
+): Promise<TreeDigest> {
+  tracker.start('hash')
+  return hashModel(requiredModel(request), deps, tracker, report, attestation.ledger)
 }
 
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */

@@ -1,8 +1,9 @@
 import type { Verdict } from '../errors.js'
 import type { ManifestEntry, TreeDigest } from '../digest/types.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
-import type { IsaLevel } from '../protocol/isa.js'
+import type { AttestationVerdict } from '../attest/accept.js'
 import type { LogProofResult } from '../tlog/verify.js'
+import type { IsaLevel } from '../protocol/isa.js'
 
 export const REPORT_SCHEMA_VERSION = 1
 
@@ -24,7 +25,7 @@ export interface BuildSummary {
 /** Everything a verification found; written as the JSON report and rendered as the summary. */
 export interface Report {
   schemaVersion: typeof REPORT_SCHEMA_VERSION
-  mode: 'verify' | 'reproduce' | 'check'
+  mode: 'verify' | 'reproduce' | 'check' | 'attested'
   result: Verdict
   /** One line: why the result is what it is. */
   reason: string
@@ -48,8 +49,40 @@ export interface Report {
   explanations?: Record<string, string[]>
   capability?: string
   expectedCapability?: string
+  /** Mode attested: every rebuild attestation given, whether it counted and why not. */
+  rebuildAttestations?: AttestationVerdict[]
+  rebuilderThreshold?: number
+  /** Path of the rebuild attestation (VSA) this verifier signed after a passing rebuild. */
+  rebuildAttestation?: string
   /** The transparency-log proof that was checked (PROTOCOL.md section 7). */
   log?: LogProofResult
+  /** A segmented build's spot check (PROTOCOL.md section 9). */
+  segments?: SegmentsReport
+}
+
+export interface SegmentsReport {
+  /** N, the ledger's build.segments. */
+  total: number
+  /** The transcript envelope's attestation digest. */
+  transcriptDigest: string
+  /** The segments re-run, sorted. */
+  indices: number[]
+  /** The chance a transcript with `forged` forged segments escapes these re-runs. */
+  escape: { forged: number; probability: number }[]
+  /** One row per segment re-run, in order, the failing one last. */
+  runs: SegmentRow[]
+}
+
+export interface SegmentRow {
+  index: number
+  /** S_(i-1) as fetched and checked (absent for segment 1). */
+  prevRoot?: string
+  /** S_i as the transcript commits to it. */
+  expectedRoot: string
+  /** What the re-run left in /out. */
+  root?: string
+  durationMs?: number
+  status: 'pass' | 'fail'
 }
 
 /** What a report, the job summary and the CLI say about a ledger without `build.isa`. */

@@ -1,4 +1,5 @@
-import { mkdtemp } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { cp, mkdir, mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'
@@ -6,7 +7,9 @@ import { removeBuildTree } from '../../reproduce/cleanup.js'
 import { verifyAttestation } from '../../protocol/attestation.js'
 import { parseStrictJson } from '../../protocol/strict-json.js'
 import { parseStatement, type Ledger } from '../../protocol/ledger.js'
-import { reproduce, type ReproduceOptions } from '../../reproduce/index.js'
+import { reproduce, withPreparedBuild, type ReproduceOptions } from '../../reproduce/index.js'
+import { collectOutputs } from '../../reproduce/outputs.js'
+import { buildSegments, stateArchiveName } from '../../segments/run.js'
 import {
   cpuModelNames,
   DEFAULT_QEMU_PATH,
@@ -29,6 +32,7 @@ import { renderCrossCheckText, stderrReporter } from '../render.js'
 interface BuildOptions extends TrustOptions {
   dataset?: string
   out: string
+  states?: string
   allowNetwork?: boolean
   json?: boolean
   emulateCpu?: string
@@ -47,6 +51,10 @@ export function registerBuild(program: Command, context: CliContext): void {
     )
     .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
     .option('--out <dir>', 'where to write the outputs (must not exist yet)', 'out')
+    .option(
+      '--states <dir>',
+      'a segmented build (build.segments): where each state is kept as state-<i>.tar'
+    )
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
     .option(
       '--emulate-cpu <model>',
@@ -61,10 +69,23 @@ export function registerBuild(program: Command, context: CliContext): void {
     .action(async (file: string, options: BuildOptions) => {
       const ledger = ledgerOf(readInputFile(file, 'SBA or statement'), options)
       const emulated = emulatedCpu(options)
+      checkSegmentOptions(ledger, options)
       const reporter = stderrReporter(context.io)
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-build-'))
       try {
         if (ledger.build.isa === undefined) reporter.info(`note: ${UNPINNED_ISA_NOTE}`)
+        if (options.states !== undefined) {
+          const emulate = emulated && { qemuPath: options.qemu, model: emulated }
+          await buildSegmented(
+            ledger,
+            { ...options, states: options.states },
+            emulate,
+            workDir,
+            context,
+            reporter
+          )
+          return
+        }
         const crossCheckCpu = options.crossCheck ? await chooseCrossCheckCpu(ledger) : undefined
         const buildOptions: ReproduceOptions = {
           workDir,
@@ -122,6 +143,90 @@ export function registerBuild(program: Command, context: CliContext): void {
         await removeBuildTree(workDir, context.run)
       }
     })
+}
+
+/** Runs all N segments in order; the model is state N's declared outputs, copied to --out. */
+async function buildSegmented(
+  ledger: Ledger,
+  options: BuildOptions & { states: string },
+  emulate: ReproduceOptions['emulate'],
+  workDir: string,
+  context: CliContext,
+  reporter: ReturnType<typeof stderrReporter>
+): Promise<void> {
+  const out = path.resolve(options.out)
+  if (existsSync(out))
+    throw new UsageError(`--out ${options.out} already exists: choose a new path`)
+  const segments = ledger.build.segments as number
+  const started = Date.now()
+  await withPreparedBuild(
+    ledger,
+    {
+      workDir,
+      datasetDir: options.dataset,
+      allowNetwork: options.allowNetwork === true,
+      onPhase: phase => reporter.phase(phase),
+      ...(emulate ? { emulate } : {})
+    },
+    { run: context.run },
+    async prepared => {
+      const built = await buildSegments(prepared, {
+        segments,
+        statesDir: path.resolve(options.states),
+        workDir: path.join(workDir, 'segments'),
+        run: context.run,
+        onSegmentStart: index => reporter.phase(`segment ${index}`),
+        onSegmentDone: (index, root, durationMs) =>
+          reporter.info(
+            `segment ${index}/${segments}: S_${index} = ${root} (${(durationMs / 1000).toFixed(1)} s) → ${path.join(options.states, stateArchiveName(index))}`
+          ),
+        onLog: chunk => reporter.buildLog(chunk)
+      })
+      reporter.end()
+      const model = await collectOutputs(built.lastStateDir, ledger.build.outputs)
+      await copyOutputs(built.lastStateDir, ledger.build.outputs, out)
+      if (options.json)
+        printJson(context.io, {
+          root: model.root,
+          manifest: model.manifest,
+          out: options.out,
+          states: built.states,
+          statesDir: options.states,
+          durationMs: Date.now() - started
+        })
+      else context.io.stdout(`${model.root}\n`)
+    }
+  )
+}
+
+/** The model: state N restricted to build.outputs (all of it when outputs is absent). */
+async function copyOutputs(
+  stateDir: string,
+  outputs: readonly string[] | undefined,
+  out: string
+): Promise<void> {
+  if (outputs === undefined) return cp(stateDir, out, { recursive: true, errorOnExist: true })
+  await mkdir(out, { recursive: true })
+  for (const output of outputs) {
+    const target = path.join(out, output)
+    await mkdir(path.dirname(target), { recursive: true })
+    await cp(path.join(stateDir, output), target, { recursive: true, errorOnExist: true })
+  }
+}
+
+/** --states goes with build.segments, both ways; a segmented build is not cross-checked yet. */
+function checkSegmentOptions(ledger: Ledger, options: BuildOptions): void {
+  const { segments } = ledger.build
+  if (segments === undefined && options.states !== undefined)
+    throw new UsageError('--states is for a ledger with build.segments (ledger init --segments N)')
+  if (segments !== undefined && options.states === undefined)
+    throw new UsageError(
+      `the ledger splits the build into ${segments} segments: give --states DIR to keep the state archives the transcript signs`
+    )
+  if (segments !== undefined && options.crossCheck)
+    throw new UsageError(
+      '--cross-check does not run segmented builds yet: cross-check a one-run ledger of the same training, or build with --emulate-cpu'
+    )
 }
 
 /** --emulate-cpu's model; --cross-check picks its own, so the two do not combine. */

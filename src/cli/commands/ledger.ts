@@ -27,6 +27,7 @@ interface LedgerInitOptions {
   timeoutSeconds?: string
   cpus?: string
   gpus?: string
+  segments?: string
   isa?: string
   out?: string
 }
@@ -72,6 +73,10 @@ export function registerLedger(program: Command, context: CliContext): void {
     .option('--timeout-seconds <n>', 'build time limit')
     .option('--cpus <n>', 'CPU set size and thread count')
     .option('--gpus <none|all>', 'GPUs for the build')
+    .option(
+      '--segments <n>',
+      'split the build into n resumable runs (2 to 100000; PROTOCOL.md section 9)'
+    )
     .option(
       '--isa <level>',
       `the CPU level the build is pinned to: ${ISA_LEVELS.join(', ')}, or none (unpinned) (default on ${ISA_PLATFORM}: ${DEFAULT_ISA})`
@@ -151,6 +156,7 @@ async function statementFromFlags(
       timeoutSeconds: optionalInteger('--timeout-seconds', options.timeoutSeconds),
       cpus: optionalInteger('--cpus', options.cpus),
       gpus: options.gpus as BuildSpec['gpus'] | undefined,
+      segments: optionalInteger('--segments', options.segments),
       isa: isaFlag(options.isa, options.platform)
     }
   })

@@ -3,18 +3,30 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { removeBuildTree } from '../../reproduce/cleanup.js'
-import { isPassing } from '../../errors.js'
 import { verifyModel } from '../../verify/pipeline.js'
 import {
-  printJson,
+  asUsageError,
   readInputFile,
   readTrust,
   UsageError,
   withTrustOptions,
   type TrustOptions
 } from '../io.js'
-import { EXIT_FAILED, EXIT_PASS, type CliContext } from '../main.js'
-import { renderReportText, stderrReporter } from '../render.js'
+import { parseSegmentSelection, type SegmentSelection } from '../../segments/selection.js'
+
+function segmentSelection(value: string): SegmentSelection {
+  try {
+    return parseSegmentSelection(value)
+  } catch (error) {
+    throw new UsageError(`--segments: ${(error as Error).message}`)
+  }
+}
+import type { CliContext } from '../main.js'
+import { stderrReporter } from '../render.js'
+import { outputReport } from '../report-output.js'
+import { resolveVerifierId } from '../../attest/verifier-id.js'
+import { parsePrivateKey, type PrivateKey } from '../../protocol/keys.js'
+import { rebuildAttestationFor } from '../../verify/rebuild-attestation.js'
 import { readLogRequirement, withLogProofOptions, type LogProofOptions } from '../log-io.js'
 
 interface VerifyOptions extends TrustOptions, LogProofOptions {
@@ -26,6 +38,11 @@ interface VerifyOptions extends TrustOptions, LogProofOptions {
   allowNetwork?: boolean
   report?: string
   json?: boolean
+  transcript?: string
+  segments?: string
+  attestKey?: string
+  verifierId?: string
+  attestationOut?: string
 }
 
 export function registerVerify(program: Command, context: CliContext): void {
@@ -42,12 +59,36 @@ export function registerVerify(program: Command, context: CliContext): void {
     .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
     .option('--expect <capability>', 'also require this ocap1:… capability')
     .option('--allow-network', "allow network when the ledger asks for 'bridge'")
+    .option(
+      '--transcript <file>',
+      "a segmented build's signed transcript (its stateUri resolves against this file)"
+    )
+    .option(
+      '--segments <k|list>',
+      'with --transcript: re-run k random segments, all, or the listed indices (2,5,7; one index as 7,)'
+    )
     .option('--report <file>', 'write the JSON report here')
     .option('--json', 'print the JSON report on stdout')
+    .option(
+      '--attest-key <file>',
+      'after a passing rebuild, sign a rebuild attestation (SLSA VSA) with this PKCS#8 PEM key'
+    )
+    .option(
+      '--verifier-id <uri>',
+      'URI naming this rebuilder (default: GITHUB_SERVER_URL/GITHUB_WORKFLOW_REF)'
+    )
+    .option('--attestation-out <file>', 'where the rebuild attestation is written')
     .action(async (options: VerifyOptions) => {
       if (Boolean(options.model) === Boolean(options.reproduceOnly)) {
         throw new UsageError('give exactly one of --model PATH and --reproduce-only')
       }
+      if (options.segments !== undefined && options.transcript === undefined)
+        throw new UsageError('--segments needs --transcript (the signed state roots)')
+      if (options.transcript !== undefined && options.segments === undefined)
+        throw new UsageError(
+          '--transcript needs --segments: a number k of random segments to re-run, all, or a list of indices'
+        )
+      const attest = readAttestOptions(options)
       const trust = readTrust(options)
       const request = {
         mode: options.model ? ('verify' as const) : ('reproduce' as const),
@@ -58,6 +99,15 @@ export function registerVerify(program: Command, context: CliContext): void {
         expectedCapability: options.expect,
         datasetDir: options.dataset,
         allowNetwork: options.allowNetwork === true,
+        ...(options.transcript === undefined
+          ? {}
+          : {
+              transcript: {
+                bytes: readInputFile(options.transcript, 'transcript'),
+                location: path.resolve(options.transcript)
+              },
+              segments: segmentSelection(options.segments as string)
+            }),
         log: await readLogRequirement(options)
       }
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
@@ -65,13 +115,48 @@ export function registerVerify(program: Command, context: CliContext): void {
       try {
         const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter })
         reporter.end()
-        if (options.report) await writeFile(options.report, JSON.stringify(report, null, 2) + '\n')
-        if (options.json) printJson(context.io, report)
-        else context.io.stdout(renderReportText(report))
-        context.exitCode = isPassing(report.result) ? EXIT_PASS : EXIT_FAILED
+        const vsa = attest && rebuildAttestationFor(report, { ...attest, now: () => new Date() })
+        if (attest && vsa !== undefined) {
+          await writeFile(attest.out, vsa)
+          report.rebuildAttestation = attest.out
+        }
+        await outputReport(context, report, options)
       } finally {
         reporter.end()
         await removeBuildTree(workDir, context.run)
       }
     })
+}
+
+/** --attest-key, --verifier-id and --attestation-out: checked before any build starts. */
+function readAttestOptions(
+  options: VerifyOptions
+): { key: PrivateKey; verifierId: string; out: string } | undefined {
+  if (options.attestKey === undefined) {
+    const stray =
+      options.verifierId !== undefined
+        ? '--verifier-id'
+        : options.attestationOut !== undefined
+          ? '--attestation-out'
+          : undefined
+    if (stray) throw new UsageError(`${stray} is only used with --attest-key`)
+    return undefined
+  }
+  if (options.attestationOut === undefined) {
+    throw new UsageError(
+      '--attest-key needs --attestation-out FILE: where the rebuild attestation is written'
+    )
+  }
+  let key: PrivateKey
+  try {
+    key = parsePrivateKey(
+      readInputFile(options.attestKey, 'private key').toString('utf8'),
+      `--attest-key ${options.attestKey}`
+    )
+  } catch (error) {
+    throw asUsageError(error)
+  }
+  const resolved = resolveVerifierId(options.verifierId, process.env, '--verifier-id')
+  if ('error' in resolved) throw new UsageError(resolved.error)
+  return { key, verifierId: resolved.verifierId, out: options.attestationOut }
 }
