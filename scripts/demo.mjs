@@ -237,8 +237,13 @@ async function torchDemo() {
       '--cross-check'
     )
     console.log(checked.stdout)
+    // What the publisher uploads: the declared outputs, not the training state beside them.
+    const published = path.join(dir, `${name}-published`)
+    mkdirSync(published)
+    for (const output of TORCH_OUTPUTS)
+      cpSync(path.join(model, output), path.join(published, output))
     const verdict = /^(portable|not portable):/m.exec(checked.stdout)?.[1] ?? 'failed'
-    return { statement, model, verdict, exitCode: checked.status }
+    return { statement, model: published, verdict, exitCode: checked.status }
   }
 
   const pinned = await phase(
@@ -524,6 +529,7 @@ async function main() {
       return { exitCode: result.status, unknown: report.unknown }
     }
   )
+
   const torch = withTorch ? await torchDemo() : undefined
 
   console.log(`\n${bold('── outcomes')}`)
