@@ -4465,17 +4465,48 @@ function defaultCallback(err) {
 
 /***/ }),
 
+/***/ 5217:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ri: () => (/* binding */ EXIT_USAGE),
+/* harmony export */   hj: () => (/* binding */ EXIT_FAILED),
+/* harmony export */   rc: () => (/* binding */ EXIT_PASS)
+/* harmony export */ });
+// What main hands every command, in a module of its own so commands never import main.
+const EXIT_PASS = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+
+/***/ }),
+
 /***/ 486:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _exec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8106);
-/* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8794);
+/* harmony import */ var _exec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3190);
+/* harmony import */ var _reproduce_run_scope_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9503);
+/* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1604);
+/* harmony import */ var _context_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5217);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(5133);
 
 
 
-process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .main */ .iW)(process.argv.slice(2), { io: _io_js__WEBPACK_IMPORTED_MODULE_1__/* .processIo */ .Wr, run: _exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e, exitCode: 0 });
+
+
+const scope = new _reproduce_run_scope_js__WEBPACK_IMPORTED_MODULE_1__/* .RunScope */ .QG();
+// SIGINT / SIGTERM (Ctrl-C, a cancelled workflow): the build container lives outside this
+// process tree, so it and the staging directories are removed before the failing exit.
+const cancel = (signal) => {
+    void scope.removeAll(_exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e).finally(() => {
+        _io_js__WEBPACK_IMPORTED_MODULE_2__/* .processIo */ .Wr.stderr(`unverifiable: cancelled by ${signal}: the build container and the staging directory were removed\n`);
+        process.exit(_context_js__WEBPACK_IMPORTED_MODULE_4__/* .EXIT_FAILED */ .hj);
+    });
+};
+process.once('SIGINT', cancel);
+process.once('SIGTERM', cancel);
+process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_3__/* .main */ .i)(process.argv.slice(2), { io: _io_js__WEBPACK_IMPORTED_MODULE_2__/* .processIo */ .Wr, run: _exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e, exitCode: 0, scope });
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
@@ -4520,7 +4551,8 @@ function readInputFile(file, what) {
         return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(file);
     }
     catch (error) {
-        throw new UsageError(`cannot read ${what} ${file}: ${error.code ?? error}`);
+        const code = error.code;
+        throw new UsageError(`cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? (0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .messageOf */ .bD)(error))}`);
     }
 }
 /** A --public-key value is a file holding the key, or the key itself (hex or base64). */
@@ -4529,14 +4561,20 @@ function readPublicKeys(values, flag = '--public-key') {
         throw new UsageError(`at least one ${flag} is required`);
     return values.flatMap(value => {
         try {
-            return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(value)
-                ? (0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKeys */ .V4)(readInputFile(value, 'public key').toString('utf8'))
-                : [(0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKey */ .ee)(value, `${flag} ${value}`)];
+            if ((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(value))
+                return (0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKeys */ .V4)(readInputFile(value, 'public key').toString('utf8'));
+            if (looksLikePath(value))
+                throw new UsageError(`${flag} ${value}: no such file (a key given inline is hex or base64)`);
+            return [(0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePublicKey */ .ee)(value, `${flag} ${value}`)];
         }
         catch (error) {
             throw asUsageError(error);
         }
     });
+}
+/** Hex and base64 keys never contain '.' or start with '~': such a value was meant as a file. */
+function looksLikePath(value) {
+    return value.includes('.') || value.startsWith('~');
 }
 /** Input that fails the protocol's rules, in a command that verifies nothing, is a usage error. */
 function asUsageError(error) {
@@ -4572,15 +4610,13 @@ function printJson(io, value) {
 
 /***/ }),
 
-/***/ 8794:
+/***/ 5133:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  hj: () => (/* binding */ EXIT_FAILED),
-  rc: () => (/* binding */ EXIT_PASS),
-  iW: () => (/* binding */ main)
+  i: () => (/* binding */ main)
 });
 
 // EXTERNAL MODULE: ./node_modules/commander/index.js
@@ -4605,70 +4641,12 @@ const {
 
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
-;// CONCATENATED MODULE: ./src/workflow-commands.ts
-
-// The GitHub runner reads any output line of a step that starts with `::` as a workflow command
-// (set an output, mask, annotate, stop reading commands). Text the ledger, the build or a download
-// controls must never be read as one.
-/**
- * Raw build output between `::stop-commands::<token>` and `::<token>::`, with a token the build
- * cannot guess, so the runner reads none of it as a workflow command. Used by the action (stdout)
- * and by the CLI when it runs in a workflow step (stderr).
- */
-class CommandFence {
-    write;
-    fenced;
-    token;
-    endsLine = true;
-    /** `fenced: false` only keeps the lines apart (outside a workflow there is no runner to fool). */
-    constructor(write, fenced = true) {
-        this.write = write;
-        this.fenced = fenced;
-    }
-    output(chunk) {
-        if (chunk.length === 0)
-            return;
-        if (this.fenced && this.token === undefined) {
-            this.toLineStart();
-            this.token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
-            this.write(`::stop-commands::${this.token}\n`);
-        }
-        this.write(chunk);
-        this.endsLine = chunk[chunk.length - 1] === 0x0a;
-    }
-    /** Ends a partial last line, so the next line written stands on its own. */
-    toLineStart() {
-        if (!this.endsLine)
-            this.write('\n');
-        this.endsLine = true;
-    }
-    close() {
-        this.toLineStart();
-        if (this.token === undefined)
-            return;
-        this.write(`::${this.token}::\n`);
-        this.token = undefined;
-    }
-}
-/**
- * One log line from text that may hold ledger strings (a build command, an output name): no line
- * breaks, no leading `::` (a workflow command) and no `##[` (the runner's older command form,
- * recognised anywhere in a line).
- */
-function inertLine(text) {
-    return text
-        .replace(/\r\n?|\n/g, '\\n')
-        .replace(/^(\s*)::/, '$1\\::')
-        .replace(/##\[/g, '##\\[');
-}
-
+// EXTERNAL MODULE: ./src/text/sanitize.ts
+var sanitize = __nccwpck_require__(4212);
 // EXTERNAL MODULE: ./src/cli/io.ts
 var cli_io = __nccwpck_require__(1604);
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
 ;// CONCATENATED MODULE: ./src/digest/manifest.ts
 
 /**
@@ -4681,7 +4659,7 @@ function formatManifest(digest) {
     return `{\n  "root": ${JSON.stringify(digest.root)},\n  "manifest": ${list}\n}\n`;
 }
 async function writeManifest(file, digest) {
-    await (0,promises_namespaceObject.writeFile)(file, formatManifest(digest));
+    await (0,promises_.writeFile)(file, formatManifest(digest));
 }
 
 ;// CONCATENATED MODULE: external "node:os"
@@ -4689,230 +4667,448 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
-;// CONCATENATED MODULE: external "node:worker_threads"
-const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_fs_);
+;// CONCATENATED MODULE: ./src/digest/merkle.ts
+
+const LEAF_PREFIX = 0x00;
+const NODE_PREFIX = 0x01;
+/** Reused for every interior node: one allocation, not one per hash. */
+const node = Buffer.alloc(65, NODE_PREFIX);
+/** Reused for every leaf of this thread (each worker thread has its own module instance). */
+let scratch = Buffer.allocUnsafeSlow(4096);
+/**
+ * `0x00 || u64be(len(path)) || path || u64be(size) || sha256` (docs/protocol.md section 1, step 4),
+ * written into the scratch buffer: the one encoding of a manifest entry as a leaf.
+ */
+function prefixedLeaf(path, size, sha256) {
+    const pathLength = Buffer.byteLength(path, 'utf8');
+    const length = 1 + 8 + pathLength + 8 + 32;
+    if (scratch.length < length)
+        scratch = Buffer.allocUnsafeSlow(2 * length);
+    scratch[0] = LEAF_PREFIX;
+    writeU64(scratch, 1, pathLength);
+    scratch.write(path, 9, 'utf8');
+    writeU64(scratch, 9 + pathLength, size);
+    if (!/^[0-9a-f]{64}$/.test(sha256))
+        throw new Error(`leaf of ${path}: sha256 is not 64 lowercase hex`);
+    scratch.write(sha256, 17 + pathLength, 'hex');
+    return scratch.subarray(0, length);
+}
+/** Sizes up to 2^53 without a BigInt per leaf. */
+function writeU64(target, at, value) {
+    target.writeUInt32BE(Math.floor(value / 0x1_0000_0000), at);
+    target.writeUInt32BE(value >>> 0, at + 4);
+}
+/** `u64be(len(path)) || path || u64be(size) || sha256`: the leaf data of a manifest entry. */
+function leafData(entry) {
+    return Uint8Array.prototype.slice.call(prefixedLeaf(entry.path, entry.size, entry.sha256), 1);
+}
+/** The hex RFC 6962 leaf hash `SHA256(0x00 || leafData(entry))` of a manifest entry. */
+function entryLeafHash(path, size, sha256) {
+    return (0,external_node_crypto_.hash)('sha256', prefixedLeaf(path, size, sha256), 'hex');
+}
+/**
+ * RFC 6962 Merkle Tree Hash with SHA-256: `MTH({d}) = SHA256(0x00 || d)`,
+ * `MTH(D[0:n]) = SHA256(0x01 || MTH(D[0:k]) || MTH(D[k:n]))`, `k` the largest power of two
+ * below `n`; the empty list hashes to SHA256('').
+ */
+function merkleRoot(leaves) {
+    return Buffer.from(merkle_rootOfLeafHashes(leaves.map(leafHash)), 'hex');
+}
+/** `SHA256(0x00 || leaf data)`, hex: the RFC 6962 leaf hash of any leaf (log entries too). */
+function leafHash(data) {
+    const prefixed = Buffer.allocUnsafe(1 + data.length);
+    prefixed[0] = LEAF_PREFIX;
+    prefixed.set(data, 1);
+    return (0,external_node_crypto_.hash)('sha256', prefixed, 'hex');
+}
+/**
+ * The root (hex) over hex leaf hashes, built bottom-up: pairing neighbours level by level and
+ * carrying an odd last node up unchanged gives exactly the recursive split. Hex strings, not
+ * Buffers: for 20,000 leaves they halve the time (no Buffer per node for the GC to track).
+ */
+function merkle_rootOfLeafHashes(hashes) {
+    if (hashes.length === 0)
+        return (0,external_node_crypto_.hash)('sha256', '', 'hex');
+    let level = hashes;
+    while (level.length > 1) {
+        const next = [];
+        for (let i = 0; i + 1 < level.length; i += 2)
+            next.push(nodeHash(level[i], level[i + 1]));
+        if (level.length % 2 === 1)
+            next.push(level[level.length - 1]);
+        level = next;
+    }
+    return level[0];
+}
+/** RFC 6962 interior node `SHA256(0x01 || left || right)`, over and to hex hashes. */
+function nodeHash(left, right) {
+    node.write(left, 1, 'hex');
+    node.write(right, 33, 'hex');
+    return (0,external_node_crypto_.hash)('sha256', node, 'hex');
+}
+
 ;// CONCATENATED MODULE: ./src/digest/hash-file.ts
 
 
-/**
- * The file-hashing code, as JavaScript source. It is source text rather than a TypeScript
- * function because it must also run in worker threads: the code is bundled by ncc into one
- * file, so a worker cannot load a separate script, and a stringified function would carry
- * coverage instrumentation under jest. The calling thread compiles the same text
- * (`loadHasher`), so every path runs one implementation. Node built-ins only.
- *
- * `createHasher(fs, crypto, bufferSize, progress, slot, afterChunk?)` returns
- * - `hashBatch(paths, names, meta)`, synchronous (workers, small files). `meta[3i..3i+2]` is
- *   file i's size, mtimeMs and inode, or size -1 when the size is not known yet. Returns
- *   `{ digests, sizes, leaves, deferred }`: hex SHA-256, size, and the hex RFC 6962 leaf hash
- *   `SHA256(0x00 || u64be(len(name)) || name || u64be(size) || sha256)` of each file (computed
- *   here, in parallel, rather than on the calling thread at the end). Hex strings rather than
- *   Buffers: they are cheaper to allocate, collect and post between threads.
- *   A file of unknown size that fills the first read is not hashed: its digest is '' and
- *   `deferred` lists `i, size, mtimeMs, ino` for it, so the scheduler can hash the biggest
- *   files first.
- * - `hashLarge(path, name, size, mtimeMs, ino, cancelled?)`: a Promise of `{ digest, leaf }` for
- *   a file of known size; it reads the next chunk on the libuv pool while this thread hashes the
- *   current one (for the calling thread, which then keeps its event loop turning). It stops
- *   early when `cancelled()` turns true.
- * Progress goes to `progress[2 * slot]` (bytes) and `progress[2 * slot + 1]` (files), a
- * Float64Array that may be shared: each slot has one writer, readers only display it.
- * `afterChunk(path, bytesSoFar)`, if given, runs after every read (tests change files there).
- *
- * Per file: open without following links (O_NOFOLLOW) and without blocking on a FIFO swapped in
- * (O_NONBLOCK), read into reused buffers until a short read. A file that fits one read is one
- * syscall: its size is what was read (an empty read is fstat-ed, to reject a FIFO swapped in).
- * A bigger file is fstat-ed when first opened, and every read of it must add up to exactly
- * that size; it is fstat-ed again after the last read and rejected unless it still has that
- * size, mtime and inode (extended, truncated, rewritten or replaced while it was read).
- * Failures are thrown as plain `{ path, problem }` objects (they cross a thread boundary).
- */
-const HASHER_SOURCE = `function createHasher(fs, crypto, bufferSize, progress, slot, afterChunk) {
-  'use strict'
-  const buffer = Buffer.allocUnsafeSlow(bufferSize)
-  let spare
-  let leafScratch = Buffer.allocUnsafeSlow(4096)
-  const openFlags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
 
-  function failure(path, problem) {
-    return { path: path, problem: problem }
-  }
-
-  function openFile(path) {
-    try {
-      return fs.openSync(path, openFlags)
-    } catch (error) {
-      if (error.code === 'ELOOP') throw failure(path, 'became a symbolic link while the tree was hashed (links are never followed)')
-      if (error.code === 'ENOENT') throw failure(path, 'disappeared while the tree was hashed')
-      if (error.code === 'EACCES' || error.code === 'EPERM') throw failure(path, 'is not readable (' + error.code + '): every file of a tree must be readable')
-      throw failure(path, 'cannot be opened (' + error.code + ')')
-    }
-  }
-
-  function readFailure(path, error) {
-    if (error.code === 'EISDIR' || error.code === 'EAGAIN') return notRegular(path)
-    return failure(path, 'cannot be read (' + error.code + ')')
-  }
-
-  function notRegular(path) {
-    return failure(path, 'is no longer a regular file')
-  }
-
-  function readChunk(fd, path) {
-    try {
-      return fs.readSync(fd, buffer, 0, bufferSize, null)
-    } catch (error) {
-      throw readFailure(path, error)
-    }
-  }
-
-  function regularStats(fd, path) {
-    const stats = fs.fstatSync(fd)
-    if (!stats.isFile()) throw notRegular(path)
-    return stats
-  }
-
-  /** Whether another read is needed after one of n bytes brought the total to total. */
-  function wantsMore(n, total, size) {
-    return n > 0 && total <= size && (n === bufferSize || total < size)
-  }
-
-  function counted(n, path, total) {
-    progress[2 * slot] += n
-    if (afterChunk) afterChunk(path, total)
-  }
-
-  function checkAfterReads(fd, path, size, mtimeMs, ino, total) {
-    const after = regularStats(fd, path)
-    if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) {
-      throw failure(path, 'changed while the tree was hashed (' + size + ' bytes when opened, ' + total + ' read, ' +
-        after.size + ' now): hash a tree that nothing is writing to')
-    }
-  }
-
-  function writeU64(target, at, value) {
-    target.writeUInt32BE(Math.floor(value / 4294967296), at)
-    target.writeUInt32BE(value >>> 0, at + 4)
-  }
-
-  function leafHash(name, size, digest) {
-    const nameLength = Buffer.byteLength(name, 'utf8')
-    const length = 17 + nameLength + 32
-    if (leafScratch.length < length) leafScratch = Buffer.allocUnsafeSlow(2 * length)
-    leafScratch[0] = 0
-    writeU64(leafScratch, 1, nameLength)
-    leafScratch.write(name, 9, 'utf8')
-    writeU64(leafScratch, 9 + nameLength, size)
-    leafScratch.write(digest, 17 + nameLength, 'hex')
-    return crypto.hash('sha256', leafScratch.subarray(0, length), 'hex')
-  }
-
-  /** Streams the rest of a file of known size; the first n bytes are in the buffer. */
-  function hashRest(fd, path, n, size, mtimeMs, ino) {
-    const hash = crypto.createHash('sha256')
-    let total = n
-    for (;;) {
-      hash.update(n === bufferSize ? buffer : buffer.subarray(0, n))
-      counted(n, path, total)
-      if (!wantsMore(n, total, size)) break
-      n = readChunk(fd, path)
-      total += n
-    }
-    checkAfterReads(fd, path, size, mtimeMs, ino, total)
-    return hash.digest('hex')
-  }
-
-  function hashBatch(paths, names, meta) {
-    const count = paths.length
-    const digests = new Array(count)
-    const sizes = new Float64Array(count)
-    const leaves = new Array(count)
-    const deferred = []
-    for (let i = 0; i < count; i++) {
-      const path = paths[i]
-      let size = meta[3 * i]
-      const fd = openFile(path)
-      try {
-        const n = readChunk(fd, path)
-        let digest
-        if (size < 0 && n === bufferSize) {
-          const stats = regularStats(fd, path)
-          deferred.push(i, stats.size, stats.mtimeMs, stats.ino)
-          digests[i] = leaves[i] = ''
-          continue
-        }
-        if (size < 0 || (n < bufferSize && n === size)) {
-          if (n === 0) regularStats(fd, path)
-          size = n
-          digest = crypto.hash('sha256', buffer.subarray(0, n), 'hex')
-          counted(n, path, n)
-        } else digest = hashRest(fd, path, n, size, meta[3 * i + 1], meta[3 * i + 2])
-        digests[i] = digest
-        sizes[i] = size
-        leaves[i] = leafHash(names[i], size, digest)
-      } finally {
-        fs.closeSync(fd)
-      }
-      progress[2 * slot + 1] += 1
-    }
-    return { digests: digests, sizes: sizes, leaves: leaves, deferred: deferred }
-  }
-
-  function hashLarge(path, name, size, mtimeMs, ino, cancelled) {
-    spare = spare || Buffer.allocUnsafeSlow(bufferSize)
-    const buffers = [buffer, spare]
-    const fd = openFile(path)
-    const hash = crypto.createHash('sha256')
-    let total = 0
-    return new Promise((resolve, reject) => {
-      const handlers = [onRead.bind(null, 0), onRead.bind(null, 1)]
-      function finish(error) {
-        let result
-        try {
-          if (error) throw error
-          checkAfterReads(fd, path, size, mtimeMs, ino, total)
-          const digest = hash.digest('hex')
-          result = { digest: digest, leaf: leafHash(name, size, digest) }
-          progress[2 * slot + 1] += 1
-        } catch (thrown) {
-          error = thrown
-        }
-        fs.closeSync(fd)
-        if (error) reject(error)
-        else resolve(result)
-      }
-      function onRead(which, error, n) {
-        if (error) return finish(readFailure(path, error))
-        if (cancelled && cancelled()) return finish(failure(path, 'hashing cancelled'))
-        total += n
-        const more = wantsMore(n, total, size)
-        if (more) fs.read(fd, buffers[1 - which], 0, bufferSize, total, handlers[1 - which])
-        if (n > 0) {
-          hash.update(n === bufferSize ? buffers[which] : buffers[which].subarray(0, n))
-          counted(n, path, total)
-        }
-        if (!more) finish()
-      }
-      fs.read(fd, buffers[0], 0, bufferSize, 0, handlers[0])
-    })
-  }
-
-  return { hashBatch: hashBatch, hashLarge: hashLarge }
-}`;
 function isHashFailure(value) {
     return (typeof value === 'object' &&
         value !== null &&
         typeof value.path === 'string' &&
         typeof value.problem === 'string');
 }
-/** Compiles HASHER_SOURCE on the calling thread. */
-function loadHasher(bufferSize, progress, slot, afterChunk) {
-    const create = new Function(`return ${HASHER_SOURCE}`)();
-    return create((external_node_fs_default()), (external_node_crypto_default()), bufferSize, progress, slot, afterChunk);
+/** A file of unknown size up to this many reads is hashed where it was opened, not deferred. */
+const HASH_IN_PLACE_READS = 8;
+/**
+ * Per file: open without following links (O_NOFOLLOW) and without blocking on a FIFO swapped in
+ * (O_NONBLOCK), read into reused buffers until a short read. A file that fits one read is one
+ * syscall: its size is what was read (an empty read is fstat-ed, to reject a FIFO swapped in).
+ * A bigger file is fstat-ed when first opened, and every read of it must add up to exactly
+ * that size; it is fstat-ed again after the last read and rejected unless it still has that
+ * size, mtime and inode (extended, truncated, rewritten or replaced while it was read).
+ * Each file's RFC 6962 leaf hash is computed here too, in parallel, rather than on the calling
+ * thread at the end. Digests are hex strings rather than Buffers: they are cheaper to allocate,
+ * collect and post between threads.
+ */
+function hash_file_createHasher(options) {
+    const { readSize, progress, slot, afterChunk } = options;
+    const deferAbove = HASH_IN_PLACE_READS * readSize;
+    const buffer = Buffer.allocUnsafeSlow(readSize);
+    let spare;
+    function readChunk(fd, path) {
+        try {
+            return external_node_fs_default().readSync(fd, buffer, 0, readSize, null);
+        }
+        catch (error) {
+            throw readFailure(path, error);
+        }
+    }
+    /** Whether another read is needed after one of n bytes brought the total to total. */
+    function wantsMore(n, total, size) {
+        return n > 0 && total <= size && (n === readSize || total < size);
+    }
+    function counted(n, path, total) {
+        progress[2 * slot] += n;
+        afterChunk?.(path, total);
+    }
+    /** Streams the rest of a file of known size; the first n bytes are in the buffer. */
+    function hashRest(fd, path, n, listed) {
+        const sha = (0,external_node_crypto_.createHash)('sha256');
+        let total = n;
+        for (;;) {
+            sha.update(n === readSize ? buffer : buffer.subarray(0, n));
+            counted(n, path, total);
+            if (!wantsMore(n, total, listed.size))
+                break;
+            n = readChunk(fd, path);
+            total += n;
+        }
+        checkAfterReads(fd, path, listed, total);
+        return sha.digest('hex');
+    }
+    function hashBatch({ paths, names, meta }) {
+        const count = paths.length;
+        const digests = new Array(count);
+        const sizes = new Float64Array(count);
+        const leaves = new Array(count);
+        const deferred = [];
+        for (let i = 0; i < count; i++) {
+            const path = paths[i];
+            let size = meta[3 * i];
+            const fd = openFile(path);
+            try {
+                const n = readChunk(fd, path);
+                let digest;
+                if (size < 0 && n === readSize) {
+                    const stats = regularStats(fd, path);
+                    const listed = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
+                    if (stats.size > deferAbove) {
+                        deferred.push(i, listed.size, listed.mtimeMs, listed.ino);
+                        digests[i] = leaves[i] = '';
+                        continue;
+                    }
+                    size = stats.size;
+                    digest = hashRest(fd, path, n, listed);
+                }
+                else if (size < 0 || (n < readSize && n === size)) {
+                    if (n === 0)
+                        regularStats(fd, path);
+                    size = n;
+                    digest = (0,external_node_crypto_.hash)('sha256', buffer.subarray(0, n), 'hex');
+                    counted(n, path, n);
+                }
+                else {
+                    digest = hashRest(fd, path, n, { size, mtimeMs: meta[3 * i + 1], ino: meta[3 * i + 2] });
+                }
+                digests[i] = digest;
+                sizes[i] = size;
+                leaves[i] = entryLeafHash(names[i], size, digest);
+            }
+            finally {
+                external_node_fs_default().closeSync(fd);
+            }
+            progress[2 * slot + 1] += 1;
+        }
+        return { digests, sizes, leaves, deferred };
+    }
+    function hashLarge(file, cancelled) {
+        const { path, name, listed } = file;
+        spare ??= Buffer.allocUnsafeSlow(readSize);
+        const buffers = [buffer, spare];
+        const fd = openFile(path);
+        const sha = (0,external_node_crypto_.createHash)('sha256');
+        let total = 0;
+        return new Promise((resolve, reject) => {
+            const finish = (error) => {
+                let result;
+                try {
+                    if (error)
+                        throw error;
+                    checkAfterReads(fd, path, listed, total);
+                    const digest = sha.digest('hex');
+                    result = { digest, leaf: entryLeafHash(name, listed.size, digest) };
+                    progress[2 * slot + 1] += 1;
+                }
+                catch (thrown) {
+                    error = thrown;
+                }
+                external_node_fs_default().closeSync(fd);
+                if (result)
+                    resolve(result);
+                else
+                    reject(error);
+            };
+            const onRead = (which, error, n) => {
+                if (error)
+                    return finish(readFailure(path, error));
+                if (cancelled?.())
+                    return finish(failure(path, 'hashing cancelled'));
+                total += n;
+                const more = wantsMore(n, total, listed.size);
+                if (more)
+                    external_node_fs_default().read(fd, buffers[1 - which], 0, readSize, total, handlers[1 - which]);
+                if (n > 0) {
+                    sha.update(n === readSize ? buffers[which] : buffers[which].subarray(0, n));
+                    counted(n, path, total);
+                }
+                if (!more)
+                    finish();
+            };
+            const handlers = [onRead.bind(null, 0), onRead.bind(null, 1)];
+            external_node_fs_default().read(fd, buffers[0], 0, readSize, 0, handlers[0]);
+        });
+    }
+    return { hashBatch, hashLarge };
 }
+/** A hashing thread's answer to a batch: its result, or the failure that stopped it. */
+function hash_file_answerBatch(hasher, request) {
+    try {
+        return { result: hasher.hashBatch(request) };
+    }
+    catch (error) {
+        if (isHashFailure(error))
+            return { failure: { path: error.path, problem: error.problem } };
+        const problem = error instanceof Error ? (error.stack ?? error.message) : String(error);
+        return { failure: { path: '', problem } };
+    }
+}
+const OPEN_FLAGS = (external_node_fs_default()).constants.O_RDONLY | (external_node_fs_default()).constants.O_NOFOLLOW | (external_node_fs_default()).constants.O_NONBLOCK;
+function failure(path, problem) {
+    return { path, problem };
+}
+function openFile(path) {
+    try {
+        return external_node_fs_default().openSync(path, OPEN_FLAGS);
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ELOOP')
+            throw failure(path, 'became a symbolic link while the tree was hashed (links are never followed)');
+        if (code === 'ENOENT')
+            throw failure(path, 'disappeared while the tree was hashed');
+        if (code === 'EACCES' || code === 'EPERM')
+            throw failure(path, `is not readable (${code}): every file of a tree must be readable`);
+        throw failure(path, `cannot be opened (${code})`);
+    }
+}
+function readFailure(path, error) {
+    const code = error.code;
+    if (code === 'EISDIR' || code === 'EAGAIN')
+        return notRegular(path);
+    return failure(path, `cannot be read (${code})`);
+}
+function notRegular(path) {
+    return failure(path, 'is no longer a regular file');
+}
+function regularStats(fd, path) {
+    const stats = external_node_fs_default().fstatSync(fd);
+    if (!stats.isFile())
+        throw notRegular(path);
+    return stats;
+}
+function checkAfterReads(fd, path, listed, total) {
+    const after = regularStats(fd, path);
+    const { size, mtimeMs, ino } = listed;
+    if (total !== size || after.size !== size || after.mtimeMs !== mtimeMs || after.ino !== ino) {
+        throw failure(path, `changed while the tree was hashed (${size} bytes when opened, ${total} read, ${after.size} now): hash a tree that nothing is writing to`);
+    }
+}
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+;// CONCATENATED MODULE: ./src/digest/read-size.ts
+
+
+const SYSFS_CACHES = '/sys/devices/system/cpu/cpu0/cache';
+/** Reads `index*\/{level,type,size}` under `dir`; an absent or unreadable directory gives `{}`. */
+function cpuCaches(dir = SYSFS_CACHES) {
+    const caches = {};
+    let entries;
+    try {
+        entries = external_node_fs_default().readdirSync(dir).filter(name => /^index\d+$/.test(name));
+    }
+    catch {
+        return caches;
+    }
+    for (const entry of entries) {
+        const read = (file) => {
+            try {
+                return external_node_fs_default().readFileSync(external_node_path_default().join(dir, entry, file), 'utf8').trim();
+            }
+            catch {
+                return '';
+            }
+        };
+        if (read('type') === 'Instruction')
+            continue;
+        const size = parseCacheSize(read('size'));
+        const level = read('level');
+        if (size === undefined)
+            continue;
+        if (level === '1')
+            caches.l1d = size;
+        else if (level === '2')
+            caches.l2 = size;
+        else if (level === '3')
+            caches.l3 = size;
+    }
+    return caches;
+}
+/** `32K`, `1024K`, `2M` (sysfs units are powers of 1024). */
+function parseCacheSize(text) {
+    const match = /^(\d+)([KMG]?)$/i.exec(text);
+    if (!match)
+        return undefined;
+    const unit = { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[match[2].toUpperCase()];
+    return Number(match[1]) * unit;
+}
+const MIN_READ_SIZE = 64 << 10;
+const MAX_READ_SIZE = 1 << 20;
+/** When the L2 size is not known: right for L2 caches of 512 KiB and up. */
+const FALLBACK_READ_SIZE = 256 << 10;
+/**
+ * Bytes per read: the largest power of two up to half the L2 cache, within 64 KiB-1 MiB. A read
+ * is copied into the buffer by the kernel and then hashed on the same core, so the buffer must
+ * still be in L2 when SHA-256 reads it; fewer, bigger reads cost fewer system calls (and, on
+ * the calling thread, fewer hops to the libuv pool). docs/performance.md has the measurements.
+ */
+function readSizeFor(caches) {
+    if (caches.l2 === undefined || caches.l2 <= 0)
+        return FALLBACK_READ_SIZE;
+    let size = MIN_READ_SIZE;
+    while (size * 2 <= caches.l2 / 2 && size * 2 <= MAX_READ_SIZE)
+        size *= 2;
+    return size;
+}
+/** Overrides the read size (bytes), for measuring (`npm run bench -- --read-sizes`). */
+const READ_SIZE_VARIABLE = 'VERIFY_MODEL_READ_SIZE';
+/**
+ * `readSizeFor(cpuCaches())`, or the size `VERIFY_MODEL_READ_SIZE` gives: a power of two from
+ * 4 KiB to 16 MiB, anything else is an error naming the variable.
+ */
+function defaultReadSize(env = process.env) {
+    const override = env[READ_SIZE_VARIABLE];
+    if (override === undefined || override === '')
+        return readSizeFor(cpuCaches());
+    const size = /^\d+$/.test(override) ? Number(override) : NaN;
+    if (!(size >= 4096 && size <= 16 << 20 && (size & (size - 1)) === 0))
+        throw new Error(`${READ_SIZE_VARIABLE}=${override}: give the read size in bytes, a power of two from 4096 to 16777216, or unset it`);
+    return size;
+}
+
+;// CONCATENATED MODULE: external "node:url"
+const external_node_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
+;// CONCATENATED MODULE: external "node:worker_threads"
+const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
+;// CONCATENATED MODULE: ./src/digest/workers.ts
+
+
+
+
+/**
+ * Real worker threads running `digest-worker.ts`. ncc bundles that module as its own entry,
+ * `digest-worker.js`, beside each bundle (`dist/`, `dist/cli/`), and a bundle finds it relative
+ * to itself; tests run the TypeScript module through a small loader (`execArgv`).
+ */
+function threadWorkers(options = {}) {
+    const script = options.script ?? besideThisModule('digest-worker.js');
+    let checked = false;
+    return (data, events) => {
+        if (!checked && script.protocol === 'file:' && !external_node_fs_default().existsSync((0,external_node_url_namespaceObject.fileURLToPath)(script)))
+            throw new Error(`the hashing thread's module ${(0,external_node_url_namespaceObject.fileURLToPath)(script)} is missing: it ships beside the bundle (npm run package builds it)`);
+        checked = true;
+        const worker = new external_node_worker_threads_namespaceObject.Worker(script, {
+            workerData: data,
+            execArgv: options.execArgv,
+            stdout: false
+        });
+        worker.on('message', events.reply);
+        worker.on('error', events.fail);
+        worker.on('exit', code => events.fail(new Error(`a hashing thread exited (${code})`)));
+        return {
+            send: request => worker.postMessage(request),
+            close() {
+                worker.removeAllListeners();
+                worker.on('error', () => undefined);
+                worker.unref();
+                void worker.terminate();
+            }
+        };
+    };
+}
+/** A file in this module's directory (a parameter, so the bundler does not take it for an asset). */
+function besideThisModule(file) {
+    return new URL(file, import.meta.url);
+}
+/**
+ * Hashing "threads" that run on the calling thread, one batch per turn of the event loop:
+ * the same hasher and the same answers as a real thread, without starting one.
+ */
+const inThreadWorkers = (data, events) => {
+    const hasher = createHasher({
+        readSize: data.readSize,
+        progress: new Float64Array(data.progress),
+        slot: data.slot
+    });
+    let closed = false;
+    return {
+        send(request) {
+            setImmediate(() => {
+                if (!closed)
+                    events.reply(answerBatch(hasher, request));
+            });
+        },
+        close() {
+            closed = true;
+        }
+    };
+};
 
 ;// CONCATENATED MODULE: ./src/digest/engine.ts
 
@@ -4920,33 +5116,18 @@ function loadHasher(bufferSize, progress, slot, afterChunk) {
 
 
 
+
 /**
- * Tuning, measured on a 2-core runner (docs/performance.md): 1 MiB reads beat 128 KiB by ~8 %
- * and 4 MiB by nothing; opening a small file costs about as much as hashing 32 KiB; a worker
- * takes 0.07-0.2 s to come up, so it is started only for more than ~64 MiB of work in more than
- * one file, or for 256 files or more (listing them hides the start-up).
+ * Tuning, measured on a 2-core runner (docs/performance.md): opening a small file costs about
+ * as much as hashing 32 KiB; a worker takes 0.07-0.2 s to come up, so workers are started only
+ * for more than ~64 MiB of work in more than one file, or for 256 files or more (listing them
+ * hides the start-up).
  */
-const BUFFER_SIZE = 1 << 20;
 const FILE_COST = 32 << 10;
 const BATCH_COST = 8 << 20;
 const INLINE_COST = 64 << 20;
 const MANY_FILES = 256;
 const PROGRESS_INTERVAL_MS = 250;
-// Eval workers run as CommonJS, or as ES modules when the process was started with
-// --input-type=module: built-ins come from require or, failing that, process.getBuiltinModule.
-const WORKER_SOURCE = `'use strict'
-const load = typeof require === 'function' ? require : id => process.getBuiltinModule(id)
-const { parentPort, workerData } = load('node:worker_threads')
-const { hashBatch } = (${HASHER_SOURCE})(load('node:fs'), load('node:crypto'), workerData.bufferSize, new Float64Array(workerData.progress), workerData.slot)
-parentPort.on('message', batch => {
-  try {
-    const result = hashBatch(batch.paths, batch.names, batch.meta)
-    parentPort.postMessage({ result: result }, [result.sizes.buffer])
-  } catch (error) {
-    const failure = error && typeof error.problem === 'string' ? error : { path: '', problem: String(error && error.stack || error) }
-    parentPort.postMessage({ failure: failure })
-  }
-})`;
 /** Hashes `files`; results in the same order. */
 async function hashFiles(files, options = {}) {
     const engine = createEngine(options);
@@ -4960,19 +5141,22 @@ async function hashFiles(files, options = {}) {
     }
 }
 /**
- * The calling thread plus `concurrency - 1` worker threads. Files are grouped into batches of
+ * A pool of `concurrency` worker threads, or the calling thread alone when the work is too
+ * small to be worth starting them (or `concurrency` is 1). Files are grouped into batches of
  * ~8 MiB of work; a big file is a batch of its own. A file listed without its size (listing
  * does not stat, to save a syscall per file) is sized when first opened: a small one is hashed
  * there and then, a big one comes back as a batch of its own. Whenever a thread is free it
  * takes the largest batch waiting (largest file first). Workers start once the work is worth
- * their start-up (`inlineCost`) and hash while the listing goes on; the calling thread joins
- * in at `finish`. `close` terminates the workers so the process can exit.
+ * their start-up (`inlineCost`) and hash while the listing goes on; the calling thread then
+ * only lists and schedules. `close` terminates the workers so the process can exit.
  */
 function createEngine(options = {}) {
     const threads = Math.max(1, options.concurrency ?? external_node_os_default().availableParallelism());
     const inlineCost = options.inlineCost ?? INLINE_COST;
-    // Bytes and files done per hashing thread; the calling thread's pair is slot 0.
-    const progress = new Float64Array(new SharedArrayBuffer(16 * threads));
+    const readSize = options.readSize ?? defaultReadSize();
+    const startWorker = options.workers ?? defaultWorkers;
+    // Bytes and files done per hashing thread: the calling thread's pair is slot 0, then workers.
+    const progress = new Float64Array(new SharedArrayBuffer(16 * (threads + 1)));
     const pool = [];
     const waiting = []; // ascending cost: the largest is taken from the end
     const results = [];
@@ -4990,31 +5174,39 @@ function createEngine(options = {}) {
      * files that the listing is long enough to hide a worker's start-up.
      */
     function startWorkersIfWorthIt() {
+        if (threads < 2 || pool.length > 0)
+            return;
         const manyFiles = results.length >= MANY_FILES;
         const parallelWork = knownCost > inlineCost && (waiting.length > 1 || filling.paths.length > 0);
         if (!manyFiles && !parallelWork)
             return;
-        while (pool.length < threads - 1) {
-            const member = {
-                worker: new external_node_worker_threads_namespaceObject.Worker(WORKER_SOURCE, {
-                    eval: true,
-                    workerData: { bufferSize: BUFFER_SIZE, progress: progress.buffer, slot: pool.length + 1 },
-                    stdout: false
-                }),
-                inFlight: []
+        const data = { readSize, progress: progress.buffer };
+        for (let slot = 1; slot <= threads; slot++) {
+            const member = { worker: undefined, inFlight: [] };
+            const events = {
+                reply: (reply) => {
+                    received(member, reply);
+                    feed(member);
+                },
+                fail
             };
-            member.worker.on('message', (message) => {
-                if (message.result)
-                    complete(member.inFlight.shift(), message.result);
-                else
-                    fail(message.failure);
-                feed(member);
-            });
-            member.worker.on('error', fail);
-            member.worker.on('exit', code => fail(new Error(`a hashing thread exited (${code})`)));
+            try {
+                member.worker = startWorker({ ...data, slot }, events);
+            }
+            catch (error) {
+                fail(error);
+                throw failure;
+            }
             pool.push(member);
-            feed(member);
         }
+        for (const member of pool)
+            feed(member);
+    }
+    function received(member, reply) {
+        if ('result' in reply)
+            complete(member.inFlight.shift(), reply.result);
+        else
+            fail(reply.failure);
     }
     function enqueue(batch) {
         let at = waiting.length;
@@ -5024,7 +5216,7 @@ function createEngine(options = {}) {
         unfinished++;
         for (const member of pool)
             feed(member);
-        if (finishing && !mainBusy)
+        if (finishing && !mainBusy && pool.length === 0)
             void hashHere();
     }
     /** A worker gets a second batch queued ahead only when it is small, so a big file never
@@ -5036,7 +5228,7 @@ function createEngine(options = {}) {
                 return;
             const batch = waiting.pop();
             member.inFlight.push(batch);
-            member.worker.postMessage({
+            member.worker.send({
                 paths: batch.paths,
                 names: batch.names,
                 meta: Float64Array.from(batch.meta)
@@ -5075,37 +5267,44 @@ function createEngine(options = {}) {
         settle?.reject(failure);
     }
     /**
-     * The calling thread's share, once the listing is done: a big file with overlapped reads,
-     * others synchronously. Runs until nothing is waiting; `enqueue` restarts it.
+     * The calling thread hashes when no worker was worth starting: a big file with overlapped
+     * reads, others synchronously. Runs until nothing is waiting or workers have started;
+     * `enqueue` restarts it.
      */
     async function hashHere() {
-        mainHasher ??= loadHasher(BUFFER_SIZE, progress, 0);
+        mainHasher ??= hash_file_createHasher({ readSize, progress, slot: 0 });
         mainBusy = true;
-        while (!failure && waiting.length > 0) {
+        while (!failure && waiting.length > 0 && pool.length === 0) {
             const batch = waiting.pop();
             try {
                 const [size, mtimeMs, ino] = batch.meta;
-                if (batch.paths.length === 1 && size > BUFFER_SIZE) {
-                    const { digest, leaf } = await mainHasher.hashLarge(batch.paths[0], batch.names[0], size, mtimeMs, ino, () => failure !== undefined);
+                if (batch.paths.length === 1 && size > readSize) {
+                    const file = {
+                        path: batch.paths[0],
+                        name: batch.names[0],
+                        listed: { size, mtimeMs, ino }
+                    };
+                    const { digest, leaf } = await mainHasher.hashLarge(file, () => failure !== undefined);
                     const sizes = Float64Array.of(size);
                     complete(batch, { digests: [digest], sizes, leaves: [leaf], deferred: [] });
                 }
-                else
-                    complete(batch, mainHasher.hashBatch(batch.paths, batch.names, Float64Array.from(batch.meta)));
+                else {
+                    const { paths, names } = batch;
+                    complete(batch, mainHasher.hashBatch({ paths, names, meta: Float64Array.from(batch.meta) }));
+                }
             }
             catch (error) {
                 fail(error);
                 break;
             }
-            if (pool.length > 0)
-                await (0,external_node_timers_promises_namespaceObject.setImmediate)(); // let worker messages in
+            await (0,external_node_timers_promises_namespaceObject.setImmediate)(); // let progress reports in
         }
         mainBusy = false;
     }
     function report() {
         let bytesDone = 0;
         let filesDone = 0;
-        for (let slot = 0; slot < threads; slot++) {
+        for (let slot = 0; slot <= threads; slot++) {
             bytesDone += progress[2 * slot];
             filesDone += progress[2 * slot + 1];
         }
@@ -5147,7 +5346,8 @@ function createEngine(options = {}) {
                     else if (unfinished === 0)
                         resolve(results);
                 });
-                void hashHere();
+                if (pool.length === 0)
+                    void hashHere();
                 await done;
             }
             finally {
@@ -5157,18 +5357,15 @@ function createEngine(options = {}) {
             return results;
         },
         filesPerThread() {
-            return Array.from({ length: threads }, (_, slot) => progress[2 * slot + 1]);
+            return Array.from({ length: threads + 1 }, (_, slot) => progress[2 * slot + 1]);
         },
         close() {
-            for (const { worker } of pool.splice(0)) {
-                worker.removeAllListeners();
-                worker.on('error', () => undefined);
-                worker.unref();
-                void worker.terminate();
-            }
+            for (const { worker } of pool.splice(0))
+                worker.close();
         }
     };
 }
+const defaultWorkers = threadWorkers();
 function emptyBatch() {
     return { paths: [], names: [], meta: [], slots: [], cost: 0 };
 }
@@ -5179,83 +5376,25 @@ function addTo(batch, path, name, slot, listed) {
     batch.slots.push(slot);
     batch.cost += (listed?.size ?? 0) + FILE_COST;
 }
+/** A file that breaks the tree's rules is `invalid`; a thread that fails says nothing about the tree. */
 function toVerifyError(error) {
     if (error instanceof errors/* VerifyError */.Gz)
         return error;
-    if (isHashFailure(error))
+    if (isHashFailure(error) && error.path !== '')
         return (0,errors/* invalid */.Gq)(`${error.path}: ${error.problem}`);
-    return (0,errors/* invalid */.Gq)(`hashing failed: ${error instanceof Error ? error.message : String(error)}`);
+    const why = isHashFailure(error) ? error.problem : (0,errors/* messageOf */.bD)(error);
+    return (0,errors/* unverifiable */.vm)(`hashing failed: ${why}`);
 }
 
-;// CONCATENATED MODULE: ./src/digest/merkle.ts
-
-const LEAF_PREFIX = 0x00;
-const NODE_PREFIX = 0x01;
-/** Reused for every interior node: one allocation, not one per hash. */
-const node = Buffer.alloc(65, NODE_PREFIX);
-/** `u64be(len(path)) || path || u64be(size) || sha256` (PROTOCOL.md section 1, step 4). */
-function leafData(entry) {
-    const path = Buffer.from(entry.path, 'utf8');
-    const data = Buffer.allocUnsafe(8 + path.length + 8 + 32);
-    data.writeBigUInt64BE(BigInt(path.length), 0);
-    path.copy(data, 8);
-    data.writeBigUInt64BE(BigInt(entry.size), 8 + path.length);
-    data.write(entry.sha256, 16 + path.length, 32, 'hex');
-    return data;
-}
-/**
- * RFC 6962 Merkle Tree Hash with SHA-256: `MTH({d}) = SHA256(0x00 || d)`,
- * `MTH(D[0:n]) = SHA256(0x01 || MTH(D[0:k]) || MTH(D[k:n]))`, `k` the largest power of two
- * below `n`; the empty list hashes to SHA256('').
- */
-function merkleRoot(leaves) {
-    return Buffer.from(merkle_rootOfLeafHashes(leaves.map(leafHash)), 'hex');
-}
-/** `SHA256(0x00 || leaf data)`, hex. */
-function leafHash(data) {
-    const prefixed = Buffer.allocUnsafe(1 + data.length);
-    prefixed[0] = LEAF_PREFIX;
-    prefixed.set(data, 1);
-    return (0,external_node_crypto_.hash)('sha256', prefixed, 'hex');
-}
-/**
- * The root (hex) over hex leaf hashes, built bottom-up: pairing neighbours level by level and
- * carrying an odd last node up unchanged gives exactly the recursive split. Hex strings, not
- * Buffers: for 20,000 leaves they halve the time (no Buffer per node for the GC to track).
- */
-function merkle_rootOfLeafHashes(hashes) {
-    if (hashes.length === 0)
-        return (0,external_node_crypto_.hash)('sha256', '', 'hex');
-    let level = hashes;
-    while (level.length > 1) {
-        const next = [];
-        for (let i = 0; i + 1 < level.length; i += 2)
-            next.push(nodeHash(level[i], level[i + 1]));
-        if (level.length % 2 === 1)
-            next.push(level[level.length - 1]);
-        level = next;
-    }
-    return level[0];
-}
-/** RFC 6962 interior node `SHA256(0x01 || left || right)`, over and to hex hashes. */
-function nodeHash(left, right) {
-    node.write(left, 1, 'hex');
-    node.write(right, 33, 'hex');
-    return (0,external_node_crypto_.hash)('sha256', node, 'hex');
-}
-
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/digest/walk.ts
 
 
 
 
-const RULE = 'PROTOCOL.md section 1';
+const RULE = 'docs/protocol.md section 1';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
- * The regular files of a tree (PROTOCOL.md section 1), in the order found. `invalid` on a
+ * The regular files of a tree (docs/protocol.md section 1), in the order found. `invalid` on a
  * symbolic link anywhere (the target included), a socket, FIFO or device, a name that is not
  * UTF-8, an unreadable directory, or no files at all.
  *
@@ -5308,7 +5447,7 @@ async function listTree(target, options = {}) {
         }
     }
     if (files.length === 0)
-        throw (0,errors/* invalid */.Gq)(`${target}: the tree has no regular files (empty directories contribute nothing); an empty tree has no digest (${RULE})`);
+        throw (0,errors/* invalid */.Gq)(`${target}: the tree has no regular files (empty directories contribute nothing); an empty tree has no digest (${RULE})`, undefined, { code: 'TREE_INVALID' });
     return files;
 }
 const YIELD_EVERY = 256;
@@ -5336,7 +5475,9 @@ function lstatOrFail(target) {
         return external_node_fs_default().lstatSync(target);
     }
     catch (error) {
-        throw (0,errors/* invalid */.Gq)(`${target}: cannot be read as a tree (${codeOf(error)})`);
+        throw (0,errors/* invalid */.Gq)(`${target}: cannot be read as a tree (${codeOf(error)})`, undefined, {
+            code: 'TREE_INVALID'
+        });
     }
 }
 /**
@@ -5356,7 +5497,7 @@ function readDirectory(directory) {
     catch (error) {
         if (error instanceof errors/* VerifyError */.Gz)
             throw error;
-        throw (0,errors/* invalid */.Gq)(`${directory}: directory cannot be read (${codeOf(error)}): every directory of a tree must be readable`);
+        throw (0,errors/* invalid */.Gq)(`${directory}: directory cannot be read (${codeOf(error)}): every directory of a tree must be readable`, undefined, { code: 'TREE_INVALID' });
     }
 }
 function checkUtf8(directory, name) {
@@ -5364,7 +5505,7 @@ function checkUtf8(directory, name) {
         utf8.decode(name);
     }
     catch {
-        throw (0,errors/* invalid */.Gq)(`${directory}${(external_node_path_default()).sep}${escapeBytes(name)}: file name is not valid UTF-8; tree paths are UTF-8 (${RULE}): rename it`);
+        throw (0,errors/* invalid */.Gq)(`${directory}${(external_node_path_default()).sep}${escapeBytes(name)}: file name is not valid UTF-8; tree paths are UTF-8 (${RULE}): rename it`, undefined, { code: 'TREE_INVALID' });
     }
 }
 /** Printable ASCII as is, every other byte as \xNN. */
@@ -5398,7 +5539,7 @@ function notATreeEntry(target, entry) {
     const fix = entry.isSymbolicLink()
         ? 'links are errors, never followed: replace it with the file it points to'
         : 'only regular files and directories may be in a tree';
-    return (0,errors/* invalid */.Gq)(`${target}: is ${kind}; ${fix} (${RULE})`);
+    return (0,errors/* invalid */.Gq)(`${target}: is ${kind}; ${fix} (${RULE})`, undefined, { code: 'TREE_INVALID' });
 }
 function codeOf(error) {
     return error.code ?? String(error);
@@ -5410,12 +5551,16 @@ function codeOf(error) {
 
 /**
  * The tree digest of a directory, or of a single regular file as a tree of one entry
- * (PROTOCOL.md section 1). Rejects with a `VerifyError` (`invalid`) naming the path and the rule
+ * (docs/protocol.md section 1). Rejects with a `VerifyError` (`invalid`) naming the path and the rule
  * for a symbolic link, special file, non-UTF-8 name, unreadable file, empty tree, or a file that
  * changes while it is hashed. Files are hashed while the tree is still being listed.
  */
 async function treeSha256(target, options = {}) {
-    const engine = createEngine({ concurrency: options.concurrency, onProgress: options.onProgress });
+    const engine = createEngine({
+        concurrency: options.concurrency,
+        onProgress: options.onProgress,
+        workers: options.workers
+    });
     try {
         const files = await listTree(target, {
             singleName: options.singleName,
@@ -5432,11 +5577,18 @@ async function treeSha256(target, options = {}) {
         engine.close();
     }
 }
+/**
+ * The tree digest of files hashed elsewhere (a download, hashed while it streamed): sorted and
+ * rooted exactly as `treeSha256` does for the same files.
+ */
+function treeOfEntries(entries) {
+    const manifest = sortByPathBytes(entries.map(({ path, size, sha256 }) => ({ path, size, sha256 })), entry => entry.path);
+    return { root: manifestRoot(manifest), manifest };
+}
 /** The root (hex) of a manifest already sorted by path bytes. */
 function manifestRoot(manifest) {
-    return hex(merkleRoot(manifest.map(leafData)));
+    return merkle_rootOfLeafHashes(manifest.map(entry => entryLeafHash(entry.path, entry.size, entry.sha256)));
 }
-const hex = (bytes) => Buffer.from(bytes).toString('hex');
 
 ;// CONCATENATED MODULE: ./src/cli/commands/digest.ts
 
@@ -5445,7 +5597,7 @@ const hex = (bytes) => Buffer.from(bytes).toString('hex');
 function registerDigest(program, context) {
     program
         .command('digest')
-        .description('Print the treeSha256 root of a file or directory (PROTOCOL.md section 1).')
+        .description('Print the treeSha256 root of a file or directory (docs/protocol.md section 1).')
         .argument('<path>', 'file or directory')
         .option('--single-name <name>', 'entry name when <path> is a single file (default: its base name)')
         .option('--manifest <file>', 'also write {root, manifest} as JSON, one manifest entry per line (diff-friendly)')
@@ -5473,7 +5625,7 @@ function registerKeygen(program, context) {
     program
         .command('keygen')
         .description('Write a new Ed25519 key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).')
-        .requiredOption('--out <prefix>', 'path prefix of the two files')
+        .requiredOption('-o, --out <prefix>', 'path prefix of the two files')
         .option('--json', 'print {keyId, privateKey, publicKey} paths as JSON')
         .action((options) => {
         const pair = (0,protocol_keys/* generateKeyPair */.TZ)();
@@ -5498,13 +5650,16 @@ var ledger = __nccwpck_require__(6679);
 
 
 
+
 function registerSign(program, context) {
     program
         .command('sign')
         .description('Sign a build ledger statement into a DSSE envelope (the SBA). Refuses a statement that fails validation.')
         .argument('<statement>', 'the in-toto statement JSON (from `verify-model ledger init`)')
         .option('--key <file>', 'PKCS#8 PEM private key; repeat for several signers', cli_io/* collect */.Fo, [])
-        .option('-o, --output <file>', 'write the SBA here instead of stdout')
+        .option('-o, --out <file>', 'write the SBA here instead of stdout')
+        // The old spelling; --output names a declared build output everywhere else.
+        .addOption(new Option('--output <file>').hideHelp())
         .action((statementPath, options) => {
         if (options.key.length === 0)
             throw new cli_io/* UsageError */.eb('at least one --key is required');
@@ -5524,14 +5679,53 @@ function registerSign(program, context) {
             throw (0,cli_io/* asUsageError */.IG)(error);
         }
         const sba = (0,protocol_envelope/* signEnvelope */.Yj)(statement, keys);
-        if (options.output)
-            (0,external_node_fs_.writeFileSync)(options.output, sba);
+        const out = options.out ?? options.output;
+        if (out)
+            (0,external_node_fs_.writeFileSync)(out, sba);
         else
             context.io.stdout(sba);
     });
 }
 
+;// CONCATENATED MODULE: ./src/env-settings.ts
+
+// Settings that describe the machine rather than the verification (deadlines, test-only
+// exemptions), read from the environment by the module they govern, for the action and the CLI
+// alike. A malformed value is `invalid`, naming the variable.
+/** A whole number of milliseconds ≥ 1, or `fallback` when unset. */
+function envMilliseconds(env, name, fallback) {
+    const text = env[name]?.trim();
+    if (!text)
+        return fallback;
+    if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text)))
+        throw (0,errors/* invalid */.Gq)(`${name} must be a whole number of milliseconds ≥ 1; got '${text}'`);
+    return Number(text);
+}
+const UNITS = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 };
+/** A byte count like `64k` or `1m` (powers of 1024; 0 allowed), or `fallback` when unset. */
+function envBytes(env, name, fallback) {
+    const text = env[name]?.trim();
+    if (!text)
+        return fallback;
+    const match = /^(\d+)([kmg]?)$/i.exec(text);
+    const bytes = match ? Number(match[1]) * UNITS[match[2].toLowerCase()] : NaN;
+    if (!Number.isSafeInteger(bytes))
+        throw (0,errors/* invalid */.Gq)(`${name} must be a size like 64k or 1m; got '${text}'`);
+    return bytes;
+}
+/** `true` or `false` (unset is false). */
+function envFlag(env, name) {
+    const text = env[name]?.trim();
+    if (!text || text === 'false')
+        return false;
+    if (text === 'true')
+        return true;
+    throw (0,errors/* invalid */.Gq)(`${name} must be true or false; got '${text}'`);
+}
+
 ;// CONCATENATED MODULE: ./src/download.ts
+
+
 
 
 
@@ -5547,9 +5741,37 @@ const DEFAULTS = {
     sleep: (ms) => (0,external_node_timers_promises_namespaceObject.setTimeout)(ms),
     onProgress: (_progress) => { }
 };
+const DEADLINE_VARIABLE = 'VERIFY_MODEL_DOWNLOAD_TIMEOUT_MS';
+const RATE_VARIABLE = 'VERIFY_MODEL_MIN_DOWNLOAD_RATE';
+const LOOPBACK_VARIABLE = 'VERIFY_MODEL_ALLOW_LOOPBACK_HTTP';
+const MAX_RATE_WINDOW_MS = 30_000;
+/** The environment's download settings, under whatever the caller gives. */
+function settingsOf(options) {
+    const env = process.env;
+    return {
+        ...DEFAULTS,
+        deadlineMs: envMilliseconds(env, DEADLINE_VARIABLE, 6 * 3600_000),
+        minBytesPerSecond: envBytes(env, RATE_VARIABLE, 16 * 1024),
+        allowLoopbackHttp: envFlag(env, LOOPBACK_VARIABLE),
+        ...definedOnly(options)
+    };
+}
 const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+/**
+ * Hosts that are this machine: localhost names, 127.0.0.0/8, ::1, their IPv4-mapped forms and
+ * the unspecified addresses (which connect locally). The URL parser has normalised IPv4 spellings.
+ */
+function isLoopback(hostname) {
+    const host = hostname.toLowerCase();
+    return (host === 'localhost' ||
+        host.endsWith('.localhost') ||
+        /^127\.\d+\.\d+\.\d+$/.test(host) ||
+        host === '0.0.0.0' ||
+        host === '[::1]' ||
+        host === '[::]' ||
+        /^\[::ffff:(127\.|7f[0-9a-f]{2}:)/.test(host));
+}
 /** A failure that another attempt may not repeat. */
 class RetryableFailure extends Error {
     retryAfterMs;
@@ -5568,80 +5790,119 @@ class RetryableFailure extends Error {
  * obtained, `invalid` when the url itself is not acceptable.
  */
 async function download(url, dest, options = {}) {
-    const settings = { ...DEFAULTS, ...definedOnly(options) };
-    const shown = checkUrl(url, 'url');
-    await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(dest), { recursive: true });
+    const settings = settingsOf(options);
+    const shown = checkUrl(url, 'url', settings);
+    await (0,promises_.mkdir)(external_node_path_default().dirname(dest), { recursive: true });
     const partial = `${dest}.partial-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
+    const clock = { started: Date.now(), deadline: Date.now() + settings.deadlineMs };
     try {
         for (let attempt = 0;; attempt++) {
             try {
-                const result = await attemptDownload(url, partial, settings);
-                await (0,promises_namespaceObject.rename)(partial, dest);
+                const result = await attemptDownload(url, partial, settings, clock);
+                await (0,promises_.rename)(partial, dest);
                 return result;
             }
             catch (error) {
                 if (!(error instanceof RetryableFailure))
                     throw error;
                 if (attempt >= settings.retries) {
-                    throw (0,errors/* unverifiable */.vm)(`download ${shown}: ${error.message} (gave up after ${attempt + 1} attempts)`);
+                    throw (0,errors/* unverifiable */.vm)(`download ${shown}: ${error.message} (gave up after ${attempt + 1} attempts)`, undefined, { code: 'DOWNLOAD_FAILED' });
                 }
-                await settings.sleep(error.retryAfterMs ?? settings.backoffMs * 2 ** attempt);
+                const wait = error.retryAfterMs ?? settings.backoffMs * 2 ** attempt;
+                if (Date.now() + wait >= clock.deadline)
+                    throw (0,errors/* unverifiable */.vm)(`download ${shown}: ${error.message}; no time left for another attempt within the total deadline of ${seconds(settings.deadlineMs)} s (${DEADLINE_VARIABLE})`);
+                await settings.sleep(wait);
             }
         }
     }
     finally {
-        await (0,promises_namespaceObject.rm)(partial, { force: true });
+        await (0,promises_.rm)(partial, { force: true });
     }
 }
-/** Validates a url (https, or http to loopback) and returns it without query or credentials, for messages. */
-function checkUrl(url, role) {
+/**
+ * Validates a url (https, or http to loopback with the test setting) and returns it without
+ * query or credentials, for messages.
+ */
+function checkUrl(url, role, settings) {
     let parsed;
     try {
         parsed = new URL(url);
     }
     catch {
-        throw (0,errors/* invalid */.Gq)(`download ${role} '${url}' is not a valid URL`);
+        throw (0,errors/* invalid */.Gq)(`download ${role} '${url}' is not a valid URL`, undefined, {
+            code: 'DOWNLOAD_URL'
+        });
     }
     const shown = `${parsed.origin}${parsed.pathname}`;
     if (parsed.username || parsed.password) {
-        throw (0,errors/* invalid */.Gq)(`download ${shown}: credentials in the URL are not accepted`);
+        throw (0,errors/* invalid */.Gq)(`download ${shown}: credentials in the URL are not accepted`, undefined, {
+            code: 'DOWNLOAD_URL'
+        });
     }
-    const loopbackHttp = parsed.protocol === 'http:' && LOOPBACK_HOSTS.has(parsed.hostname);
-    if (parsed.protocol !== 'https:' && !loopbackHttp) {
-        throw (0,errors/* invalid */.Gq)(`download ${shown}: only https URLs are fetched (got ${parsed.protocol.replace(/:$/, '')})`);
+    if (parsed.protocol === 'https:')
+        return shown;
+    if (parsed.protocol === 'http:' && isLoopback(parsed.hostname)) {
+        if (settings.allowLoopbackHttp)
+            return shown;
+        throw (0,errors/* invalid */.Gq)(`download ${shown}: only https URLs are fetched (plain http to loopback only with ${LOOPBACK_VARIABLE}=true, for test servers)`, undefined, { code: 'DOWNLOAD_URL' });
     }
-    return shown;
+    throw (0,errors/* invalid */.Gq)(`download ${shown}: only https URLs are fetched (got ${parsed.protocol.replace(/:$/, '')})`);
 }
-async function attemptDownload(url, partial, settings) {
+async function attemptDownload(url, partial, settings, clock) {
     const controller = new AbortController();
-    let stalled = false;
-    let timer;
+    let failure;
+    const fail = (error) => {
+        failure ??= error;
+        controller.abort();
+    };
+    let bytesDone = 0;
+    let declared;
+    let shown = checkUrl(url, 'url', settings);
+    let idle;
     const rearm = () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-            stalled = true;
-            controller.abort();
-        }, settings.timeoutMs);
+        clearTimeout(idle);
+        idle = setTimeout(() => fail(new RetryableFailure(`no data for ${settings.timeoutMs} ms`)), settings.timeoutMs);
+    };
+    const overall = setTimeout(() => fail((0,errors/* unverifiable */.vm)(`download ${shown}: not finished within the total deadline of ${seconds(settings.deadlineMs)} s (${DEADLINE_VARIABLE}): ${bytesDone} bytes${declared === undefined ? '' : ` of ${declared}`} in ${seconds(Date.now() - clock.started, 1)} s`)), Math.max(0, clock.deadline - Date.now()));
+    let rate;
+    const windowMs = Math.min(MAX_RATE_WINDOW_MS, settings.deadlineMs / 4);
+    const watchRate = () => {
+        let windowStart = bytesDone;
+        rate = setInterval(() => {
+            const delivered = bytesDone - windowStart;
+            windowStart = bytesDone;
+            const perSecond = Math.floor((delivered * 1000) / windowMs);
+            if (perSecond < settings.minBytesPerSecond)
+                fail((0,errors/* unverifiable */.vm)(`download ${shown}: ${delivered} bytes in the last ${seconds(windowMs, 1)} s (${perSecond} B/s), below the minimum of ${settings.minBytesPerSecond} B/s (${RATE_VARIABLE})`));
+        }, windowMs);
     };
     rearm();
     try {
-        const response = await fetchFollowingRedirects(url, controller.signal, settings.fetchImpl);
-        const shown = checkUrl(response.url || url, 'url');
+        const response = await fetchFollowingRedirects(url, controller.signal, settings);
+        shown = checkUrl(response.url || url, 'url', settings);
         if (response.status !== 200) {
             await response.body?.cancel();
             throw statusFailure(response, shown, settings.maxRetryAfterMs);
         }
-        const declared = declaredLength(response);
+        // fetch would decode any other encoding: a few KB on the wire could become terabytes.
+        const encoding = response.headers.get('content-encoding')?.trim().toLowerCase();
+        if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+            await response.body?.cancel();
+            throw (0,errors/* unverifiable */.vm)(`download ${shown}: the server sent content-encoding '${(0,sanitize/* clip */.$Q)(encoding)}' although only identity was accepted`);
+        }
+        declared = declaredLength(response);
         if (declared !== undefined && declared > settings.maxBytes) {
             await response.body?.cancel();
-            throw (0,errors/* unverifiable */.vm)(`download ${shown}: ${declared} bytes exceed the size cap of ${settings.maxBytes} bytes`);
+            throw (0,errors/* unverifiable */.vm)(`download ${shown}: ${declared} bytes exceed the size cap of ${settings.maxBytes} bytes`, undefined, { code: 'DOWNLOAD_FAILED' });
         }
+        watchRate();
         const { bytes, sha256 } = await writeBody(response, partial, {
             maxBytes: settings.maxBytes,
             shown,
-            onChunk: bytesDone => {
+            onChunk: done => {
+                bytesDone = done;
                 rearm();
-                settings.onProgress({ bytesDone, bytesTotal: declared });
+                settings.onProgress({ bytesDone: done, bytesTotal: declared });
             }
         });
         if (declared !== undefined && bytes !== declared) {
@@ -5650,34 +5911,46 @@ async function attemptDownload(url, partial, settings) {
         return { bytes, sha256 };
     }
     catch (error) {
+        if (failure !== undefined)
+            throw failure;
         if (error instanceof errors/* VerifyError */.Gz || error instanceof RetryableFailure)
             throw error;
-        if (stalled)
-            throw new RetryableFailure(`no data for ${settings.timeoutMs} ms`);
         throw new RetryableFailure(networkReason(error));
     }
     finally {
-        clearTimeout(timer);
+        clearTimeout(idle);
+        clearTimeout(overall);
+        clearInterval(rate);
     }
 }
-async function fetchFollowingRedirects(url, signal, fetchImpl) {
+/** Seconds for a message: whole when they are, else with `digits` decimals. */
+function seconds(ms, digits = 0) {
+    return digits === 0 && ms % 1000 === 0
+        ? String(ms / 1000)
+        : (ms / 1000).toFixed(Math.max(1, digits));
+}
+async function fetchFollowingRedirects(url, signal, settings) {
     let current = url;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-        const response = await fetchImpl(current, {
+        const response = await settings.fetchImpl(current, {
             redirect: 'manual',
             signal,
-            // A content-encoded body would be decoded by fetch and no longer match Content-Length.
             headers: { 'accept-encoding': 'identity' }
         });
         const location = response.headers.get('location');
         if (!REDIRECT_STATUSES.has(response.status) || location === null)
             return response;
         await response.body?.cancel();
-        const next = new URL(location, current).href;
-        checkUrl(next, `redirect from ${checkUrl(current, 'url')} to`);
-        current = next;
+        const next = new URL(location, current);
+        const from = new URL(current);
+        // A public host must not make the verifier fetch from this machine or without TLS (and then
+        // report the local answer's size and digest in a mismatch).
+        if (!isLoopback(from.hostname) && (isLoopback(next.hostname) || next.protocol !== 'https:'))
+            throw (0,errors/* invalid */.Gq)(`download ${checkUrl(url, 'url', settings)}: refusing the redirect to ${next.origin}${next.pathname}: a redirect from a non-loopback https origin may not lead to loopback or plain http`);
+        checkUrl(next.href, `redirect from ${checkUrl(current, 'url', settings)} to`, settings);
+        current = next.href;
     }
-    throw (0,errors/* unverifiable */.vm)(`download ${checkUrl(url, 'url')}: more than ${MAX_REDIRECTS} redirects`);
+    throw (0,errors/* unverifiable */.vm)(`download ${checkUrl(url, 'url', settings)}: more than ${MAX_REDIRECTS} redirects`, undefined, { code: 'DOWNLOAD_FAILED' });
 }
 function statusFailure(response, shown, maxRetryAfterMs) {
     const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
@@ -5685,7 +5958,7 @@ function statusFailure(response, shown, maxRetryAfterMs) {
         const retryAfter = retryAfterMs(response.headers.get('retry-after'));
         return new RetryableFailure(status, retryAfter === undefined ? undefined : Math.min(retryAfter, maxRetryAfterMs));
     }
-    return (0,errors/* unverifiable */.vm)(`download ${shown}: ${status}`);
+    return (0,errors/* unverifiable */.vm)(`download ${shown}: ${status}`, undefined, { code: 'DOWNLOAD_FAILED' });
 }
 /** Retry-After as delay-seconds or an HTTP-date. */
 function retryAfterMs(header) {
@@ -5696,20 +5969,14 @@ function retryAfterMs(header) {
     const date = Date.parse(header);
     return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
-/**
- * Content-Length, when it counts the bytes we will read. A server that ignores
- * `accept-encoding: identity` has its body decoded by fetch, so its length says nothing then.
- */
+/** Content-Length (the body is identity-encoded: anything else was refused). */
 function declaredLength(response) {
-    const encoding = response.headers.get('content-encoding');
-    if (encoding !== null && encoding.trim().toLowerCase() !== 'identity')
-        return undefined;
     const header = response.headers.get('content-length');
     return header !== null && /^\d+$/.test(header.trim()) ? Number(header.trim()) : undefined;
 }
 async function writeBody(response, partial, limits) {
-    await (0,promises_namespaceObject.rm)(partial, { force: true });
-    const file = await (0,promises_namespaceObject.open)(partial, 'wx', 0o644);
+    await (0,promises_.rm)(partial, { force: true });
+    const file = await (0,promises_.open)(partial, 'wx', 0o644);
     const hash = (0,external_node_crypto_.createHash)('sha256');
     let bytes = 0;
     try {
@@ -5717,7 +5984,7 @@ async function writeBody(response, partial, limits) {
             for await (const chunk of response.body) {
                 bytes += chunk.byteLength;
                 if (bytes > limits.maxBytes) {
-                    throw (0,errors/* unverifiable */.vm)(`download ${limits.shown}: body exceeds the size cap of ${limits.maxBytes} bytes`);
+                    throw (0,errors/* unverifiable */.vm)(`download ${limits.shown}: body exceeds the size cap of ${limits.maxBytes} bytes`, undefined, { code: 'DOWNLOAD_FAILED' });
                 }
                 hash.update(chunk);
                 await file.write(chunk);
@@ -5744,7 +6011,8 @@ function definedOnly(options) {
 // EXTERNAL MODULE: ./src/protocol/encoding.ts
 var encoding = __nccwpck_require__(4991);
 ;// CONCATENATED MODULE: ./src/tlog/entry.ts
-// The log entry of PROTOCOL.md section 7: which attestation, signed by which Ed25519 keys.
+// The log entry of docs/protocol.md section 7: which attestation, signed by which Ed25519 keys.
+
 
 
 const ENTRY_HEADER = 'openclaw.dev/verify-model/log-entry/v1';
@@ -5773,15 +6041,15 @@ function parseEntry(bytes, field = 'log entry') {
         fail('does not end in a newline');
     const [header, attestation, ...keyLines] = text.slice(0, -1).split('\n');
     if (header !== ENTRY_HEADER)
-        fail(`the first line is '${(0,encoding/* clip */.$Q)(header)}', expected ${ENTRY_HEADER}`);
+        fail(`the first line is '${(0,sanitize/* clip */.$Q)(header)}', expected ${ENTRY_HEADER}`);
     const digest = /^attestation ([0-9a-f]{64})$/.exec(attestation ?? '');
     if (digest === null)
-        return fail(`expected 'attestation <64 lowercase hex>', got '${(0,encoding/* clip */.$Q)(attestation ?? '')}'`);
+        return fail(`expected 'attestation <64 lowercase hex>', got '${(0,sanitize/* clip */.$Q)(attestation ?? '')}'`);
     if (keyLines.length === 0)
         return fail('no key line');
     const keys = keyLines.map(line => {
         const key = /^key ([0-9a-f]{64})$/.exec(line);
-        return key === null ? fail(`expected 'key <64 lowercase hex>', got '${(0,encoding/* clip */.$Q)(line)}'`) : key[1];
+        return key === null ? fail(`expected 'key <64 lowercase hex>', got '${(0,sanitize/* clip */.$Q)(line)}'`) : key[1];
     });
     for (let i = 1; i < keys.length; i++) {
         if (keys[i - 1] >= keys[i])
@@ -5804,7 +6072,7 @@ function directorySource(dir) {
         location: dir,
         read: async (file) => {
             try {
-                return await (0,promises_namespaceObject.readFile)(external_node_path_default().join(dir, ...file.split('/')));
+                return await (0,promises_.readFile)(external_node_path_default().join(dir, ...file.split('/')));
             }
             catch (error) {
                 if (error.code === 'ENOENT')
@@ -5822,7 +6090,7 @@ function urlSource(url, fetchFile = download) {
     return {
         location: base,
         read: async (file) => {
-            temp ??= await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-log-'));
+            temp ??= await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-log-'));
             const dest = external_node_path_default().join(temp, file.replace(/[/.]/g, '_'));
             try {
                 await fetchFile(`${base}/${file}`, dest, { maxBytes: MAX_FILE_BYTES, retries: 2 });
@@ -5832,13 +6100,13 @@ function urlSource(url, fetchFile = download) {
                     return undefined;
                 throw error;
             }
-            const bytes = await (0,promises_namespaceObject.readFile)(dest);
-            await (0,promises_namespaceObject.rm)(dest, { force: true });
+            const bytes = await (0,promises_.readFile)(dest);
+            await (0,promises_.rm)(dest, { force: true });
             return bytes;
         },
         close: async () => {
             if (temp !== undefined)
-                await (0,promises_namespaceObject.rm)(temp, { recursive: true, force: true });
+                await (0,promises_.rm)(temp, { recursive: true, force: true });
         }
     };
 }
@@ -5857,6 +6125,7 @@ var ed25519 = __nccwpck_require__(3170);
 ;// CONCATENATED MODULE: ./src/tlog/note.ts
 // C2SP signed-note: text, a blank line, then `— <key name> base64(key id || signature)` lines;
 // and the verifier keys `<name>+<hex key id>+<base64(type || public key)>` that name who signs.
+
 
 
 
@@ -5879,7 +6148,7 @@ function formatKeyId(keyId) {
 function checkKeyName(name, field) {
     // eslint-disable-next-line no-control-regex
     if (name === '' || /[\s+\u0000-\u001f\u007f\u0085\u00a0]/u.test(name)) {
-        throw (0,errors/* invalid */.Gq)(`${field}: key name '${(0,encoding/* clip */.$Q)(name)}' must be non-empty, without spaces or '+'`);
+        throw (0,errors/* invalid */.Gq)(`${field}: key name '${(0,sanitize/* clip */.$Q)(name)}' must be non-empty, without spaces or '+'`);
     }
     return name;
 }
@@ -5894,7 +6163,7 @@ function note_formatVerifierKey(key) {
 /** A verifier key string of the given signature type, its key id checked against its key. */
 function parseVerifierKey(text, type, field) {
     const fail = (why) => {
-        throw (0,errors/* invalid */.Gq)(`${field}: ${why}; expected <name>+<8 hex key id>+<base64 of 0x${type.toString(16).padStart(2, '0')} || 32-byte Ed25519 key>, got '${(0,encoding/* clip */.$Q)(text)}'`);
+        throw (0,errors/* invalid */.Gq)(`${field}: ${why}; expected <name>+<8 hex key id>+<base64 of 0x${type.toString(16).padStart(2, '0')} || 32-byte Ed25519 key>, got '${(0,sanitize/* clip */.$Q)(text)}'`);
     };
     const match = /^([^+]+)\+([^+]*)\+(.*)$/s.exec(text.trim());
     if (match === null)
@@ -5967,7 +6236,7 @@ function parseNote(input, field = 'note') {
 function parseSignatureLine(line, field) {
     const match = new RegExp(`^${EM_DASH} (\\S+) (\\S+)$`, 'u').exec(line);
     if (match === null) {
-        throw (0,errors/* invalid */.Gq)(`${field}: expected '${EM_DASH} <key name> <base64>', got '${(0,encoding/* clip */.$Q)(line)}'`);
+        throw (0,errors/* invalid */.Gq)(`${field}: expected '${EM_DASH} <key name> <base64>', got '${(0,sanitize/* clip */.$Q)(line)}'`);
     }
     const name = checkKeyName(match[1], field);
     const bytes = decodeStandardBase64(match[2], field);
@@ -6016,6 +6285,7 @@ function verifyEd25519(note, key, field) {
 
 
 
+
 function parseCheckpoint(text, field = 'checkpoint') {
     const fail = (why) => {
         throw (0,errors/* invalid */.Gq)(`${field}: ${why}`);
@@ -6029,7 +6299,7 @@ function parseCheckpoint(text, field = 'checkpoint') {
     if (origin === '')
         fail('the origin line is empty');
     if (!/^(0|[1-9][0-9]*)$/.test(size) || !Number.isSafeInteger(Number(size))) {
-        fail(`tree size '${(0,encoding/* clip */.$Q)(size)}' is not a decimal integer without leading zeros`);
+        fail(`tree size '${(0,sanitize/* clip */.$Q)(size)}' is not a decimal integer without leading zeros`);
     }
     const rootBytes = decodeStandardBase64(root, `${field} root`);
     if (rootBytes.length !== 32)
@@ -6096,6 +6366,7 @@ function verifyCosignature(note, witness, field) {
 
 
 
+
 const PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
 /** A tree of 2^64 leaves needs 64 hashes. */
 const MAX_PROOF_HASHES = 64;
@@ -6110,7 +6381,7 @@ function parseProof(input) {
     const lines = text.split('\n');
     let at = 0;
     if (lines[at++] !== PROOF_HEADER) {
-        fail(`the first line must be '${PROOF_HEADER}', got '${(0,encoding/* clip */.$Q)(lines[0])}'`);
+        fail(`the first line must be '${PROOF_HEADER}', got '${(0,sanitize/* clip */.$Q)(lines[0])}'`);
     }
     let extra;
     if (lines[at]?.startsWith('extra ')) {
@@ -6118,7 +6389,7 @@ function parseProof(input) {
     }
     const index = /^index (0|[1-9][0-9]*)$/.exec(lines[at++] ?? '');
     if (index === null || !Number.isSafeInteger(Number(index[1]))) {
-        return fail(`expected 'index <decimal>' on line ${at}, got '${(0,encoding/* clip */.$Q)(lines[at - 1] ?? '')}'`);
+        return fail(`expected 'index <decimal>' on line ${at}, got '${(0,sanitize/* clip */.$Q)(lines[at - 1] ?? '')}'`);
     }
     const hashes = [];
     while (at < lines.length && lines[at] !== '') {
@@ -6329,7 +6600,7 @@ function verifyConsistency(first, second, firstRoot, secondRoot, proof) {
 }
 
 ;// CONCATENATED MODULE: ./src/tlog/verify.ts
-// Offline verification of a .tlog-proof against a log policy (PROTOCOL.md section 7).
+// Offline verification of a .tlog-proof against a log policy (docs/protocol.md section 7).
 
 
 
@@ -6471,7 +6742,7 @@ function openLog(options) {
 }
 /** Text a server controls, printed whole (a proof, a checkpoint) only when no line is a command. */
 function printInert(io, text, what) {
-    if (text.split('\n').some(line => inertLine(line) !== line)) {
+    if (text.split('\n').some(line => (0,sanitize/* logLine */.BP)(line) !== line)) {
         throw new cli_io/* UsageError */.eb(`the ${what} holds a line a workflow runner would read as a command: write it with -o FILE`);
     }
     io.stdout(text);
@@ -6511,14 +6782,14 @@ async function readLogRequirement(options) {
 async function readProof(location) {
     if (!/^https?:\/\//i.test(location))
         return (0,cli_io/* readInputFile */.jH)(location, 'log proof');
-    const dir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-proof-'));
+    const dir = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-proof-'));
     try {
         const file = external_node_path_default().join(dir, 'proof.tlog-proof');
         await download(location, file, { maxBytes: 2 * 1024 * 1024 });
-        return await (0,promises_namespaceObject.readFile)(file);
+        return await (0,promises_.readFile)(file);
     }
     finally {
-        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+        await (0,promises_.rm)(dir, { recursive: true, force: true });
     }
 }
 function checkLogProof(requirement, verified) {
@@ -6556,7 +6827,7 @@ function registerVerifySba(program, context) {
             for (const keyId of verified.keyIds)
                 context.io.stdout(`key-id ${keyId}\n`);
             if (log)
-                context.io.stdout(`log-index ${log.index}\n${inertLine(`log-origin ${log.origin}`)}\n`);
+                context.io.stdout(`log-index ${log.index}\n${(0,sanitize/* logLine */.BP)(`log-origin ${log.origin}`)}\n`);
         }
     });
 }
@@ -6567,30 +6838,15 @@ var protocol_attestation = __nccwpck_require__(9722);
 var capability = __nccwpck_require__(1528);
 ;// CONCATENATED MODULE: external "node:readline"
 const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
-;// CONCATENATED MODULE: ./src/reproduce/cleanup.ts
-
-/**
- * Removes a directory the build wrote into (its /src or /out). What the build creates belongs
- * to uid 1000, and a file in a directory the build made can only be removed by root or uid
- * 1000: a runner that is neither (GitHub's runner user is uid 1001) falls back to passwordless
- * `sudo`. Never throws, so a cleanup failure cannot hide the verdict; at worst the directory
- * stays in the runner's temporary space.
- */
-async function removeBuildTree(dir, run) {
-    try {
-        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
-    }
-    catch {
-        // The code varies (EACCES, EPERM, or ENOTDIR from rm's retry as a directory).
-        await run('sudo', ['--non-interactive', 'rm', '-rf', '--', dir]).catch(() => undefined);
-    }
-}
-
+// EXTERNAL MODULE: ./src/reproduce/cleanup.ts
+var cleanup = __nccwpck_require__(3067);
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 // EXTERNAL MODULE: ./src/protocol/contract-env.ts
 var contract_env = __nccwpck_require__(3178);
 ;// CONCATENATED MODULE: ./src/reproduce/docker.ts
+
+
 
 
 const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
@@ -6601,15 +6857,20 @@ async function preflight(run) {
         result = await run('docker', ['version', '--format', '{{.Server.Version}}']);
     }
     catch (error) {
-        throw (0,errors/* unverifiable */.vm)(`docker is not installed or not on PATH (${(0,errors/* messageOf */.bD)(error)}): install Docker, or ${START_DOCKER}`);
+        throw (0,errors/* unverifiable */.vm)(`docker is not installed or not on PATH (${(0,errors/* messageOf */.bD)(error)}): install Docker, or ${START_DOCKER}`, undefined, { code: 'DOCKER_UNAVAILABLE' });
     }
     if (result.exitCode === 0)
         return;
     const reason = lastLine(result.stderr) || `docker version exited with ${result.exitCode}`;
     if (/permission denied/i.test(reason) && /docker\.sock/.test(reason))
-        throw (0,errors/* unverifiable */.vm)(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`);
-    throw (0,errors/* unverifiable */.vm)(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`);
+        throw (0,errors/* unverifiable */.vm)(`permission denied on the Docker socket /var/run/docker.sock (${reason}): add the user to the docker group or run with sudo`, undefined, { code: 'DOCKER_UNAVAILABLE' });
+    throw (0,errors/* unverifiable */.vm)(`the Docker daemon does not answer (${reason}): ${START_DOCKER}`, undefined, {
+        code: 'DOCKER_UNAVAILABLE'
+    });
 }
+/** `docker pull` has no deadline of its own: a registry that never answers would hang the run. */
+const DEFAULT_PULL_TIMEOUT_MS = 30 * 60_000;
+const PULL_TIMEOUT_VARIABLE = 'VERIFY_MODEL_PULL_TIMEOUT_MS';
 // Registry answers that no retry can change.
 const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
 /**
@@ -6623,18 +6884,39 @@ async function pullImage(run, image, options = {}) {
     const retries = options.retries ?? 3;
     const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
     let delay = options.backoffMs ?? 2000;
-    for (let attempt = 0;; attempt++) {
-        const result = await run('docker', ['pull', '--platform', image.platform, image.reference]);
-        if (result.exitCode === 0)
-            break;
-        const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
-        if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
-            throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}`);
-        await sleep(delay);
-        delay *= 2;
+    const timeoutMs = options.timeoutMs ??
+        envMilliseconds(process.env, PULL_TIMEOUT_VARIABLE, DEFAULT_PULL_TIMEOUT_MS);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    const tooLate = () => (0,errors/* unverifiable */.vm)(`environment: docker pull ${image.reference} did not finish within the deadline of ${timeoutMs / 1000} s (${PULL_TIMEOUT_VARIABLE})`);
+    try {
+        for (let attempt = 0;; attempt++) {
+            const progress = new PullProgress(options.onProgress, options.now);
+            const result = await run('docker', ['pull', '--platform', image.platform, image.reference], {
+                signal: deadline.signal,
+                onStdout: chunk => progress.output(chunk)
+            });
+            if (deadline.signal.aborted)
+                throw tooLate();
+            if (result.exitCode === 0) {
+                progress.done();
+                break;
+            }
+            const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
+            if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
+                throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}. ` +
+                    "Pin the pushed image's repository digest, not a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE", undefined, { code: 'IMAGE_PULL' });
+            await sleep(delay);
+            if (deadline.signal.aborted)
+                throw tooLate();
+            delay *= 2;
+        }
+    }
+    finally {
+        clearTimeout(timer);
     }
     if (!(await holdsDigest(run, image)))
-        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`);
+        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`, undefined, { code: 'IMAGE_DIGEST' });
 }
 async function holdsDigest(run, image) {
     const result = await run('docker', [
@@ -6652,7 +6934,7 @@ async function holdsDigest(run, image) {
         repoDigests = JSON.parse(result.stdout);
     }
     catch {
-        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,encoding/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`);
+        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,sanitize/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`, undefined, { code: 'IMAGE_PULL' });
     }
     return (Array.isArray(repoDigests) &&
         repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
@@ -6666,8 +6948,91 @@ function familiarName(reference) {
 function lastLine(text) {
     return text.trim().split('\n').at(-1)?.trim() ?? '';
 }
+const docker_PROGRESS_INTERVAL_MS = 5000;
+/**
+ * Counts the layers of `docker pull` output (without a terminal it prints one status line per
+ * layer event) and reports `N of M layer(s) downloaded, K extracted` every few seconds.
+ */
+class PullProgress {
+    report;
+    now;
+    downloaded = new Set();
+    extracted = new Set();
+    layers = new Set();
+    pending = '';
+    last;
+    constructor(report, now = Date.now) {
+        this.report = report;
+        this.now = now;
+        this.last = now();
+    }
+    output(chunk) {
+        const lines = (this.pending + chunk.toString('utf8')).split('\n');
+        this.pending = lines.pop() ?? '';
+        for (const line of lines)
+            this.line(line.trim());
+        if (this.now() - this.last >= docker_PROGRESS_INTERVAL_MS)
+            this.emit();
+    }
+    done() {
+        if (this.pending)
+            this.line(this.pending.trim());
+        if (this.layers.size > 0)
+            this.emit();
+    }
+    line(line) {
+        const match = /^([0-9a-f]{12}): (.+)$/.exec(line);
+        if (!match)
+            return;
+        const [, layer, status] = match;
+        this.layers.add(layer);
+        if (/^(Download complete|Already exists|Pull complete)/.test(status))
+            this.downloaded.add(layer);
+        if (/^(Already exists|Pull complete)/.test(status))
+            this.extracted.add(layer);
+    }
+    emit() {
+        this.last = this.now();
+        this.report?.(`pulling: ${this.downloaded.size} of ${this.layers.size} layer(s) downloaded, ${this.extracted.size} extracted`);
+    }
+}
+/**
+ * The VOLUMEs the image declares (`Config.Volumes`): docker would give each a disk-backed,
+ * uncapped anonymous volume, so the contract mounts a capped tmpfs over each instead.
+ */
+async function declaredVolumes(run, reference) {
+    const result = await run('docker', [
+        'image',
+        'inspect',
+        '--format',
+        '{{json .Config.Volumes}}',
+        reference
+    ]);
+    if (result.exitCode !== 0)
+        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect ${reference} failed: ${lastLine(result.stderr)}`);
+    let volumes;
+    try {
+        volumes = JSON.parse(result.stdout);
+    }
+    catch {
+        volumes = undefined;
+    }
+    if (volumes === null)
+        return [];
+    if (typeof volumes !== 'object' || volumes === undefined || Array.isArray(volumes))
+        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,sanitize/* clip */.$Q)(result.stdout.trim())}' instead of the image's volumes`);
+    return Object.keys(volumes).map(volume => {
+        const normalized = external_node_path_default().posix.normalize(volume).replace(/(?<=.)\/+$/, '');
+        if (!normalized.startsWith('/'))
+            throw (0,errors/* invalid */.Gq)(`environment: the image declares the VOLUME '${(0,sanitize/* clip */.$Q)(volume)}', not an absolute path`);
+        return normalized;
+    });
+}
 
+// EXTERNAL MODULE: ./src/reproduce/run-scope.ts
+var run_scope = __nccwpck_require__(9503);
 ;// CONCATENATED MODULE: ./src/reproduce/container.ts
+
 
 
 
@@ -6675,15 +7040,21 @@ function lastLine(text) {
 
 const DEFAULT_PIDS_LIMIT = 4096;
 const DEFAULT_TMP_SIZE = '2g';
+const VOLUME_TMPFS_SIZE = '1g';
+const SHM_SIZE = '64m';
+/** Mount points of the contract, which an image VOLUME must not shadow. */
+const CONTRACT_MOUNTS = new Set(['/src', '/data', '/out', '/tmp', '/dev/shm']);
 /**
  * What the verifier's policy and this runner allow, checked before anything is fetched:
  * network only with the caller's opt-in, and enough CPUs.
  */
 function checkRunnable(build, runner) {
     if (build.network === 'bridge' && !runner.allowNetwork)
-        throw (0,errors/* invalid */.Gq)("predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access");
+        throw (0,errors/* invalid */.Gq)("predicate.build.network: the ledger asks for network 'bridge' but allow-network is false: rerun with allow-network if you accept a build with network access", undefined, { code: 'NETWORK_POLICY' });
+    if (build.gpus === 'all' && !runner.allowGpu)
+        throw (0,errors/* invalid */.Gq)("predicate.build.gpus: the ledger asks for gpus 'all' (device and driver access) but allow-gpu is false: rerun with allow-gpu if you accept a build with GPU access");
     if (runner.hostCpus < build.cpus)
-        throw (0,errors/* unverifiable */.vm)(`predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`);
+        throw (0,errors/* unverifiable */.vm)(`predicate.build.cpus: the build needs ${build.cpus} CPUs but this runner has ${runner.hostCpus}: use a larger runner`, undefined, { code: 'RUNNER_LACKS' });
 }
 /**
  * The exact `docker run` argv for a ledger. Pure. Every ledger string lands in its own argv
@@ -6727,6 +7098,17 @@ function buildRunArgs(ledger, paths, options) {
         args.push('--memory', options.memory, '--memory-swap', options.memory);
     if (build.gpus === 'all')
         args.push('--gpus', 'all');
+    if (options.runId !== undefined)
+        args.push('--label', `${run_scope/* RUN_LABEL */.jQ}=${options.runId}`);
+    args.push('--shm-size', SHM_SIZE);
+    for (const volume of options.imageVolumes ?? [])
+        if (!CONTRACT_MOUNTS.has(volume))
+            args.push('--mount', mountSpec([
+                'type=tmpfs',
+                `dst=${volume}`,
+                `tmpfs-size=${VOLUME_TMPFS_SIZE}`,
+                'tmpfs-mode=1777'
+            ]));
     for (const [name, value] of Object.entries(env))
         args.push('-e', `${name}=${value}`);
     args.push('--mount', bindMount(paths.src, '/src'));
@@ -6737,7 +7119,7 @@ function buildRunArgs(ledger, paths, options) {
     args.push('--mount', bindMount(paths.out, '/out'), '--workdir', external_node_path_default().posix.join('/src', build.workdir).replace(/(?<=.)\/+$/, ''), '--entrypoint', '', environment.reference, ...build.command);
     return args;
 }
-/** PROTOCOL.md section 9: run `i` of `N` knows which it is; a one-run build gets neither. */
+/** docs/protocol.md section 9: run `i` of `N` knows which it is; a one-run build gets neither. */
 function segmentEnv(build, segment) {
     if (segment === undefined)
         return {};
@@ -6753,18 +7135,26 @@ function segmentEnv(build, segment) {
  * caller-given directory can never add a mount option.
  */
 function bindMount(source, target, ...flags) {
-    const fields = ['type=bind', `src=${source}`, `dst=${target}`, ...flags];
+    return mountSpec(['type=bind', `src=${source}`, `dst=${target}`, ...flags]);
+}
+/** A `--mount` value from its fields, each quoted the CSV way when it needs to be. */
+function mountSpec(fields) {
     return fields
         .map(field => (/[",\n\r]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field))
         .join(',');
 }
-/**
- * Runs `docker <args>` attached, streaming the log (stdout and stderr as they come) and
- * keeping its tail. At the timeout the container itself is killed (`docker kill`), not only
- * the client; the container is removed on every path.
- */
 /** Node fires a longer timer at once; a build over 24.8 days is stopped there. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** After the container is removed, how long the docker client is given to exit. */
+const CLIENT_EXIT_DEADLINE_MS = 30_000;
+/**
+ * Runs `docker <args>` attached, streaming the log (stdout and stderr as they come) and
+ * keeping only its tail. At the timeout the container itself is removed (`docker rm --force`),
+ * not only the client, and again until it is confirmed gone: the timer may fire before the
+ * container exists (a slow start), and a container created after a kill must not live on. The
+ * client is then given CLIENT_EXIT_DEADLINE_MS to exit before it is killed. The container (and
+ * its anonymous volumes) is removed on every path.
+ */
 async function runContainer(args, options) {
     const { run, name } = options;
     const now = options.now ?? Date.now;
@@ -6775,15 +7165,20 @@ async function runContainer(args, options) {
         options.onLog?.(chunk);
     };
     const started = now();
+    const killClient = new AbortController();
     let timer;
     try {
-        const client = run('docker', args, { onStdout: onChunk('out'), onStderr: onChunk('err') });
+        const client = run('docker', args, {
+            onStdout: onChunk('out'),
+            onStderr: onChunk('err'),
+            signal: killClient.signal
+        });
         const expired = new Promise(resolve => {
             timer = setTimeout(() => resolve('expired'), Math.min(options.timeoutSeconds * 1000, MAX_TIMER_MS));
         });
         const timedOut = (await Promise.race([client, expired])) === 'expired';
         if (timedOut)
-            await run('docker', ['kill', name]);
+            await stopContainer(run, name, client, killClient);
         const { exitCode } = await client;
         tail.push(decoders.out.end() + decoders.err.end());
         const result = { exitCode, durationMs: now() - started, logTail: tail.text(), timedOut };
@@ -6793,8 +7188,23 @@ async function runContainer(args, options) {
     finally {
         clearTimeout(timer);
         // A failure to start docker at all is already the error being thrown: keep that one.
-        await run('docker', ['rm', '--force', name]).catch(() => undefined);
+        await run('docker', ['rm', '--force', '--volumes', name]).catch(() => undefined);
     }
+}
+/** Removes the container until it is gone and the client has exited, or kills the client. */
+async function stopContainer(run, name, client, killClient) {
+    let clientExited = false;
+    void client.then(() => (clientExited = true), () => (clientExited = true));
+    const gone = await (0,run_scope/* removeContainer */.od)(run, name, {
+        deadlineMs: CLIENT_EXIT_DEADLINE_MS,
+        stillStarting: () => !clientExited
+    });
+    if (!clientExited)
+        killClient.abort();
+    await client.catch(() => undefined);
+    // The client is gone now: whatever it still had the daemon create goes too.
+    if (!gone || !clientExited)
+        await (0,run_scope/* removeContainer */.od)(run, name);
 }
 async function endState(run, name) {
     const inspected = await run('docker', ['inspect', '--format', '{{.State.OOMKilled}}', name]);
@@ -6829,12 +7239,12 @@ class LogTail {
 // EXTERNAL MODULE: ./src/protocol/isa.ts
 var protocol_isa = __nccwpck_require__(5479);
 ;// CONCATENATED MODULE: ./src/reproduce/cpu-features.ts
-// PROTOCOL.md 4.1: before a build pinned to `build.isa`, every CPU of the container's CPU set
+// docs/protocol.md section 4.1: before a build pinned to `build.isa`, every CPU of the container's CPU set
 // must have the level's /proc/cpuinfo flags.
 
 
 
-const readProcCpuInfo = () => (0,promises_namespaceObject.readFile)('/proc/cpuinfo', 'utf8');
+const readProcCpuInfo = () => (0,promises_.readFile)('/proc/cpuinfo', 'utf8');
 const VENDORS = { GenuineIntel: 'intel', AuthenticAMD: 'amd' };
 /** Parses /proc/cpuinfo text (x86: one `key : value` block per processor). Pure. */
 function parseCpuInfo(text) {
@@ -6890,7 +7300,7 @@ var paths = __nccwpck_require__(8240);
 
 
 /**
- * Checks each `dependencies[].name` (PROTOCOL.md section 2): a regular file inside `srcDir`,
+ * Checks each `dependencies[].name` (docs/protocol.md section 2): a regular file inside `srcDir`,
  * reached without a symbolic link on the way (every component is lstat'ed, so a link in the
  * source cannot point the check at a file elsewhere), whose sha256 is the ledger's.
  */
@@ -6900,13 +7310,13 @@ async function checkDependencies(srcDir, dependencies) {
         const file = await locate(srcDir, dependency.name, field);
         const actual = await sha256File(file);
         if (actual !== dependency.sha256) {
-            throw (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(dependency.name)}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
-                'the file at the commit differs from the one the ledger was written for');
+            throw (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,sanitize/* clip */.$Q)(dependency.name)}: sha256 mismatch: ledger ${dependency.sha256}, source ${actual}: ` +
+                'the file at the commit differs from the one the ledger was written for', undefined, { code: 'DEPENDENCY_DIGEST' });
         }
     }
 }
 async function locate(srcDir, name, field) {
-    const fail = (reason) => (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,encoding/* clip */.$Q)(name)}: ${reason}`);
+    const fail = (reason) => (0,errors/* invalid */.Gq)(`${field}: dependency ${(0,sanitize/* clip */.$Q)(name)}: ${reason}`);
     if ((0,paths/* unsafePathReason */.m)(name) !== undefined)
         throw fail('not a plain relative path');
     const segments = name.split('/');
@@ -6914,7 +7324,7 @@ async function locate(srcDir, name, field) {
     for (const [i, segment] of segments.entries()) {
         current = external_node_path_default().join(current, segment);
         const shown = segments.slice(0, i + 1).join('/');
-        const stats = await (0,promises_namespaceObject.lstat)(current).catch(() => undefined);
+        const stats = await (0,promises_.lstat)(current).catch(() => undefined);
         if (stats === undefined)
             throw fail('not found in the source tree');
         if (stats.isSymbolicLink())
@@ -6928,7 +7338,7 @@ async function locate(srcDir, name, field) {
     return current;
 }
 async function sha256File(file) {
-    const handle = await (0,promises_namespaceObject.open)(file, promises_namespaceObject.constants.O_RDONLY | promises_namespaceObject.constants.O_NOFOLLOW);
+    const handle = await (0,promises_.open)(file, promises_.constants.O_RDONLY | promises_.constants.O_NOFOLLOW);
     const hash = (0,external_node_crypto_.createHash)('sha256');
     try {
         for await (const chunk of handle.createReadStream({ autoClose: false }))
@@ -7032,7 +7442,7 @@ function emulatedRunArgs(args, image, command, emulation) {
 }
 /** Throws `unverifiable` with the install command when the host has no usable qemu-user. */
 async function checkQemu(qemuPath) {
-    await (0,promises_namespaceObject.access)(qemuPath, promises_namespaceObject.constants.X_OK).catch(() => {
+    await (0,promises_.access)(qemuPath, promises_.constants.X_OK).catch(() => {
         throw (0,errors/* unverifiable */.vm)(`emulation needs qemu-user for x86-64 at ${qemuPath}, which is missing or not executable: install it with \`${QEMU_INSTALL_HINT}\``);
     });
 }
@@ -7064,7 +7474,7 @@ async function resolveProgram(run, ledger) {
     finally {
         await run('docker', ['rm', '--force', container]).catch(() => undefined);
     }
-    throw (0,errors/* unverifiable */.vm)(`build.command[0]: '${(0,encoding/* clip */.$Q)(program)}' is not in the image's PATH (${searchPath}), so qemu-user cannot run it: write the program's absolute path`);
+    throw (0,errors/* unverifiable */.vm)(`build.command[0]: '${(0,sanitize/* clip */.$Q)(program)}' is not in the image's PATH (${searchPath}), so qemu-user cannot run it: write the program's absolute path`);
 }
 async function imagePath(run, image) {
     const inspected = await run('docker', [
@@ -7124,7 +7534,7 @@ var yauzl = __nccwpck_require__(663);
 const DEFAULT_UNPACK_LIMITS = { maxBytes: 64 * 2 ** 30, maxEntries: 1_000_000 };
 /** Detects the format from the first bytes, never from a file name. */
 async function detectArchiveFormat(file, label = 'archive') {
-    const handle = await (0,promises_namespaceObject.open)(file, 'r');
+    const handle = await (0,promises_.open)(file, 'r');
     const head = Buffer.alloc(512);
     try {
         await handle.read(head, 0, head.length, 0);
@@ -7153,8 +7563,8 @@ async function unpackArchive(file, target, options = {}) {
     await forEachEntry(file, format, { label, limits }, async (raw) => {
         dryRun.add(raw);
     });
-    await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
-    if ((await (0,promises_namespaceObject.readdir)(target)).length > 0)
+    await (0,promises_.mkdir)(target, { recursive: true });
+    if ((await (0,promises_.readdir)(target)).length > 0)
         throw new Error(`unpack target ${target} is not empty`);
     const plan = new EntryPlan(label, limits);
     try {
@@ -7165,11 +7575,11 @@ async function unpackArchive(file, target, options = {}) {
         });
         // Readable by the build's uid whatever the umask, like the files (0644/0755).
         for (const directory of ['', ...plan.directories]) {
-            await (0,promises_namespaceObject.chmod)(external_node_path_default().join(target, directory), 0o755);
+            await (0,promises_.chmod)(external_node_path_default().join(target, directory), 0o755);
         }
     }
     catch (error) {
-        await (0,promises_namespaceObject.rm)(target, { recursive: true, force: true });
+        await (0,promises_.rm)(target, { recursive: true, force: true });
         throw error;
     }
     return { format, files: plan.files.size, bytes: plan.bytes };
@@ -7256,13 +7666,13 @@ function normaliseName(name, kind, fail) {
 async function writeEntry(target, entry, raw, label) {
     const destination = external_node_path_default().join(target, ...entry.path.split('/'));
     if (entry.kind === 'directory') {
-        await (0,promises_namespaceObject.mkdir)(destination, { recursive: true, mode: 0o755 });
+        await (0,promises_.mkdir)(destination, { recursive: true, mode: 0o755 });
         return;
     }
     const body = await raw.open();
-    await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(destination), { recursive: true, mode: 0o755 });
+    await (0,promises_.mkdir)(external_node_path_default().dirname(destination), { recursive: true, mode: 0o755 });
     // O_EXCL: an entry never replaces anything, whatever the checks above let through.
-    const handle = await (0,promises_namespaceObject.open)(destination, promises_namespaceObject.constants.O_WRONLY | promises_namespaceObject.constants.O_CREAT | promises_namespaceObject.constants.O_EXCL | promises_namespaceObject.constants.O_NOFOLLOW, entry.mode);
+    const handle = await (0,promises_.open)(destination, promises_.constants.O_WRONLY | promises_.constants.O_CREAT | promises_.constants.O_EXCL | promises_.constants.O_NOFOLLOW, entry.mode);
     let written = 0;
     try {
         // The readers end an entry at its declared size (tar) or fail past it (yauzl validates sizes).
@@ -7402,7 +7812,7 @@ async function forEachZipEntry(file, visit) {
         zip.close();
     }
 }
-/** Zip names are taken as their raw bytes, which must be UTF-8 (PROTOCOL.md section 1). */
+/** Zip names are taken as their raw bytes, which must be UTF-8 (docs/protocol.md section 1). */
 function decodeZipName(raw) {
     try {
         return archive_utf8.decode(raw);
@@ -7421,7 +7831,7 @@ function decodeZipName(raw) {
 
 const DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 2 ** 30;
 /**
- * Obtains the ledger's dataset and checks its `treeSha256` (PROTOCOL.md section 4: before the
+ * Obtains the ledger's dataset and checks its `treeSha256` (docs/protocol.md section 4: before the
  * build starts). Returns undefined when the ledger has no dataset, even if a `dir` was given:
  * the caller decides whether to warn that it is unused.
  *
@@ -7435,18 +7845,18 @@ async function prepareDataset(ref, options) {
     const onHash = (progress) => options.onProgress?.({ phase: 'hash', ...progress });
     if (options.dir !== undefined) {
         const dir = external_node_path_default().resolve(options.dir);
-        await (0,promises_namespaceObject.stat)(dir).catch(() => {
-            throw (0,errors/* unverifiable */.vm)(`predicate.dataset: the dataset directory ${dir} does not exist`);
+        await (0,promises_.stat)(dir).catch(() => {
+            throw (0,errors/* unverifiable */.vm)(`predicate.dataset: the dataset directory ${dir} does not exist`, undefined, { code: 'DATASET_MISSING' });
         });
         const digest = await hashDataset(dir, onHash);
         if (digest.root !== ref.treeSha256) {
             throw (0,errors/* invalid */.Gq)(`predicate.dataset.digest.treeSha256: ledger ${ref.treeSha256}, directory ${dir} ${digest.root}: ` +
-                'give the directory the publisher hashed (`ledger init --dataset DIR` hashes the contents of DIR)');
+                'give the directory the publisher hashed (`ledger init --dataset DIR` hashes the contents of DIR)', undefined, { code: 'DATASET_DIGEST' });
         }
         return { dir, digest };
     }
     if (ref.uri === undefined) {
-        throw (0,errors/* unverifiable */.vm)("predicate.dataset: the ledger's dataset has no uri: pass --dataset DIR (CLI) or the dataset input (action)");
+        throw (0,errors/* unverifiable */.vm)("predicate.dataset: the ledger's dataset has no uri: pass --dataset DIR (CLI) or the dataset input (action)", undefined, { code: 'DATASET_MISSING' });
     }
     const archive = external_node_path_default().join(options.workDir, 'dataset-archive');
     const dir = external_node_path_default().join(options.workDir, 'dataset');
@@ -7456,18 +7866,21 @@ async function prepareDataset(ref, options) {
             onProgress: progress => options.onProgress?.({ phase: 'download', ...progress })
         }).catch((error) => {
             throw error instanceof errors/* VerifyError */.Gz
-                ? new errors/* VerifyError */.Gz(error.verdict, `predicate.dataset.uri: ${error.message}`, error.detail)
+                ? new errors/* VerifyError */.Gz(error.verdict, `predicate.dataset.uri: ${error.message}`, error.detail, {
+                    code: error.code,
+                    cause: error
+                })
                 : error;
         });
         await unpackArchive(archive, dir, { label: 'predicate.dataset.uri', limits: options.limits });
     }
     finally {
-        await (0,promises_namespaceObject.rm)(archive, { force: true });
+        await (0,promises_.rm)(archive, { force: true });
     }
     const digest = await hashDataset(dir, onHash);
     if (digest.root !== ref.treeSha256) {
         throw (0,errors/* invalid */.Gq)(`predicate.dataset.digest.treeSha256: ledger ${ref.treeSha256}, archive ${ref.uri} unpacks to ${digest.root}` +
-            (await layoutHint(dir)));
+            (await layoutHint(dir)), undefined, { code: 'DATASET_DIGEST' });
     }
     return { dir, digest };
 }
@@ -7478,12 +7891,12 @@ async function hashDataset(dir, onProgress) {
     catch (error) {
         if (error instanceof errors/* VerifyError */.Gz)
             throw error;
-        throw (0,errors/* invalid */.Gq)(`predicate.dataset: ${dir} is not a valid tree: ${error.message}`);
+        throw (0,errors/* invalid */.Gq)(`predicate.dataset: ${dir} is not a valid tree: ${error.message}`, undefined, { code: 'TREE_INVALID' });
     }
 }
 /** The usual cause of a differing root: the archive wraps the hashed directory in another one. */
 async function layoutHint(dir) {
-    const top = await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true });
+    const top = await (0,promises_.readdir)(dir, { withFileTypes: true });
     if (top.length === 1 && top[0].isDirectory()) {
         return (`: the archive holds a single top-level directory '${top[0].name}/', which is kept; ` +
             "the archive must hold the hashed directory's contents at its top level (tar -C DIR -czf data.tar.gz .)");
@@ -7524,6 +7937,7 @@ function formatBytes(bytes) {
 function gibibytes(bytes) {
     return (bytes / GIB).toFixed(2);
 }
+const LSTAT_BATCH = 64;
 /**
  * The bytes of the regular files under `dir`, counting stops once past `limit` (the answer is
  * then only known to exceed it). Links are not followed; other kinds of entry count nothing.
@@ -7532,12 +7946,19 @@ async function bytesUnder(dir, limit) {
     let total = 0;
     const pending = [dir];
     for (let next = pending.pop(); next !== undefined && total <= limit; next = pending.pop()) {
-        for (const entry of await (0,promises_namespaceObject.readdir)(next, { withFileTypes: true })) {
+        const files = [];
+        for (const entry of await (0,promises_.readdir)(next, { withFileTypes: true })) {
             const child = external_node_path_default().join(next, entry.name);
             if (entry.isDirectory())
                 pending.push(child);
             else if (entry.isFile())
-                total += (await (0,promises_namespaceObject.lstat)(child)).size;
+                files.push(child);
+        }
+        // Many lstat calls in flight at once: one at a time, a directory of 200,000 files takes minutes.
+        for (let i = 0; i < files.length && total <= limit; i += LSTAT_BATCH) {
+            const sizes = await Promise.all(files.slice(i, i + LSTAT_BATCH).map(file => (0,promises_.lstat)(file)));
+            for (const stats of sizes)
+                total += stats.size;
         }
     }
     return total;
@@ -7551,7 +7972,7 @@ async function bytesUnder(dir, limit) {
 
 
 /**
- * The tree digest of what the build left in `outDir`, per `build.outputs` (PROTOCOL.md
+ * The tree digest of what the build left in `outDir`, per `build.outputs` (docs/protocol.md
  * section 4): all of it when `outputs` is absent, else exactly the declared paths (a directory
  * means everything under it), hashed in place with their paths relative to /out. A symlink or
  * special file anywhere under /out is `invalid`, declared or not; a declared output the build
@@ -7561,7 +7982,9 @@ async function collectOutputs(outDir, outputs, options = {}) {
     const files = await regularFilesUnder(outDir, '');
     if (outputs === undefined) {
         if (files.length === 0)
-            throw (0,errors/* unverifiable */.vm)('predicate.build.outputs: the build left /out empty');
+            throw (0,errors/* unverifiable */.vm)('predicate.build.outputs: the build left /out empty', undefined, {
+                code: 'OUTPUT_MISSING'
+            });
         return treeSha256(outDir, { onProgress: options.onProgress });
     }
     const entries = new Map();
@@ -7569,12 +7992,14 @@ async function collectOutputs(outDir, outputs, options = {}) {
         const field = `predicate.build.outputs[${index}]`;
         const relative = external_node_path_default().posix.normalize(declared).replace(/\/+$/, '');
         const absolute = external_node_path_default().join(outDir, relative);
-        const stats = await (0,promises_namespaceObject.lstat)(absolute).catch(() => undefined);
+        const stats = await (0,promises_.lstat)(absolute).catch(() => undefined);
         if (stats === undefined)
-            throw (0,errors/* unverifiable */.vm)(`${field}: the build did not produce '${(0,encoding/* clip */.$Q)(declared)}'`);
+            throw (0,errors/* unverifiable */.vm)(`${field}: the build did not produce '${(0,sanitize/* clip */.$Q)(declared)}'`, undefined, {
+                code: 'OUTPUT_MISSING'
+            });
         const prefix = relative === '.' ? '' : `${relative}/`;
         if (stats.isDirectory() && !files.some(file => file.startsWith(prefix)))
-            throw (0,errors/* unverifiable */.vm)(`${field}: the build left the directory '${(0,encoding/* clip */.$Q)(declared)}' empty`);
+            throw (0,errors/* unverifiable */.vm)(`${field}: the build left the directory '${(0,sanitize/* clip */.$Q)(declared)}' empty`, undefined, { code: 'OUTPUT_MISSING' });
         const tree = await treeSha256(absolute, { onProgress: options.onProgress });
         for (const entry of tree.manifest) {
             const inOut = stats.isDirectory() ? prefix + entry.path : relative;
@@ -7588,16 +8013,16 @@ async function collectOutputs(outDir, outputs, options = {}) {
  * The paths of the regular files under `<outDir>/<relative>`, relative to outDir; `invalid`
  * at the first symlink, FIFO, socket or device.
  */
-async function regularFilesUnder(outDir, relative) {
-    const files = [];
-    for (const dirent of await (0,promises_namespaceObject.readdir)(external_node_path_default().join(outDir, relative), { withFileTypes: true })) {
+async function regularFilesUnder(outDir, relative, files = []) {
+    // Appended one by one into one array: a spread of a large directory's list would overflow the stack.
+    for (const dirent of await (0,promises_.readdir)(external_node_path_default().join(outDir, relative), { withFileTypes: true })) {
         const child = relative === '' ? dirent.name : `${relative}/${dirent.name}`;
         if (dirent.isDirectory())
-            files.push(...(await regularFilesUnder(outDir, child)));
+            await regularFilesUnder(outDir, child, files);
         else if (dirent.isFile())
             files.push(child);
         else
-            throw (0,errors/* invalid */.Gq)(`predicate.build.outputs: /out/${(0,encoding/* clip */.$Q)(child)} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`);
+            throw (0,errors/* invalid */.Gq)(`predicate.build.outputs: /out/${(0,sanitize/* clip */.$Q)(child)} is a ${kindOf(dirent)}: not a valid tree (only regular files and directories may be left in /out)`, undefined, { code: 'TREE_INVALID' });
     }
     return files;
 }
@@ -7611,12 +8036,59 @@ function kindOf(dirent) {
     return 'device';
 }
 
+;// CONCATENATED MODULE: ./src/reproduce/ownership.ts
+
+/**
+ * Makes a tree the build wrote (files of uid 1000, directories 0777) the caller's: owned by
+ * this process's uid:gid, directories 0755, regular files 0644. Root changes owners itself;
+ * another user (GitHub's runner is uid 1001) through passwordless `sudo`. Links are never
+ * followed (`chown --no-dereference`, `find` does not follow them). Coreutils rather than one
+ * call per file from here: a model of 200,000 files takes seconds, not minutes.
+ */
+async function makeCallers(dir, run) {
+    const uid = process.getuid?.();
+    const gid = process.getgid?.();
+    if (uid === undefined || gid === undefined)
+        return;
+    const chown = ['chown', '-R', '--no-dereference', `${uid}:${gid}`, '--', dir];
+    const owned = await (uid === 0 ? run(chown[0], chown.slice(1)) : run('sudo', ['--non-interactive', ...chown])).catch((error) => ({ exitCode: -1, stderr: error.message }));
+    if (owned.exitCode !== 0)
+        throw (0,errors/* unverifiable */.vm)(`cannot make the outputs in ${dir} yours (they belong to the build's uid 1000): ${uid === 0 ? '' : 'sudo '}chown failed: ${owned.stderr.trim()}; run as root or with passwordless sudo`);
+    // `dir` is absolute, so find cannot read it as an option.
+    const modes = await run('find', [
+        dir,
+        '(',
+        '-type',
+        'd',
+        '-exec',
+        'chmod',
+        '0755',
+        '{}',
+        '+',
+        ')',
+        '-o',
+        '(',
+        '-type',
+        'f',
+        '-exec',
+        'chmod',
+        '0644',
+        '{}',
+        '+',
+        ')'
+    ]);
+    if (modes.exitCode !== 0)
+        throw (0,errors/* unverifiable */.vm)(`cannot set the modes of the outputs in ${dir}: ${modes.stderr.trim()}`);
+}
+
 ;// CONCATENATED MODULE: ./src/reproduce/source.ts
 
 
 
 
 const SCHEMES = { 'https:': 'https', 'ssh:': 'ssh', 'file:': 'file' };
+/** Unsets, for every path, each attribute that changes a blob on its way to the work tree. */
+const RAW_CHECKOUT_ATTRIBUTES = '* -text -eol -crlf -filter -ident -working-tree-encoding\n';
 /**
  * Fetches exactly `source.gitCommit` from `source.uri` and exports its tree into `dest`
  * (created; must be absent or empty) without `.git`, every mtime set to `sourceDateEpoch`.
@@ -7631,15 +8103,14 @@ const SCHEMES = { 'https:': 'https', 'ssh:': 'ssh', 'file:': 'file' };
  * inside the container, and host-side code must not follow them (checkDependencies does not).
  */
 async function fetchSource(source, dest, deps) {
-    const url = checkSourceUri(source.uri);
+    // The ledger validated the uri and the commit (docs/protocol.md section 2): git gets them as
+    // they are.
+    const url = source.uri.slice('git+'.length);
     const commit = source.gitCommit;
-    if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(commit)) {
-        throw (0,errors/* invalid */.Gq)(`predicate.source.digest.gitCommit: '${commit}' is not 40 or 64 lowercase hex`);
-    }
-    await (0,promises_namespaceObject.mkdir)(dest, { recursive: true });
-    if ((await (0,promises_namespaceObject.readdir)(dest)).length > 0)
+    await (0,promises_.mkdir)(dest, { recursive: true });
+    if ((await (0,promises_.readdir)(dest)).length > 0)
         throw new Error(`source destination ${dest} is not empty`);
-    const scratch = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-git-'));
+    const scratch = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-git-'));
     try {
         const gitDir = external_node_path_default().join(scratch, 'repo.git');
         const git = gitRunner(deps.run, {
@@ -7655,57 +8126,31 @@ async function fetchSource(source, dest, deps) {
             // A server on protocol v0 refuses a commit that is no ref's tip: take every ref instead.
             const full = await fetchFrom([], '+refs/*:refs/fetched/*');
             if (full.exitCode !== 0) {
-                throw (0,errors/* unverifiable */.vm)(`predicate.source.uri: cannot fetch ${source.uri}: ${gitReason(full)}`);
+                throw (0,errors/* unverifiable */.vm)(`predicate.source.uri: cannot fetch ${source.uri}: ${gitReason(full)}`, undefined, { code: 'SOURCE_FETCH' });
             }
         }
         if ((await git.run(['cat-file', '-e', commit])).exitCode !== 0) {
-            throw (0,errors/* unverifiable */.vm)(`predicate.source.digest.gitCommit: commit ${commit} not found at ${source.uri}`);
+            throw (0,errors/* unverifiable */.vm)(`predicate.source.digest.gitCommit: commit ${commit} not found at ${source.uri}`, undefined, { code: 'SOURCE_COMMIT' });
         }
+        // The commit's bytes, as `ledger init` hashed them: no .gitattributes of the tree may convert
+        // line endings, run a filter or expand an ident on checkout ($GIT_DIR/info/attributes wins).
+        await (0,promises_.mkdir)(external_node_path_default().join(gitDir, 'info'), { recursive: true });
+        await (0,promises_.writeFile)(external_node_path_default().join(gitDir, 'info/attributes'), RAW_CHECKOUT_ATTRIBUTES);
         const checkout = ['checkout', '--quiet', '--detach', '--force', commit, '--'];
         await git.ok('checkout', [`--work-tree=${dest}`, ...checkout]);
         const head = await git.ok('rev-parse', ['rev-parse', 'HEAD']);
         if (head.stdout.trim() !== commit) {
-            throw (0,errors/* invalid */.Gq)(`predicate.source.digest.gitCommit: ledger ${commit} is not a commit id: it checks out as ${head.stdout.trim()}`);
+            throw (0,errors/* invalid */.Gq)(`predicate.source.digest.gitCommit: ledger ${commit} is not a commit id: it checks out as ${head.stdout.trim()}`, undefined, { code: 'SOURCE_COMMIT' });
         }
     }
     catch (error) {
-        await (0,promises_namespaceObject.rm)(dest, { recursive: true, force: true });
+        await (0,promises_.rm)(dest, { recursive: true, force: true });
         throw error;
     }
     finally {
-        await (0,promises_namespaceObject.rm)(scratch, { recursive: true, force: true });
+        await (0,promises_.rm)(scratch, { recursive: true, force: true });
     }
     await setTreeMtime(dest, deps.sourceDateEpoch);
-}
-/** The git url of a `git+https|ssh|file://` source uri; anything else is `invalid`. */
-function checkSourceUri(uri) {
-    const fail = (reason) => (0,errors/* invalid */.Gq)(`predicate.source.uri: '${uri}': ${reason}`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\s\u0000-\u001f\u007f]/.test(uri))
-        throw fail('whitespace or control characters');
-    if (!uri.startsWith('git+'))
-        throw fail('must start with git+https://, git+ssh:// or git+file://');
-    const url = uri.slice('git+'.length);
-    let parsed;
-    try {
-        parsed = new URL(url);
-    }
-    catch {
-        throw fail('not a URL');
-    }
-    if (SCHEMES[parsed.protocol] === undefined || !url.startsWith(`${parsed.protocol}//`)) {
-        throw fail('only git+https://, git+ssh:// and git+file:// are allowed');
-    }
-    if (parsed.protocol !== 'file:' && parsed.hostname === '')
-        throw fail('no host');
-    // Leading '-' would reach ssh as an option (CVE-2017-1000117).
-    if ([parsed.hostname, parsed.username].some(part => /^(-|%2d)/i.test(part))) {
-        throw fail("host or user starts with '-'");
-    }
-    if (parsed.password !== '' || (parsed.protocol === 'https:' && parsed.username !== '')) {
-        throw fail('credentials in the URL are not accepted');
-    }
-    return url;
 }
 /** Git on one repository, isolated from the host's configuration and environment. */
 function gitRunner(run, where) {
@@ -7739,7 +8184,9 @@ function gitRunner(run, where) {
         async ok(what, args) {
             const result = await runGit(args);
             if (result.exitCode !== 0)
-                throw (0,errors/* unverifiable */.vm)(`git ${what} failed: ${gitReason(result)}`);
+                throw (0,errors/* unverifiable */.vm)(`git ${what} failed: ${gitReason(result)}`, undefined, {
+                    code: 'SOURCE_FETCH'
+                });
             return result;
         }
     };
@@ -7756,20 +8203,20 @@ function gitReason(result) {
  * on an untouched `/src`): links copied as links, every mtime set to `sourceDateEpoch` again.
  */
 async function copySourceTree(from, to, epoch) {
-    await (0,promises_namespaceObject.cp)(from, to, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false });
+    await (0,promises_.cp)(from, to, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false });
     await setTreeMtime(to, epoch);
 }
 /** Sets the mtime of `root` and everything under it (of links themselves, never their targets). */
 async function setTreeMtime(root, epoch) {
-    for (const dirent of await (0,promises_namespaceObject.readdir)(root, { withFileTypes: true })) {
+    for (const dirent of await (0,promises_.readdir)(root, { withFileTypes: true })) {
         const child = external_node_path_default().join(root, dirent.name);
         if (dirent.isDirectory())
             await setTreeMtime(child, epoch);
         else
-            await (0,promises_namespaceObject.lutimes)(child, epoch, epoch);
+            await (0,promises_.lutimes)(child, epoch, epoch);
     }
     // Directories last: writing into a directory changes its mtime.
-    await (0,promises_namespaceObject.lutimes)(root, epoch, epoch);
+    await (0,promises_.lutimes)(root, epoch, epoch);
 }
 
 ;// CONCATENATED MODULE: ./src/reproduce/index.ts
@@ -7790,8 +8237,9 @@ async function setTreeMtime(root, epoch) {
 
 
 
+
 /**
- * Runs PROTOCOL.md section 4 for a ledger: source at its commit, dependencies, dataset,
+ * Runs docs/protocol.md section 4 for a ledger: source at its commit, dependencies, dataset,
  * image by digest, one `docker run` under the contract, then the outputs' tree digest.
  * Throws a VerifyError with the verdict of section 6 on any failure; the temporary
  * directories and the container are removed on every path.
@@ -7815,11 +8263,12 @@ async function withPreparedBuild(ledger, options, deps, use) {
     const phase = options.onPhase ?? (() => undefined);
     const runner = {
         allowNetwork: options.allowNetwork,
+        allowGpu: options.allowGpu === true,
         hostCpus: deps.hostCpus ?? external_node_os_default().availableParallelism()
     };
     checkRunnable(build, runner);
     await checkBuildCpu(ledger, options.emulate, deps.readCpuInfo);
-    const scratch = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(options.workDir, 'reproduce-'));
+    const scratch = await (0,promises_.mkdtemp)(external_node_path_default().join(options.workDir, 'reproduce-'));
     try {
         const srcDir = external_node_path_default().join(scratch, 'source');
         phase('source', ledger.source.uri);
@@ -7836,7 +8285,11 @@ async function withPreparedBuild(ledger, options, deps, use) {
         });
         phase('image', ledger.environment.reference);
         await preflight(deps.run);
-        await pullImage(deps.run, ledger.environment, { sleep: deps.sleep });
+        await pullImage(deps.run, ledger.environment, {
+            sleep: deps.sleep,
+            onProgress: options.onInfo
+        });
+        const imageVolumes = await declaredVolumes(deps.run, ledger.environment.reference);
         let runs = 0;
         const context = {
             ledger,
@@ -7847,7 +8300,9 @@ async function withPreparedBuild(ledger, options, deps, use) {
             timeoutSeconds: Math.min(build.timeoutSeconds, options.timeoutCapSeconds ?? Infinity),
             memoryBytes: options.memoryBytes ?? defaultMemoryBytes(),
             emulate: options.emulate,
-            maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+            maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+            runId: options.runId,
+            imageVolumes
         };
         return await use({
             dataset: dataset?.digest,
@@ -7857,7 +8312,7 @@ async function withPreparedBuild(ledger, options, deps, use) {
         });
     }
     finally {
-        await removeBuildTree(scratch, deps.run);
+        await (0,cleanup/* removeBuildTree */.F)(scratch, deps.run);
     }
 }
 /** One `docker run` under the contract, in `runDir`, which is removed before returning. */
@@ -7870,20 +8325,27 @@ async function runOnce(context, runDir, options) {
     try {
         const srcDir = external_node_path_default().join(runDir, 'src');
         const outDir = external_node_path_default().join(runDir, 'out');
-        await (0,promises_namespaceObject.mkdir)(runDir);
+        await (0,promises_.mkdir)(runDir);
         await copySourceTree(context.srcDir, srcDir, build.sourceDateEpoch);
         // The build runs as uid 1000, the verifier as whoever runs it (root here, uid 1001 on
         // GitHub runners): /src and /out must be writable by the build whatever their owner, and
         // what the build writes (umask 022 by default) stays readable for hashing afterwards.
         await makeWorldWritable(srcDir);
-        await (0,promises_namespaceObject.mkdir)(outDir);
-        await (0,promises_namespaceObject.chmod)(outDir, 0o777);
+        await (0,promises_.mkdir)(outDir);
+        await (0,promises_.chmod)(outDir, 0o777);
         const name = `verify-model-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
-        const nativeArgs = buildRunArgs(ledger, { src: srcDir, data: context.dataDir, out: outDir, prev: options.prevDir }, { name, ...context.runner, memory: String(memoryBytes), segment: options.segment });
+        const nativeArgs = buildRunArgs(ledger, { src: srcDir, data: context.dataDir, out: outDir, prev: options.prevDir }, {
+            name,
+            ...context.runner,
+            memory: String(memoryBytes),
+            segment: options.segment,
+            runId: context.runId,
+            imageVolumes: context.imageVolumes
+        });
         const qemuLogDir = external_node_path_default().join(runDir, 'qemu-log');
         if (context.emulate !== undefined) {
-            await (0,promises_namespaceObject.mkdir)(qemuLogDir);
-            await (0,promises_namespaceObject.chmod)(qemuLogDir, 0o777);
+            await (0,promises_.mkdir)(qemuLogDir);
+            await (0,promises_.chmod)(qemuLogDir, 0o777);
         }
         const args = context.emulate === undefined
             ? nativeArgs
@@ -7900,23 +8362,16 @@ async function runOnce(context, runDir, options) {
             onLog: options.onLog,
             now: deps.now
         });
-        checkContainer(container, timeoutSeconds, memoryBytes);
+        const failure = containerFailure(container, { timeoutSeconds, memoryBytes });
+        if (failure !== undefined)
+            throw failure;
         phase('outputs', options.wholeOut ? 'all of /out' : (build.outputs?.join(', ') ?? 'all of /out'));
-        const outputs = await checkOutputSize(outDir, context.maxOutputBytes)
-            .then(() => collectOutputs(outDir, options.wholeOut ? undefined : build.outputs, {
-            onProgress: options.onHashProgress
-        }))
-            .catch(error => {
-            throw error instanceof errors/* VerifyError */.Gz
-                ? error
-                : (0,errors/* unverifiable */.vm)(`cannot read the outputs the build left in /out: ${error.message}`);
-        });
+        await checkOutputSize(outDir, context.maxOutputBytes);
+        // Kept outputs become the caller's (owner, 0755/0644) before they are hashed, so what is
+        // hashed and reported is what nobody else (uid 1000 may be another account) can change.
+        const keptDir = options.keepOutputsIn ?? outDir;
+        const outputs = await keepAndCollect(outDir, keptDir, options.wholeOut ? undefined : build.outputs, deps.run, options.onHashProgress);
         const natives = context.emulate === undefined ? undefined : await readNativePrograms(qemuLogDir);
-        let keptDir = outDir;
-        if (options.keepOutputsIn !== undefined) {
-            await moveDirectory(outDir, options.keepOutputsIn);
-            keptDir = options.keepOutputsIn;
-        }
         return {
             outputs,
             outDir: keptDir,
@@ -7927,24 +8382,28 @@ async function runOnce(context, runDir, options) {
         };
     }
     finally {
-        await removeBuildTree(runDir, deps.run);
+        await (0,cleanup/* removeBuildTree */.F)(runDir, deps.run);
     }
 }
-/** A run that did not end with exit 0 on its own is a failed build: unverifiable, saying why. */
-function checkContainer(container, timeoutSeconds, memoryBytes) {
-    if (container.timedOut)
-        throw (0,errors/* unverifiable */.vm)(`build exceeded timeoutSeconds=${timeoutSeconds}: killed`, container.logTail);
-    if (container.daemonLost !== undefined)
-        throw (0,errors/* unverifiable */.vm)(`the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`, container.logTail);
-    if (container.oomKilled)
-        throw (0,errors/* unverifiable */.vm)(`the build ran out of memory (limit ${formatBytes(memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`, container.logTail);
-    if (container.exitCode === DOCKER_RUN_FAILED)
-        throw (0,errors/* unverifiable */.vm)(`docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`, container.logTail);
-    if (container.exitCode !== 0)
-        throw (0,errors/* unverifiable */.vm)(`the build exited with code ${container.exitCode}: see the log tail`, container.logTail);
+/** The outputs' tree digest, after the kept copy (if any) is moved into place and made the caller's. */
+async function keepAndCollect(outDir, keptDir, outputs, run, onProgress) {
+    try {
+        if (keptDir !== outDir) {
+            await moveDirectory(outDir, keptDir);
+            await makeCallers(keptDir, run);
+        }
+        return await collectOutputs(keptDir, outputs, { onProgress });
+    }
+    catch (error) {
+        if (keptDir !== outDir)
+            await (0,cleanup/* removeBuildTree */.F)(keptDir, run);
+        throw error instanceof errors/* VerifyError */.Gz
+            ? error
+            : (0,errors/* unverifiable */.vm)(`cannot read the outputs the build left in /out: ${error.message}`);
+    }
 }
 /**
- * PROTOCOL.md 4.1: the CPU the build runs on has the pinned level. Under emulation that CPU is
+ * docs/protocol.md section 4.1: the CPU the build runs on has the pinned level. Under emulation that CPU is
  * the qemu model (the host's flags do not matter), and qemu-user must be installed.
  */
 async function checkBuildCpu(ledger, emulate, readCpuInfo) {
@@ -7975,7 +8434,26 @@ async function readNativePrograms(logDir) {
 async function checkOutputSize(outDir, maxBytes) {
     const bytes = await bytesUnder(outDir, maxBytes);
     if (bytes > maxBytes)
-        throw (0,errors/* unverifiable */.vm)(`the build left more than ${formatBytes(maxBytes)} in /out (the output size cap): a build that produces more than the cap failed`);
+        throw (0,errors/* unverifiable */.vm)(`the build left more than ${formatBytes(maxBytes)} in /out (the output size cap): a build that produces more than the cap failed`, undefined, { code: 'OUTPUT_TOO_LARGE' });
+}
+/**
+ * The verdict of a finished build container (docs/protocol.md section 6), or undefined when the
+ * build succeeded. Every way a build can fail is the runner's or the build's problem, never the
+ * model's: unverifiable, with the log tail as detail.
+ */
+function containerFailure(container, limits) {
+    const fail = (code, message) => (0,errors/* unverifiable */.vm)(message, container.logTail, { code });
+    if (container.timedOut)
+        return fail('BUILD_TIMEOUT', `build exceeded timeoutSeconds=${limits.timeoutSeconds}: killed`);
+    if (container.daemonLost !== undefined)
+        return fail('DAEMON_LOST', `the Docker daemon went away during the build (${container.daemonLost}): restart it and rerun`);
+    if (container.oomKilled)
+        return fail('BUILD_OOM', `the build ran out of memory (limit ${formatBytes(limits.memoryBytes)}, exit ${container.exitCode}): run on a runner with more memory`);
+    if (container.exitCode === DOCKER_RUN_FAILED)
+        return fail('BUILD_START', `docker could not start the build container (exit 125: ${dockerReason(container.logTail)}): does this runner have what the ledger asks (GPUs, platform)?`);
+    if (container.exitCode !== 0)
+        return fail('BUILD_FAILED', `the build exited with code ${container.exitCode}: see the log tail`);
+    return undefined;
 }
 /** `docker run`'s own failure (a bad option, no GPU driver), as opposed to the build's. */
 const DOCKER_RUN_FAILED = 125;
@@ -7984,36 +8462,36 @@ function dockerReason(log) {
     return log.split('\n').findLast(line => line.startsWith('docker: ')) ?? lastLine(log);
 }
 async function mustNotExist(target) {
-    const exists = await (0,promises_namespaceObject.lstat)(target).then(() => true, () => false);
+    const exists = await (0,promises_.lstat)(target).then(() => true, () => false);
     if (exists)
-        throw (0,errors/* unverifiable */.vm)(`the output directory ${target} already exists: choose a new path`);
+        throw (0,errors/* unverifiable */.vm)(`the output directory ${target} already exists: choose a new path`, undefined, { code: 'OUTPUT_EXISTS' });
 }
 async function moveDirectory(from, to) {
-    await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(to), { recursive: true });
+    await (0,promises_.mkdir)(external_node_path_default().dirname(to), { recursive: true });
     try {
-        await (0,promises_namespaceObject.rename)(from, to);
+        await (0,promises_.rename)(from, to);
     }
     catch (error) {
         if (error.code !== 'EXDEV')
             throw error;
-        await (0,promises_namespaceObject.cp)(from, to, { recursive: true, preserveTimestamps: true });
+        await (0,promises_.cp)(from, to, { recursive: true, preserveTimestamps: true });
     }
 }
 /** Directories 0777, files gain rw for all (mode bits only: mtimes stay at sourceDateEpoch). */
 async function makeWorldWritable(dir) {
-    await (0,promises_namespaceObject.chmod)(dir, 0o777);
-    for (const dirent of await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true })) {
+    await (0,promises_.chmod)(dir, 0o777);
+    for (const dirent of await (0,promises_.readdir)(dir, { withFileTypes: true })) {
         const child = external_node_path_default().join(dir, dirent.name);
         if (dirent.isDirectory())
             await makeWorldWritable(child);
         else if (dirent.isFile())
-            await (0,promises_namespaceObject.chmod)(child, ((await (0,promises_namespaceObject.stat)(child)).mode & 0o777) | 0o666);
+            await (0,promises_.chmod)(child, ((await (0,promises_.stat)(child)).mode & 0o777) | 0o666);
     }
 }
 
 ;// CONCATENATED MODULE: ./src/compare/manifest-diff.ts
 
-/** Unsigned bytewise order of the UTF-8 paths (PROTOCOL.md section 1), never locale order. */
+/** Unsigned bytewise order of the UTF-8 paths (docs/protocol.md section 1), never locale order. */
 function comparePaths(a, b) {
     return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
@@ -8043,7 +8521,7 @@ function diffManifests(expected, actual) {
 }
 
 ;// CONCATENATED MODULE: ./src/segments/state-archive.ts
-// A segment's state as published (PROTOCOL.md section 9): a tar of run i's whole /out. Written
+// A segment's state as published (docs/protocol.md section 9): a tar of run i's whole /out. Written
 // the same way every time (entries in path-byte order, fixed owner, mode and mtime), so equal
 // states give equal archives; read with the dataset's unpacking rules (section 4).
 
@@ -8064,7 +8542,7 @@ async function writeStateArchive(dir, file) {
     try {
         for (const entry of digest.manifest) {
             const source = external_node_path_default().join(dir, ...entry.path.split('/'));
-            const stats = await (0,promises_namespaceObject.lstat)(source);
+            const stats = await (0,promises_.lstat)(source);
             if (!stats.isFile() || stats.size !== entry.size)
                 throw new Error(`${source} changed while the state archive was written`);
             const sink = pack.entry({
@@ -8099,7 +8577,7 @@ async function unpackState(file, dir, options) {
 }
 
 ;// CONCATENATED MODULE: ./src/segments/run.ts
-// Running a segmented build (PROTOCOL.md section 9) on a prepared build: all N runs in order for
+// Running a segmented build (docs/protocol.md section 9) on a prepared build: all N runs in order for
 // the publisher, or one run from a published state for a verifier's spot check.
 
 
@@ -8115,7 +8593,7 @@ function stateArchiveName(index) {
  * publisher's.
  */
 async function buildSegments(prepared, options) {
-    await (0,promises_namespaceObject.mkdir)(options.statesDir, { recursive: true });
+    await (0,promises_.mkdir)(options.statesDir, { recursive: true });
     const states = [];
     let prevDir;
     for (let index = 1; index <= options.segments; index++) {
@@ -8130,7 +8608,7 @@ async function buildSegments(prepared, options) {
         });
         const archive = external_node_path_default().join(options.statesDir, stateArchiveName(index));
         const written = await writeStateArchive(kept, archive);
-        await removeBuildTree(kept, options.run);
+        await (0,cleanup/* removeBuildTree */.F)(kept, options.run);
         if (written.root !== result.outputs.root)
             throw new Error(`state ${index} changed between hashing (${result.outputs.root}) and archiving (${written.root})`);
         const unpacked = external_node_path_default().join(options.workDir, `state-${index}`);
@@ -8139,7 +8617,7 @@ async function buildSegments(prepared, options) {
             expectedRoot: written.root
         });
         if (prevDir !== undefined)
-            await (0,promises_namespaceObject.rm)(prevDir, { recursive: true, force: true });
+            await (0,promises_.rm)(prevDir, { recursive: true, force: true });
         prevDir = unpacked;
         states.push(written.root);
         options.onSegmentDone?.(index, written.root, result.durationMs);
@@ -8159,7 +8637,7 @@ async function rerunSegment(prepared, index, prev, expectedRoot, onLog) {
 }
 
 ;// CONCATENATED MODULE: ./src/segments/selection.ts
-// Which segments a verifier re-runs (PROTOCOL.md section 9), and what that leaves to chance.
+// Which segments a verifier re-runs (docs/protocol.md section 9), and what that leaves to chance.
 
 const cryptoRandom = maxExclusive => (0,external_node_crypto_.randomInt)(maxExclusive);
 /**
@@ -8248,13 +8726,12 @@ function formatPercent(probability) {
     return `${Number(percent.toPrecision(3))} %`;
 }
 
-;// CONCATENATED MODULE: external "node:url"
-const external_node_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
 // EXTERNAL MODULE: ./src/protocol/strict-json.ts
 var strict_json = __nccwpck_require__(2834);
 ;// CONCATENATED MODULE: ./src/segments/transcript.ts
-// The training transcript (PROTOCOL.md section 9): a second statement, signed with the SBA's
+// The training transcript (docs/protocol.md section 9): a second statement, signed with the SBA's
 // keys, that commits to the root of every intermediate state of a segmented build.
+
 
 
 
@@ -8305,7 +8782,7 @@ function parseTranscriptStatement(payload) {
         const uriNode = predicate.field('stateUri');
         const stateUri = uriNode.string();
         if (!stateUri.includes(STATE_INDEX_PLACEHOLDER) || SPACE_OR_CONTROL.test(stateUri))
-            uriNode.fail(`expected a URL or path template containing ${STATE_INDEX_PLACEHOLDER} and no whitespace, got '${(0,encoding/* clip */.$Q)(stateUri)}'`);
+            uriNode.fail(`expected a URL or path template containing ${STATE_INDEX_PLACEHOLDER} and no whitespace, got '${(0,sanitize/* clip */.$Q)(stateUri)}'`);
         return { attestationDigest: digest, segments, states, stateUri };
     });
 }
@@ -8361,7 +8838,7 @@ function stateLocation(template, index, transcriptLocation) {
     const resolved = new URL(filled, base);
     // A transcript fetched from the web never makes the verifier read its own files.
     if (resolved.protocol === 'file:' && base.protocol !== 'file:')
-        throw (0,errors/* invalid */.Gq)(`transcript predicate.stateUri: '${(0,encoding/* clip */.$Q)(template)}' names a local file, but the transcript came from ${base.origin}: states of a downloaded transcript must be URLs`);
+        throw (0,errors/* invalid */.Gq)(`transcript predicate.stateUri: '${(0,sanitize/* clip */.$Q)(template)}' names a local file, but the transcript came from ${base.origin}: states of a downloaded transcript must be URLs`);
     return resolved.protocol === 'file:' ? (0,external_node_url_namespaceObject.fileURLToPath)(resolved) : resolved.href;
 }
 /**
@@ -8375,7 +8852,7 @@ async function fetchState(transcript, index, options) {
     const archive = /^[a-z][a-z0-9+.-]*:\/\//i.test(location)
         ? external_node_path_default().join(options.workDir, `state-${index}.archive`)
         : location;
-    await (0,promises_namespaceObject.mkdir)(options.workDir, { recursive: true });
+    await (0,promises_.mkdir)(options.workDir, { recursive: true });
     try {
         if (archive !== location) {
             await (options.download ?? download)(location, archive, {
@@ -8387,7 +8864,7 @@ async function fetchState(transcript, index, options) {
             });
         }
         else {
-            const stats = await (0,promises_namespaceObject.lstat)(archive).catch(() => undefined);
+            const stats = await (0,promises_.lstat)(archive).catch(() => undefined);
             if (!stats?.isFile())
                 throw (0,errors/* unverifiable */.vm)(`${label}: cannot fetch it: no such file: publish the state archives where stateUri says`);
         }
@@ -8399,12 +8876,12 @@ async function fetchState(transcript, index, options) {
         return { index, dir, digest, location };
     }
     catch (error) {
-        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+        await (0,promises_.rm)(dir, { recursive: true, force: true });
         throw error;
     }
     finally {
         if (archive !== location)
-            await (0,promises_namespaceObject.rm)(archive, { force: true });
+            await (0,promises_.rm)(archive, { force: true });
     }
 }
 /** A tar holds its files plus headers and padding: room for a generous number of entries. */
@@ -8424,7 +8901,7 @@ function describeEntry(entry) {
 }
 
 ;// CONCATENATED MODULE: ./src/verify/segments.ts
-// The verifier's side of PROTOCOL.md section 9: a segmented build is checked by its signed
+// The verifier's side of docs/protocol.md section 9: a segmented build is checked by its signed
 // transcript, the model against state N, and k re-run segments against their state roots.
 
 
@@ -8518,7 +8995,7 @@ async function spotCheckSegments(context) {
             }
             finally {
                 if (prev !== undefined)
-                    await (0,promises_namespaceObject.rm)(prev.dir, { recursive: true, force: true });
+                    await (0,promises_.rm)(prev.dir, { recursive: true, force: true });
             }
         }
     });
@@ -8545,7 +9022,7 @@ async function checkFinalState(context, transcript, downloaded, fetchOptions) {
         context.checks.pass(`state ${last} has root ${state.digest.root}; its outputs are the download (${outputs.root})`);
     }
     finally {
-        await (0,promises_namespaceObject.rm)(state.dir, { recursive: true, force: true });
+        await (0,promises_.rm)(state.dir, { recursive: true, force: true });
     }
 }
 /** `3 of 8 segments re-run (2, 5, 7)`, and the escape chances: the report's words. */
@@ -8558,6 +9035,19 @@ function describeEscape(segments) {
     const [one, tenth] = segments.escape;
     return (`a transcript with ${one.forged} forged segment escapes with probability ${formatPercent(one.probability)}, ` +
         `with ⌈N/10⌉ = ${tenth.forged} forged ${formatPercent(tenth.probability)}`);
+}
+
+;// CONCATENATED MODULE: ./src/compare/file-set.ts
+/**
+ * Whether a download's file names can be what a build declaring `outputs` leaves (each output
+ * is a file, or a directory standing for the files below it). Known before any build: a name
+ * outside every output, or an output no name falls under, can never compare equal.
+ */
+function fileSetDifference(names, outputs) {
+    const covers = (output, name) => name === output || name.startsWith(`${output}/`);
+    const unexpected = names.filter(name => !outputs.some(output => covers(output, name)));
+    const missing = outputs.filter(output => !names.some(name => covers(output, name)));
+    return unexpected.length === 0 && missing.length === 0 ? undefined : { unexpected, missing };
 }
 
 ;// CONCATENATED MODULE: ./src/compare/tensor-diff.ts
@@ -9059,6 +9549,7 @@ function isIntegerArray(value) {
 
 
 
+
 const DEFAULT_MAX_TENSORS = 20;
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 const DEFAULT_MAX_FILES = 20;
@@ -9106,7 +9597,7 @@ async function explainFileDifference(expectedPath, actualPath, name, options = {
  * `actual` is the downloaded directory, or the model file itself when it is a single file.
  */
 async function explainMismatch(expectedDir, actual, diff, options = {}) {
-    const actualIsFile = (await (0,promises_namespaceObject.stat)(actual)).isFile();
+    const actualIsFile = (await (0,promises_.stat)(actual)).isFile();
     const explanations = new Map();
     for (const change of diff.changed.slice(0, options.maxFiles ?? DEFAULT_MAX_FILES)) {
         const segments = change.path.split('/');
@@ -9191,7 +9682,7 @@ function explain_formatPercent(share) {
 }
 /** O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking the open. */
 async function openRegularFile(file, opened) {
-    const handle = await (0,promises_namespaceObject.open)(file, promises_namespaceObject.constants.O_RDONLY | promises_namespaceObject.constants.O_NOFOLLOW | promises_namespaceObject.constants.O_NONBLOCK);
+    const handle = await (0,promises_.open)(file, promises_.constants.O_RDONLY | promises_.constants.O_NOFOLLOW | promises_.constants.O_NONBLOCK);
     const info = await handle.stat();
     opened.push({ handle, size: info.size });
     if (!info.isFile())
@@ -9223,7 +9714,7 @@ async function explainJson(c, maxKeys) {
     const sizes = [c.expected.size, c.actual.size];
     if (sizes.some(size => size > MAX_JSON_BYTES || size > c.budget.remaining))
         return explainBytes(c, 'too large to compare as JSON');
-    c.budget.remaining -= Math.max(...sizes);
+    c.budget.remaining -= Math.max(c.expected.size, c.actual.size);
     const [expected, actual] = await Promise.all([parseJsonFile(c.expected), parseJsonFile(c.actual)]);
     if (!expected.ok || !actual.ok)
         return explainBytes(c, invalidNote('JSON', expected, actual));
@@ -9556,18 +10047,15 @@ function formatNumber(value) {
         ? String(value)
         : String(Number(value.toPrecision(6)));
 }
-/** Control and line-breaking characters escaped, and long names cut, so a line stays one line. */
+/** A name from a file, on one line: unsafe characters escaped, cut at 200 characters. */
 function printable(text) {
-    // eslint-disable-next-line no-control-regex
-    const escaped = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ch => {
-        return `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
-    });
-    return escaped.length > 200 ? `${escaped.slice(0, 200)}…` : escaped;
+    return (0,sanitize/* clip */.$Q)(text, 200);
 }
 
 ;// CONCATENATED MODULE: ./src/attest/vsa.ts
-// The rebuild attestation (PROTOCOL.md section 8): a SLSA Verification Summary Attestation v1
+// The rebuild attestation (docs/protocol.md section 8): a SLSA Verification Summary Attestation v1
 // stating that a verifier rebuilt the model of one SBA, in a DSSE envelope signed with Ed25519.
+
 
 
 
@@ -9605,7 +10093,7 @@ function createVsa(facts) {
         ['attestationDigest', facts.attestationDigest]
     ]) {
         if (!HEX64.test(value))
-            throw (0,errors/* invalid */.Gq)(`${field}: expected 64 lowercase hex, got '${(0,encoding/* clip */.$Q)(value)}'`);
+            throw (0,errors/* invalid */.Gq)(`${field}: expected 64 lowercase hex, got '${(0,sanitize/* clip */.$Q)(value)}'`);
     }
     const uris = {
         'verifier.id': facts.verifierId,
@@ -9614,7 +10102,7 @@ function createVsa(facts) {
     };
     for (const [field, value] of Object.entries(uris)) {
         if (!isUri(value))
-            throw (0,errors/* invalid */.Gq)(`${field}: expected a URI, got '${(0,encoding/* clip */.$Q)(value)}'`);
+            throw (0,errors/* invalid */.Gq)(`${field}: expected a URI, got '${(0,sanitize/* clip */.$Q)(value)}'`);
     }
     const statement = {
         _type: vsa_STATEMENT_TYPE,
@@ -9658,13 +10146,13 @@ function parseVsa(payload) {
         const digest = object(object(subjects[i], ['subject', i]).digest, ['subject', i, 'digest']);
         return digest.treeSha256 === undefined
             ? []
-            : [vsa_hex(digest, ['subject', i, 'digest', 'treeSha256'])];
+            : [hex(digest, ['subject', i, 'digest', 'treeSha256'])];
     });
     const predicate = object(statement.predicate, ['predicate']);
     const at = (...path) => ['predicate', ...path];
     const timeVerified = string(predicate, at('timeVerified'));
     if (!RFC3339.test(timeVerified) || Number.isNaN(Date.parse(timeVerified))) {
-        fail(at('timeVerified'), `expected an RFC 3339 date-time, got '${(0,encoding/* clip */.$Q)(timeVerified)}'`);
+        fail(at('timeVerified'), `expected an RFC 3339 date-time, got '${(0,sanitize/* clip */.$Q)(timeVerified)}'`);
     }
     const inputs = array(predicate, at('inputAttestations'));
     const levels = array(predicate, at('verifiedLevels'));
@@ -9680,7 +10168,7 @@ function parseVsa(payload) {
             const digest = object(entry.digest, at('inputAttestations', i, 'digest'));
             return {
                 uri: string(entry, at('inputAttestations', i, 'uri')),
-                sha256: vsa_hex(digest, at('inputAttestations', i, 'digest', 'sha256'))
+                sha256: hex(digest, at('inputAttestations', i, 'digest', 'sha256'))
             };
         }),
         verificationResult: string(predicate, at('verificationResult')),
@@ -9716,15 +10204,15 @@ function array(parent, path) {
         fail(path, value === undefined ? 'missing' : 'expected an array');
     return value;
 }
-function vsa_hex(parent, path) {
+function hex(parent, path) {
     const value = string(parent, path);
     if (!HEX64.test(value))
-        fail(path, `expected 64 lowercase hex, got '${(0,encoding/* clip */.$Q)(value)}'`);
+        fail(path, `expected 64 lowercase hex, got '${(0,sanitize/* clip */.$Q)(value)}'`);
     return value;
 }
 
 ;// CONCATENATED MODULE: ./src/attest/accept.ts
-// k-of-n acceptance of rebuild attestations (PROTOCOL.md section 8): the model is accepted on the
+// k-of-n acceptance of rebuild attestations (docs/protocol.md section 8): the model is accepted on the
 // word of k distinct trusted rebuilder keys, each with an attestation that counts.
 
 
@@ -9747,7 +10235,7 @@ function acceptRebuilds(candidates, subject, policy) {
             ...judged.facts
         };
         if (judged.unreachable === true)
-            unreachable.push(`#${i + 1} ${(0,encoding/* clip */.$Q)(candidate.source)}: ${judged.why}`);
+            unreachable.push(`#${i + 1} ${(0,sanitize/* clip */.$Q)(candidate.source)}: ${judged.why}`);
         if (judged.why !== '')
             return verdict;
         const fresh = judged.keys.filter(k => !counted.has(k.keyId));
@@ -9795,7 +10283,7 @@ function judge(candidate, subject, policy) {
         const hints = envelope.signatures.map(s => (s.keyid === undefined ? '(none)' : accept_short(s.keyid)));
         return {
             keys,
-            why: `signature: no trusted rebuilder key signed it (signature key id(s) ${hints.map(h => (0,encoding/* clip */.$Q)(h)).join(', ')}; trusted ${policy.trustedKeys.map(k => accept_short(k.keyId)).join(', ')})`
+            why: `signature: no trusted rebuilder key signed it (signature key id(s) ${hints.map(h => (0,sanitize/* clip */.$Q)(h)).join(', ')}; trusted ${policy.trustedKeys.map(k => accept_short(k.keyId)).join(', ')})`
         };
     }
     const digest = (0,capability/* attestationDigest */.T)(envelope);
@@ -9839,7 +10327,7 @@ function judge(candidate, subject, policy) {
 }
 /** The first rule of section 8 the statement breaks, named; undefined when it keeps them all. */
 function brokenRule(statement, subject) {
-    const quoted = (value) => `'${(0,encoding/* clip */.$Q)(value)}'`;
+    const quoted = (value) => `'${(0,sanitize/* clip */.$Q)(value)}'`;
     if (statement.predicateType !== VSA_PREDICATE_TYPE) {
         return `predicateType: ${quoted(statement.predicateType)}, expected '${VSA_PREDICATE_TYPE}'`;
     }
@@ -9865,11 +10353,14 @@ function accept_short(hex) {
 }
 /** Each refused attestation by number and the rule it broke. */
 function reasons(verdicts) {
-    const refused = verdicts.flatMap((v, i) => v.counted ? [] : [`#${i + 1} ${(0,encoding/* clip */.$Q)(v.source)}: ${v.why.split(':')[0]}`]);
+    const refused = verdicts.flatMap((v, i) => v.counted ? [] : [`#${i + 1} ${(0,sanitize/* clip */.$Q)(v.source)}: ${v.why.split(':')[0]}`]);
     return refused.length === 0 ? 'no rebuild attestation given' : `refused ${refused.join(', ')}`;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/pipeline.ts
+
+
+
 
 
 
@@ -9907,6 +10398,7 @@ async function verifyModel(request, deps) {
         tracker.fail(failure.message);
         report.result = failure.verdict;
         report.reason = failure.message;
+        report.code = failure.code;
         if (failure.detail !== undefined)
             report.detail = failure.detail;
         delete report.capability;
@@ -9928,22 +10420,30 @@ async function runProtocol(request, deps, tracker, report) {
         return acceptAttested(request, deps, tracker, report, attestation);
     const onPhase = (phase, detail) => {
         tracker.start(phase);
-        if (detail)
+        if (detail) {
             deps.reporter.info(detail);
+            // What the phase worked on, until the reproduction's result says more.
+            tracker.describe(detail);
+        }
     };
     if (attestation.ledger.build.segments !== undefined || request.transcript !== undefined)
         return spotCheck(request, deps, tracker, report, attestation, onPhase);
+    if (request.mode === 'verify')
+        await checkFileSet(requiredModel(request), attestation.ledger, tracker);
     const reproduced = await reproduce(attestation.ledger, {
         workDir: request.workDir,
         datasetDir: request.datasetDir,
         resolveDataset: deps.resolveDataset,
         allowNetwork: request.allowNetwork,
+        allowGpu: request.allowGpu,
+        runId: request.runId,
         timeoutCapSeconds: request.timeoutCapSeconds,
         memoryBytes: request.memoryBytes,
         maxOutputBytes: request.maxOutputBytes,
-        keepOutputsIn: external_node_path_default().join(request.workDir, 'reproduced'),
+        keepOutputsIn: request.outputsDir ?? external_node_path_default().join(request.workDir, 'reproduced'),
         onPhase,
         onLog: chunk => deps.reporter.buildLog(chunk),
+        onInfo: line => deps.reporter.info(line),
         onHashProgress: progress => deps.reporter.hashProgress('outputs', progress)
     }, { run: deps.run });
     recordReproduction(report, tracker, reproduced, attestation.ledger);
@@ -9953,20 +10453,20 @@ async function runProtocol(request, deps, tracker, report) {
     }
     tracker.start('hash');
     const model = requiredModel(request);
-    const downloaded = await hashModel(model, deps, tracker, report, attestation.ledger);
+    const downloaded = await hashModel(model, request, deps, tracker, report, attestation.ledger);
     tracker.start('compare');
     if (downloaded.root !== reproduced.outputs.root) {
         report.diff = diffManifests(reproduced.outputs.manifest, downloaded.manifest);
         report.explanations = await explainMismatchLines(reproduced.outDir, model, report.diff);
         const { added, removed, changed } = report.diff;
-        throw (0,errors/* mismatch */.J4)(`the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`);
+        throw (0,errors/* mismatch */.J4)(`the download differs from the rebuild: ${changed.length} changed, ${added.length} added, ${removed.length} removed file(s) (reproduced ${shortDigest(reproduced.outputs.root)}, downloaded ${shortDigest(downloaded.root)})`, undefined, { code: 'ROOT_MISMATCH' });
     }
     const capability = checkExpected(report, request, capabilityOf(attestation, downloaded.root));
-    tracker.pass(`download equals rebuild: ${downloaded.root}`);
+    tracker.pass('the download root equals the reproduced root');
     report.capability = capability;
     return { result: 'verified', reason: `the download equals the rebuild: root ${downloaded.root}` };
 }
-/** A segmented build (PROTOCOL.md section 9): the transcript, state N and k re-run segments. */
+/** A segmented build (docs/protocol.md section 9): the transcript, state N and k re-run segments. */
 async function spotCheck(request, deps, tracker, report, attestation, onPhase) {
     if (request.mode !== 'verify')
         throw (0,errors/* unverifiable */.vm)(`mode ${request.mode}: a segmented build is spot-checked against the download: use mode verify with the model, transcript and segments`);
@@ -9977,7 +10477,7 @@ async function spotCheck(request, deps, tracker, report, attestation, onPhase) {
         attestation,
         hashDownload: () => {
             tracker.start('hash');
-            return hashModel(model, deps, tracker, report, attestation.ledger);
+            return hashModel(model, request, deps, tracker, report, attestation.ledger);
         },
         report,
         checks: tracker,
@@ -9997,7 +10497,25 @@ async function checkCapability(request, deps, tracker, report, attestation) {
     report.capability = capability;
     return { result: 'verified', reason: `the download's capability equals the expected one` };
 }
-/** PROTOCOL.md section 8: no rebuild here; k trusted rebuilders vouch for the download's root. */
+/** A download whose file names cannot be the declared outputs is a mismatch without a build. */
+async function checkFileSet(model, ledger, tracker) {
+    const outputs = ledger.build.outputs;
+    if (outputs === undefined || !(0,external_node_fs_.lstatSync)(model, { throwIfNoEntry: false }))
+        return;
+    const files = await listTree(model, { singleName: singleFileName(ledger) });
+    const difference = fileSetDifference(files.map(file => file.name), outputs);
+    if (difference === undefined)
+        return;
+    tracker.start('compare');
+    const list = (names) => names.map(name => `'${(0,sanitize/* clip */.$Q)(name)}'`).join(', ');
+    const parts = [
+        difference.unexpected.length > 0 &&
+            `${list(difference.unexpected)} ${difference.unexpected.length === 1 ? 'is' : 'are'} not under any declared output`,
+        difference.missing.length > 0 && `declared output(s) ${list(difference.missing)} missing`
+    ].filter(Boolean);
+    throw (0,errors/* mismatch */.J4)(`model: the download's files cannot equal the declared outputs (${outputs.map(o => `'${(0,sanitize/* clip */.$Q)(o)}'`).join(', ')}): ${parts.join('; ')}; nothing was built`, undefined, { code: 'FILE_SET_MISMATCH' });
+}
+/** docs/protocol.md section 8: no rebuild here; k trusted rebuilders vouch for the download's root. */
 async function acceptAttested(request, deps, tracker, report, attestation) {
     const downloaded = await hashDownload(request, deps, tracker, report, attestation);
     tracker.start('rebuild-attestations');
@@ -10030,7 +10548,7 @@ function pipeline_checkLogProof(log, attestation, tracker, report) {
 /** The 'hash' phase of the modes that rebuild nothing: the download's tree digest. */
 async function hashDownload(request, deps, tracker, report, attestation) {
     tracker.start('hash');
-    return hashModel(requiredModel(request), deps, tracker, report, attestation.ledger);
+    return hashModel(requiredModel(request), request, deps, tracker, report, attestation.ledger);
 }
 /** An expected capability, when given, binds every mode: a different one is a mismatch. */
 function checkExpected(report, request, capability) {
@@ -10038,33 +10556,41 @@ function checkExpected(report, request, capability) {
         return capability;
     report.expectedCapability = request.expectedCapability;
     if (capability !== request.expectedCapability) {
-        throw (0,errors/* mismatch */.J4)(`expected-capability: the ${request.mode === 'reproduce' ? 'rebuilt' : 'downloaded'} model's capability ${capability} differs from the expected ${request.expectedCapability}`);
+        throw (0,errors/* mismatch */.J4)(`expected-capability: the ${request.mode === 'reproduce' ? 'rebuilt' : 'downloaded'} model's capability ${capability} differs from the expected ${request.expectedCapability}`, undefined, { code: 'CAPABILITY_MISMATCH' });
     }
     return capability;
 }
 /** Verify and check compare with the downloaded model; the CLI and the action always give it. */
 function requiredModel(request) {
     if (request.model === undefined)
-        throw (0,errors/* unverifiable */.vm)(`model: mode ${request.mode} needs the downloaded model: give its path`);
+        throw (0,errors/* unverifiable */.vm)(`model: mode ${request.mode} needs the downloaded model: give its path`, undefined, { code: 'MODEL_MISSING' });
     return request.model;
 }
 /** Hashes the downloaded model; the caller has started the 'hash' phase. */
-async function hashModel(model, deps, tracker, report, ledger) {
+async function hashModel(model, request, deps, tracker, report, ledger) {
     if (!(0,external_node_fs_.lstatSync)(model, { throwIfNoEntry: false })) {
-        throw (0,errors/* unverifiable */.vm)(`model: ${model} does not exist: check the download step or the path`);
+        throw (0,errors/* unverifiable */.vm)(`model: ${model} does not exist: check the download step or the path`, undefined, { code: 'MODEL_MISSING' });
     }
-    const downloaded = await digestModel(model, ledger, progress => deps.reporter.hashProgress('model', progress));
+    const downloaded = await digestModel(model, ledger, progress => deps.reporter.hashProgress('model', progress), request.modelHashed);
     report.downloaded = downloaded;
-    tracker.pass(`downloaded model root ${downloaded.root} (${downloaded.manifest.length} file(s))`);
+    tracker.pass(`${downloaded.manifest.length} file(s) hashed, root ${shortDigest(downloaded.root)}`);
     return downloaded;
 }
-/** PROTOCOL.md section 1: a single file is named by the ledger's one declared output. */
+/** docs/protocol.md section 1: a single file is named by the ledger's one declared output. */
 function singleFileName(ledger) {
     const outputs = ledger.build.outputs;
     return outputs?.length === 1 ? outputs[0] : undefined;
 }
-function digestModel(model, ledger, onProgress) {
-    return treeSha256(model, { singleName: singleFileName(ledger), onProgress });
+/**
+ * The model's tree digest: of `hashed` when its files were hashed as they were downloaded (the
+ * same manifest and root as reading them again), else by hashing `model`.
+ */
+async function digestModel(model, ledger, onProgress, hashed) {
+    const singleName = singleFileName(ledger);
+    if (hashed === undefined)
+        return treeSha256(model, { singleName, onProgress });
+    const single = hashed.length === 1 && (0,external_node_fs_.lstatSync)(model).isFile();
+    return treeOfEntries(single ? [{ ...hashed[0], path: singleName ?? hashed[0].path }] : hashed);
 }
 function capabilityOf(attestation, root) {
     return (0,capability/* computeCapability */.s)(attestation.verifiedKeys.map(key => key.raw), attestation.attestationDigest, root);
@@ -10085,26 +10611,31 @@ function recordReproduction(report, tracker, reproduced, ledger) {
         logTail: reproduced.logTail
     };
     report.reproduced = reproduced.outputs;
+    report.outputsDir = reproduced.outDir;
     tracker.detail('source', `commit ${reproduced.commit}`);
     tracker.detail('dependencies', `${ledger.dependencies.length} pinned file(s) match`);
     tracker.detail('dataset', reproduced.dataset ? `root ${reproduced.dataset.root}` : 'none declared');
     tracker.detail('image', reproduced.imageReference);
     tracker.detail('build', `exit 0 in ${(reproduced.durationMs / 1000).toFixed(1)} s`);
-    tracker.detail('outputs', `reproduced root ${reproduced.outputs.root} (${reproduced.outputs.manifest.length} file(s))`);
+    tracker.detail('outputs', `${reproduced.outputs.manifest.length} file(s) hashed, root ${shortDigest(reproduced.outputs.root)}`);
 }
 /** Builds the report's table of checks from the phases as they start, pass and fail. */
 class CheckTracker {
     reporter;
+    now;
     checks = [];
     current;
-    constructor(reporter) {
+    timed;
+    constructor(reporter, now = Date.now) {
         this.reporter = reporter;
+        this.now = now;
     }
     start(phase) {
         this.clear();
         this.reporter.phase(phase);
         this.current = { name: phase, status: 'pass', detail: '' };
         this.checks.push(this.current);
+        this.timed = { check: this.current, started: this.now() };
     }
     pass(detail) {
         if (this.current)
@@ -10117,14 +10648,27 @@ class CheckTracker {
             this.current.detail = detail;
         }
         this.current = undefined;
+        this.stopClock();
     }
     /** The current phase ended without a verdict of its own (the next one starts, or all passed). */
     clear() {
         this.current = undefined;
+        this.stopClock();
     }
+    /** A phase's time runs until the next one starts or the run ends. */
+    stopClock() {
+        if (this.timed)
+            this.timed.check.durationMs = this.now() - this.timed.started;
+        this.timed = undefined;
+    }
+    describe(detail) {
+        if (this.current)
+            this.current.detail = detail;
+    }
+    /** The result of a phase that passed, known once the reproduction returned. */
     detail(phase, detail) {
         const check = this.checks.find(c => c.name === phase);
-        if (check && check.detail === '')
+        if (check && check.status === 'pass')
             check.detail = detail;
     }
 }
@@ -10148,7 +10692,7 @@ function registerCapability(program, context) {
         const model = await digestModel(options.model, verified.ledger);
         const capability = capabilityOf(verified, model.root);
         if (options.expect !== undefined && options.expect !== capability) {
-            throw (0,errors/* mismatch */.J4)(`capability ${capability} differs from the expected ${options.expect}`);
+            throw (0,errors/* mismatch */.J4)(`capability ${capability} differs from the expected ${options.expect}`, undefined, { code: 'CAPABILITY_MISMATCH' });
         }
         if (options.json) {
             (0,cli_io/* printJson */.Q2)(context.io, {
@@ -10174,7 +10718,7 @@ function registerCapability(program, context) {
 
 
 
-/** Runs on every GitHub-hosted x64 runner (PROTOCOL.md section 2). */
+/** Runs on every GitHub-hosted x64 runner (docs/protocol.md section 2). */
 const DEFAULT_ISA = 'x86-64-v3';
 function registerLedger(program, context) {
     const ledger = program.command('ledger').description('Write build ledgers (in-toto statements).');
@@ -10185,12 +10729,12 @@ function registerLedger(program, context) {
         .option('--source-uri <uri>', 'git+https://…, git+ssh://… or git+file://… (default with --source-dir: its git+file:// URL)')
         .option('--commit <sha>', 'full commit id (default with --source-dir: its HEAD)')
         .option('--source-dir <dir>', 'a local clone: reads HEAD, the commit time and --dependency files')
-        .requiredOption('--image <ref>', 'the pinned image, REGISTRY/REPOSITORY@sha256:DIGEST')
+        .requiredOption('--image <ref>', "the pushed image, REGISTRY/REPOSITORY@sha256:DIGEST (its repository digest: docker inspect --format '{{index .RepoDigests 0}}' IMAGE)")
         .option('--platform <os/arch>', 'image platform (default linux/amd64)')
         .option('--dataset <dir>', 'the dataset directory: its treeSha256 root is computed')
         .option('--dataset-uri <url>', 'where verifiers can download the dataset archive')
         .option('--dependency <path>', 'a lock file in the source tree to pin by sha256; repeatable', cli_io/* collect */.Fo, [])
-        .option('--output <name>', 'a declared output under /out; repeatable (default: all of /out)', cli_io/* collect */.Fo, [])
+        .option('--output <name>', 'a declared build output under /out; repeatable (default: all of /out). The file this command writes is -o, --out', cli_io/* collect */.Fo, [])
         .option('--env <NAME=VALUE>', 'an environment variable for the build; repeatable', cli_io/* collect */.Fo, [])
         .option('--source-date-epoch <seconds>', "SOURCE_DATE_EPOCH (default: the commit's time)")
         .option('--workdir <dir>', 'working directory relative to /src')
@@ -10198,12 +10742,18 @@ function registerLedger(program, context) {
         .option('--timeout-seconds <n>', 'build time limit')
         .option('--cpus <n>', 'CPU set size and thread count')
         .option('--gpus <none|all>', 'GPUs for the build')
-        .option('--segments <n>', 'split the build into n resumable runs (2 to 100000; PROTOCOL.md section 9)')
+        .option('--segments <n>', 'split the build into n resumable runs (2 to 100000; docs/protocol.md section 9)')
         .option('--isa <level>', `the CPU level the build is pinned to: ${protocol_isa/* ISA_LEVELS */.ws.join(', ')}, or none (unpinned) (default on ${protocol_isa/* ISA_PLATFORM */._z}: ${DEFAULT_ISA})`)
+        .option('--allow-dirty', 'sign although --source-dir has uncommitted changes (the build uses the commit, not them)')
         .option('-o, --out <file>', 'write the statement here instead of stdout')
         .action(async (command, options) => {
         if (options.isa === 'none')
-            context.io.stderr(`${inertLine(`warning: ${UNPINNED_WARNING}`)}\n`);
+            context.io.stderr(`${(0,sanitize/* logLine */.BP)(`warning: ${UNPINNED_WARNING}`)}\n`);
+        for (const output of options.output.filter(looksLikeStatementFile)) {
+            context.io.stderr(`warning: --output ${(0,sanitize/* logLine */.BP)(output)} declares a build output under /out; to write the statement to a file use -o, --out\n`);
+        }
+        if (options.sourceDir)
+            await checkClean(context, options.sourceDir, options.allowDirty);
         const statement = await statementFromFlags(command, options, context.run).catch(error => {
             throw (0,cli_io/* asUsageError */.IG)(error);
         });
@@ -10271,6 +10821,32 @@ async function statementFromFlags(command, options, run) {
         }
     });
 }
+/** A declared output named like the files this tool writes is most likely a misplaced -o. */
+function looksLikeStatementFile(name) {
+    return /(statement|ledger|sba|attestation)[^/]*\.json$/i.test(name);
+}
+/**
+ * The build uses the commit, not the working tree: uncommitted changes (tracked or untracked,
+ * not ignored) would be signed without being built. Refused unless --allow-dirty.
+ */
+async function checkClean(context, dir, allowDirty) {
+    const args = ['-C', external_node_path_default().resolve(dir), 'status', '--porcelain=v1', '-z'];
+    const status = await context.run('git', args);
+    if (status.exitCode !== 0)
+        throw new cli_io/* UsageError */.eb(`git status in ${dir} failed: ${status.stderr.trim()}`);
+    // Entries are `XY path`; untrimmed, since X may be a space.
+    const changed = status.stdout.split('\0').filter(Boolean);
+    if (changed.length === 0)
+        return;
+    const shown = changed
+        .slice(0, 5)
+        .map(entry => (0,sanitize/* logLine */.BP)(entry.slice(3)))
+        .join(', ');
+    const what = `--source-dir ${(0,sanitize/* logLine */.BP)(dir)} has ${changed.length} uncommitted change(s) (${shown}${changed.length > 5 ? ', …' : ''}): the build uses commit HEAD, not the working tree`;
+    if (!allowDirty)
+        throw new cli_io/* UsageError */.eb(`${what}; commit them, or pass --allow-dirty`);
+    context.io.stderr(`warning: ${what}\n`);
+}
 /** The file as committed (not as in the working tree): what verifiers will check out. */
 async function committedFileSha256(run, dir, commit, name) {
     const type = await git(run, dir, ['cat-file', '-t', `${commit}:${name}`]).catch(() => '');
@@ -10293,7 +10869,7 @@ async function git(run, dir, args) {
 function parseImageFlag(reference) {
     const match = /^([^@\s]+)@sha256:([0-9a-f]{64})$/.exec(reference);
     if (!match) {
-        throw new cli_io/* UsageError */.eb(`--image must be REGISTRY/REPOSITORY@sha256:<64 hex>, got '${reference}' (pin by digest, never a tag)`);
+        throw new cli_io/* UsageError */.eb(`--image must be REGISTRY/REPOSITORY@sha256:<64 hex>, got '${(0,sanitize/* logLine */.BP)(reference)}' (pin the pushed image by its repository digest, never a tag or a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE)`);
     }
     return { uri: `oci://${match[1]}`, sha256: match[2] };
 }
@@ -10358,7 +10934,82 @@ async function crossCheck(ledger, native, cpu, options, deps) {
     return { cpu, root, verdict: 'not portable', nativePrograms, diff, explanations };
 }
 
+// EXTERNAL MODULE: ./src/cli/context.ts
+var cli_context = __nccwpck_require__(5217);
+;// CONCATENATED MODULE: ./src/workflow-commands.ts
+
+// The GitHub runner reads any output line of a step that starts with `::` as a workflow command
+// (set an output, mask, annotate, stop reading commands). Text the ledger, the build or a download
+// controls must never be read as one.
+/**
+ * Raw build output between `::stop-commands::<token>` and `::<token>::`, with a token the build
+ * cannot guess, so the runner reads none of it as a workflow command. Used by the action (stdout)
+ * and by the CLI when it runs in a workflow step (stderr).
+ */
+class CommandFence {
+    write;
+    fenced;
+    token;
+    endsLine = true;
+    /** `fenced: false` only keeps the lines apart (outside a workflow there is no runner to fool). */
+    constructor(write, fenced = true) {
+        this.write = write;
+        this.fenced = fenced;
+    }
+    output(chunk) {
+        if (chunk.length === 0)
+            return;
+        if (this.fenced && this.token === undefined) {
+            this.toLineStart();
+            this.token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+            this.write(`::stop-commands::${this.token}\n`);
+        }
+        this.write(chunk);
+        this.endsLine = chunk[chunk.length - 1] === 0x0a;
+    }
+    /** Ends a partial last line, so the next line written stands on its own. */
+    toLineStart() {
+        if (!this.endsLine)
+            this.write('\n');
+        this.endsLine = true;
+    }
+    close() {
+        this.toLineStart();
+        if (this.token === undefined)
+            return;
+        this.write(`::${this.token}::\n`);
+        this.token = undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/verify/progress.ts
+
+/**
+ * The hashing progress lines a person wants: nothing for a tree hashed in under `intervalMs`,
+ * else one line every `intervalMs` and a final one with the time taken. Returns the line to
+ * print for a progress event, or undefined.
+ */
+function hashProgressLines(intervalMs, now = Date.now) {
+    const trees = new Map();
+    return (what, progress) => {
+        const time = now();
+        const state = trees.get(what) ?? { started: time };
+        trees.set(what, state);
+        const finished = progress.filesDone >= progress.filesTotal && progress.bytesDone >= progress.bytesTotal;
+        if (finished)
+            trees.delete(what);
+        const due = time - (state.printed ?? state.started) >= intervalMs;
+        if (!(finished ? state.printed !== undefined : due))
+            return undefined;
+        state.printed = time;
+        const done = `${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}`;
+        const took = finished ? ` in ${((time - state.started) / 1000).toFixed(1)} s` : '';
+        return `hashing ${what}: ${done}${took}`;
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/cli/render.ts
+
 
 
 
@@ -10375,7 +11026,7 @@ function segmentLines(segments) {
  * (GITHUB_ACTIONS=true) the build log is fenced so the runner reads no workflow command in it.
  */
 function stderrReporter(io, env = process.env) {
-    let lastProgress = 0;
+    const hashLine = hashProgressLines(2000);
     const write = (chunk) => io.stderr(chunk.toString());
     const fence = new CommandFence(write, env.GITHUB_ACTIONS === 'true');
     return {
@@ -10383,19 +11034,17 @@ function stderrReporter(io, env = process.env) {
             fence.close();
             io.stderr(`==> ${name}\n`);
         },
-        info: line => io.stderr(`${inertLine(line)}\n`),
+        info: line => io.stderr(`${(0,sanitize/* logLine */.BP)(line)}\n`),
         buildLog: chunk => fence.output(chunk),
         end: () => fence.close(),
         hashProgress: (what, progress) => {
-            const now = Date.now();
-            if (now - lastProgress < 2000 && progress.bytesDone < progress.bytesTotal)
-                return;
-            lastProgress = now;
-            const { bytesDone, bytesTotal } = progress;
-            io.stderr(`    hashing ${what}: ${gibibytes(bytesDone)} / ${gibibytes(bytesTotal)} GiB\n`);
+            const line = hashLine(what, progress);
+            if (line !== undefined)
+                io.stderr(`    ${line}\n`);
         }
     };
 }
+const render_seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 /**
  * The human form of a report: the verdict first, then the facts behind it. Every line is made
  * inert: file names, reasons and the log tail come from the ledger, the build or the download.
@@ -10411,8 +11060,13 @@ function renderReportText(report) {
     fact('reproduced-digest', report.reproduced?.root);
     fact('model-digest', report.downloaded?.root);
     fact('capability', report.capability);
+    const timed = report.checks.filter(check => check.durationMs !== undefined);
+    fact('phases', timed.length > 0
+        ? timed.map(check => `${check.name} ${render_seconds(check.durationMs)}`).join(', ')
+        : undefined);
     if (report.segments)
-        lines.push(...segmentLines(report.segments));
+        for (const line of segmentLines(report.segments))
+            lines.push(line);
     fact('rebuild-attestation', report.rebuildAttestation);
     for (const [i, v] of (report.rebuildAttestations ?? []).entries()) {
         lines.push(`  attestation #${i + 1} ${v.counted ? 'counted' : 'refused'}  ${v.source}`);
@@ -10422,12 +11076,14 @@ function renderReportText(report) {
     fact('log-index', report.log && String(report.log.index));
     fact('log-origin', report.log?.origin);
     if (report.diff)
-        lines.push(...diffLines(report.diff, report.explanations));
+        for (const line of diffLines(report.diff, report.explanations))
+            lines.push(line);
     if (report.cpuDependence)
         lines.push(`  note: ${report.cpuDependence}`);
+    const text = lines.map(sanitize/* logLine */.BP);
     if (report.detail)
-        lines.push('', ...report.detail.trimEnd().split('\n'));
-    return lines.map(inertLine).join('\n') + '\n';
+        text.push('', (0,sanitize/* logLines */.OG)(report.detail.trimEnd()).join('\n'));
+    return text.join('\n') + '\n';
 }
 function diffLines(diff, explanations) {
     const lines = [];
@@ -10462,7 +11118,7 @@ function renderCrossCheckText(result, isa) {
             ];
     if (result.nativePrograms.length > 0)
         lines.push(`  ran natively, not emulated: ${result.nativePrograms.join(', ')}`);
-    return lines.map(inertLine).join('\n') + '\n';
+    return lines.map(sanitize/* logLine */.BP).join('\n') + '\n';
 }
 
 ;// CONCATENATED MODULE: ./src/cli/commands/build.ts
@@ -10488,19 +11144,23 @@ function registerBuild(program, context) {
         .description('Run the build of a statement or SBA under the container contract and write its outputs (publishers produce their weights with this).')
         .argument('<sba-or-statement>', 'an SBA (its signature is verified first) or an unsigned statement')
         .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
-        .option('--out <dir>', 'where to write the outputs (must not exist yet)', 'out')
+        .option('-o, --out <dir>', 'where to write the outputs (must not exist yet)', 'out')
         .option('--states <dir>', 'a segmented build (build.segments): where each state is kept as state-<i>.tar')
         .option('--allow-network', "allow network when the ledger asks for 'bridge'")
+        .option('--allow-gpu', "allow GPU devices and drivers when the ledger asks for 'gpus: all'")
         .option('--emulate-cpu <model>', 'build under qemu-user as this CPU model (e.g. Nehalem, Haswell): publish as if on that CPU')
         .option('--cross-check', "then build again under qemu-user as a CPU of the ledger's build.isa from the other vendor, and compare the roots (exit 1 when not portable or inconclusive)")
         .option('--qemu <path>', 'the qemu-user emulator for x86-64', DEFAULT_QEMU_PATH)
         .option('--json', 'machine-readable output')
         .action(async (file, options) => {
+        if ((0,external_node_fs_.existsSync)(options.out))
+            throw new cli_io/* UsageError */.eb(`--out ${options.out} already exists: choose a new directory`);
         const ledger = ledgerOf((0,cli_io/* readInputFile */.jH)(file, 'SBA or statement'), options);
         const emulated = emulatedCpu(options);
         checkSegmentOptions(ledger, options);
         const reporter = stderrReporter(context.io);
-        const workDir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-build-'));
+        const workDir = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-build-'));
+        context.scope?.track(workDir);
         try {
             if (ledger.build.isa === undefined)
                 reporter.info(`note: ${UNPINNED_ISA_NOTE}`);
@@ -10514,6 +11174,8 @@ function registerBuild(program, context) {
                 workDir,
                 datasetDir: options.dataset,
                 allowNetwork: options.allowNetwork === true,
+                allowGpu: options.allowGpu === true,
+                runId: context.scope?.id,
                 onPhase: phase => reporter.phase(phase),
                 onLog: chunk => reporter.buildLog(chunk)
             };
@@ -10549,11 +11211,11 @@ function registerBuild(program, context) {
                     context.io.stdout(renderCrossCheckText(checked, ledger.build.isa));
             }
             if (checked && checked.verdict !== 'portable')
-                context.exitCode = EXIT_FAILED;
+                context.exitCode = cli_context/* EXIT_FAILED */.hj;
         }
         finally {
             reporter.end();
-            await removeBuildTree(workDir, context.run);
+            await (0,cleanup/* removeBuildTree */.F)(workDir, context.run);
         }
     });
 }
@@ -10599,12 +11261,12 @@ async function buildSegmented(ledger, options, emulate, workDir, context, report
 /** The model: state N restricted to build.outputs (all of it when outputs is absent). */
 async function copyOutputs(stateDir, outputs, out) {
     if (outputs === undefined)
-        return (0,promises_namespaceObject.cp)(stateDir, out, { recursive: true, errorOnExist: true });
-    await (0,promises_namespaceObject.mkdir)(out, { recursive: true });
+        return (0,promises_.cp)(stateDir, out, { recursive: true, errorOnExist: true });
+    await (0,promises_.mkdir)(out, { recursive: true });
     for (const output of outputs) {
         const target = external_node_path_default().join(out, output);
-        await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(target), { recursive: true });
-        await (0,promises_namespaceObject.cp)(external_node_path_default().join(stateDir, output), target, { recursive: true, errorOnExist: true });
+        await (0,promises_.mkdir)(external_node_path_default().dirname(target), { recursive: true });
+        await (0,promises_.cp)(external_node_path_default().join(stateDir, output), target, { recursive: true, errorOnExist: true });
     }
 }
 /** --states goes with build.segments, both ways; a segmented build is not cross-checked yet. */
@@ -10654,12 +11316,12 @@ function looksLikeEnvelope(bytes) {
 /** A verifying command's report: the file (--report), stdout as JSON or text, the exit code. */
 async function outputReport(context, report, options) {
     if (options.report)
-        await (0,promises_namespaceObject.writeFile)(options.report, JSON.stringify(report, null, 2) + '\n');
+        await (0,promises_.writeFile)(options.report, JSON.stringify(report, null, 2) + '\n');
     if (options.json)
         (0,cli_io/* printJson */.Q2)(context.io, report);
     else
         context.io.stdout(renderReportText(report));
-    context.exitCode = (0,errors/* isPassing */.WG)(report.result) ? EXIT_PASS : EXIT_FAILED;
+    context.exitCode = (0,errors/* isPassing */.WG)(report.result) ? cli_context/* EXIT_PASS */.rc : cli_context/* EXIT_FAILED */.hj;
 }
 
 ;// CONCATENATED MODULE: ./src/attest/verifier-id.ts
@@ -10688,13 +11350,13 @@ function resolveVerifierId(given, env, name) {
         };
     }
     if (!isUri(verifierId)) {
-        return { error: `${name}: expected a URI (scheme:…, no spaces), got '${(0,encoding/* clip */.$Q)(verifierId)}'` };
+        return { error: `${name}: expected a URI (scheme:…, no spaces), got '${(0,sanitize/* clip */.$Q)(verifierId)}'` };
     }
     return { verifierId };
 }
 
 ;// CONCATENATED MODULE: ./src/verify/rebuild-attestation.ts
-// The rebuild attestation a verifier signs after it rebuilt a model (PROTOCOL.md section 8).
+// The rebuild attestation a verifier signs after it rebuilt a model (docs/protocol.md section 8).
 
 
 /**
@@ -10750,6 +11412,7 @@ function registerVerify(program, context) {
         .option('--dataset <dir>', "the dataset directory (default: download the ledger's dataset.uri)")
         .option('--expect <capability>', 'also require this ocap1:… capability')
         .option('--allow-network', "allow network when the ledger asks for 'bridge'")
+        .option('--allow-gpu', "allow GPU devices and drivers when the ledger asks for 'gpus: all'")
         .option('--transcript <file>', "a segmented build's signed transcript (its stateUri resolves against this file)")
         .option('--segments <k|list>', 'with --transcript: re-run k random segments, all, or the listed indices (2,5,7; one index as 7,)')
         .option('--report <file>', 'write the JSON report here')
@@ -10776,6 +11439,8 @@ function registerVerify(program, context) {
             expectedCapability: options.expect,
             datasetDir: options.dataset,
             allowNetwork: options.allowNetwork === true,
+            allowGpu: options.allowGpu === true,
+            runId: context.scope?.id,
             ...(options.transcript === undefined
                 ? {}
                 : {
@@ -10787,21 +11452,22 @@ function registerVerify(program, context) {
                 }),
             log: await readLogRequirement(options)
         };
-        const workDir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
+        const workDir = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
+        context.scope?.track(workDir);
         const reporter = stderrReporter(context.io);
         try {
             const report = await verifyModel({ ...request, workDir }, { run: context.run, reporter });
             reporter.end();
             const vsa = attest && rebuildAttestationFor(report, { ...attest, now: () => new Date() });
             if (attest && vsa !== undefined) {
-                await (0,promises_namespaceObject.writeFile)(attest.out, vsa);
+                await (0,promises_.writeFile)(attest.out, vsa);
                 report.rebuildAttestation = attest.out;
             }
             await outputReport(context, report, options);
         }
         finally {
             reporter.end();
-            await removeBuildTree(workDir, context.run);
+            await (0,cleanup/* removeBuildTree */.F)(workDir, context.run);
         }
     });
 }
@@ -10849,7 +11515,7 @@ function readAttestOptions(options) {
 function registerTranscript(program, context) {
     const transcript = program
         .command('transcript')
-        .description('Training transcripts of segmented builds (PROTOCOL.md section 9).');
+        .description('Training transcripts of segmented builds (docs/protocol.md section 9).');
     transcript
         .command('sign')
         .description("Sign the transcript of a segmented build: every state's root, read back from the archives that `build --states` wrote.")
@@ -10922,7 +11588,7 @@ async function readStateRoots(dir, segments) {
     const extra = names.filter(name => /^state-\d+\.tar$/.test(name) && !expected.includes(name));
     if (extra.length > 0)
         throw new cli_io/* UsageError */.eb(`--states ${dir}: ${extra.join(', ')} is not a state of this ${segments}-segment build`);
-    const scratch = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-transcript-'));
+    const scratch = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-transcript-'));
     try {
         const roots = [];
         for (const [i, name] of expected.entries()) {
@@ -10933,12 +11599,12 @@ async function readStateRoots(dir, segments) {
                 throw (0,cli_io/* asUsageError */.IG)(error);
             });
             roots.push(digest.root);
-            await (0,promises_namespaceObject.rm)(unpacked, { recursive: true, force: true });
+            await (0,promises_.rm)(unpacked, { recursive: true, force: true });
         }
         return roots;
     }
     finally {
-        await (0,promises_namespaceObject.rm)(scratch, { recursive: true, force: true });
+        await (0,promises_.rm)(scratch, { recursive: true, force: true });
     }
 }
 
@@ -10954,7 +11620,7 @@ async function readStateRoots(dir, segments) {
 
 function registerAccept(program, context) {
     withLogProofOptions((0,cli_io/* withTrustOptions */.b7)(program.command('accept')))
-        .description('Accept a model without rebuilding it: the SBA verifies and k distinct trusted rebuilders attest its root (rebuild attestations, PROTOCOL.md section 8).')
+        .description('Accept a model without rebuilding it: the SBA verifies and k distinct trusted rebuilders attest its root (rebuild attestations, docs/protocol.md section 8).')
         .requiredOption('--sba <file>', 'the SBA (DSSE envelope JSON)')
         .requiredOption('--model <path>', 'the downloaded model: a file or a directory')
         .option('--rebuild-attestation <file>', 'a rebuild attestation; repeatable', cli_io/* collect */.Fo, [])
@@ -10988,7 +11654,7 @@ function registerAccept(program, context) {
             attestation: { bytes: (0,cli_io/* readInputFile */.jH)(file, 'rebuild attestation') },
             ...(log === undefined ? {} : { logProof: await fetchProof(proofs[i]) })
         })));
-        const workDir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
+        const workDir = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
         const reporter = stderrReporter(context.io);
         try {
             const report = await verifyModel({
@@ -11008,7 +11674,7 @@ function registerAccept(program, context) {
         }
         finally {
             reporter.end();
-            await (0,promises_namespaceObject.rm)(workDir, { recursive: true, force: true });
+            await (0,promises_.rm)(workDir, { recursive: true, force: true });
         }
     });
 }
@@ -11294,7 +11960,7 @@ function logVerifierKey(origin, key) {
 }
 async function initLog(dir, origin, key) {
     const vkey = logVerifierKey(origin, key);
-    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+    await (0,promises_.mkdir)(dir, { recursive: true });
     if ((0,external_node_fs_.existsSync)(external_node_path_default().join(dir, CHECKPOINT_FILE))) {
         throw (0,errors/* invalid */.Gq)(`log ${dir}: already has a checkpoint; append to it or choose another --dir`);
     }
@@ -11343,7 +12009,7 @@ async function appendEntries(dir, key, entries, options = {}) {
         // Partial tiles superseded by a full one go only now: readers of the old checkpoint fall
         // back to the full tile, whose prefix is what they need.
         for (const partials of files.completed) {
-            await (0,promises_namespaceObject.rm)(external_node_path_default().join(dir, ...partials.split('/')), { recursive: true, force: true });
+            await (0,promises_.rm)(external_node_path_default().join(dir, ...partials.split('/')), { recursive: true, force: true });
         }
         return { index: old.treeSize, treeSize, root, checkpoint };
     }, options);
@@ -11413,14 +12079,14 @@ function splitHashes(tile) {
 /** Write beside, then rename: a reader (or a crash) sees the old file or the new, never half. */
 async function writeAtomically(dir, file, bytes) {
     const target = external_node_path_default().join(dir, ...file.split('/'));
-    await (0,promises_namespaceObject.mkdir)(external_node_path_default().dirname(target), { recursive: true });
+    await (0,promises_.mkdir)(external_node_path_default().dirname(target), { recursive: true });
     const temp = `${target}.tmp-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
     try {
-        await (0,promises_namespaceObject.writeFile)(temp, bytes, { flag: 'wx' });
-        await (0,promises_namespaceObject.rename)(temp, target);
+        await (0,promises_.writeFile)(temp, bytes, { flag: 'wx' });
+        await (0,promises_.rename)(temp, target);
     }
     finally {
-        await (0,promises_namespaceObject.rm)(temp, { force: true });
+        await (0,promises_.rm)(temp, { force: true });
     }
 }
 
@@ -11722,7 +12388,7 @@ function registerLogCosign(log, context) {
                 const since = result.previousSize === undefined
                     ? 'first cosignature'
                     : `extends size ${result.previousSize}`;
-                context.io.stdout(`${inertLine(`cosigned ${result.origin} at size ${result.treeSize} (${since})`)}\nwitness-key ${result.witnessKey}\n`);
+                context.io.stdout(`${(0,sanitize/* logLine */.BP)(`cosigned ${result.origin} at size ${result.treeSize} (${since})`)}\nwitness-key ${result.witnessKey}\n`);
             }
         }
         finally {
@@ -11821,13 +12487,13 @@ function registerLogMonitor(log, context) {
                 (0,cli_io/* printJson */.Q2)(context.io, { ...report, checkpoint: undefined });
             }
             else {
-                context.io.stdout(`${inertLine(`log ${report.origin}: entries ${report.fromSize}..${report.treeSize}, ${report.entries.length} name your key(s), ${report.unknown} unknown`)}\n`);
+                context.io.stdout(`${(0,sanitize/* logLine */.BP)(`log ${report.origin}: entries ${report.fromSize}..${report.treeSize}, ${report.entries.length} name your key(s), ${report.unknown} unknown`)}\n`);
                 for (const entry of report.entries) {
                     const mark = entry.known ? 'known' : 'UNKNOWN';
                     context.io.stdout(`${mark} index ${entry.index} attestation ${entry.attestationDigest}\n`);
                 }
             }
-            context.exitCode = report.unknown === 0 ? EXIT_PASS : EXIT_FAILED;
+            context.exitCode = report.unknown === 0 ? cli_context/* EXIT_PASS */.rc : cli_context/* EXIT_FAILED */.hj;
         }
         finally {
             await source.close();
@@ -11896,9 +12562,7 @@ const VERSION = '1.0.0';
 
 
 
-const EXIT_PASS = 0;
-const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
+
 function buildProgram(context) {
     const program = new Command('verify-model')
         .description('Verify a downloaded ML model by rebuilding it from its Signed Build Attestation.\nExit codes: 0 pass, 1 verification failed, 2 usage or input error.')
@@ -11939,22 +12603,23 @@ async function main(argv, context) {
 }
 function exitCodeFor(error, io, json) {
     if (error instanceof CommanderError) {
-        return error.exitCode === 0 ? EXIT_PASS : EXIT_USAGE;
+        return error.exitCode === 0 ? cli_context/* EXIT_PASS */.rc : cli_context/* EXIT_USAGE */.Ri;
     }
     if (error instanceof cli_io/* UsageError */.eb) {
-        io.stderr(`${inertLine(`error: ${error.message}`)}\n`);
-        return EXIT_USAGE;
+        io.stderr(`${(0,sanitize/* logLine */.BP)(`error: ${error.message}`)}\n`);
+        return cli_context/* EXIT_USAGE */.Ri;
     }
     if (error instanceof errors/* VerifyError */.Gz) {
         if (json)
-            io.stdout(JSON.stringify({ result: error.verdict, reason: error.message }) + '\n');
-        io.stderr(`${inertLine(`${error.verdict}: ${error.message}`)}\n`);
-        for (const line of error.detail?.trimEnd().split('\n') ?? [])
-            io.stderr(`${inertLine(line)}\n`);
-        return EXIT_FAILED;
+            io.stdout(JSON.stringify({ result: error.verdict, code: error.code, reason: error.message }) + '\n');
+        io.stderr(`${(0,sanitize/* logLine */.BP)(`${error.verdict}: ${error.message}`)}\n`);
+        for (const line of (0,sanitize/* logLines */.OG)(error.detail?.trimEnd() ?? ''))
+            if (line)
+                io.stderr(`${line}\n`);
+        return cli_context/* EXIT_FAILED */.hj;
     }
-    io.stderr(`${inertLine(`error: ${(0,errors/* messageOf */.bD)(error)}`)}\n`);
-    return EXIT_USAGE;
+    io.stderr(`${(0,sanitize/* logLine */.BP)(`error: ${(0,errors/* messageOf */.bD)(error)}`)}\n`);
+    return cli_context/* EXIT_USAGE */.Ri;
 }
 
 
@@ -11977,28 +12642,30 @@ function isPassing(verdict) {
     return PASSING_VERDICTS.includes(verdict);
 }
 /**
- * The one error type of the project: a failing verdict and one line for humans that names
- * what was wrong (the field, the file, both digests) and, where there is one, the fix.
+ * The one error type of the project: a failing verdict, a stable code and one line for humans
+ * that names what was wrong (the field, the file, both digests) and, where there is one, the fix.
  * `detail` carries longer material (a build log tail) that reports show apart from the message.
  */
 class VerifyError extends Error {
     verdict;
     detail;
     name = 'VerifyError';
-    constructor(verdict, message, detail) {
-        super(message);
+    code;
+    constructor(verdict, message, detail, options = {}) {
+        super(message, options.cause === undefined ? undefined : { cause: options.cause });
         this.verdict = verdict;
         this.detail = detail;
+        this.code = options.code ?? verdict.toUpperCase();
     }
 }
-const invalid = (message, detail) => new VerifyError('invalid', message, detail);
-const unverifiable = (message, detail) => new VerifyError('unverifiable', message, detail);
-const mismatch = (message, detail) => new VerifyError('mismatch', message, detail);
+const invalid = (message, detail, options) => new VerifyError('invalid', message, detail, options);
+const unverifiable = (message, detail, options) => new VerifyError('unverifiable', message, detail, options);
+const mismatch = (message, detail, options) => new VerifyError('mismatch', message, detail, options);
 /** Anything thrown that is not a VerifyError means the verifier could not finish: unverifiable. */
 function toVerifyError(error) {
     if (error instanceof VerifyError)
         return error;
-    return new VerifyError('unverifiable', `could not complete the verification: ${messageOf(error)}`);
+    return new VerifyError('unverifiable', `could not complete the verification: ${messageOf(error)}`, undefined, { code: 'INTERNAL', cause: error });
 }
 /** The message of anything thrown. */
 function messageOf(error) {
@@ -12008,1167 +12675,62 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 8106:
+/***/ 3190:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   e: () => (/* binding */ run)
+/* harmony export */ });
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
 
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ run)
-});
-
-;// CONCATENATED MODULE: external "string_decoder"
-const external_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decoder");
-;// CONCATENATED MODULE: external "os"
-const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
-// EXTERNAL MODULE: external "events"
-var external_events_ = __nccwpck_require__(4434);
-;// CONCATENATED MODULE: external "child_process"
-const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
-;// CONCATENATED MODULE: external "path"
-const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
-;// CONCATENATED MODULE: external "assert"
-const external_assert_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
-// EXTERNAL MODULE: external "fs"
-var external_fs_ = __nccwpck_require__(9896);
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
-var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
+/** Collected output beyond this is dropped (a listener sees all of it). */
+const MAX_COLLECTED_BYTES = 16 * 2 ** 20;
+const SIGNAL_NUMBERS = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGKILL: 9,
+    SIGTERM: 15
 };
-
-
-const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
-// export const {open} = 'fs'
-const IS_WINDOWS = process.platform === 'win32';
-/**
- * Custom implementation of readlink to ensure Windows junctions
- * maintain trailing backslash for backward compatibility with Node.js < 24
- *
- * In Node.js 20, Windows junctions (directory symlinks) always returned paths
- * with trailing backslashes. Node.js 24 removed this behavior, which breaks
- * code that relied on this format for path operations.
- *
- * This implementation restores the Node 20 behavior by adding a trailing
- * backslash to all junction results on Windows.
- */
-function readlink(fsPath) {
-    return __awaiter(this, void 0, void 0, function* () {
-        const result = yield fs.promises.readlink(fsPath);
-        // On Windows, restore Node 20 behavior: add trailing backslash to all results
-        // since junctions on Windows are always directory links
-        if (IS_WINDOWS && !result.endsWith('\\')) {
-            return `${result}\\`;
-        }
-        return result;
-    });
-}
-// See https://github.com/nodejs/node/blob/d0153aee367422d0858105abec186da4dff0a0c5/deps/uv/include/uv/win.h#L691
-const UV_FS_O_EXLOCK = 0x10000000;
-const READONLY = external_fs_.constants.O_RDONLY;
-function exists(fsPath) {
-    return __awaiter(this, void 0, void 0, function* () {
-        try {
-            yield stat(fsPath);
-        }
-        catch (err) {
-            if (err.code === 'ENOENT') {
-                return false;
-            }
-            throw err;
-        }
-        return true;
-    });
-}
-function isDirectory(fsPath_1) {
-    return __awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
-        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
-        return stats.isDirectory();
-    });
-}
-/**
- * On OSX/Linux, true if path starts with '/'. On Windows, true for paths like:
- * \, \hello, \\hello\share, C:, and C:\hello (and corresponding alternate separator cases).
- */
-function isRooted(p) {
-    p = normalizeSeparators(p);
-    if (!p) {
-        throw new Error('isRooted() parameter "p" cannot be empty');
-    }
-    if (IS_WINDOWS) {
-        return (p.startsWith('\\') || /^[A-Z]:/i.test(p) // e.g. \ or \hello or \\hello
-        ); // e.g. C: or C:\hello
-    }
-    return p.startsWith('/');
-}
-/**
- * Best effort attempt to determine whether a file exists and is executable.
- * @param filePath    file path to check
- * @param extensions  additional file extensions to try
- * @return if file exists and is executable, returns the file path. otherwise empty string.
- */
-function tryGetExecutablePath(filePath, extensions) {
-    return __awaiter(this, void 0, void 0, function* () {
-        let stats = undefined;
-        try {
-            // test file exists
-            stats = yield stat(filePath);
-        }
-        catch (err) {
-            if (err.code !== 'ENOENT') {
-                // eslint-disable-next-line no-console
-                console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-            }
-        }
-        if (stats && stats.isFile()) {
-            if (IS_WINDOWS) {
-                // on Windows, test for valid extension
-                const upperExt = external_path_namespaceObject.extname(filePath).toUpperCase();
-                if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
-                    return filePath;
-                }
-            }
-            else {
-                if (isUnixExecutable(stats)) {
-                    return filePath;
-                }
-            }
-        }
-        // try each extension
-        const originalFilePath = filePath;
-        for (const extension of extensions) {
-            filePath = originalFilePath + extension;
-            stats = undefined;
-            try {
-                stats = yield stat(filePath);
-            }
-            catch (err) {
-                if (err.code !== 'ENOENT') {
-                    // eslint-disable-next-line no-console
-                    console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-                }
-            }
-            if (stats && stats.isFile()) {
-                if (IS_WINDOWS) {
-                    // preserve the case of the actual file (since an extension was appended)
-                    try {
-                        const directory = external_path_namespaceObject.dirname(filePath);
-                        const upperName = external_path_namespaceObject.basename(filePath).toUpperCase();
-                        for (const actualName of yield readdir(directory)) {
-                            if (upperName === actualName.toUpperCase()) {
-                                filePath = external_path_namespaceObject.join(directory, actualName);
-                                break;
-                            }
-                        }
-                    }
-                    catch (err) {
-                        // eslint-disable-next-line no-console
-                        console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
-                    }
-                    return filePath;
-                }
-                else {
-                    if (isUnixExecutable(stats)) {
-                        return filePath;
-                    }
-                }
-            }
-        }
-        return '';
-    });
-}
-function normalizeSeparators(p) {
-    p = p || '';
-    if (IS_WINDOWS) {
-        // convert slashes on Windows
-        p = p.replace(/\//g, '\\');
-        // remove redundant slashes
-        return p.replace(/\\\\+/g, '\\');
-    }
-    // remove redundant slashes
-    return p.replace(/\/\/+/g, '/');
-}
-// on Mac/Linux, test the execute bit
-//     R   W  X  R  W X R W X
-//   256 128 64 32 16 8 4 2 1
-function isUnixExecutable(stats) {
-    return ((stats.mode & 1) > 0 ||
-        ((stats.mode & 8) > 0 &&
-            process.getgid !== undefined &&
-            stats.gid === process.getgid()) ||
-        ((stats.mode & 64) > 0 &&
-            process.getuid !== undefined &&
-            stats.uid === process.getuid()));
-}
-// Get the path of cmd.exe in windows
-function getCmdPath() {
-    var _a;
-    return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
-}
-//# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
-var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-/**
- * Copies a file or folder.
- * Based off of shelljs - https://github.com/shelljs/shelljs/blob/9237f66c52e5daa40458f94f9565e18e8132f5a6/src/cp.js
- *
- * @param     source    source path
- * @param     dest      destination path
- * @param     options   optional. See CopyOptions.
- */
-function cp(source_1, dest_1) {
-    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
-        const { force, recursive, copySourceDirectory } = readCopyOptions(options);
-        const destStat = (yield ioUtil.exists(dest)) ? yield ioUtil.stat(dest) : null;
-        // Dest is an existing file, but not forcing
-        if (destStat && destStat.isFile() && !force) {
-            return;
-        }
-        // If dest is an existing directory, should copy inside.
-        const newDest = destStat && destStat.isDirectory() && copySourceDirectory
-            ? path.join(dest, path.basename(source))
-            : dest;
-        if (!(yield ioUtil.exists(source))) {
-            throw new Error(`no such file or directory: ${source}`);
-        }
-        const sourceStat = yield ioUtil.stat(source);
-        if (sourceStat.isDirectory()) {
-            if (!recursive) {
-                throw new Error(`Failed to copy. ${source} is a directory, but tried to copy without recursive flag.`);
-            }
-            else {
-                yield cpDirRecursive(source, newDest, 0, force);
-            }
-        }
-        else {
-            if (path.relative(source, newDest) === '') {
-                // a file cannot be copied to itself
-                throw new Error(`'${newDest}' and '${source}' are the same file`);
-            }
-            yield io_copyFile(source, newDest, force);
-        }
-    });
-}
-/**
- * Moves a path.
- *
- * @param     source    source path
- * @param     dest      destination path
- * @param     options   optional. See MoveOptions.
- */
-function mv(source_1, dest_1) {
-    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
-        if (yield ioUtil.exists(dest)) {
-            let destExists = true;
-            if (yield ioUtil.isDirectory(dest)) {
-                // If dest is directory copy src into dest
-                dest = path.join(dest, path.basename(source));
-                destExists = yield ioUtil.exists(dest);
-            }
-            if (destExists) {
-                if (options.force == null || options.force) {
-                    yield rmRF(dest);
-                }
-                else {
-                    throw new Error('Destination already exists');
-                }
-            }
-        }
-        yield mkdirP(path.dirname(dest));
-        yield ioUtil.rename(source, dest);
-    });
-}
-/**
- * Remove a path recursively with force
- *
- * @param inputPath path to remove
- */
-function rmRF(inputPath) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if (ioUtil.IS_WINDOWS) {
-            // Check for invalid characters
-            // https://docs.microsoft.com/en-us/windows/win32/fileio/naming-a-file
-            if (/[*"<>|]/.test(inputPath)) {
-                throw new Error('File path must not contain `*`, `"`, `<`, `>` or `|` on Windows');
-            }
-        }
-        try {
-            // note if path does not exist, error is silent
-            yield ioUtil.rm(inputPath, {
-                force: true,
-                maxRetries: 3,
-                recursive: true,
-                retryDelay: 300
-            });
-        }
-        catch (err) {
-            throw new Error(`File was unable to be removed ${err}`);
-        }
-    });
-}
-/**
- * Make a directory.  Creates the full path with folders in between
- * Will throw if it fails
- *
- * @param   fsPath        path to create
- * @returns Promise<void>
- */
-function mkdirP(fsPath) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        ok(fsPath, 'a path argument must be provided');
-        yield ioUtil.mkdir(fsPath, { recursive: true });
-    });
-}
-/**
- * Returns path of a tool had the tool actually been invoked.  Resolves via paths.
- * If you check and the tool does not exist, it will throw.
- *
- * @param     tool              name of the tool
- * @param     check             whether to check if tool exists
- * @returns   Promise<string>   path to tool
- */
-function which(tool, check) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if (!tool) {
-            throw new Error("parameter 'tool' is required");
-        }
-        // recursive when check=true
-        if (check) {
-            const result = yield which(tool, false);
-            if (!result) {
-                if (IS_WINDOWS) {
-                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
-                }
-                else {
-                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
-                }
-            }
-            return result;
-        }
-        const matches = yield findInPath(tool);
-        if (matches && matches.length > 0) {
-            return matches[0];
-        }
-        return '';
-    });
-}
-/**
- * Returns a list of all occurrences of the given tool on the system path.
- *
- * @returns   Promise<string[]>  the paths of the tool
- */
-function findInPath(tool) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if (!tool) {
-            throw new Error("parameter 'tool' is required");
-        }
-        // build the list of extensions to try
-        const extensions = [];
-        if (IS_WINDOWS && process.env['PATHEXT']) {
-            for (const extension of process.env['PATHEXT'].split(external_path_namespaceObject.delimiter)) {
-                if (extension) {
-                    extensions.push(extension);
-                }
-            }
-        }
-        // if it's rooted, return it if exists. otherwise return empty.
-        if (isRooted(tool)) {
-            const filePath = yield tryGetExecutablePath(tool, extensions);
-            if (filePath) {
-                return [filePath];
-            }
-            return [];
-        }
-        // if any path separators, return empty
-        if (tool.includes(external_path_namespaceObject.sep)) {
-            return [];
-        }
-        // build the list of directories
-        //
-        // Note, technically "where" checks the current directory on Windows. From a toolkit perspective,
-        // it feels like we should not do this. Checking the current directory seems like more of a use
-        // case of a shell, and the which() function exposed by the toolkit should strive for consistency
-        // across platforms.
-        const directories = [];
-        if (process.env.PATH) {
-            for (const p of process.env.PATH.split(external_path_namespaceObject.delimiter)) {
-                if (p) {
-                    directories.push(p);
-                }
-            }
-        }
-        // find all matches
-        const matches = [];
-        for (const directory of directories) {
-            const filePath = yield tryGetExecutablePath(external_path_namespaceObject.join(directory, tool), extensions);
-            if (filePath) {
-                matches.push(filePath);
-            }
-        }
-        return matches;
-    });
-}
-function readCopyOptions(options) {
-    const force = options.force == null ? true : options.force;
-    const recursive = Boolean(options.recursive);
-    const copySourceDirectory = options.copySourceDirectory == null
-        ? true
-        : Boolean(options.copySourceDirectory);
-    return { force, recursive, copySourceDirectory };
-}
-function cpDirRecursive(sourceDir, destDir, currentDepth, force) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        // Ensure there is not a run away recursive copy
-        if (currentDepth >= 255)
-            return;
-        currentDepth++;
-        yield mkdirP(destDir);
-        const files = yield ioUtil.readdir(sourceDir);
-        for (const fileName of files) {
-            const srcFile = `${sourceDir}/${fileName}`;
-            const destFile = `${destDir}/${fileName}`;
-            const srcFileStat = yield ioUtil.lstat(srcFile);
-            if (srcFileStat.isDirectory()) {
-                // Recurse
-                yield cpDirRecursive(srcFile, destFile, currentDepth, force);
-            }
-            else {
-                yield io_copyFile(srcFile, destFile, force);
-            }
-        }
-        // Change the mode for the newly created directory
-        yield ioUtil.chmod(destDir, (yield ioUtil.stat(sourceDir)).mode);
-    });
-}
-// Buffered file copy
-function io_copyFile(srcFile, destFile, force) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if ((yield ioUtil.lstat(srcFile)).isSymbolicLink()) {
-            // unlink/re-link it
-            try {
-                yield ioUtil.lstat(destFile);
-                yield ioUtil.unlink(destFile);
-            }
-            catch (e) {
-                // Try to override file permission
-                if (e.code === 'EPERM') {
-                    yield ioUtil.chmod(destFile, '0666');
-                    yield ioUtil.unlink(destFile);
-                }
-                // other errors = it doesn't exist, no work to do
-            }
-            // Copy over symlink
-            const symlinkFull = yield ioUtil.readlink(srcFile);
-            yield ioUtil.symlink(symlinkFull, destFile, ioUtil.IS_WINDOWS ? 'junction' : null);
-        }
-        else if (!(yield ioUtil.exists(destFile)) || force) {
-            yield ioUtil.copyFile(srcFile, destFile);
-        }
-    });
-}
-//# sourceMappingURL=io.js.map
-;// CONCATENATED MODULE: external "timers"
-const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
-var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-
-
-/* eslint-disable @typescript-eslint/unbound-method */
-const toolrunner_IS_WINDOWS = process.platform === 'win32';
-/*
- * Class for running command line tools. Handles quoting and arg parsing in a platform agnostic way.
- */
-class ToolRunner extends external_events_.EventEmitter {
-    constructor(toolPath, args, options) {
-        super();
-        if (!toolPath) {
-            throw new Error("Parameter 'toolPath' cannot be null or empty.");
-        }
-        this.toolPath = toolPath;
-        this.args = args || [];
-        this.options = options || {};
-    }
-    _debug(message) {
-        if (this.options.listeners && this.options.listeners.debug) {
-            this.options.listeners.debug(message);
-        }
-    }
-    _getCommandString(options, noPrefix) {
-        const toolPath = this._getSpawnFileName();
-        const args = this._getSpawnArgs(options);
-        let cmd = noPrefix ? '' : '[command]'; // omit prefix when piped to a second tool
-        if (toolrunner_IS_WINDOWS) {
-            // Windows + cmd file
-            if (this._isCmdFile()) {
-                cmd += toolPath;
-                for (const a of args) {
-                    cmd += ` ${a}`;
-                }
-            }
-            // Windows + verbatim
-            else if (options.windowsVerbatimArguments) {
-                cmd += `"${toolPath}"`;
-                for (const a of args) {
-                    cmd += ` ${a}`;
-                }
-            }
-            // Windows (regular)
-            else {
-                cmd += this._windowsQuoteCmdArg(toolPath);
-                for (const a of args) {
-                    cmd += ` ${this._windowsQuoteCmdArg(a)}`;
-                }
-            }
-        }
-        else {
-            // OSX/Linux - this can likely be improved with some form of quoting.
-            // creating processes on Unix is fundamentally different than Windows.
-            // on Unix, execvp() takes an arg array.
-            cmd += toolPath;
-            for (const a of args) {
-                cmd += ` ${a}`;
-            }
-        }
-        return cmd;
-    }
-    _processLineBuffer(data, strBuffer, onLine) {
-        try {
-            let s = strBuffer + data.toString();
-            let n = s.indexOf(external_os_namespaceObject.EOL);
-            while (n > -1) {
-                const line = s.substring(0, n);
-                onLine(line);
-                // the rest of the string ...
-                s = s.substring(n + external_os_namespaceObject.EOL.length);
-                n = s.indexOf(external_os_namespaceObject.EOL);
-            }
-            return s;
-        }
-        catch (err) {
-            // streaming lines to console is best effort.  Don't fail a build.
-            this._debug(`error processing line. Failed with error ${err}`);
-            return '';
-        }
-    }
-    _getSpawnFileName() {
-        if (toolrunner_IS_WINDOWS) {
-            if (this._isCmdFile()) {
-                return process.env['COMSPEC'] || 'cmd.exe';
-            }
-        }
-        return this.toolPath;
-    }
-    _getSpawnArgs(options) {
-        if (toolrunner_IS_WINDOWS) {
-            if (this._isCmdFile()) {
-                let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
-                for (const a of this.args) {
-                    argline += ' ';
-                    argline += options.windowsVerbatimArguments
-                        ? a
-                        : this._windowsQuoteCmdArg(a);
-                }
-                argline += '"';
-                return [argline];
-            }
-        }
-        return this.args;
-    }
-    _endsWith(str, end) {
-        return str.endsWith(end);
-    }
-    _isCmdFile() {
-        const upperToolPath = this.toolPath.toUpperCase();
-        return (this._endsWith(upperToolPath, '.CMD') ||
-            this._endsWith(upperToolPath, '.BAT'));
-    }
-    _windowsQuoteCmdArg(arg) {
-        // for .exe, apply the normal quoting rules that libuv applies
-        if (!this._isCmdFile()) {
-            return this._uvQuoteCmdArg(arg);
-        }
-        // otherwise apply quoting rules specific to the cmd.exe command line parser.
-        // the libuv rules are generic and are not designed specifically for cmd.exe
-        // command line parser.
-        //
-        // for a detailed description of the cmd.exe command line parser, refer to
-        // http://stackoverflow.com/questions/4094699/how-does-the-windows-command-interpreter-cmd-exe-parse-scripts/7970912#7970912
-        // need quotes for empty arg
-        if (!arg) {
-            return '""';
-        }
-        // determine whether the arg needs to be quoted
-        const cmdSpecialChars = [
-            ' ',
-            '\t',
-            '&',
-            '(',
-            ')',
-            '[',
-            ']',
-            '{',
-            '}',
-            '^',
-            '=',
-            ';',
-            '!',
-            "'",
-            '+',
-            ',',
-            '`',
-            '~',
-            '|',
-            '<',
-            '>',
-            '"'
-        ];
-        let needsQuotes = false;
-        for (const char of arg) {
-            if (cmdSpecialChars.some(x => x === char)) {
-                needsQuotes = true;
-                break;
-            }
-        }
-        // short-circuit if quotes not needed
-        if (!needsQuotes) {
-            return arg;
-        }
-        // the following quoting rules are very similar to the rules that by libuv applies.
-        //
-        // 1) wrap the string in quotes
-        //
-        // 2) double-up quotes - i.e. " => ""
-        //
-        //    this is different from the libuv quoting rules. libuv replaces " with \", which unfortunately
-        //    doesn't work well with a cmd.exe command line.
-        //
-        //    note, replacing " with "" also works well if the arg is passed to a downstream .NET console app.
-        //    for example, the command line:
-        //          foo.exe "myarg:""my val"""
-        //    is parsed by a .NET console app into an arg array:
-        //          [ "myarg:\"my val\"" ]
-        //    which is the same end result when applying libuv quoting rules. although the actual
-        //    command line from libuv quoting rules would look like:
-        //          foo.exe "myarg:\"my val\""
-        //
-        // 3) double-up slashes that precede a quote,
-        //    e.g.  hello \world    => "hello \world"
-        //          hello\"world    => "hello\\""world"
-        //          hello\\"world   => "hello\\\\""world"
-        //          hello world\    => "hello world\\"
-        //
-        //    technically this is not required for a cmd.exe command line, or the batch argument parser.
-        //    the reasons for including this as a .cmd quoting rule are:
-        //
-        //    a) this is optimized for the scenario where the argument is passed from the .cmd file to an
-        //       external program. many programs (e.g. .NET console apps) rely on the slash-doubling rule.
-        //
-        //    b) it's what we've been doing previously (by deferring to node default behavior) and we
-        //       haven't heard any complaints about that aspect.
-        //
-        // note, a weakness of the quoting rules chosen here, is that % is not escaped. in fact, % cannot be
-        // escaped when used on the command line directly - even though within a .cmd file % can be escaped
-        // by using %%.
-        //
-        // the saving grace is, on the command line, %var% is left as-is if var is not defined. this contrasts
-        // the line parsing rules within a .cmd file, where if var is not defined it is replaced with nothing.
-        //
-        // one option that was explored was replacing % with ^% - i.e. %var% => ^%var^%. this hack would
-        // often work, since it is unlikely that var^ would exist, and the ^ character is removed when the
-        // variable is used. the problem, however, is that ^ is not removed when %* is used to pass the args
-        // to an external program.
-        //
-        // an unexplored potential solution for the % escaping problem, is to create a wrapper .cmd file.
-        // % can be escaped within a .cmd file.
-        let reverse = '"';
-        let quoteHit = true;
-        for (let i = arg.length; i > 0; i--) {
-            // walk the string in reverse
-            reverse += arg[i - 1];
-            if (quoteHit && arg[i - 1] === '\\') {
-                reverse += '\\'; // double the slash
-            }
-            else if (arg[i - 1] === '"') {
-                quoteHit = true;
-                reverse += '"'; // double the quote
-            }
-            else {
-                quoteHit = false;
-            }
-        }
-        reverse += '"';
-        return reverse.split('').reverse().join('');
-    }
-    _uvQuoteCmdArg(arg) {
-        // Tool runner wraps child_process.spawn() and needs to apply the same quoting as
-        // Node in certain cases where the undocumented spawn option windowsVerbatimArguments
-        // is used.
-        //
-        // Since this function is a port of quote_cmd_arg from Node 4.x (technically, lib UV,
-        // see https://github.com/nodejs/node/blob/v4.x/deps/uv/src/win/process.c for details),
-        // pasting copyright notice from Node within this function:
-        //
-        //      Copyright Joyent, Inc. and other Node contributors. All rights reserved.
-        //
-        //      Permission is hereby granted, free of charge, to any person obtaining a copy
-        //      of this software and associated documentation files (the "Software"), to
-        //      deal in the Software without restriction, including without limitation the
-        //      rights to use, copy, modify, merge, publish, distribute, sublicense, and/or
-        //      sell copies of the Software, and to permit persons to whom the Software is
-        //      furnished to do so, subject to the following conditions:
-        //
-        //      The above copyright notice and this permission notice shall be included in
-        //      all copies or substantial portions of the Software.
-        //
-        //      THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-        //      IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-        //      FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-        //      AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-        //      LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING
-        //      FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS
-        //      IN THE SOFTWARE.
-        if (!arg) {
-            // Need double quotation for empty argument
-            return '""';
-        }
-        if (!arg.includes(' ') && !arg.includes('\t') && !arg.includes('"')) {
-            // No quotation needed
-            return arg;
-        }
-        if (!arg.includes('"') && !arg.includes('\\')) {
-            // No embedded double quotes or backslashes, so I can just wrap
-            // quote marks around the whole thing.
-            return `"${arg}"`;
-        }
-        // Expected input/output:
-        //   input : hello"world
-        //   output: "hello\"world"
-        //   input : hello""world
-        //   output: "hello\"\"world"
-        //   input : hello\world
-        //   output: hello\world
-        //   input : hello\\world
-        //   output: hello\\world
-        //   input : hello\"world
-        //   output: "hello\\\"world"
-        //   input : hello\\"world
-        //   output: "hello\\\\\"world"
-        //   input : hello world\
-        //   output: "hello world\\" - note the comment in libuv actually reads "hello world\"
-        //                             but it appears the comment is wrong, it should be "hello world\\"
-        let reverse = '"';
-        let quoteHit = true;
-        for (let i = arg.length; i > 0; i--) {
-            // walk the string in reverse
-            reverse += arg[i - 1];
-            if (quoteHit && arg[i - 1] === '\\') {
-                reverse += '\\';
-            }
-            else if (arg[i - 1] === '"') {
-                quoteHit = true;
-                reverse += '\\';
-            }
-            else {
-                quoteHit = false;
-            }
-        }
-        reverse += '"';
-        return reverse.split('').reverse().join('');
-    }
-    _cloneExecOptions(options) {
-        options = options || {};
-        const result = {
-            cwd: options.cwd || process.cwd(),
-            env: options.env || process.env,
-            silent: options.silent || false,
-            windowsVerbatimArguments: options.windowsVerbatimArguments || false,
-            failOnStdErr: options.failOnStdErr || false,
-            ignoreReturnCode: options.ignoreReturnCode || false,
-            delay: options.delay || 10000
-        };
-        result.outStream = options.outStream || process.stdout;
-        result.errStream = options.errStream || process.stderr;
-        return result;
-    }
-    _getSpawnOptions(options, toolPath) {
-        options = options || {};
-        const result = {};
-        result.cwd = options.cwd;
-        result.env = options.env;
-        result['windowsVerbatimArguments'] =
-            options.windowsVerbatimArguments || this._isCmdFile();
-        if (options.windowsVerbatimArguments) {
-            result.argv0 = `"${toolPath}"`;
-        }
-        return result;
-    }
-    /**
-     * Exec a tool.
-     * Output will be streamed to the live console.
-     * Returns promise with return code
-     *
-     * @param     tool     path to tool to exec
-     * @param     options  optional exec options.  See ExecOptions
-     * @returns   number
-     */
-    exec() {
-        return toolrunner_awaiter(this, void 0, void 0, function* () {
-            // root the tool path if it is unrooted and contains relative pathing
-            if (!isRooted(this.toolPath) &&
-                (this.toolPath.includes('/') ||
-                    (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
-                // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
-                this.toolPath = external_path_namespaceObject.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
-            }
-            // if the tool is only a file name, then resolve it from the PATH
-            // otherwise verify it exists (add extension on Windows if necessary)
-            this.toolPath = yield which(this.toolPath, true);
-            return new Promise((resolve, reject) => toolrunner_awaiter(this, void 0, void 0, function* () {
-                this._debug(`exec tool: ${this.toolPath}`);
-                this._debug('arguments:');
-                for (const arg of this.args) {
-                    this._debug(`   ${arg}`);
-                }
-                const optionsNonNull = this._cloneExecOptions(this.options);
-                if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_namespaceObject.EOL);
-                }
-                const state = new ExecState(optionsNonNull, this.toolPath);
-                state.on('debug', (message) => {
-                    this._debug(message);
-                });
-                if (this.options.cwd && !(yield exists(this.options.cwd))) {
-                    return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
-                }
-                const fileName = this._getSpawnFileName();
-                const cp = external_child_process_namespaceObject.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
-                let stdbuffer = '';
-                if (cp.stdout) {
-                    cp.stdout.on('data', (data) => {
-                        if (this.options.listeners && this.options.listeners.stdout) {
-                            this.options.listeners.stdout(data);
-                        }
-                        if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                            optionsNonNull.outStream.write(data);
-                        }
-                        stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
-                            if (this.options.listeners && this.options.listeners.stdline) {
-                                this.options.listeners.stdline(line);
-                            }
-                        });
-                    });
-                }
-                let errbuffer = '';
-                if (cp.stderr) {
-                    cp.stderr.on('data', (data) => {
-                        state.processStderr = true;
-                        if (this.options.listeners && this.options.listeners.stderr) {
-                            this.options.listeners.stderr(data);
-                        }
-                        if (!optionsNonNull.silent &&
-                            optionsNonNull.errStream &&
-                            optionsNonNull.outStream) {
-                            const s = optionsNonNull.failOnStdErr
-                                ? optionsNonNull.errStream
-                                : optionsNonNull.outStream;
-                            s.write(data);
-                        }
-                        errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
-                            if (this.options.listeners && this.options.listeners.errline) {
-                                this.options.listeners.errline(line);
-                            }
-                        });
-                    });
-                }
-                cp.on('error', (err) => {
-                    state.processError = err.message;
-                    state.processExited = true;
-                    state.processClosed = true;
-                    state.CheckComplete();
-                });
-                cp.on('exit', (code) => {
-                    state.processExitCode = code;
-                    state.processExited = true;
-                    this._debug(`Exit code ${code} received from tool '${this.toolPath}'`);
-                    state.CheckComplete();
-                });
-                cp.on('close', (code) => {
-                    state.processExitCode = code;
-                    state.processExited = true;
-                    state.processClosed = true;
-                    this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
-                    state.CheckComplete();
-                });
-                state.on('done', (error, exitCode) => {
-                    if (stdbuffer.length > 0) {
-                        this.emit('stdline', stdbuffer);
-                    }
-                    if (errbuffer.length > 0) {
-                        this.emit('errline', errbuffer);
-                    }
-                    cp.removeAllListeners();
-                    if (error) {
-                        reject(error);
-                    }
-                    else {
-                        resolve(exitCode);
-                    }
-                });
-                if (this.options.input) {
-                    if (!cp.stdin) {
-                        throw new Error('child process missing stdin');
-                    }
-                    cp.stdin.end(this.options.input);
-                }
-            }));
-        });
-    }
-}
-/**
- * Convert an arg string to an array of args. Handles escaping
- *
- * @param    argString   string of arguments
- * @returns  string[]    array of arguments
- */
-function argStringToArray(argString) {
-    const args = [];
-    let inQuotes = false;
-    let escaped = false;
-    let arg = '';
-    function append(c) {
-        // we only escape double quotes.
-        if (escaped && c !== '"') {
-            arg += '\\';
-        }
-        arg += c;
-        escaped = false;
-    }
-    for (let i = 0; i < argString.length; i++) {
-        const c = argString.charAt(i);
-        if (c === '"') {
-            if (!escaped) {
-                inQuotes = !inQuotes;
-            }
-            else {
-                append(c);
-            }
-            continue;
-        }
-        if (c === '\\' && escaped) {
-            append(c);
-            continue;
-        }
-        if (c === '\\' && inQuotes) {
-            escaped = true;
-            continue;
-        }
-        if (c === ' ' && !inQuotes) {
-            if (arg.length > 0) {
-                args.push(arg);
-                arg = '';
-            }
-            continue;
-        }
-        append(c);
-    }
-    if (arg.length > 0) {
-        args.push(arg.trim());
-    }
-    return args;
-}
-class ExecState extends external_events_.EventEmitter {
-    constructor(options, toolPath) {
-        super();
-        this.processClosed = false; // tracks whether the process has exited and stdio is closed
-        this.processError = '';
-        this.processExitCode = 0;
-        this.processExited = false; // tracks whether the process has exited
-        this.processStderr = false; // tracks whether stderr was written to
-        this.delay = 10000; // 10 seconds
-        this.done = false;
-        this.timeout = null;
-        if (!toolPath) {
-            throw new Error('toolPath must not be empty');
-        }
-        this.options = options;
-        this.toolPath = toolPath;
-        if (options.delay) {
-            this.delay = options.delay;
-        }
-    }
-    CheckComplete() {
-        if (this.done) {
-            return;
-        }
-        if (this.processClosed) {
-            this._setResult();
-        }
-        else if (this.processExited) {
-            this.timeout = (0,external_timers_namespaceObject.setTimeout)(ExecState.HandleTimeout, this.delay, this);
-        }
-    }
-    _debug(message) {
-        this.emit('debug', message);
-    }
-    _setResult() {
-        // determine whether there is an error
-        let error;
-        if (this.processExited) {
-            if (this.processError) {
-                error = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
-            }
-            else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
-                error = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
-            }
-            else if (this.processStderr && this.options.failOnStdErr) {
-                error = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
-            }
-        }
-        // clear the timeout
-        if (this.timeout) {
-            clearTimeout(this.timeout);
-            this.timeout = null;
-        }
-        this.done = true;
-        this.emit('done', error, this.processExitCode);
-    }
-    static HandleTimeout(state) {
-        if (state.done) {
-            return;
-        }
-        if (!state.processClosed && state.processExited) {
-            const message = `The STDIO streams did not close within ${state.delay / 1000} seconds of the exit event from process '${state.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
-            state._debug(message);
-        }
-        state._setResult();
-    }
-}
-//# sourceMappingURL=toolrunner.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
-var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-/**
- * Exec a command.
- * Output will be streamed to the live console.
- * Returns promise with return code
- *
- * @param     commandLine        command to execute (can include additional args). Must be correctly escaped.
- * @param     args               optional arguments for tool. Escaping is handled by the lib.
- * @param     options            optional exec options.  See ExecOptions
- * @returns   Promise<number>    exit code
- */
-function exec(commandLine, args, options) {
-    return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = argStringToArray(commandLine);
-        if (commandArgs.length === 0) {
-            throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
-        }
-        // Path to tool to execute should be first arg
-        const toolPath = commandArgs[0];
-        args = commandArgs.slice(1).concat(args || []);
-        const runner = new ToolRunner(toolPath, args, options);
-        return runner.exec();
-    });
-}
-/**
- * Exec a command and get the output.
- * Output will be streamed to the live console.
- * Returns promise with the exit code and collected stdout and stderr
- *
- * @param     commandLine           command to execute (can include additional args). Must be correctly escaped.
- * @param     args                  optional arguments for tool. Escaping is handled by the lib.
- * @param     options               optional exec options.  See ExecOptions
- * @returns   Promise<ExecOutput>   exit code, stdout, and stderr
- */
-function getExecOutput(commandLine, args, options) {
-    return exec_awaiter(this, void 0, void 0, function* () {
-        var _a, _b;
-        let stdout = '';
-        let stderr = '';
-        //Using string decoder covers the case where a mult-byte character is split
-        const stdoutDecoder = new external_string_decoder_namespaceObject.StringDecoder('utf8');
-        const stderrDecoder = new external_string_decoder_namespaceObject.StringDecoder('utf8');
-        const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
-        const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
-        const stdErrListener = (data) => {
-            stderr += stderrDecoder.write(data);
-            if (originalStdErrListener) {
-                originalStdErrListener(data);
-            }
-        };
-        const stdOutListener = (data) => {
-            stdout += stdoutDecoder.write(data);
-            if (originalStdoutListener) {
-                originalStdoutListener(data);
-            }
-        };
-        const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
-        const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
-        //flush any remaining characters
-        stdout += stdoutDecoder.end();
-        stderr += stderrDecoder.end();
-        return {
-            exitCode,
-            stdout,
-            stderr
-        };
-    });
-}
-//# sourceMappingURL=exec.js.map
-;// CONCATENATED MODULE: ./src/exec.ts
-
-const run = async (file, args, options = {}) => {
-    const result = await getExecOutput(file, [...args], {
+const run = (file, args, options = {}) => new Promise((resolve, reject) => {
+    const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(file, [...args], {
         cwd: options.cwd,
-        env: options.env,
-        input: options.input,
-        silent: true,
-        ignoreReturnCode: true,
-        listeners: {
-            stdout: options.onStdout,
-            stderr: options.onStderr
-        }
+        env: options.env ?? process.env,
+        stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']
     });
-    return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-};
+    const collect = (stream, listener) => {
+        const chunks = [];
+        let bytes = 0;
+        stream.on('data', (chunk) => {
+            if (listener)
+                return listener(chunk);
+            if (bytes >= MAX_COLLECTED_BYTES)
+                return;
+            chunks.push(chunk);
+            bytes += chunk.length;
+        });
+        return () => Buffer.concat(chunks).toString('utf8');
+    };
+    const stdout = collect(child.stdout, options.onStdout);
+    const stderr = collect(child.stderr, options.onStderr);
+    const abort = () => child.kill('SIGKILL');
+    options.signal?.addEventListener('abort', abort, { once: true });
+    if (options.signal?.aborted)
+        abort();
+    if (options.input !== undefined) {
+        child.stdin?.on('error', () => undefined);
+        child.stdin?.end(options.input);
+    }
+    child.on('error', error => {
+        options.signal?.removeEventListener('abort', abort);
+        reject(error);
+    });
+    child.on('close', (code, signal) => {
+        options.signal?.removeEventListener('abort', abort);
+        const exitCode = code ?? 128 + (signal ? (SIGNAL_NUMBERS[signal] ?? 0) : 0);
+        resolve({ exitCode, stdout: stdout(), stderr: stderr() });
+    });
+});
 
 
 /***/ }),
@@ -13216,7 +12778,7 @@ function verifyAttestation(sbaBytes, trusted, threshold) {
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
 /* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4991);
 /* harmony import */ var _envelope_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5010);
-// The capability and the attestation digest (PROTOCOL.md sections 3 and 5).
+// The capability and the attestation digest (docs/protocol.md sections 3 and 5).
 
 
 
@@ -13266,7 +12828,7 @@ function bytes32(value, field) {
 /* harmony export */ });
 /* unused harmony export SEGMENT_ENV */
 /* harmony import */ var _isa_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5479);
-// The environment of the container contract (PROTOCOL.md sections 4, 4.1 and 9): what every
+// The environment of the container contract (docs/protocol.md sections 4, 4.1 and 9): what every
 // build gets before `build.env`, and so the names `build.env` may never set.
 
 /** Section 4's variables, then the ISA profile of 4.1 when the build pins a level. */
@@ -15718,7 +15280,6 @@ function verifyStrict(sig, message, publicKey) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   $Q: () => (/* binding */ clip),
 /* harmony export */   As: () => (/* binding */ utf8),
 /* harmony export */   Fm: () => (/* binding */ decodeBase64Strict),
 /* harmony export */   Id: () => (/* binding */ concatBytes),
@@ -15731,7 +15292,9 @@ function verifyStrict(sig, message, publicKey) {
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+/* harmony import */ var _text_sanitize_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4212);
 // Byte encodings shared by the protocol modules: hex, strict base64, u64be, UTF-8, SHA-256.
+
 
 
 function toHex(bytes) {
@@ -15740,13 +15303,13 @@ function toHex(bytes) {
 /** Lowercase hex of exactly `bytes` bytes; anything else is invalid, named by `field`. */
 function fromHex(s, bytes, field) {
     if (s.length !== bytes * 2 || !/^[0-9a-f]*$/.test(s)) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .invalid */ .Gq)(`${field}: expected ${bytes * 2} lowercase hex characters, got '${clip(s)}'`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .invalid */ .Gq)(`${field}: expected ${bytes * 2} lowercase hex characters, got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(s)}'`);
     }
     return new Uint8Array(Buffer.from(s, 'hex'));
 }
 const BASE64_CHARS = /^[A-Za-z0-9+/_-]*={0,2}$/;
 /**
- * Base64 as PROTOCOL.md section 3 allows it: standard or URL-safe alphabet (never both in one
+ * Base64 as docs/protocol.md section 3 allows it: standard or URL-safe alphabet (never both in one
  * string), padded or not. Whitespace, misplaced or partial padding and non-zero trailing bits are
  * rejected, so every byte string has exactly one accepted spelling per alphabet and padding choice.
  */
@@ -15794,16 +15357,6 @@ function utf8(s) {
 function sha256(bytes) {
     return new Uint8Array((0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(bytes).digest());
 }
-// Line breaks, other control characters and bidirectional overrides, which could split or disguise
-// an error message that echoes them.
-const UNPRINTABLE = 
-// eslint-disable-next-line no-control-regex
-/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-/** Short echo of user input for error messages, kept on one line (unprintables as \uXXXX). */
-function clip(s, max = 80) {
-    const short = s.length > max ? `${s.slice(0, max)}…` : s;
-    return short.replace(UNPRINTABLE, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 
 /***/ }),
@@ -15821,9 +15374,11 @@ function clip(s, max = 80) {
 /* unused harmony exports PAYLOAD_TYPE, MAX_ENVELOPE_BYTES, MAX_SIGNATURES */
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
 /* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3170);
+/* harmony import */ var _text_sanitize_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(4212);
 /* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4991);
 /* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2834);
-// The Signed Build Attestation: a DSSE envelope (PROTOCOL.md section 3).
+// The Signed Build Attestation: a DSSE envelope (docs/protocol.md section 3).
+
 
 
 
@@ -15849,7 +15404,7 @@ function parseEnvelope(bytes, what = 'SBA') {
     if (typeof payloadType !== 'string')
         throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what} payloadType: expected a string`);
     if (payloadType !== PAYLOAD_TYPE) {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what} payloadType: expected '${PAYLOAD_TYPE}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(payloadType)}'`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what} payloadType: expected '${PAYLOAD_TYPE}', got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_4__/* .clip */ .$Q)(payloadType)}'`);
     }
     if (typeof payload !== 'string')
         throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what} payload: expected a base64 string`);
@@ -15867,12 +15422,12 @@ function parseEnvelope(bytes, what = 'SBA') {
 }
 function parseSignature(value, field) {
     if (!(0,_strict_json_js__WEBPACK_IMPORTED_MODULE_3__/* .isJsonObject */ .OW)(value))
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}: expected an object with 'sig'`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}: expected an object with 'sig'`, undefined, { code: 'ENVELOPE_FORMAT' });
     const { keyid, sig } = value;
     if (typeof sig !== 'string')
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.sig: expected a base64 string`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.sig: expected a base64 string`, undefined, { code: 'ENVELOPE_FORMAT' });
     if (keyid !== undefined && typeof keyid !== 'string') {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.keyid: expected a string`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${field}.keyid: expected a string`, undefined, { code: 'ENVELOPE_FORMAT' });
     }
     const decoded = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .decodeBase64Strict */ .Fm)(sig, `${field}.sig`);
     return keyid === undefined ? { sig: decoded } : { keyid, sig: decoded };
@@ -15914,8 +15469,8 @@ function verifyEnvelope(env, trusted, threshold) {
     const verified = verifiedSigners(env, keys);
     if (verified.length < threshold) {
         throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`SBA signatures: ${verified.length} of ${keys.length} trusted key(s) verified, ` +
-            `threshold is ${threshold}; expected signatures from key id(s) ` +
-            keys.map(k => k.keyId).join(', '));
+            `threshold is ${threshold}; trusted key id(s) ${keys.map(k => k.keyId).join(', ')}; ` +
+            `the SBA's signatures name key id(s) ${signedKeyIds(env)}`, undefined, { code: 'SIGNATURE_THRESHOLD' });
     }
     return verified;
 }
@@ -15932,6 +15487,10 @@ function verifiedSigners(env, trusted) {
             verified.add(signer.keyId);
     }
     return keys.filter(k => verified.has(k.keyId));
+}
+/** The keyid hints of the envelope's signatures: who the signer says it is (unverified). */
+function signedKeyIds(env) {
+    return env.signatures.map(s => (s.keyid ? (0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_4__/* .clip */ .$Q)(s.keyid) : '(none given)')).join(', ');
 }
 function distinctKeys(keys) {
     const byId = new Map();
@@ -15956,10 +15515,10 @@ function distinctKeys(keys) {
 /* harmony export */   fv: () => (/* binding */ isaCpuFlags),
 /* harmony export */   ws: () => (/* binding */ ISA_LEVELS)
 /* harmony export */ });
-// The ISA profile of PROTOCOL.md section 4.1: the CPU levels a ledger may pin (`build.isa`),
+// The ISA profile of docs/protocol.md section 4.1: the CPU levels a ledger may pin (`build.isa`),
 // the /proc/cpuinfo flags each level needs, and the variables that cap the libraries' kernels.
 const ISA_LEVELS = ['x86-64-v2', 'x86-64-v3', 'x86-64-v4'];
-/** The only platform with levels (PROTOCOL.md section 2). */
+/** The only platform with levels (docs/protocol.md section 2). */
 const ISA_PLATFORM = 'linux/amd64';
 /** Each level's own flags, as /proc/cpuinfo names them; a level needs its own and all below. */
 const OWN_FLAGS = {
@@ -16074,7 +15633,7 @@ const ISA_PROFILE_VARIABLES = Object.keys(isaProfileEnv('x86-64-v3'));
 /* harmony import */ var _ed25519_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3170);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3916);
 /* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4991);
-// Ed25519 keys in the forms PROTOCOL.md section 3 accepts. Parsing checks form only; whether a
+// Ed25519 keys in the forms docs/protocol.md section 3 accepts. Parsing checks form only; whether a
 // public key is a usable curve point (not small-order) is decided by strict verification.
 
 
@@ -16086,7 +15645,9 @@ const ACCEPTED_PUBLIC_FORMS = 'accepted forms: PEM SPKI (-----BEGIN PUBLIC KEY--
     'the raw 32-byte key as 64 hex characters or as base64';
 function publicKeyFromRaw(raw) {
     if (raw.length !== 32)
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`Ed25519 public key must be 32 bytes, got ${raw.length}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`Ed25519 public key must be 32 bytes, got ${raw.length}`, undefined, {
+            code: 'KEY_FORMAT'
+        });
     const spkiDer = (0,_encoding_js__WEBPACK_IMPORTED_MODULE_3__/* .concatBytes */ .Id)(SPKI_PREFIX, raw);
     return { raw: Uint8Array.from(raw), spkiDer, keyId: (0,_encoding_js__WEBPACK_IMPORTED_MODULE_3__/* .toHex */ .nj)((0,_encoding_js__WEBPACK_IMPORTED_MODULE_3__/* .sha256 */ .sc)(spkiDer)) };
 }
@@ -16100,7 +15661,7 @@ function parsePublicKey(input, field = 'public key') {
     }
     const text = input.trim();
     const reject = (why) => {
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: ${why}; ${ACCEPTED_PUBLIC_FORMS}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: ${why}; ${ACCEPTED_PUBLIC_FORMS}`, undefined, { code: 'KEY_FORMAT' });
     };
     if (text.startsWith('-----BEGIN')) {
         const der = pemBody(text, 'PUBLIC KEY');
@@ -16135,12 +15696,16 @@ function parsePublicKeys(text) {
         }
         const end = lines.findIndex((l, j) => j > i && l.trim().startsWith('-----END'));
         if (end === -1)
-            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: PEM block without an -----END line`);
+            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: PEM block without an -----END line`, undefined, {
+                code: 'KEY_FORMAT'
+            });
         keys.push(parsePublicKey(lines.slice(i, end + 1).join('\n'), field));
         i = end;
     }
     if (keys.length === 0)
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`no public key given; ${ACCEPTED_PUBLIC_FORMS}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`no public key given; ${ACCEPTED_PUBLIC_FORMS}`, undefined, {
+            code: 'KEY_FORMAT'
+        });
     return keys;
 }
 /** An unencrypted PKCS#8 PEM Ed25519 private key (what `openssl genpkey -algorithm ed25519` writes). */
@@ -16152,7 +15717,7 @@ function parsePrivateKey(pem, field = 'private key') {
         !startsWith(der, PKCS8_PREFIX)) {
         throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .invalid */ .Gq)(`${field}: not an Ed25519 PKCS#8 private key (${describePem(text)}); expected an unencrypted ` +
             `-----BEGIN PRIVATE KEY----- PEM as written by 'verify-model keygen' or ` +
-            `'openssl genpkey -algorithm ed25519'`);
+            `'openssl genpkey -algorithm ed25519'`, undefined, { code: 'KEY_FORMAT' });
     }
     return privateKeyFromSeed(der.subarray(PKCS8_PREFIX.length));
 }
@@ -16217,12 +15782,14 @@ function startsWith(bytes, prefix) {
 /* harmony export */ });
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
 /* harmony import */ var _contract_env_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3178);
+/* harmony import */ var _text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4212);
 /* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4991);
 /* harmony import */ var _isa_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(5479);
-/* harmony import */ var _paths_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8240);
+/* harmony import */ var _paths_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8240);
 /* harmony import */ var _strict_json_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2834);
-// The build ledger (PROTOCOL.md section 2): types of the statement after validation, with every
+// The build ledger (docs/protocol.md section 2): types of the statement after validation, with every
 // default applied; parseStatement() validates a signed statement, createStatement() writes one.
+
 
 
 
@@ -16250,7 +15817,7 @@ const BUILD_FIELDS = [
     'segments'
 ];
 /**
- * Validates every rule of PROTOCOL.md section 2 on the exact signed payload bytes. Errors are
+ * Validates every rule of docs/protocol.md section 2 on the exact signed payload bytes. Errors are
  * invalid and start with the JSON path of the offending field.
  */
 function parseStatement(payload) {
@@ -16274,22 +15841,45 @@ function parseStatement(payload) {
 function parseSource(node) {
     const source = node.object();
     const uri = source.field('uri').string();
-    if (!/^git\+(https|ssh|file):\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
-        source
-            .field('uri')
-            .fail(`expected git+https://, git+ssh:// or git+file:// URL, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(uri)}'`);
-    }
+    const problem = sourceUriProblem(uri);
+    if (problem !== undefined)
+        source.field('uri').fail(`${problem}, got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(uri)}'`);
     const gitCommit = source.field('digest').object().field('gitCommit').string();
     if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(gitCommit)) {
         source
             .field('digest')
             .field('gitCommit')
-            .fail(`expected the full commit id (40 or 64 lowercase hex), got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(gitCommit)}'`);
+            .fail(`expected the full commit id (40 or 64 lowercase hex), got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(gitCommit)}'`);
     }
     return { uri, gitCommit };
 }
 /**
- * in-toto requires a non-empty subject. PROTOCOL.md section 2 says it repeats the source but does
+ * Why a source uri cannot be handed to git as it is, or undefined. This is the only check:
+ * fetching trusts a parsed ledger, so `verify-sba` and `verify` agree on every uri.
+ */
+function sourceUriProblem(uri) {
+    if (SPACE_OR_CONTROL.test(uri))
+        return 'whitespace or control characters are not allowed';
+    if (!/^git\+(https|ssh|file):\/\/./.test(uri))
+        return 'expected a git+https://, git+ssh:// or git+file:// URL';
+    let url;
+    try {
+        url = new URL(uri.slice('git+'.length));
+    }
+    catch {
+        return 'not a URL';
+    }
+    if (url.protocol !== 'file:' && url.hostname === '')
+        return 'no host';
+    // A leading '-' would reach ssh as an option (CVE-2017-1000117).
+    if ([url.hostname, url.username].some(part => /^(-|%2d)/i.test(part)))
+        return "the host or user starts with '-'";
+    if (url.password !== '' || (url.protocol === 'https:' && url.username !== ''))
+        return 'credentials in the URL are not accepted (use a credential helper or an ssh key)';
+    return undefined;
+}
+/**
+ * in-toto requires a non-empty subject. docs/protocol.md section 2 says it repeats the source but does
  * not make a differing subject a rejection, and verifiers must agree on validity: only the
  * predicate's source is ever used.
  */
@@ -16312,7 +15902,7 @@ function parseDataset(node) {
         return { treeSha256 };
     const uri = uriNode.string();
     if (!/^https?:\/\/./.test(uri) || SPACE_OR_CONTROL.test(uri)) {
-        uriNode.fail(`expected an http:// or https:// URL, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(uri)}'`);
+        uriNode.fail(`expected an http:// or https:// URL, got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(uri)}'`);
     }
     return { uri, treeSha256 };
 }
@@ -16323,7 +15913,7 @@ function parseEnvironment(node) {
     const environment = node.object();
     const uriNode = environment.field('uri');
     const uri = uriNode.string();
-    const bad = (why) => uriNode.fail(`${why}; expected oci://<registry>/<repository>, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(uri)}'`);
+    const bad = (why) => uriNode.fail(`${why}; expected oci://<registry>/<repository>, got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(uri)}'`);
     if (!uri.startsWith('oci://'))
         bad("missing the 'oci://' scheme");
     if (SPACE_OR_CONTROL.test(uri))
@@ -16336,18 +15926,21 @@ function parseEnvironment(node) {
         bad('a tag is not allowed (the image is pinned by environment.digest.sha256)');
     }
     if (!REGISTRY.test(registry))
-        bad(`invalid registry '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(registry)}'`);
+        bad(`invalid registry '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(registry)}'`);
+    // Docker reads a first component without '.', ':' or 'localhost' as a Docker Hub namespace.
+    if (!/[.:]/.test(registry) && registry !== 'localhost')
+        bad(`'${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(registry)}' is not a registry host (Docker would pull it from Docker Hub); name the registry, e.g. oci://docker.io/${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(repository)}`);
     if (path.length === 0)
         bad('missing the repository path');
     const badComponent = path.find(c => !PATH_COMPONENT.test(c));
     if (badComponent !== undefined) {
-        bad(`invalid repository path component '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(badComponent)}' (lowercase a-z, 0-9, separators . _ -)`);
+        bad(`invalid repository path component '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(badComponent)}' (lowercase a-z, 0-9, separators . _ -)`);
     }
     const sha256 = environment.field('digest').object().field('sha256').hex(32);
     const platformNode = environment.optionalField('platform');
     const platform = platformNode?.string() ?? DEFAULT_PLATFORM;
     if (platformNode !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/.test(platform)) {
-        platformNode.fail(`expected os/arch or os/arch/variant (e.g. linux/amd64), got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(platform)}'`);
+        platformNode.fail(`expected os/arch or os/arch/variant (e.g. linux/amd64), got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(platform)}'`);
     }
     return { uri, repository, sha256, reference: `${repository}@sha256:${sha256}`, platform };
 }
@@ -16386,7 +15979,7 @@ function parseIsa(node, platform) {
         return undefined;
     const level = node.oneOf(_isa_js__WEBPACK_IMPORTED_MODULE_3__/* .ISA_LEVELS */ .ws);
     if (platform !== _isa_js__WEBPACK_IMPORTED_MODULE_3__/* .ISA_PLATFORM */ ._z) {
-        node.fail(`'${level}' is a level of ${_isa_js__WEBPACK_IMPORTED_MODULE_3__/* .ISA_PLATFORM */ ._z} but environment.platform is '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(platform)}': remove build.isa (no other platform has levels yet)`);
+        node.fail(`'${level}' is a level of ${_isa_js__WEBPACK_IMPORTED_MODULE_3__/* .ISA_PLATFORM */ ._z} but environment.platform is '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(platform)}': remove build.isa (no other platform has levels yet)`);
     }
     return level;
 }
@@ -16427,7 +16020,7 @@ function parseOutputs(node) {
     return items.map(item => {
         const path = item.relativePath();
         if (seen.has(path))
-            item.fail(`duplicate output '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(path)}'`);
+            item.fail(`duplicate output '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(path)}'`);
         seen.add(path);
         return path;
     });
@@ -16442,7 +16035,9 @@ class Node {
     }
     fail(message) {
         const where = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_4__/* .formatJsonPath */ .pB)(this.path);
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${where === '' ? 'statement' : where}: ${message}`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${where === '' ? 'statement' : where}: ${message}`, undefined, {
+            code: 'LEDGER_FIELD'
+        });
     }
     child(key) {
         const value = (0,_strict_json_js__WEBPACK_IMPORTED_MODULE_4__/* .isJsonObject */ .OW)(this.value) || Array.isArray(this.value)
@@ -16482,13 +16077,13 @@ class Node {
     constant(expected) {
         const actual = this.string();
         if (actual !== expected)
-            this.fail(`expected '${expected}', got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(actual)}'`);
+            this.fail(`expected '${expected}', got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(actual)}'`);
     }
     oneOf(allowed) {
         const actual = this.string();
         const match = allowed.find(a => a === actual);
         if (match === undefined) {
-            this.fail(`expected one of ${allowed.map(a => `'${a}'`).join(', ')}, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(actual)}'`);
+            this.fail(`expected one of ${allowed.map(a => `'${a}'`).join(', ')}, got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(actual)}'`);
         }
         return match;
     }
@@ -16504,16 +16099,16 @@ class Node {
     hex(bytes) {
         const s = this.string();
         if (s.length !== bytes * 2 || !/^[0-9a-f]*$/.test(s)) {
-            this.fail(`expected ${bytes * 2} lowercase hex characters, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(s)}'`);
+            this.fail(`expected ${bytes * 2} lowercase hex characters, got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(s)}'`);
         }
         return s;
     }
     /** A path below a fixed root: relative, '/'-separated, no '.', '..' or empty segment. */
     relativePath() {
         const s = this.string();
-        const reason = (0,_paths_js__WEBPACK_IMPORTED_MODULE_5__/* .unsafePathReason */ .m)(s);
+        const reason = (0,_paths_js__WEBPACK_IMPORTED_MODULE_6__/* .unsafePathReason */ .m)(s);
         if (reason !== undefined)
-            this.fail(`${reason}, got '${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_2__/* .clip */ .$Q)(s)}'`);
+            this.fail(`${reason}, got '${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_5__/* .clip */ .$Q)(s)}'`);
         return s;
     }
 }
@@ -16600,7 +16195,7 @@ function unsafePathReason(path) {
 /* harmony export */ });
 /* unused harmony export MAX_DEPTH */
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
-/* harmony import */ var _encoding_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4991);
+/* harmony import */ var _text_sanitize_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4212);
 // A strict RFC 8259 JSON parser. JSON.parse keeps the last of duplicate keys silently, which would
 // let two readers of one signed statement see different ledgers; this parser rejects them.
 //
@@ -16627,7 +16222,7 @@ function parseStrictJson(input, what) {
             text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(input);
         }
         catch {
-            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what}: not valid UTF-8`);
+            throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${what}: not valid UTF-8`, undefined, { code: 'JSON_SYNTAX' });
         }
     }
     const parser = new Parser(text, what);
@@ -16873,7 +16468,7 @@ class Parser {
     fail(message) {
         const end = this.path.indexOf(undefined);
         const where = formatJsonPath((end === -1 ? this.path : this.path.slice(0, end)));
-        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`);
+        throw (0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .invalid */ .Gq)(`${this.what}: ${where === '' ? '' : `${where}: `}${message} (${this.location()})`, undefined, { code: 'JSON_SYNTAX' });
     }
     location() {
         let line = 1;
@@ -16894,7 +16489,188 @@ class Parser {
     }
 }
 function quote(key) {
-    return `'${(0,_encoding_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(key)}'`;
+    return `'${(0,_text_sanitize_js__WEBPACK_IMPORTED_MODULE_1__/* .clip */ .$Q)(key)}'`;
+}
+
+
+/***/ }),
+
+/***/ 3067:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   F: () => (/* binding */ removeBuildTree)
+/* harmony export */ });
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+
+/**
+ * Removes a directory the build wrote into (its /src or /out). What the build creates belongs
+ * to uid 1000, and a file in a directory the build made can only be removed by root or uid
+ * 1000: a runner that is neither (GitHub's runner user is uid 1001) falls back to passwordless
+ * `sudo`. Never throws, so a cleanup failure cannot hide the verdict; at worst the directory
+ * stays in the runner's temporary space.
+ */
+async function removeBuildTree(dir, run) {
+    try {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.rm)(dir, { recursive: true, force: true });
+    }
+    catch {
+        // The code varies (EACCES, EPERM, or ENOTDIR from rm's retry as a directory).
+        await run('sudo', ['--non-interactive', 'rm', '-rf', '--', dir]).catch(() => undefined);
+    }
+}
+
+
+/***/ }),
+
+/***/ 9503:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   QG: () => (/* binding */ RunScope),
+/* harmony export */   jQ: () => (/* binding */ RUN_LABEL),
+/* harmony export */   od: () => (/* binding */ removeContainer)
+/* harmony export */ });
+/* unused harmony export removeRunContainers */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3067);
+
+
+/** The docker label on every build container, whose value is the run's id. */
+const RUN_LABEL = 'org.openclaw.verify-model.run';
+/** How long a container is given to disappear after `docker rm --force`. */
+const REMOVAL_DEADLINE_MS = 30_000;
+const RETRY_MS = 250;
+/**
+ * What one run of the action or the CLI leaves behind while it works: build containers
+ * (labelled with `id`) and staging directories. A cancelled or killed run removes them from here
+ * (a signal handler, the action's `post:` step).
+ */
+class RunScope {
+    id;
+    dirs = new Set();
+    constructor(id = `${Date.now()}-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString('hex')}`) {
+        this.id = id;
+    }
+    track(dir) {
+        this.dirs.add(dir);
+    }
+    /** Removes every container of this run and every tracked directory; never throws. */
+    async removeAll(run, extraDirs = []) {
+        const removed = await removeRunContainers(run, this.id).catch(() => []);
+        for (const dir of [...this.dirs, ...extraDirs])
+            await (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_1__/* .removeBuildTree */ .F)(dir, run);
+        return removed;
+    }
+}
+/** The names of this run's containers, in any state. */
+async function runContainers(run, id) {
+    const listed = await run('docker', [
+        'ps',
+        '--all',
+        '--filter',
+        `label=${RUN_LABEL}=${id}`,
+        '--format',
+        '{{.Names}}'
+    ]);
+    if (listed.exitCode !== 0)
+        return [];
+    return listed.stdout.split('\n').filter(Boolean);
+}
+async function removeRunContainers(run, id) {
+    const names = await runContainers(run, id);
+    for (const name of names)
+        await removeContainer(run, name);
+    return names;
+}
+/**
+ * `docker rm --force --volumes` until `docker inspect` no longer finds the container (a removal
+ * can race with a container still being created), for at most `deadlineMs`. Whether it is gone.
+ */
+async function removeContainer(run, name, options = {}) {
+    const deadline = Date.now() + (options.deadlineMs ?? REMOVAL_DEADLINE_MS);
+    for (;;) {
+        await run('docker', ['rm', '--force', '--volumes', name]).catch(() => undefined);
+        const inspected = await run('docker', ['inspect', '--format', '{{.Id}}', name]).catch(() => undefined);
+        const gone = inspected === undefined || inspected.exitCode !== 0;
+        if (gone && !options.stillStarting?.())
+            return true;
+        if (Date.now() >= deadline)
+            return gone;
+        await new Promise(resolve => setTimeout(resolve, RETRY_MS));
+    }
+}
+
+
+/***/ }),
+
+/***/ 4212:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $Q: () => (/* binding */ clip),
+/* harmony export */   BP: () => (/* binding */ logLine),
+/* harmony export */   OG: () => (/* binding */ logLines)
+/* harmony export */ });
+/* unused harmony exports escapeUnsafe, isDotnetWhiteSpace, escapeHtml */
+// Every human-facing string that may carry text from a ledger, a build, a file or a server goes
+// through this module before it reaches a log line, an annotation, an output or the job summary.
+//
+// Two readers must be fooled by none of it: the GitHub runner, which reads a line as a workflow
+// command when it starts with `::` after .NET's `String.TrimStart()` (Char.IsWhiteSpace, a larger
+// set than JavaScript's `\s`: it has U+0085) or holds `##[` anywhere; and a person, who must not
+// see a file name reordered by bidirectional controls or a message split by a line break.
+/** .NET `Char.IsWhiteSpace`: what the runner trims before it looks for `::`. */
+const DOTNET_WHITESPACE = '\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
+/**
+ * Control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
+ * marks, embeddings, overrides and isolates (U+061C, U+200E/F, U+202A–E, U+2066–9).
+ */
+const UNSAFE = 
+// eslint-disable-next-line no-control-regex
+/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** `\uXXXX` for a character that must not act. */
+const visible = (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+/** The text with every unsafe character written as `\uXXXX`: one line, shown in logical order. */
+function escapeUnsafe(text) {
+    return text.replace(UNSAFE, visible);
+}
+/** Whether `c` is white space to .NET (the runner's trimming). */
+function isDotnetWhiteSpace(c) {
+    return c.length === 1 && DOTNET_WHITESPACE.includes(c);
+}
+/**
+ * One inert log line: unsafe characters escaped, a `::` at the start (after the white space
+ * .NET trims) preceded by a backslash, and every `##[` broken.
+ */
+function logLine(text) {
+    const line = escapeUnsafe(text).replace(/##\[/g, '##\\[');
+    let start = 0;
+    while (start < line.length && isDotnetWhiteSpace(line[start]))
+        start++;
+    return line.startsWith('::', start) ? `${line.slice(0, start)}\\${line.slice(start)}` : line;
+}
+/** Several lines, each made inert. */
+function logLines(text) {
+    return text.split(/\r\n|\r|\n/).map(logLine);
+}
+/** A short echo of outside text for a message: at most `max` characters, unsafe ones escaped. */
+function clip(text, max = 80) {
+    return escapeUnsafe(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+// Layout characters a <pre> may keep, as entities (a raw blank line would end the summary's
+// HTML block and let what follows render as Markdown).
+const HTML_SPECIAL = /[&<>"'`\t\n]/g;
+/**
+ * Text as inert HTML for the job summary: markup characters and line breaks as entities,
+ * every other unsafe character as visible `\uXXXX` (an entity would still reorder the text).
+ */
+function escapeHtml(text) {
+    return text
+        .replace(UNSAFE, c => (c === '\n' || c === '\t' ? c : visible(c)))
+        .replace(HTML_SPECIAL, c => `&#${c.charCodeAt(0)};`);
 }
 
 
@@ -16939,6 +16715,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
+/***/ 1455:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 
 /***/ }),
 
