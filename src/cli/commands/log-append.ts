@@ -11,7 +11,7 @@ interface AppendOptions {
   dir: string
   key: string
   publicKey: string[]
-  output?: string
+  out?: string
   json?: boolean
 }
 
@@ -30,15 +30,15 @@ export function registerLogAppend(log: Command, context: CliContext): void {
       collect,
       []
     )
-    .option('-o, --output <file>', 'also write the .tlog-proof of the new entry here')
+    .option('-o, --out <file>', 'also write the .tlog-proof of the new entry here')
     .option('--json', 'machine-readable output')
     .action(async (sbaPath: string, options: AppendOptions) => {
       const verified = verifySbaFile(sbaPath, { publicKey: options.publicKey, threshold: '1' })
       const entry = entryOf(verified)
       const appended = await appendEntries(options.dir, readPrivateKeyFile(options.key), [entry])
-      if (options.output) {
+      if (options.out) {
         const { proof } = await proveEntry(directorySource(options.dir), entry)
-        writeFileSync(options.output, proof)
+        writeFileSync(options.out, proof)
       }
       const result = {
         index: appended.index,

@@ -22,7 +22,7 @@ interface CosignOptions extends LogLocationOptions {
   key: string
   name: string
   state: string
-  output?: string
+  out?: string
   json?: boolean
 }
 
@@ -35,7 +35,7 @@ export function registerLogCosign(log: Command, context: CliContext): void {
     .requiredOption('--key <file>', "the witness's private key")
     .requiredOption('--name <name>', "the witness's name, e.g. witness.example.org/w1")
     .requiredOption('--state <file>', 'the last cosigned checkpoint (created on first use)')
-    .option('-o, --output <file>', 'write the cosigned checkpoint here')
+    .option('-o, --out <file>', 'write the cosigned checkpoint here')
     .option('--json', 'machine-readable output')
     .action(async (options: CosignOptions) => {
       const logKey = readVerifierKeyArg(options.logKey)
@@ -51,7 +51,7 @@ export function registerLogCosign(log: Command, context: CliContext): void {
           Math.floor(Date.now() / 1000)
         )
         if (options.dir !== undefined) await publish(options.dir, result.cosigned)
-        if (options.output) writeFileSync(options.output, result.cosigned)
+        if (options.out) writeFileSync(options.out, result.cosigned)
         writeState(options.state, result.cosigned)
         const summary = {
           origin: result.origin,

@@ -13,7 +13,7 @@ import type { CliContext } from '../context.js'
 
 interface ProveOptions extends LogLocationOptions {
   publicKey: string[]
-  output?: string
+  out?: string
 }
 
 export function registerLogProve(log: Command, context: CliContext): void {
@@ -21,13 +21,13 @@ export function registerLogProve(log: Command, context: CliContext): void {
     .description("Write the .tlog-proof of an SBA's entry under the log's current checkpoint.")
     .argument('<sba>', 'the SBA (DSSE envelope JSON)')
     .option('--public-key <key>', 'a publisher key the SBA verifies under; repeatable', collect, [])
-    .option('-o, --output <file>', 'write the proof here instead of stdout')
+    .option('-o, --out <file>', 'write the proof here instead of stdout')
     .action(async (sbaPath: string, options: ProveOptions) => {
       const verified = verifySbaFile(sbaPath, { publicKey: options.publicKey, threshold: '1' })
       const source = openLog(options)
       try {
         const { proof } = await proveEntry(source, entryOf(verified))
-        if (options.output) writeFileSync(options.output, proof)
+        if (options.out) writeFileSync(options.out, proof)
         else printInert(context.io, proof, 'proof')
       } finally {
         await source.close()

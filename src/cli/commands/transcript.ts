@@ -18,7 +18,7 @@ interface TranscriptSignOptions {
   states: string
   key: string[]
   stateUri: string
-  output?: string
+  out?: string
 }
 
 export function registerTranscript(program: Command, context: CliContext): void {
@@ -37,7 +37,7 @@ export function registerTranscript(program: Command, context: CliContext): void 
       'where state i will be published, with {i} for the index (e.g. https://example.org/states/state-{i}.tar)'
     )
     .option('--key <file>', "PKCS#8 PEM private key (the SBA's); repeatable", collect, [])
-    .option('-o, --output <file>', 'write the transcript here instead of stdout')
+    .option('-o, --out <file>', 'write the transcript here instead of stdout')
     .action(async (options: TranscriptSignOptions) => {
       if (options.key.length === 0) throw new UsageError('at least one --key is required')
       const keys = options.key.map(file => {
@@ -83,7 +83,7 @@ export function registerTranscript(program: Command, context: CliContext): void 
         }
       })()
       const signed = signEnvelope(statement, keys)
-      if (options.output) writeFileSync(options.output, signed)
+      if (options.out) writeFileSync(options.out, signed)
       else context.io.stdout(signed)
       for (const [i, root] of states.entries()) context.io.stderr(`S_${i + 1} ${root}\n`)
     })
