@@ -55,6 +55,8 @@ export function writeSba(dir: string, seed: number, signers: KeyFiles[]): string
 export async function serveDirectory(
   root: string
 ): Promise<{ url: string; close: () => Promise<void> }> {
+  // In-process reads from this server (plain http on loopback) need the explicit setting.
+  process.env.VERIFY_MODEL_ALLOW_LOOPBACK_HTTP = 'true'
   const server = http.createServer((req, res) => {
     const file = path.join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname))
     if (!file.startsWith(root + path.sep) || !existsSync(file) || !statSync(file).isFile()) {

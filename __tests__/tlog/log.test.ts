@@ -13,7 +13,10 @@ import {
 import os from 'node:os'
 import path from 'node:path'
 import { leafHash, rootOfLeafHashes } from '../../src/digest/merkle.js'
+import { signVsa } from '../../src/attest/vsa.js'
 import { verifyAttestation } from '../../src/protocol/attestation.js'
+import { attestationDigest } from '../../src/protocol/capability.js'
+import { parseEnvelope } from '../../src/protocol/envelope.js'
 import { parseCheckpoint } from '../../src/tlog/checkpoint.js'
 import { formatEntry, parseEntry } from '../../src/tlog/entry.js'
 import { parseNote } from '../../src/tlog/note.js'
@@ -278,6 +281,48 @@ describe('verify-model log: a static tiled log built by append', () => {
       { attestationDigest: digestOf(sba), verifiedKeys: [alice.key.publicKey.raw] }
     )
     expect(result).toMatchObject({ origin: ORIGIN, treeSize: checkpointOf().treeSize })
+  })
+
+  it('append logs a rebuild attestation too: the entry vouches for signatures, not for a ledger', async () => {
+    const vsaFile = path.join(dir, 'rebuild.vsa.json')
+    writeFileSync(
+      vsaFile,
+      signVsa(
+        {
+          modelRoot: 'ab'.repeat(32),
+          attestationDigest: 'cd'.repeat(32),
+          verifierId: 'https://github.com/acme/rebuilder/.github/workflows/rebuild.yml',
+          timeVerified: new Date('2026-12-01T12:00:00Z')
+        },
+        alice.key
+      )
+    )
+    const proofFile = path.join(dir, 'rebuild.tlog-proof')
+    expect((await append(vsaFile, '-o', proofFile)).code).toBe(0)
+    const result = verifyLogProof(
+      readFileSync(proofFile),
+      { logKey: vkey, witnessKeys: [], witnessThreshold: 0 },
+      {
+        attestationDigest: attestationDigest(parseEnvelope(readFileSync(vsaFile))),
+        verifiedKeys: [alice.key.publicKey.raw]
+      }
+    )
+    expect(result.treeSize).toBe(checkpointOf().treeSize)
+    // Under a key that did not sign it, nothing is appended.
+    const before = checkpointOf().treeSize
+    const refused = await cli(
+      'log',
+      'append',
+      vsaFile,
+      '--dir',
+      logDir,
+      '--key',
+      logKey.privatePath,
+      '--public-key',
+      bob.publicPath
+    )
+    expect(refused.code).toBe(1)
+    expect(checkpointOf().treeSize).toBe(before)
   })
 
   describe('witness', () => {

@@ -6,12 +6,21 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { download } from '../download.js'
 import { parsePrivateKey, type PrivateKey } from '../protocol/keys.js'
-import type { VerifiedAttestation } from '../protocol/attestation.js'
+import { attestationDigest } from '../protocol/capability.js'
+import { parseEnvelope, verifyEnvelope } from '../protocol/envelope.js'
 import { formatEntry } from '../tlog/entry.js'
 import { openSource, type LogSource } from '../tlog/source.js'
 import { verifyLogProof, type LogPolicy, type LogProofResult } from '../tlog/verify.js'
 import { logLine } from '../text/sanitize.js'
-import { asUsageError, collect, readInputFile, UsageError, type CliIo } from './io.js'
+import {
+  asUsageError,
+  collect,
+  readInputFile,
+  readTrust,
+  UsageError,
+  type CliIo,
+  type TrustOptions
+} from './io.js'
 
 export function readPrivateKeyFile(file: string, flag = '--key'): PrivateKey {
   try {
@@ -26,8 +35,31 @@ export function readVerifierKeyArg(value: string): string {
   return existsSync(value) ? readFileSync(value, 'utf8').trim() : value.trim()
 }
 
-/** The log entry of a verified SBA: its digest and every key that verified it. */
-export function entryOf(verified: VerifiedAttestation): Uint8Array {
+/** A DSSE envelope whose signatures verified: what a log entry names (docs/protocol.md section 7). */
+export interface VerifiedEnvelope {
+  attestationDigest: string
+  verifiedKeys: { raw: Uint8Array; keyId: string }[]
+  keyIds: string[]
+}
+
+/**
+ * Any DSSE envelope of ours (an SBA, a rebuild attestation, a transcript) verified under the
+ * given keys. A log entry vouches for the signatures only (section 7), so the statement inside
+ * is not parsed: a rebuilder logs its rebuild attestation with the same command.
+ */
+export function verifyEnvelopeFile(file: string, options: TrustOptions): VerifiedEnvelope {
+  const { keys, threshold } = readTrust(options)
+  const envelope = parseEnvelope(readInputFile(file, 'envelope'), 'envelope')
+  const verifiedKeys = verifyEnvelope(envelope, keys, threshold)
+  return {
+    attestationDigest: attestationDigest(envelope),
+    verifiedKeys,
+    keyIds: verifiedKeys.map(key => key.keyId)
+  }
+}
+
+/** The log entry of a verified envelope: its digest and every key that verified it. */
+export function entryOf(verified: VerifiedEnvelope): Uint8Array {
   return formatEntry(
     verified.attestationDigest,
     verified.verifiedKeys.map(key => key.raw)
@@ -131,7 +163,7 @@ export async function readProof(location: string): Promise<Uint8Array> {
 
 export function checkLogProof(
   requirement: LogRequirement,
-  verified: VerifiedAttestation
+  verified: VerifiedEnvelope
 ): LogProofResult {
   return verifyLogProof(requirement.proof, requirement.policy, {
     attestationDigest: verified.attestationDigest,

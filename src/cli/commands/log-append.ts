@@ -3,8 +3,8 @@ import type { Command } from 'commander'
 import { proveEntry } from '../../tlog/prove.js'
 import { directorySource } from '../../tlog/source.js'
 import { appendEntries } from '../../tlog/writer.js'
-import { collect, printJson, verifySbaFile } from '../io.js'
-import { entryOf, readPrivateKeyFile } from '../log-io.js'
+import { collect, printJson } from '../io.js'
+import { entryOf, verifyEnvelopeFile, readPrivateKeyFile } from '../log-io.js'
 import type { CliContext } from '../context.js'
 
 interface AppendOptions {
@@ -21,7 +21,7 @@ export function registerLogAppend(log: Command, context: CliContext): void {
     .description(
       "Verify an SBA's signatures under the given keys, then append its entry (bundle, tiles, signed checkpoint)."
     )
-    .argument('<sba>', 'the SBA (DSSE envelope JSON)')
+    .argument('<sba>', 'the SBA, or a rebuild attestation or transcript (DSSE envelope JSON)')
     .requiredOption('--dir <dir>', 'the log directory')
     .requiredOption('--key <file>', "the log's private key")
     .option(
@@ -33,7 +33,7 @@ export function registerLogAppend(log: Command, context: CliContext): void {
     .option('-o, --out <file>', 'also write the .tlog-proof of the new entry here')
     .option('--json', 'machine-readable output')
     .action(async (sbaPath: string, options: AppendOptions) => {
-      const verified = verifySbaFile(sbaPath, { publicKey: options.publicKey, threshold: '1' })
+      const verified = verifyEnvelopeFile(sbaPath, { publicKey: options.publicKey, threshold: '1' })
       const entry = entryOf(verified)
       const appended = await appendEntries(options.dir, readPrivateKeyFile(options.key), [entry])
       if (options.out) {

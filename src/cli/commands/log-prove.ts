@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { proveEntry } from '../../tlog/prove.js'
-import { collect, verifySbaFile } from '../io.js'
+import { collect } from '../io.js'
 import {
   entryOf,
+  verifyEnvelopeFile,
   openLog,
   printInert,
   withLogLocation,
@@ -19,11 +20,11 @@ interface ProveOptions extends LogLocationOptions {
 export function registerLogProve(log: Command, context: CliContext): void {
   withLogLocation(log.command('prove'))
     .description("Write the .tlog-proof of an SBA's entry under the log's current checkpoint.")
-    .argument('<sba>', 'the SBA (DSSE envelope JSON)')
+    .argument('<sba>', 'the SBA, or a rebuild attestation or transcript (DSSE envelope JSON)')
     .option('--public-key <key>', 'a publisher key the SBA verifies under; repeatable', collect, [])
     .option('-o, --out <file>', 'write the proof here instead of stdout')
     .action(async (sbaPath: string, options: ProveOptions) => {
-      const verified = verifySbaFile(sbaPath, { publicKey: options.publicKey, threshold: '1' })
+      const verified = verifyEnvelopeFile(sbaPath, { publicKey: options.publicKey, threshold: '1' })
       const source = openLog(options)
       try {
         const { proof } = await proveEntry(source, entryOf(verified))
