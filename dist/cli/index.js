@@ -6008,6 +6008,8 @@ function definedOnly(options) {
     return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }
 
+// EXTERNAL MODULE: ./src/protocol/capability.ts
+var capability = __nccwpck_require__(1528);
 // EXTERNAL MODULE: ./src/protocol/encoding.ts
 var encoding = __nccwpck_require__(4991);
 ;// CONCATENATED MODULE: ./src/tlog/entry.ts
@@ -6711,6 +6713,8 @@ function inclusionRoot(index, size, entry, hashes) {
 
 
 
+
+
 function readPrivateKeyFile(file, flag = '--key') {
     try {
         return (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(file, 'private key').toString('utf8'), `${flag} ${file}`);
@@ -6723,7 +6727,22 @@ function readPrivateKeyFile(file, flag = '--key') {
 function readVerifierKeyArg(value) {
     return (0,external_node_fs_.existsSync)(value) ? (0,external_node_fs_.readFileSync)(value, 'utf8').trim() : value.trim();
 }
-/** The log entry of a verified SBA: its digest and every key that verified it. */
+/**
+ * Any DSSE envelope of ours (an SBA, a rebuild attestation, a transcript) verified under the
+ * given keys. A log entry vouches for the signatures only (section 7), so the statement inside
+ * is not parsed: a rebuilder logs its rebuild attestation with the same command.
+ */
+function verifyEnvelopeFile(file, options) {
+    const { keys, threshold } = (0,cli_io/* readTrust */.bn)(options);
+    const envelope = (0,protocol_envelope/* parseEnvelope */.mE)((0,cli_io/* readInputFile */.jH)(file, 'envelope'), 'envelope');
+    const verifiedKeys = (0,protocol_envelope/* verifyEnvelope */.FY)(envelope, keys, threshold);
+    return {
+        attestationDigest: (0,capability/* attestationDigest */.T)(envelope),
+        verifiedKeys,
+        keyIds: verifiedKeys.map(key => key.keyId)
+    };
+}
+/** The log entry of a verified envelope: its digest and every key that verified it. */
 function entryOf(verified) {
     return formatEntry(verified.attestationDigest, verified.verifiedKeys.map(key => key.raw));
 }
@@ -6834,8 +6853,6 @@ function registerVerifySba(program, context) {
 
 // EXTERNAL MODULE: ./src/protocol/attestation.ts
 var protocol_attestation = __nccwpck_require__(9722);
-// EXTERNAL MODULE: ./src/protocol/capability.ts
-var capability = __nccwpck_require__(1528);
 ;// CONCATENATED MODULE: external "node:readline"
 const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
 // EXTERNAL MODULE: ./src/reproduce/cleanup.ts
@@ -11523,7 +11540,7 @@ function registerTranscript(program, context) {
         .requiredOption('--states <dir>', 'the directory `verify-model build --states` wrote')
         .requiredOption('--state-uri <template>', 'where state i will be published, with {i} for the index (e.g. https://example.org/states/state-{i}.tar)')
         .option('--key <file>', "PKCS#8 PEM private key (the SBA's); repeatable", cli_io/* collect */.Fo, [])
-        .option('-o, --output <file>', 'write the transcript here instead of stdout')
+        .option('-o, --out <file>', 'write the transcript here instead of stdout')
         .action(async (options) => {
         if (options.key.length === 0)
             throw new cli_io/* UsageError */.eb('at least one --key is required');
@@ -11564,8 +11581,8 @@ function registerTranscript(program, context) {
             }
         })();
         const signed = (0,protocol_envelope/* signEnvelope */.Yj)(statement, keys);
-        if (options.output)
-            (0,external_node_fs_.writeFileSync)(options.output, signed);
+        if (options.out)
+            (0,external_node_fs_.writeFileSync)(options.out, signed);
         else
             context.io.stdout(signed);
         for (const [i, root] of states.entries())
@@ -12188,19 +12205,19 @@ function registerLogAppend(log, context) {
     log
         .command('append')
         .description("Verify an SBA's signatures under the given keys, then append its entry (bundle, tiles, signed checkpoint).")
-        .argument('<sba>', 'the SBA (DSSE envelope JSON)')
+        .argument('<sba>', 'the SBA, or a rebuild attestation or transcript (DSSE envelope JSON)')
         .requiredOption('--dir <dir>', 'the log directory')
         .requiredOption('--key <file>', "the log's private key")
         .option('--public-key <key>', 'a publisher key the SBA must verify under; repeatable', cli_io/* collect */.Fo, [])
-        .option('-o, --output <file>', 'also write the .tlog-proof of the new entry here')
+        .option('-o, --out <file>', 'also write the .tlog-proof of the new entry here')
         .option('--json', 'machine-readable output')
         .action(async (sbaPath, options) => {
-        const verified = (0,cli_io/* verifySbaFile */.UG)(sbaPath, { publicKey: options.publicKey, threshold: '1' });
+        const verified = verifyEnvelopeFile(sbaPath, { publicKey: options.publicKey, threshold: '1' });
         const entry = entryOf(verified);
         const appended = await appendEntries(options.dir, readPrivateKeyFile(options.key), [entry]);
-        if (options.output) {
+        if (options.out) {
             const { proof } = await proveEntry(directorySource(options.dir), entry);
-            (0,external_node_fs_.writeFileSync)(options.output, proof);
+            (0,external_node_fs_.writeFileSync)(options.out, proof);
         }
         const result = {
             index: appended.index,
@@ -12223,16 +12240,16 @@ function registerLogAppend(log, context) {
 function registerLogProve(log, context) {
     withLogLocation(log.command('prove'))
         .description("Write the .tlog-proof of an SBA's entry under the log's current checkpoint.")
-        .argument('<sba>', 'the SBA (DSSE envelope JSON)')
+        .argument('<sba>', 'the SBA, or a rebuild attestation or transcript (DSSE envelope JSON)')
         .option('--public-key <key>', 'a publisher key the SBA verifies under; repeatable', cli_io/* collect */.Fo, [])
-        .option('-o, --output <file>', 'write the proof here instead of stdout')
+        .option('-o, --out <file>', 'write the proof here instead of stdout')
         .action(async (sbaPath, options) => {
-        const verified = (0,cli_io/* verifySbaFile */.UG)(sbaPath, { publicKey: options.publicKey, threshold: '1' });
+        const verified = verifyEnvelopeFile(sbaPath, { publicKey: options.publicKey, threshold: '1' });
         const source = openLog(options);
         try {
             const { proof } = await proveEntry(source, entryOf(verified));
-            if (options.output)
-                (0,external_node_fs_.writeFileSync)(options.output, proof);
+            if (options.out)
+                (0,external_node_fs_.writeFileSync)(options.out, proof);
             else
                 printInert(context.io, proof, 'proof');
         }
@@ -12362,7 +12379,7 @@ function registerLogCosign(log, context) {
         .requiredOption('--key <file>', "the witness's private key")
         .requiredOption('--name <name>', "the witness's name, e.g. witness.example.org/w1")
         .requiredOption('--state <file>', 'the last cosigned checkpoint (created on first use)')
-        .option('-o, --output <file>', 'write the cosigned checkpoint here')
+        .option('-o, --out <file>', 'write the cosigned checkpoint here')
         .option('--json', 'machine-readable output')
         .action(async (options) => {
         const logKey = readVerifierKeyArg(options.logKey);
@@ -12373,8 +12390,8 @@ function registerLogCosign(log, context) {
             const result = await cosignLatest(source, logKey, witness, previous, Math.floor(Date.now() / 1000));
             if (options.dir !== undefined)
                 await publish(options.dir, result.cosigned);
-            if (options.output)
-                (0,external_node_fs_.writeFileSync)(options.output, result.cosigned);
+            if (options.out)
+                (0,external_node_fs_.writeFileSync)(options.out, result.cosigned);
             writeState(options.state, result.cosigned);
             const summary = {
                 origin: result.origin,

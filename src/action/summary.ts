@@ -19,7 +19,18 @@ const ICONS: Record<Report['result'], string> = {
 
 /** Escaped text whose `backtick spans` (commands, flags in messages) render as code. */
 function textHtml(text: string): string {
-  return escapeHtml(text).replace(/`([^`]+)`/g, '<code>$1</code>')
+  const parts = text.split('`')
+  // An unpaired backtick is plain text: nothing is rendered as code then.
+  if (parts.length % 2 === 0) return escapeHtml(text)
+  return parts
+    .map((part, i) =>
+      i % 2 === 0
+        ? escapeHtml(part)
+        : part === ''
+          ? '&#96;&#96;'
+          : `<code>${escapeHtml(part)}</code>`
+    )
+    .join('')
 }
 
 /** The job summary: the verdict first and large, then what differs, the checks, the evidence. */
