@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The services the reproduce tests and the demo need: a Docker daemon and an OCI registry on
-# 127.0.0.1:5000.
+# 127.0.0.1:5000, and the Debian tools the integration tests use: qemu-user-static (cross-CPU
+# builds), golang-go with golang-golang-x-mod-dev (the Go reference for the transparency log).
 #
 #   scripts/services.sh up     start what is missing (idempotent; a no-op where Docker runs)
 #   scripts/services.sh down   stop what `up` started on this machine (never a daemon or registry
@@ -142,12 +143,12 @@ up() {
     else
       say "docker already answers: using it as is"
     fi
-    install_packages busybox-static git debootstrap
+    install_packages busybox-static git debootstrap qemu-user-static golang-go golang-golang-x-mod-dev
   else
     if [[ "$(docker info 2>&1 || true)" == *'permission denied'* ]]; then
       die "a Docker daemon runs but this user may not use its socket: add the user to the docker group (then log in again) or run with sudo"
     fi
-    install_packages docker.io docker-registry skopeo busybox-static git iptables curl debootstrap
+    install_packages docker.io docker-registry skopeo busybox-static git iptables curl debootstrap qemu-user-static golang-go golang-golang-x-mod-dev
     start_dockerd
   fi
   if registry_answers; then
