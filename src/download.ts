@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { envBytes, envFlag, envMilliseconds } from './env-settings.js'
 import { invalid, unverifiable, VerifyError } from './errors.js'
 import { clip } from './text/sanitize.js'
+import { throughputWindowMs, watchThroughput } from './throughput.js'
 
 export interface DownloadProgress {
   bytesDone: number
@@ -22,8 +23,8 @@ export interface DownloadOptions {
   /** The whole download, retries included (default VERIFY_MODEL_DOWNLOAD_TIMEOUT_MS or 6 h). */
   deadlineMs?: number
   /**
-   * The least a body may deliver per second, measured over windows of 30 s (a quarter of the
-   * deadline when that is shorter); default VERIFY_MODEL_MIN_DOWNLOAD_RATE or 16 KiB/s.
+   * The least a body may deliver per second, measured over windows (throughputWindowMs);
+   * default VERIFY_MODEL_MIN_DOWNLOAD_RATE or 16 KiB/s.
    */
   minBytesPerSecond?: number
   /** Plain http to a loopback host, for test servers (default VERIFY_MODEL_ALLOW_LOOPBACK_HTTP). */
@@ -64,7 +65,6 @@ type Settings = typeof DEFAULTS & {
 const DEADLINE_VARIABLE = 'VERIFY_MODEL_DOWNLOAD_TIMEOUT_MS'
 const RATE_VARIABLE = 'VERIFY_MODEL_MIN_DOWNLOAD_RATE'
 const LOOPBACK_VARIABLE = 'VERIFY_MODEL_ALLOW_LOOPBACK_HTTP'
-const MAX_RATE_WINDOW_MS = 30_000
 
 /** The environment's download settings, under whatever the caller gives. */
 function settingsOf(options: DownloadOptions): Settings {
@@ -224,21 +224,15 @@ async function attemptDownload(
       ),
     Math.max(0, clock.deadline - Date.now())
   )
-  let rate: NodeJS.Timeout | undefined
-  const windowMs = Math.min(MAX_RATE_WINDOW_MS, settings.deadlineMs / 4)
+  let stopWatchingRate = () => {}
   const watchRate = () => {
-    let windowStart = bytesDone
-    rate = setInterval(() => {
-      const delivered = bytesDone - windowStart
-      windowStart = bytesDone
-      const perSecond = Math.floor((delivered * 1000) / windowMs)
-      if (perSecond < settings.minBytesPerSecond)
-        fail(
-          unverifiable(
-            `download ${shown}: ${delivered} bytes in the last ${seconds(windowMs, 1)} s (${perSecond} B/s), below the minimum of ${settings.minBytesPerSecond} B/s (${RATE_VARIABLE})`
-          )
-        )
-    }, windowMs)
+    stopWatchingRate = watchThroughput({
+      windowMs: throughputWindowMs(settings.deadlineMs),
+      minBytesPerSecond: settings.minBytesPerSecond,
+      variable: RATE_VARIABLE,
+      bytesSoFar: () => bytesDone,
+      onTooSlow: reason => fail(unverifiable(`download ${shown}: ${reason}`))
+    })
   }
   rearm()
   try {
@@ -286,7 +280,7 @@ async function attemptDownload(
   } finally {
     clearTimeout(idle)
     clearTimeout(overall)
-    clearInterval(rate)
+    stopWatchingRate()
   }
 }
 

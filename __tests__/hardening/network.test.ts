@@ -14,7 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { runBundledAction } from '../helpers/action-runner.js'
 import { buildBusyboxImage, describeDocker } from '../helpers/docker.js'
 import { drip, ok, startServer, type TestServer } from '../helpers/http-server.js'
+import { startDrippingRegistry } from '../helpers/registry.js'
 import { publicKey, signedLedger } from './ledgers.js'
+import { escapeRegExp } from '../helpers/regexp.js'
 
 const CAPABILITY = `ocap1:${'0'.repeat(64)}`
 const LOOPBACK = { VERIFY_MODEL_ALLOW_LOOPBACK_HTTP: 'true' }
@@ -244,12 +246,49 @@ describeDocker('docker pull through the bundled action', () => {
     )
     const run = await runBundledAction(
       { attestation: sba, 'public-key': publicKey, mode: 'reproduce' },
-      { baseDir: dir, env: { VERIFY_MODEL_PULL_TIMEOUT_MS: '4000' }, timeoutMs: 60_000 }
+      {
+        baseDir: dir,
+        // No minimum throughput: this test is of the deadline alone.
+        env: { VERIFY_MODEL_PULL_TIMEOUT_MS: '4000', VERIFY_MODEL_MIN_PULL_RATE: '0' },
+        timeoutMs: 60_000
+      }
     )
     expect(run.outputs.result).toBe('unverifiable')
     expect(run.report?.reason).toBe(
       `environment: docker pull ${repository}@sha256:${'b'.repeat(64)} did not finish within the deadline of 4 s (VERIFY_MODEL_PULL_TIMEOUT_MS)`
     )
     expect(run.durationMs).toBeLessThan(30_000)
+  }, 90_000)
+
+  it('item 6: a pull below the minimum throughput fails with the numbers, and the daemon stops pulling', async () => {
+    // 10 KiB/s of an 8 MiB layer: the pull would end, after 14 minutes.
+    const registry = await startDrippingRegistry({
+      layerBytes: 8 * 2 ** 20,
+      chunkBytes: 1024,
+      intervalMs: 100
+    })
+    try {
+      const { sba } = signedLedger(dir, registry.image, {})
+      const run = await runBundledAction(
+        { attestation: sba, 'public-key': publicKey, mode: 'reproduce' },
+        {
+          baseDir: dir,
+          env: { VERIFY_MODEL_PULL_TIMEOUT_MS: '40000', VERIFY_MODEL_MIN_PULL_RATE: '64k' },
+          timeoutMs: 60_000
+        }
+      )
+      expect(run.outputs.result).toBe('unverifiable')
+      expect(run.report?.reason).toMatch(
+        new RegExp(
+          `^environment: docker pull ${escapeRegExp(registry.image.reference)}: \\d+ bytes in the last 10\\.0 s \\(\\d+ B/s\\), below the minimum of 65536 B/s \\(VERIFY_MODEL_MIN_PULL_RATE\\)$`
+        )
+      )
+      expect(run.durationMs).toBeLessThan(30_000)
+      const sentAtVerdict = registry.layerBytesSent()
+      await new Promise(resolve => setTimeout(resolve, 2000))
+      expect(registry.layerBytesSent() - sentAtVerdict).toBeLessThan(2048)
+    } finally {
+      await registry.close()
+    }
   }, 90_000)
 })

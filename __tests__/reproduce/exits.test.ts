@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
 import { containerFailure } from '../../src/reproduce/index.js'
-import { PullProgress } from '../../src/reproduce/docker.js'
 
 const limits = { timeoutSeconds: 60, memoryBytes: 2 ** 30 }
 const ended = (fields: object) => ({
@@ -49,32 +48,5 @@ describe('containerFailure: how a build container ended, as a verdict', () => {
 
   it('a build that exited 0 is no failure', () => {
     expect(containerFailure(ended({}), limits)).toBeUndefined()
-  })
-})
-
-describe('PullProgress', () => {
-  it('counts layers from docker pull output and reports every few seconds and at the end', () => {
-    const lines: string[] = []
-    let now = 0
-    const progress = new PullProgress(
-      line => lines.push(line),
-      () => now
-    )
-    progress.output(
-      Buffer.from(
-        'v1: Pulling from acme/trainer\naaaaaaaaaaaa: Pulling fs layer\nbbbbbbbbbbbb: Pulling fs layer\n'
-      )
-    )
-    now = 6000
-    progress.output(Buffer.from('aaaaaaaaaaaa: Download complete\naaaaaaaaaaaa: Pull comp'))
-    progress.output(Buffer.from('lete\nbbbbbbbbbbbb: Downloading\n'))
-    now = 7000
-    progress.output(Buffer.from('bbbbbbbbbbbb: Download complete\n'))
-    progress.output(Buffer.from('bbbbbbbbbbbb: Pull complete\nDigest: sha256:0000\n'))
-    progress.done()
-    expect(lines).toEqual([
-      'pulling: 1 of 2 layer(s) downloaded, 0 extracted',
-      'pulling: 2 of 2 layer(s) downloaded, 2 extracted'
-    ])
   })
 })

@@ -4489,7 +4489,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _reproduce_run_scope_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9503);
 /* harmony import */ var _io_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1604);
 /* harmony import */ var _context_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5217);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(5133);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9909);
 
 
 
@@ -4610,7 +4610,7 @@ function printJson(io, value) {
 
 /***/ }),
 
-/***/ 5133:
+/***/ 9909:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -5723,7 +5723,30 @@ function envFlag(env, name) {
     throw (0,errors/* invalid */.Gq)(`${name} must be true or false; got '${text}'`);
 }
 
+;// CONCATENATED MODULE: ./src/throughput.ts
+// The minimum throughput of a transfer (a model download, an image pull): an idle timer alone
+// is kept alive forever by a server sending one byte just often enough.
+/** Windows of 30 s, or a quarter of the deadline when that is shorter (a check before it ends). */
+function throughputWindowMs(deadlineMs) {
+    return Math.min(30_000, deadlineMs / 4);
+}
+/** Starts checking each window against the floor; returns the function that stops it. */
+function watchThroughput(floor) {
+    let windowStart = floor.bytesSoFar();
+    const timer = setInterval(() => {
+        const moved = floor.bytesSoFar() - windowStart;
+        windowStart += moved;
+        const perSecond = Math.floor((moved * 1000) / floor.windowMs);
+        if (perSecond >= floor.minBytesPerSecond)
+            return;
+        clearInterval(timer);
+        floor.onTooSlow(`${moved} bytes in the last ${(floor.windowMs / 1000).toFixed(1)} s (${perSecond} B/s), below the minimum of ${floor.minBytesPerSecond} B/s (${floor.variable})`);
+    }, floor.windowMs);
+    return () => clearInterval(timer);
+}
+
 ;// CONCATENATED MODULE: ./src/download.ts
+
 
 
 
@@ -5744,7 +5767,6 @@ const DEFAULTS = {
 const DEADLINE_VARIABLE = 'VERIFY_MODEL_DOWNLOAD_TIMEOUT_MS';
 const RATE_VARIABLE = 'VERIFY_MODEL_MIN_DOWNLOAD_RATE';
 const LOOPBACK_VARIABLE = 'VERIFY_MODEL_ALLOW_LOOPBACK_HTTP';
-const MAX_RATE_WINDOW_MS = 30_000;
 /** The environment's download settings, under whatever the caller gives. */
 function settingsOf(options) {
     const env = process.env;
@@ -5864,17 +5886,15 @@ async function attemptDownload(url, partial, settings, clock) {
         idle = setTimeout(() => fail(new RetryableFailure(`no data for ${settings.timeoutMs} ms`)), settings.timeoutMs);
     };
     const overall = setTimeout(() => fail((0,errors/* unverifiable */.vm)(`download ${shown}: not finished within the total deadline of ${seconds(settings.deadlineMs)} s (${DEADLINE_VARIABLE}): ${bytesDone} bytes${declared === undefined ? '' : ` of ${declared}`} in ${seconds(Date.now() - clock.started, 1)} s`)), Math.max(0, clock.deadline - Date.now()));
-    let rate;
-    const windowMs = Math.min(MAX_RATE_WINDOW_MS, settings.deadlineMs / 4);
+    let stopWatchingRate = () => { };
     const watchRate = () => {
-        let windowStart = bytesDone;
-        rate = setInterval(() => {
-            const delivered = bytesDone - windowStart;
-            windowStart = bytesDone;
-            const perSecond = Math.floor((delivered * 1000) / windowMs);
-            if (perSecond < settings.minBytesPerSecond)
-                fail((0,errors/* unverifiable */.vm)(`download ${shown}: ${delivered} bytes in the last ${seconds(windowMs, 1)} s (${perSecond} B/s), below the minimum of ${settings.minBytesPerSecond} B/s (${RATE_VARIABLE})`));
-        }, windowMs);
+        stopWatchingRate = watchThroughput({
+            windowMs: throughputWindowMs(settings.deadlineMs),
+            minBytesPerSecond: settings.minBytesPerSecond,
+            variable: RATE_VARIABLE,
+            bytesSoFar: () => bytesDone,
+            onTooSlow: reason => fail((0,errors/* unverifiable */.vm)(`download ${shown}: ${reason}`))
+        });
     };
     rearm();
     try {
@@ -5920,7 +5940,7 @@ async function attemptDownload(url, partial, settings, clock) {
     finally {
         clearTimeout(idle);
         clearTimeout(overall);
-        clearInterval(rate);
+        stopWatchingRate();
     }
 }
 /** Seconds for a message: whole when they are, else with `digits` decimals. */
@@ -6865,7 +6885,6 @@ var contract_env = __nccwpck_require__(3178);
 
 
 
-
 const START_DOCKER = 'start it (scripts/services.sh up) or run on a machine with Docker';
 /** Checks that the Docker daemon answers; else `unverifiable` saying why and what to do. */
 async function preflight(run) {
@@ -6885,133 +6904,9 @@ async function preflight(run) {
         code: 'DOCKER_UNAVAILABLE'
     });
 }
-/** `docker pull` has no deadline of its own: a registry that never answers would hang the run. */
-const DEFAULT_PULL_TIMEOUT_MS = 30 * 60_000;
-const PULL_TIMEOUT_VARIABLE = 'VERIFY_MODEL_PULL_TIMEOUT_MS';
-// Registry answers that no retry can change.
-const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
-/**
- * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
- * the ledger's platform unless the daemon already has that repo digest, retrying errors that
- * may be transient, then checks the daemon reports exactly that repo digest.
- */
-async function pullImage(run, image, options = {}) {
-    if (await holdsDigest(run, image))
-        return;
-    const retries = options.retries ?? 3;
-    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
-    let delay = options.backoffMs ?? 2000;
-    const timeoutMs = options.timeoutMs ??
-        envMilliseconds(process.env, PULL_TIMEOUT_VARIABLE, DEFAULT_PULL_TIMEOUT_MS);
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), timeoutMs);
-    const tooLate = () => (0,errors/* unverifiable */.vm)(`environment: docker pull ${image.reference} did not finish within the deadline of ${timeoutMs / 1000} s (${PULL_TIMEOUT_VARIABLE})`);
-    try {
-        for (let attempt = 0;; attempt++) {
-            const progress = new PullProgress(options.onProgress, options.now);
-            const result = await run('docker', ['pull', '--platform', image.platform, image.reference], {
-                signal: deadline.signal,
-                onStdout: chunk => progress.output(chunk)
-            });
-            if (deadline.signal.aborted)
-                throw tooLate();
-            if (result.exitCode === 0) {
-                progress.done();
-                break;
-            }
-            const reason = lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
-            if (attempt >= retries || PERMANENT_PULL_ERROR.test(reason))
-                throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}. ` +
-                    "Pin the pushed image's repository digest, not a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE", undefined, { code: 'IMAGE_PULL' });
-            await sleep(delay);
-            if (deadline.signal.aborted)
-                throw tooLate();
-            delay *= 2;
-        }
-    }
-    finally {
-        clearTimeout(timer);
-    }
-    if (!(await holdsDigest(run, image)))
-        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`, undefined, { code: 'IMAGE_DIGEST' });
-}
-async function holdsDigest(run, image) {
-    const result = await run('docker', [
-        'image',
-        'inspect',
-        '--format',
-        '{{json .RepoDigests}}',
-        image.reference
-    ]);
-    if (result.exitCode !== 0)
-        return false;
-    const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
-    let repoDigests;
-    try {
-        repoDigests = JSON.parse(result.stdout);
-    }
-    catch {
-        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,sanitize/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`, undefined, { code: 'IMAGE_PULL' });
-    }
-    return (Array.isArray(repoDigests) &&
-        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
-}
-/** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
-function familiarName(reference) {
-    const withoutHub = reference.replace(/^(?:index\.)?docker\.io\//, '');
-    return withoutHub.replace(/^library\/([^/]+)$/, '$1');
-}
 /** The last non-empty line: where docker and registries put the reason. */
 function lastLine(text) {
     return text.trim().split('\n').at(-1)?.trim() ?? '';
-}
-const docker_PROGRESS_INTERVAL_MS = 5000;
-/**
- * Counts the layers of `docker pull` output (without a terminal it prints one status line per
- * layer event) and reports `N of M layer(s) downloaded, K extracted` every few seconds.
- */
-class PullProgress {
-    report;
-    now;
-    downloaded = new Set();
-    extracted = new Set();
-    layers = new Set();
-    pending = '';
-    last;
-    constructor(report, now = Date.now) {
-        this.report = report;
-        this.now = now;
-        this.last = now();
-    }
-    output(chunk) {
-        const lines = (this.pending + chunk.toString('utf8')).split('\n');
-        this.pending = lines.pop() ?? '';
-        for (const line of lines)
-            this.line(line.trim());
-        if (this.now() - this.last >= docker_PROGRESS_INTERVAL_MS)
-            this.emit();
-    }
-    done() {
-        if (this.pending)
-            this.line(this.pending.trim());
-        if (this.layers.size > 0)
-            this.emit();
-    }
-    line(line) {
-        const match = /^([0-9a-f]{12}): (.+)$/.exec(line);
-        if (!match)
-            return;
-        const [, layer, status] = match;
-        this.layers.add(layer);
-        if (/^(Download complete|Already exists|Pull complete)/.test(status))
-            this.downloaded.add(layer);
-        if (/^(Already exists|Pull complete)/.test(status))
-            this.extracted.add(layer);
-    }
-    emit() {
-        this.last = this.now();
-        this.report?.(`pulling: ${this.downloaded.size} of ${this.layers.size} layer(s) downloaded, ${this.extracted.size} extracted`);
-    }
 }
 /**
  * The VOLUMEs the image declares (`Config.Volumes`): docker would give each a disk-backed,
@@ -7921,6 +7816,94 @@ async function layoutHint(dir) {
     return ": the archive must hold exactly the hashed directory's contents at its top level";
 }
 
+;// CONCATENATED MODULE: external "node:http"
+const external_node_http_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_namespaceObject);
+;// CONCATENATED MODULE: ./src/reproduce/docker-api.ts
+
+
+/**
+ * The API of the daemon the docker CLI talks to (DOCKER_HOST, DOCKER_CONTEXT or the current
+ * context), when that is a unix socket; otherwise undefined with the endpoint, for the message.
+ */
+async function connectDockerApi(run) {
+    const result = await run('docker', [
+        'context',
+        'inspect',
+        '--format',
+        '{{.Endpoints.docker.Host}}'
+    ]);
+    if (result.exitCode !== 0)
+        return { endpoint: `unknown (docker context inspect: ${lastLine(result.stderr)})` };
+    const endpoint = result.stdout.trim();
+    return endpoint.startsWith('unix://')
+        ? { api: unixSocketApi(endpoint.slice('unix://'.length)), endpoint }
+        : { endpoint };
+}
+/** The longest line the stream may send: a message is a few hundred bytes. */
+const MAX_LINE_BYTES = 2 ** 20;
+function unixSocketApi(socketPath) {
+    return {
+        pull: (request, onMessage, signal) => new Promise((resolve, reject) => {
+            const query = new URLSearchParams({
+                fromImage: request.repository,
+                tag: request.digest,
+                platform: request.platform
+            });
+            const req = external_node_http_default().request({
+                socketPath,
+                method: 'POST',
+                path: `/images/create?${query}`,
+                headers: request.registryAuth ? { 'X-Registry-Auth': request.registryAuth } : {},
+                signal
+            });
+            req.on('error', reject);
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+            req.on('response', response => {
+                let pending = '';
+                let failure;
+                const take = (line) => {
+                    if (line.trim() === '')
+                        return;
+                    let message;
+                    try {
+                        message = JSON.parse(line);
+                    }
+                    catch {
+                        failure ??= `the daemon sent '${line.slice(0, 200)}' instead of a JSON message`;
+                        return;
+                    }
+                    if (response.statusCode !== 200)
+                        failure ??= message.message ?? line;
+                    else if (message.error !== undefined)
+                        failure ??= message.errorDetail?.message ?? message.error;
+                    else
+                        onMessage(message);
+                };
+                response.setEncoding('utf8');
+                response.on('data', (chunk) => {
+                    const lines = (pending + chunk).split('\n');
+                    pending = lines.pop() ?? '';
+                    lines.forEach(take);
+                    if (pending.length > MAX_LINE_BYTES)
+                        response.destroy(new Error('a line of over 1 MiB'));
+                });
+                response.on('error', reject);
+                response.on('end', () => {
+                    take(pending);
+                    if (failure === undefined && response.statusCode !== 200)
+                        failure = `HTTP ${response.statusCode}`;
+                    if (failure === undefined)
+                        resolve();
+                    else
+                        reject(new Error(failure));
+                });
+            });
+            req.end();
+        })
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/reproduce/limits.ts
 // What one build may take from the runner: memory, and bytes left in /out.
 
@@ -7978,6 +7961,329 @@ async function bytesUnder(dir, limit) {
                 total += stats.size;
         }
     }
+    return total;
+}
+
+;// CONCATENATED MODULE: ./src/reproduce/registry-auth.ts
+
+
+
+
+
+
+// The pull goes to the daemon's API, not through `docker pull`, so the credentials the docker
+// CLI would send (after `docker login` or docker/login-action) are looked up the way it does:
+// credHelpers, then credsStore, then `auths` in $DOCKER_CONFIG/config.json. They go only to
+// the daemon, in the X-Registry-Auth header, as the CLI sends them.
+/** Docker Hub's credentials are filed under its v1 index address. */
+const DOCKER_HUB = 'https://index.docker.io/v1/';
+/** The registry host of a repository (`ghcr.io/acme/x` → `ghcr.io`; Docker Hub → its index). */
+function registryOf(repository) {
+    const host = repository.split('/')[0];
+    return host === 'docker.io' || host === 'index.docker.io' ? DOCKER_HUB : host;
+}
+/**
+ * The X-Registry-Auth header value for `registry`, or undefined for an anonymous pull (no
+ * config file, no entry, or a helper that has none). Unreadable configuration is `unverifiable`
+ * naming the file or helper: pulling anonymously instead would hide the cause of a denial.
+ */
+async function registryAuthHeader(registry, { run, env = process.env, readText = file => (0,promises_.readFile)(file, 'utf8') }) {
+    const home = env.HOME || external_node_os_default().homedir();
+    const file = external_node_path_default().join(env.DOCKER_CONFIG || external_node_path_default().join(home, '.docker'), 'config.json');
+    let text;
+    try {
+        text = await readText(file);
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw credentialsError(`cannot read ${file}: ${(0,errors/* messageOf */.bD)(error)}`);
+    }
+    const config = parseConfig(text, file);
+    const helper = config.credHelpers?.[hostOf(registry)] ?? config.credsStore;
+    const auth = helper ? await fromHelper(run, helper, registry) : fromFile(config, registry, file);
+    return auth && Buffer.from(JSON.stringify(auth)).toString('base64url');
+}
+function parseConfig(text, file) {
+    let config;
+    try {
+        config = JSON.parse(text);
+    }
+    catch (error) {
+        throw credentialsError(`${file} is not JSON: ${(0,errors/* messageOf */.bD)(error)}`);
+    }
+    if (typeof config !== 'object' || config === null || Array.isArray(config))
+        throw credentialsError(`${file} is not a JSON object`);
+    return config;
+}
+/** `https://ghcr.io/v2/` and `ghcr.io` name one registry, as the docker CLI compares them. */
+function hostOf(address) {
+    return address === DOCKER_HUB ? address : address.replace(/^https?:\/\//, '').split('/')[0];
+}
+function fromFile(config, registry, file) {
+    const entry = Object.entries(config.auths ?? {}).find(([address]) => address === registry || hostOf(address) === hostOf(registry))?.[1];
+    if (entry === undefined)
+        return undefined;
+    if (entry.identitytoken)
+        return { identitytoken: entry.identitytoken, serveraddress: registry };
+    if (!entry.auth)
+        return undefined;
+    const pair = Buffer.from(entry.auth, 'base64').toString('utf8');
+    const colon = pair.indexOf(':');
+    if (colon < 0)
+        throw credentialsError(`the auth of ${(0,sanitize/* clip */.$Q)(registry)} in ${file} is not base64 of user:password`);
+    return {
+        username: pair.slice(0, colon),
+        password: pair.slice(colon + 1),
+        serveraddress: registry
+    };
+}
+async function fromHelper(run, helper, registry) {
+    if (!/^[A-Za-z0-9._-]+$/.test(helper))
+        throw credentialsError(`the credential helper name '${(0,sanitize/* clip */.$Q)(helper)}' is not a plain program name`);
+    const program = `docker-credential-${helper}`;
+    let result;
+    try {
+        result = await run(program, ['get'], { input: Buffer.from(`${registry}\n`) });
+    }
+    catch (error) {
+        throw credentialsError(`the credential helper ${program} cannot be run: ${(0,errors/* messageOf */.bD)(error)}`);
+    }
+    if (result.exitCode !== 0) {
+        if (/credentials not found/i.test(result.stdout + result.stderr))
+            return undefined;
+        throw credentialsError(`${program} get ${registry} exited with ${result.exitCode}: ${(0,sanitize/* clip */.$Q)(lastLine(result.stderr || result.stdout))}`);
+    }
+    let answer;
+    try {
+        answer = JSON.parse(result.stdout);
+    }
+    catch {
+        throw credentialsError(`${program} get ${registry} did not print JSON`);
+    }
+    if (typeof answer.Username !== 'string' || typeof answer.Secret !== 'string')
+        throw credentialsError(`${program} get ${registry} printed no Username and Secret`);
+    return answer.Username === '<token>'
+        ? { identitytoken: answer.Secret, serveraddress: registry }
+        : { username: answer.Username, password: answer.Secret, serveraddress: registry };
+}
+function credentialsError(reason) {
+    return (0,errors/* unverifiable */.vm)(`environment: registry credentials: ${reason}. Fix the Docker configuration (docker login) or remove the entry for an anonymous pull`, undefined, { code: 'IMAGE_PULL' });
+}
+
+;// CONCATENATED MODULE: ./src/reproduce/pull.ts
+
+
+
+
+
+
+
+
+/** `docker pull` has no deadline of its own: a registry that never answers would hang the run. */
+const DEFAULT_PULL_TIMEOUT_MS = 30 * 60_000;
+const PULL_TIMEOUT_VARIABLE = 'VERIFY_MODEL_PULL_TIMEOUT_MS';
+const PULL_RATE_VARIABLE = 'VERIFY_MODEL_MIN_PULL_RATE';
+// Registry answers that no retry can change.
+const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
+/**
+ * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
+ * the ledger's platform unless the daemon already has that repo digest, retrying errors that
+ * may be transient, then checks the daemon reports exactly that repo digest. The pull goes
+ * through the daemon's API, whose byte counts the minimum throughput is measured on; a daemon
+ * reached otherwise (tcp, ssh) is pulled from with `docker pull` under the deadline alone.
+ */
+async function pullImage(run, image, options = {}) {
+    if (await holdsDigest(run, image))
+        return;
+    const retries = options.retries ?? 3;
+    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
+    let delay = options.backoffMs ?? 2000;
+    const env = options.env ?? process.env;
+    const timeoutMs = options.timeoutMs ?? envMilliseconds(env, PULL_TIMEOUT_VARIABLE, DEFAULT_PULL_TIMEOUT_MS);
+    const minBytesPerSecond = options.minBytesPerSecond ?? envBytes(env, PULL_RATE_VARIABLE, 16 * 1024);
+    const daemon = options.daemon ?? (await connectDockerApi(run));
+    let attempt;
+    if (daemon.api) {
+        attempt = await apiAttempt(daemon.api, image, { run, env });
+    }
+    else {
+        options.onProgress?.(`pull throughput not checked: the Docker endpoint ${(0,sanitize/* clip */.$Q)(daemon.endpoint)} is not a unix socket (only ${PULL_TIMEOUT_VARIABLE} applies)`);
+        attempt = cliAttempt(run, image);
+    }
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const tooLate = () => (0,errors/* unverifiable */.vm)(`environment: docker pull ${image.reference} did not finish within the deadline of ${timeoutMs / 1000} s (${PULL_TIMEOUT_VARIABLE})`);
+    for (let tries = 0;; tries++) {
+        const progress = new PullProgress(options.onProgress, options.now);
+        const tooSlow = new AbortController();
+        const stopWatching = daemon.api
+            ? watchThroughput({
+                windowMs: throughputWindowMs(timeoutMs),
+                minBytesPerSecond,
+                variable: PULL_RATE_VARIABLE,
+                bytesSoFar: () => progress.bytesMoved,
+                onTooSlow: reason => tooSlow.abort(reason)
+            })
+            : () => undefined;
+        let reason;
+        try {
+            reason = await attempt(AbortSignal.any([deadline, tooSlow.signal]), progress);
+        }
+        finally {
+            stopWatching();
+        }
+        if (deadline.aborted)
+            throw tooLate();
+        if (tooSlow.signal.aborted)
+            throw (0,errors/* unverifiable */.vm)(`environment: docker pull ${image.reference}: ${tooSlow.signal.reason}`, undefined, { code: 'IMAGE_PULL' });
+        if (reason === undefined) {
+            progress.done();
+            break;
+        }
+        if (tries >= retries || PERMANENT_PULL_ERROR.test(reason))
+            throw (0,errors/* unverifiable */.vm)(`environment: cannot pull ${image.reference} (platform ${image.platform}): ${reason}. ` +
+                "Pin the pushed image's repository digest, not a local image ID: docker inspect --format '{{index .RepoDigests 0}}' IMAGE", undefined, { code: 'IMAGE_PULL' });
+        await sleep(delay);
+        if (deadline.aborted)
+            throw tooLate();
+        delay *= 2;
+    }
+    if (!(await holdsDigest(run, image)))
+        throw (0,errors/* invalid */.Gq)(`environment: image digest mismatch: the daemon does not report ${image.reference} among the pulled image's repo digests`, undefined, { code: 'IMAGE_DIGEST' });
+}
+async function apiAttempt(api, image, credentials) {
+    const registryAuth = await registryAuthHeader(registryOf(image.repository), credentials);
+    const request = {
+        repository: image.repository,
+        digest: `sha256:${image.sha256}`,
+        platform: image.platform,
+        registryAuth
+    };
+    return (signal, progress) => api
+        .pull(request, message => progress.message(message), signal)
+        .then(() => undefined, error => (0,errors/* messageOf */.bD)(error));
+}
+function cliAttempt(run, image) {
+    return async (signal, progress) => {
+        const result = await run('docker', ['pull', '--platform', image.platform, image.reference], {
+            signal,
+            onStdout: chunk => progress.output(chunk)
+        });
+        if (result.exitCode === 0)
+            return undefined;
+        return lastLine(result.stderr) || `docker pull exited with ${result.exitCode}`;
+    };
+}
+async function holdsDigest(run, image) {
+    const result = await run('docker', [
+        'image',
+        'inspect',
+        '--format',
+        '{{json .RepoDigests}}',
+        image.reference
+    ]);
+    if (result.exitCode !== 0)
+        return false;
+    const wanted = familiarName(`${image.repository}@sha256:${image.sha256}`);
+    let repoDigests;
+    try {
+        repoDigests = JSON.parse(result.stdout);
+    }
+    catch {
+        throw (0,errors/* unverifiable */.vm)(`environment: docker image inspect returned '${(0,sanitize/* clip */.$Q)(result.stdout.trim())}' instead of the repo digests`, undefined, { code: 'IMAGE_PULL' });
+    }
+    return (Array.isArray(repoDigests) &&
+        repoDigests.some(repoDigest => familiarName(String(repoDigest)) === wanted));
+}
+/** Docker reports Docker Hub names in their short form: `docker.io/library/x` is `x`. */
+function familiarName(reference) {
+    const withoutHub = reference.replace(/^(?:index\.)?docker\.io\//, '');
+    return withoutHub.replace(/^library\/([^/]+)$/, '$1');
+}
+const pull_PROGRESS_INTERVAL_MS = 5000;
+const LAYER_ID = /^[0-9a-f]{12}$/;
+/**
+ * Follows a pull, from the daemon's API messages or from `docker pull` output (which without a
+ * terminal has a status line per layer event and no byte counts), and reports
+ * `N of M layer(s) downloaded, K extracted[, X received]` every few seconds.
+ */
+class PullProgress {
+    report;
+    now;
+    layers = new Set();
+    downloaded = new Set();
+    extracted = new Set();
+    receivedBytes = new Map();
+    extractedBytes = new Map();
+    pending = '';
+    last;
+    constructor(report, now = Date.now) {
+        this.report = report;
+        this.now = now;
+        this.last = now();
+    }
+    /** Layer bytes received plus bytes extracted: what the minimum throughput is measured on. */
+    get bytesMoved() {
+        return sum(this.receivedBytes) + sum(this.extractedBytes);
+    }
+    /** A chunk of `docker pull` output. */
+    output(chunk) {
+        const lines = (this.pending + chunk.toString('utf8')).split('\n');
+        this.pending = lines.pop() ?? '';
+        for (const line of lines)
+            this.line(line);
+        this.tick();
+    }
+    /** A message of the daemon's pull stream. */
+    message(message) {
+        if (typeof message.id === 'string' && typeof message.status === 'string')
+            this.event(message.id, message.status, message.progressDetail?.current);
+        this.tick();
+    }
+    done() {
+        if (this.pending)
+            this.line(this.pending);
+        if (this.layers.size > 0)
+            this.emit();
+    }
+    line(line) {
+        const match = /^([0-9a-f]{12}): (.+)$/.exec(line.trim());
+        if (match)
+            this.event(match[1], match[2]);
+    }
+    event(layer, status, current) {
+        if (!LAYER_ID.test(layer))
+            return;
+        this.layers.add(layer);
+        if (/^(Download complete|Already exists|Pull complete)/.test(status))
+            this.downloaded.add(layer);
+        if (/^(Already exists|Pull complete)/.test(status))
+            this.extracted.add(layer);
+        if (typeof current !== 'number' || !Number.isFinite(current))
+            return;
+        const bytes = status === 'Downloading'
+            ? this.receivedBytes
+            : status === 'Extracting'
+                ? this.extractedBytes
+                : undefined;
+        if (bytes)
+            bytes.set(layer, Math.max(bytes.get(layer) ?? 0, current));
+    }
+    tick() {
+        if (this.now() - this.last >= pull_PROGRESS_INTERVAL_MS)
+            this.emit();
+    }
+    emit() {
+        this.last = this.now();
+        const received = sum(this.receivedBytes);
+        this.report?.(`pulling: ${this.downloaded.size} of ${this.layers.size} layer(s) downloaded, ${this.extracted.size} extracted` +
+            (received > 0 ? `, ${formatBytes(received)} received` : ''));
+    }
+}
+function sum(values) {
+    let total = 0;
+    for (const value of values.values())
+        total += value;
     return total;
 }
 
@@ -8237,6 +8543,7 @@ async function setTreeMtime(root, epoch) {
 }
 
 ;// CONCATENATED MODULE: ./src/reproduce/index.ts
+
 
 
 

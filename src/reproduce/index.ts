@@ -22,7 +22,8 @@ import {
   type QemuCpuModel
 } from './emulation.js'
 import { prepareDataset } from './dataset.js'
-import { declaredVolumes, lastLine, preflight, pullImage } from './docker.js'
+import { declaredVolumes, lastLine, preflight } from './docker.js'
+import { pullImage } from './pull.js'
 import { DEFAULT_MAX_OUTPUT_BYTES, bytesUnder, defaultMemoryBytes, formatBytes } from './limits.js'
 import { collectOutputs } from './outputs.js'
 import { makeCallers } from './ownership.js'
