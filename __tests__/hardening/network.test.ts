@@ -3,6 +3,7 @@
 // redirect from a public https origin to loopback or plain http is never followed; plain http to
 // loopback needs the explicit test setting.
 import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { runBundledAction } from '../helpers/action-runner.js'
 import { buildBusyboxImage, describeDocker } from '../helpers/docker.js'
 import { drip, ok, startServer, type TestServer } from '../helpers/http-server.js'
-import { startDrippingRegistry } from '../helpers/registry.js'
+import { imageLayer, startTestRegistry } from '../helpers/registry.js'
 import { publicKey, signedLedger } from './ledgers.js'
 import { escapeRegExp } from '../helpers/regexp.js'
 
@@ -262,10 +263,9 @@ describeDocker('docker pull through the bundled action', () => {
 
   it('item 6: a pull below the minimum throughput fails with the numbers, and the daemon stops pulling', async () => {
     // 10 KiB/s of an 8 MiB layer: the pull would end, after 14 minutes.
-    const registry = await startDrippingRegistry({
-      layerBytes: 8 * 2 ** 20,
-      chunkBytes: 1024,
-      intervalMs: 100
+    const registry = await startTestRegistry({
+      ...(await imageLayer([{ name: 'weights.bin', content: randomBytes(8 * 2 ** 20) }])),
+      drip: { chunkBytes: 1024, intervalMs: 100 }
     })
     try {
       const { sba } = signedLedger(dir, registry.image, {})

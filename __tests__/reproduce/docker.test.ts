@@ -1,10 +1,14 @@
 import { execFileSync } from 'node:child_process'
-import { beforeAll, describe, expect, it } from '@jest/globals'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { run as realRun, type Run } from '../../src/exec.js'
 import type { ImageRef } from '../../src/protocol/ledger.js'
 import { preflight } from '../../src/reproduce/docker.js'
 import { pullImage } from '../../src/reproduce/pull.js'
 import { buildBusyboxImage, describeDocker, localRegistry } from '../helpers/docker.js'
+import { imageLayer, startTestRegistry, type TestRegistry } from '../helpers/registry.js'
 import { result, scriptedDocker } from '../helpers/scripted-docker.js'
 
 describe('preflight', () => {
@@ -93,6 +97,61 @@ describeDocker('docker against the real daemon and local registry', () => {
           `cannot pull ${localRegistry}/verify-model-test/busybox@sha256:${unknown}.*manifest unknown`
         )
       )
+    })
+  })
+
+  describe('a private registry', () => {
+    let registry: TestRegistry
+    let config: string
+    beforeAll(async () => {
+      registry = await startTestRegistry({
+        ...(await imageLayer([{ name: 'etc/verify-model-private', content: 'private\n' }])),
+        basicAuth: 'octo:s3cret'
+      })
+      // What `docker login` leaves in the configuration directory.
+      config = mkdtempSync(path.join(os.tmpdir(), 'verify-model-docker-config-'))
+      writeFileSync(
+        path.join(config, 'config.json'),
+        JSON.stringify({
+          auths: {
+            [registry.image.repository.split('/')[0]]: {
+              auth: Buffer.from('octo:s3cret').toString('base64')
+            }
+          }
+        })
+      )
+    })
+    afterAll(async () => {
+      await registry.close()
+      execFileSync('docker', ['image', 'rm', '--force', registry.image.reference], {
+        stdio: 'ignore'
+      })
+      rmSync(config, { recursive: true, force: true })
+    })
+
+    it('refuses an anonymous pull, with the registry message', async () => {
+      await expect(
+        pullImage(realRun, registry.image, {
+          sleep: async () => undefined,
+          env: { DOCKER_CONFIG: path.join(config, 'absent') }
+        })
+      ).rejects.toMatchObject({
+        verdict: 'unverifiable',
+        message: expect.stringMatching(
+          /^environment: cannot pull .*(unauthorized|no basic auth credentials)/
+        )
+      })
+    })
+
+    it('pulls with the credentials docker login stored', async () => {
+      await pullImage(realRun, registry.image, { env: { DOCKER_CONFIG: config } })
+      const repoDigests = execFileSync(
+        'docker',
+        ['image', 'inspect', '--format', '{{json .RepoDigests}}', registry.image.reference],
+        { encoding: 'utf8' }
+      )
+      expect(JSON.parse(repoDigests)).toContain(registry.image.reference)
+      expect(registry.layerBytesSent()).toBeGreaterThan(0)
     })
   })
 })

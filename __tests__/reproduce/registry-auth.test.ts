@@ -70,6 +70,13 @@ describe('registryAuthHeader', () => {
     ).toEqual({ username: 'hub', password: 'pw', serveraddress: 'https://index.docker.io/v1/' })
   })
 
+  it("is base64url with its padding, as the daemon's decoder needs", async () => {
+    // This JSON is 58 bytes: two characters of padding.
+    const header = await headerWith({ auths: { 'ghcr.io': basic('o:pw') } })
+    expect(header).toMatch(/^[A-Za-z0-9_-]+==$/)
+    expect((header ?? '').length % 4).toBe(0)
+  })
+
   it('sends an identity token as one', async () => {
     expect(decoded(await headerWith({ auths: { 'ghcr.io': { identitytoken: 'tok' } } }))).toEqual({
       identitytoken: 'tok',

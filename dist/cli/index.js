@@ -8002,7 +8002,10 @@ async function registryAuthHeader(registry, { run, env = process.env, readText =
     const config = parseConfig(text, file);
     const helper = config.credHelpers?.[hostOf(registry)] ?? config.credsStore;
     const auth = helper ? await fromHelper(run, helper, registry) : fromFile(config, registry, file);
-    return auth && Buffer.from(JSON.stringify(auth)).toString('base64url');
+    // The daemon decodes base64url with its padding (Go's URLEncoding), and pulls anonymously when
+    // that fails.
+    return (auth &&
+        Buffer.from(JSON.stringify(auth)).toString('base64').replace(/\+/g, '-').replace(/\//g, '_'));
 }
 function parseConfig(text, file) {
     let config;
@@ -8085,7 +8088,7 @@ const DEFAULT_PULL_TIMEOUT_MS = 30 * 60_000;
 const PULL_TIMEOUT_VARIABLE = 'VERIFY_MODEL_PULL_TIMEOUT_MS';
 const PULL_RATE_VARIABLE = 'VERIFY_MODEL_MIN_PULL_RATE';
 // Registry answers that no retry can change.
-const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i;
+const PERMANENT_PULL_ERROR = /manifest unknown|not found|unauthorized|no basic auth credentials|denied|does not exist|no matching manifest|invalid reference/i;
 /**
  * Makes the daemon hold the image `<repository>@sha256:<digest>` (never a tag): pulls it for
  * the ledger's platform unless the daemon already has that repo digest, retrying errors that

@@ -38,7 +38,7 @@ const PULL_RATE_VARIABLE = 'VERIFY_MODEL_MIN_PULL_RATE'
 
 // Registry answers that no retry can change.
 const PERMANENT_PULL_ERROR =
-  /manifest unknown|not found|unauthorized|denied|does not exist|no matching manifest|invalid reference/i
+  /manifest unknown|not found|unauthorized|no basic auth credentials|denied|does not exist|no matching manifest|invalid reference/i
 
 /** One pull attempt: undefined when it succeeded, else the reason it failed. */
 type Attempt = (signal: AbortSignal, progress: PullProgress) => Promise<string | undefined>

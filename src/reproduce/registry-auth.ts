@@ -47,7 +47,12 @@ export async function registryAuthHeader(
   const config = parseConfig(text, file)
   const helper = config.credHelpers?.[hostOf(registry)] ?? config.credsStore
   const auth = helper ? await fromHelper(run, helper, registry) : fromFile(config, registry, file)
-  return auth && Buffer.from(JSON.stringify(auth)).toString('base64url')
+  // The daemon decodes base64url with its padding (Go's URLEncoding), and pulls anonymously when
+  // that fails.
+  return (
+    auth &&
+    Buffer.from(JSON.stringify(auth)).toString('base64').replace(/\+/g, '-').replace(/\//g, '_')
+  )
 }
 
 interface DockerConfig {
