@@ -14,6 +14,7 @@ const INTEGRATION_FILES = [
   'examples/torch-cnn.test.ts',
   'faults/action-faults.test.ts',
   'faults/cache.test.ts',
+  'hardening/cli-signals.test.ts',
   'hardening/container.test.ts',
   'hardening/correctness.test.ts',
   'hardening/inert-text.test.ts',

@@ -1,7 +1,6 @@
 // Issue 13 items 2–5 and 14: builds that outlive their limits, image volumes, GPUs, through the
 // bundled action with real Docker.
-import { execFileSync, type ChildProcess } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
@@ -11,35 +10,16 @@ import {
   runPostStep,
   type BundledActionResult
 } from '../helpers/action-runner.js'
-import { buildBusyboxImage, describeDocker } from '../helpers/docker.js'
+import {
+  buildBusyboxImage,
+  containerExists,
+  describeDocker,
+  docker,
+  whenBuilding
+} from '../helpers/docker.js'
+import { commandShim } from '../helpers/shims.js'
 import type { ImageRef } from '../../src/protocol/ledger.js'
 import { publicKey, signedLedger } from './ledgers.js'
-
-const docker = (...args: string[]) =>
-  execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
-/** Whether a container of that name exists, in any state. */
-const exists = (name: string) =>
-  docker('ps', '--all', '--quiet', '--filter', `name=^/${name}$`) !== ''
-
-/** Calls `then` with the build container's name once the action has started it. */
-function whenBuilding(then: (name: string, child: ChildProcess) => void) {
-  return (child: ChildProcess) => {
-    let seen = ''
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (seen === undefined) return
-      seen += chunk.toString()
-      const name = /\b(verify-model-[0-9a-f]{12}): /.exec(seen)?.[1]
-      if (name === undefined) return
-      seen = undefined as unknown as string
-      const poll = setInterval(() => {
-        if (exists(name) && docker('inspect', '--format', '{{.State.Running}}', name) === 'true') {
-          clearInterval(poll)
-          then(name, child)
-        }
-      }, 200)
-    })
-  }
-}
 
 /** RUNNER_TEMP holds only the runner's file commands and the report: no staging left. */
 function staging(run: BundledActionResult): string[] {
@@ -57,7 +37,8 @@ describeDocker('builds that outlive their limits', () => {
     image = await buildBusyboxImage()
   })
   afterAll(() => {
-    for (const name of started) if (exists(name)) docker('rm', '--force', '--volumes', name)
+    for (const name of started)
+      if (containerExists(name)) docker('rm', '--force', '--volumes', name)
     rmSync(dir, { recursive: true, force: true })
   })
 
@@ -71,11 +52,12 @@ describeDocker('builds that outlive their limits', () => {
         {
           baseDir: dir,
           timeoutMs: 60_000,
-          onSpawn: whenBuilding((name, child) => {
-            container = name
-            started.push(name)
-            child.kill(signal)
-          })
+          onSpawn: child =>
+            whenBuilding(child.stdout!, name => {
+              container = name
+              started.push(name)
+              child.kill(signal)
+            })
         }
       )
       expect({ exit: run.exitCode, signal: run.signal, result: run.outputs.result }).toEqual({
@@ -87,7 +69,7 @@ describeDocker('builds that outlive their limits', () => {
         `cancelled by ${signal}: the build container and the staging directory were removed`
       )
       expect(container).not.toBe('')
-      expect(exists(container)).toBe(false)
+      expect(containerExists(container)).toBe(false)
       expect(staging(run)).toEqual([])
     },
     90_000
@@ -101,20 +83,21 @@ describeDocker('builds that outlive their limits', () => {
       {
         baseDir: dir,
         timeoutMs: 60_000,
-        onSpawn: whenBuilding((name, child) => {
-          container = name
-          started.push(name)
-          child.kill('SIGKILL')
-        })
+        onSpawn: child =>
+          whenBuilding(child.stdout!, name => {
+            container = name
+            started.push(name)
+            child.kill('SIGKILL')
+          })
       }
     )
     expect(run.signal).toBe('SIGKILL')
-    expect(exists(container)).toBe(true)
+    expect(containerExists(container)).toBe(true)
     expect(staging(run)).not.toEqual([])
     const post = await runPostStep(run)
     expect({ exit: post.exitCode, stderr: post.stderr }).toEqual({ exit: 0, stderr: '' })
     expect(post.stdout).toContain(`removed container ${container}`)
-    expect(exists(container)).toBe(false)
+    expect(containerExists(container)).toBe(false)
     expect(staging(run)).toEqual([])
   }, 90_000)
 
@@ -140,14 +123,7 @@ describeDocker('builds that outlive their limits', () => {
   it('item 4: a timeout before the container exists still kills it', async () => {
     // A docker client that takes 3 s to create the container and ignores SIGTERM meanwhile (as
     // a run does while the daemon copies an image VOLUME's content).
-    const bin = path.join(dir, 'slow-docker')
-    mkdirSync(bin)
-    const real = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim()
-    writeFileSync(
-      path.join(bin, 'docker'),
-      `#!/bin/sh\nif [ "$1" = run ]; then trap '' TERM INT; sleep 3; fi\nexec ${real} "$@"\n`
-    )
-    chmodSync(path.join(bin, 'docker'), 0o755)
+    const bin = commandShim(dir, 'docker', `if [ "$1" = run ]; then trap '' TERM INT; sleep 3; fi`)
     const { sba } = signedLedger(dir, image, { command: ['sleep', '600'], timeoutSeconds: 1 })
     const run = await runBundledAction(
       { attestation: sba, 'public-key': publicKey, mode: 'reproduce' },
@@ -158,7 +134,7 @@ describeDocker('builds that outlive their limits', () => {
     expect(run.outputs.result).toBe('unverifiable')
     expect(run.report?.reason).toBe('build exceeded timeoutSeconds=1: killed')
     expect(run.durationMs).toBeLessThan(30_000)
-    expect(exists(name)).toBe(false)
+    expect(containerExists(name)).toBe(false)
   }, 90_000)
 
   it('item 5: image VOLUMEs are size-capped tmpfs, /dev/shm is capped, no volume is left', async () => {

@@ -2,6 +2,7 @@ import { execFile, execFileSync } from 'node:child_process'
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import type { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import type { ImageRef } from '../../src/protocol/ledger.js'
 import { describeRequiring } from './requirements.js'
@@ -36,6 +37,40 @@ export function dockerAvailable(): boolean {
  */
 export function describeDocker(name: string, body: () => void): void {
   describeRequiring(name, dockerAvailable, `Docker is required in CI: ${SERVICES_HINT}`, body)
+}
+
+/** Runs `docker ARGS` and returns its trimmed stdout. */
+export const docker = (...args: string[]) =>
+  execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
+
+/** Whether a container of that name exists, in any state. */
+export const containerExists = (name: string) =>
+  docker('ps', '--all', '--quiet', '--filter', `name=^/${name}$`) !== ''
+
+/**
+ * Calls `then` with the build container's name once `output` (the verifier's stdout or stderr)
+ * has named it (`verify-model-<12 hex>: `) and docker reports it running.
+ */
+export function whenBuilding(output: Readable, then: (name: string) => void): void {
+  let seen = ''
+  const watch = (chunk: Buffer | string) => {
+    seen += chunk.toString()
+    const name = /\b(verify-model-[0-9a-f]{12}): /.exec(seen)?.[1]
+    if (name === undefined) return
+    output.off('data', watch)
+    const poll = setInterval(() => {
+      if (
+        containerExists(name) &&
+        docker('inspect', '--format', '{{.State.Running}}', name) === 'true'
+      ) {
+        clearInterval(poll)
+        then(name)
+      }
+    }, 200)
+    // A verifier that ends before its container runs stops the polling with it.
+    output.once('close', () => clearInterval(poll))
+  }
+  output.on('data', watch)
 }
 
 const built = new Map<string, Promise<ImageRef>>()

@@ -4496,9 +4496,23 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 
 
 const scope = new _reproduce_run_scope_js__WEBPACK_IMPORTED_MODULE_1__/* .RunScope */ .QG();
+let cancelled = false;
+// After a signal the command's own ending (a build killed by the cleanup, reported as exit 137)
+// is not the verdict: it prints nothing more, the cancellation line is the last word.
+const io = {
+    stdout: text => {
+        if (!cancelled)
+            _io_js__WEBPACK_IMPORTED_MODULE_2__/* .processIo */ .Wr.stdout(text);
+    },
+    stderr: text => {
+        if (!cancelled)
+            _io_js__WEBPACK_IMPORTED_MODULE_2__/* .processIo */ .Wr.stderr(text);
+    }
+};
 // SIGINT / SIGTERM (Ctrl-C, a cancelled workflow): the build container lives outside this
 // process tree, so it and the staging directories are removed before the failing exit.
 const cancel = (signal) => {
+    cancelled = true;
     void scope.removeAll(_exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e).finally(() => {
         _io_js__WEBPACK_IMPORTED_MODULE_2__/* .processIo */ .Wr.stderr(`unverifiable: cancelled by ${signal}: the build container and the staging directory were removed\n`);
         process.exit(_context_js__WEBPACK_IMPORTED_MODULE_4__/* .EXIT_FAILED */ .hj);
@@ -4506,7 +4520,7 @@ const cancel = (signal) => {
 };
 process.once('SIGINT', cancel);
 process.once('SIGTERM', cancel);
-process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_3__/* .main */ .i)(process.argv.slice(2), { io: _io_js__WEBPACK_IMPORTED_MODULE_2__/* .processIo */ .Wr, run: _exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e, exitCode: 0, scope });
+process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_3__/* .main */ .i)(process.argv.slice(2), { io, run: _exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e, exitCode: 0, scope });
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
@@ -8411,7 +8425,6 @@ async function makeCallers(dir, run) {
 
 
 
-
 const SCHEMES = { 'https:': 'https', 'ssh:': 'ssh', 'file:': 'file' };
 /** Unsets, for every path, each attribute that changes a blob on its way to the work tree. */
 const RAW_CHECKOUT_ATTRIBUTES = '* -text -eol -crlf -filter -ident -working-tree-encoding\n';
@@ -8436,7 +8449,9 @@ async function fetchSource(source, dest, deps) {
     await (0,promises_.mkdir)(dest, { recursive: true });
     if ((await (0,promises_.readdir)(dest)).length > 0)
         throw new Error(`source destination ${dest} is not empty`);
-    const scratch = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-git-'));
+    // Beside dest, in the caller's directory rather than os.tmpdir(): what removes that directory
+    // (a cancelled run's cleanup too) removes the fetched repository with it.
+    const scratch = await (0,promises_.mkdtemp)(`${dest}-git-`);
     try {
         const gitDir = external_node_path_default().join(scratch, 'repo.git');
         const git = gitRunner(deps.run, {

@@ -1,5 +1,4 @@
 import { cp, lutimes, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { invalid, unverifiable } from '../errors.js'
 import type { Run, RunResult } from '../exec.js'
@@ -41,7 +40,9 @@ export async function fetchSource(
   await mkdir(dest, { recursive: true })
   if ((await readdir(dest)).length > 0) throw new Error(`source destination ${dest} is not empty`)
 
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'verify-model-git-'))
+  // Beside dest, in the caller's directory rather than os.tmpdir(): what removes that directory
+  // (a cancelled run's cleanup too) removes the fetched repository with it.
+  const scratch = await mkdtemp(`${dest}-git-`)
   try {
     const gitDir = path.join(scratch, 'repo.git')
     const git = gitRunner(deps.run, {
