@@ -11,7 +11,7 @@ import { normalizedEnv } from '../../src/protocol/contract-env.js'
 import type { ImageRef, Ledger } from '../../src/protocol/ledger.js'
 import { reproduce } from '../../src/reproduce/index.js'
 import { runBundledAction, type BundledActionResult } from '../helpers/action-runner.js'
-import { cpuInfoText, EPYC_NO_AVX512_FLAGS } from '../helpers/cpuinfo.js'
+import { cpuInfoText, EPYC_FLAGS, EPYC_NO_AVX512_FLAGS } from '../helpers/cpuinfo.js'
 import { buildBusyboxImage, describeDocker } from '../helpers/docker.js'
 import { makeGitRepo } from '../helpers/git.js'
 import { publishModel, type PublishedModel } from '../helpers/fixture.js'
@@ -19,9 +19,12 @@ import { isaVectors } from '../helpers/ledger.js'
 
 const vectors = isaVectors
 
-/** This runner's CPUs without AVX-512, as a runner without it reports them. */
-const noAvx512 = () =>
-  cpuInfoText(Array.from({ length: os.availableParallelism() }, () => EPYC_NO_AVX512_FLAGS))
+// Both kinds of runner are this machine's CPUs under another /proc/cpuinfo, so the test is the
+// same on a host with AVX-512 and on one without (the build itself uses none of it).
+const cpusWith = (flags: string) =>
+  cpuInfoText(Array.from({ length: os.availableParallelism() }, () => flags))
+const noAvx512 = () => cpusWith(EPYC_NO_AVX512_FLAGS)
+const withAvx512 = () => cpusWith(EPYC_FLAGS)
 
 const V4_UNVERIFIABLE =
   "predicate.build.isa: the ledger pins x86-64-v4 but this runner's CPU lacks avx512f avx512bw avx512cd avx512dq avx512vl (/proc/cpuinfo, CPU 0): run on a runner whose CPU has x86-64-v4"
@@ -35,8 +38,11 @@ describeDocker('build.isa in the container and through the bundled action', () =
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-isa-'))
     image = await buildBusyboxImage()
-    // This machine's EPYC has AVX-512, so the publisher can build x86-64-v4 here.
-    pinned = await publishModel(path.join(dir, 'v4'), { image, isa: 'x86-64-v4' })
+    pinned = await publishModel(path.join(dir, 'v4'), {
+      image,
+      isa: 'x86-64-v4',
+      cpuInfo: withAvx512()
+    })
     unpinned = await publishModel(path.join(dir, 'none'), { image, isa: 'none' })
   }, 120_000)
 
@@ -129,8 +135,8 @@ describeDocker('build.isa in the container and through the bundled action', () =
     )
   })
 
-  it('the same ledger on this CPU (AVX-512): verified through the bundle', async () => {
-    const result = await action(pinned)
+  it('the same ledger on a runner with AVX-512: verified through the bundle', async () => {
+    const result = await action(pinned, withAvx512())
     expectExit(result, 0)
     expect(result.report).toMatchObject({ result: 'verified', isa: 'x86-64-v4' })
     expect(result.report!.cpuDependence).toBeUndefined()

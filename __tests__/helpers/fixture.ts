@@ -4,8 +4,10 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import type { ImageRef } from '../../src/protocol/ledger.js'
+import { spawnNode } from './action-runner.js'
 import { cli } from './cli.js'
 import { makeGitRepo } from './git.js'
+import { repoRoot } from './paths.js'
 
 export interface PublishOptions {
   /** A pinned image with a POSIX `sh` and `cat` (e.g. `buildBusyboxImage()`). */
@@ -18,6 +20,11 @@ export interface PublishOptions {
   isa?: string
   /** `build --emulate-cpu`: the publisher's build runs under qemu-user as this CPU model. */
   emulateCpu?: string
+  /**
+   * The publisher's /proc/cpuinfo: the build then runs the CLI bundle with this file mounted
+   * there (a CPU level this machine may lack, like x86-64-v4, checked against it).
+   */
+  cpuInfo?: string
 }
 
 export interface PublishedModel {
@@ -98,7 +105,7 @@ export async function publishModel(dir: string, options: PublishOptions): Promis
 
   const modelDir = path.join(dir, 'model')
   const publicKeyPath = `${keyPrefix}.pub`
-  const built = await succeed(
+  const buildArgs = [
     'build',
     sbaPath,
     '--public-key',
@@ -108,7 +115,11 @@ export async function publishModel(dir: string, options: PublishOptions): Promis
     '--out',
     modelDir,
     ...(options.emulateCpu ? ['--emulate-cpu', options.emulateCpu] : [])
-  )
+  ]
+  const built =
+    options.cpuInfo === undefined
+      ? await succeed(...buildArgs)
+      : await succeedInBundle(buildArgs, dir, options.cpuInfo)
 
   return {
     sourceDir,
@@ -125,6 +136,22 @@ export async function publishModel(dir: string, options: PublishOptions): Promis
     modelDir,
     modelRoot: built.trim()
   }
+}
+
+/** Runs `node dist/cli/index.js ARGS` with `cpuInfo` as its /proc/cpuinfo; returns stdout. */
+async function succeedInBundle(args: string[], dir: string, cpuInfo: string): Promise<string> {
+  const cpuInfoFile = path.join(dir, 'cpuinfo')
+  writeFileSync(cpuInfoFile, cpuInfo)
+  const result = await spawnNode(path.join(repoRoot, 'dist/cli/index.js'), {
+    args,
+    cwd: dir,
+    env: process.env,
+    timeoutMs: 120_000,
+    cpuInfoFile
+  })
+  if (result.exitCode !== 0)
+    throw new Error(`verify-model ${args[0]} exited ${result.exitCode}:\n${result.stderr}`)
+  return result.stdout
 }
 
 /** Runs a CLI command that must succeed; returns its stdout. */
