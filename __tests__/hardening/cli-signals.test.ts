@@ -27,6 +27,8 @@ interface CancelledRun {
   lastLine: string | undefined
   /** What is left in the run's TMPDIR. */
   staging: string[]
+  /** Whether `--report FILE` was written (the killed build's report is no verdict). */
+  reportWritten: boolean
   /** From the signal to the exit. */
   cancelMs: number
 }
@@ -54,9 +56,19 @@ describeDocker('a cancelled CLI verify', () => {
     const { sba } = signedLedger(dir, image, { command: ['sleep', '600'], timeoutSeconds: 300 })
     // The CLI stages under os.tmpdir(), which is TMPDIR: a directory of its own shows what is left.
     const tmpdir = mkdtempSync(path.join(dir, 'tmpdir-'))
+    const report = `${tmpdir}-report.json`
     let sentAt = NaN
     const run = await spawnNode(cliBundle, {
-      args: ['verify', '--reproduce-only', '--sba', sba, '--public-key', publicKey],
+      args: [
+        'verify',
+        '--reproduce-only',
+        '--sba',
+        sba,
+        '--public-key',
+        publicKey,
+        '--report',
+        report
+      ],
       cwd: dir,
       env: { ...process.env, ...env, TMPDIR: tmpdir },
       timeoutMs: 60_000,
@@ -72,6 +84,7 @@ describeDocker('a cancelled CLI verify', () => {
       stdout: run.stdout,
       lastLine: run.stderr.trimEnd().split('\n').at(-1),
       staging: readdirSync(tmpdir),
+      reportWritten: existsSync(report),
       cancelMs: Date.now() - sentAt
     }
   }
@@ -84,6 +97,7 @@ describeDocker('a cancelled CLI verify', () => {
       stdout: '',
       lastLine: `unverifiable: cancelled by ${signal}: the build container and the staging directory were removed`,
       staging: [],
+      reportWritten: false,
       cancelMs: true
     })
   }

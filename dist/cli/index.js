@@ -4498,7 +4498,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 const scope = new _reproduce_run_scope_js__WEBPACK_IMPORTED_MODULE_1__/* .RunScope */ .QG();
 let cancelled = false;
 // After a signal the command's own ending (a build killed by the cleanup, reported as exit 137)
-// is not the verdict: it prints nothing more, the cancellation line is the last word.
+// is not the verdict: it prints and writes nothing more, the cancellation line is the last word.
 const io = {
     stdout: text => {
         if (!cancelled)
@@ -4520,7 +4520,13 @@ const cancel = (signal) => {
 };
 process.once('SIGINT', cancel);
 process.once('SIGTERM', cancel);
-process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_3__/* .main */ .i)(process.argv.slice(2), { io, run: _exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e, exitCode: 0, scope });
+process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_3__/* .main */ .i)(process.argv.slice(2), {
+    io,
+    run: _exec_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e,
+    exitCode: 0,
+    scope,
+    cancelled: () => cancelled
+});
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
@@ -11657,6 +11663,8 @@ function looksLikeEnvelope(bytes) {
 
 /** A verifying command's report: the file (--report), stdout as JSON or text, the exit code. */
 async function outputReport(context, report, options) {
+    if (context.cancelled?.())
+        return;
     if (options.report)
         await (0,promises_.writeFile)(options.report, JSON.stringify(report, null, 2) + '\n');
     if (options.json)
@@ -11997,6 +12005,7 @@ function registerAccept(program, context) {
             ...(log === undefined ? {} : { logProof: await fetchProof(proofs[i]) })
         })));
         const workDir = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'verify-model-'));
+        context.scope?.track(workDir);
         const reporter = stderrReporter(context.io);
         try {
             const report = await verifyModel({

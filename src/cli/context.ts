@@ -15,4 +15,9 @@ export interface CliContext {
   exitCode: number
   /** What a build leaves while it runs (containers, directories), for a signal's cleanup. */
   scope?: RunScope
+  /**
+   * True once SIGINT or SIGTERM ended the run: what the command then finishes (a build the
+   * cleanup killed) is no verdict, so it writes no report file.
+   */
+  cancelled?: () => boolean
 }

@@ -8,7 +8,7 @@ import { main } from './main.js'
 const scope = new RunScope()
 let cancelled = false
 // After a signal the command's own ending (a build killed by the cleanup, reported as exit 137)
-// is not the verdict: it prints nothing more, the cancellation line is the last word.
+// is not the verdict: it prints and writes nothing more, the cancellation line is the last word.
 const io: CliIo = {
   stdout: text => {
     if (!cancelled) processIo.stdout(text)
@@ -31,4 +31,10 @@ const cancel = (signal: NodeJS.Signals) => {
 process.once('SIGINT', cancel)
 process.once('SIGTERM', cancel)
 
-process.exitCode = await main(process.argv.slice(2), { io, run, exitCode: 0, scope })
+process.exitCode = await main(process.argv.slice(2), {
+  io,
+  run,
+  exitCode: 0,
+  scope,
+  cancelled: () => cancelled
+})

@@ -11,6 +11,7 @@ export async function outputReport(
   report: Report,
   options: { report?: string; json?: boolean }
 ): Promise<void> {
+  if (context.cancelled?.()) return
   if (options.report) await writeFile(options.report, JSON.stringify(report, null, 2) + '\n')
   if (options.json) printJson(context.io, report)
   else context.io.stdout(renderReportText(report))

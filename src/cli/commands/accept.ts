@@ -92,6 +92,7 @@ export function registerAccept(program: Command, context: CliContext): void {
         }))
       )
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'verify-model-'))
+      context.scope?.track(workDir)
       const reporter = stderrReporter(context.io)
       try {
         const report = await verifyModel(
