@@ -2,10 +2,11 @@
 // including a caught tampering, the SBA published to a transparency log and witnessed, and a
 // monitor catching a signature the publisher never made. `npm run demo -- --torch` adds the
 // PyTorch example: a CNN published with build.isa x86-64-v3 that `build --cross-check` finds
-// portable to an emulated Intel Haswell, the same training unpinned that it finds not portable,
-// and the action verifying the pinned one. Everything runs through the committed bundles (dist/), the way
-// users and the GitHub runner do. Outputs go to demo-out/ (or $DEMO_OUT); the outcomes are also
-// written to demo-out/demo-results.json for the test that runs this script in CI.
+// portable to an emulated CPU of the other vendor (Haswell on AMD, EPYC on Intel), the same
+// training unpinned that it finds not portable, and the action verifying the pinned one.
+// Everything runs through the committed bundles (dist/), the way users and the GitHub runner do.
+// Outputs go to demo-out/ (or $DEMO_OUT); the outcomes are also written to
+// demo-out/demo-results.json for the test that runs this script in CI.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -247,7 +248,7 @@ async function torchDemo() {
   }
 
   const pinned = await phase(
-    'PyTorch publisher: ledger init --isa x86-64-v3, build --cross-check (native, then as an Intel Haswell under qemu)',
+    'PyTorch publisher: ledger init --isa x86-64-v3, build --cross-check (native, then as an x86-64-v3 CPU of the other vendor under qemu)',
     () => publishWithCrossCheck('pinned', 'x86-64-v3')
   )
   const unpinned = await phase(

@@ -6,10 +6,26 @@ import type { ImageRef } from '../../src/protocol/ledger.js'
 import { cli } from '../helpers/cli.js'
 import { buildBusyboxImage, describeDocker } from '../helpers/docker.js'
 import { makeGitRepo } from '../helpers/git.js'
+import { escapeRegExp } from '../helpers/regexp.js'
 
 // `verify-model build --emulate-cpu` and `--cross-check` for real: busybox (a static binary)
 // under the host's qemu-x86_64-static. busybox's `read` builtin runs in the emulated process,
 // so /proc/self/status names qemu there and sh natively: a build that writes it is CPU-dependent.
+
+// A cross-check runs a model of the ledger's level from the other vendor than the host's (the
+// lowest level when unpinned): Intel models on an AMD host, AMD models on an Intel one.
+const hostIsIntel = /^vendor_id\s*:\s*GenuineIntel$/m.test(readFileSync('/proc/cpuinfo', 'utf8'))
+const CROSS_MODEL = hostIsIntel
+  ? {
+      'x86-64-v2': { name: 'Opteron_G4', vendor: 'amd' },
+      'x86-64-v3': { name: 'EPYC', vendor: 'amd' }
+    }
+  : {
+      'x86-64-v2': { name: 'Nehalem', vendor: 'intel' },
+      'x86-64-v3': { name: 'Haswell', vendor: 'intel' }
+    }
+const crossCpu = (level: keyof typeof CROSS_MODEL) =>
+  `-cpu ${CROSS_MODEL[level].name} (${CROSS_MODEL[level].vendor}, ${level})`
 
 const PORTABLE = ['sh', '-c', 'echo "seed=$SEED" > /out/weights.bin']
 const CPU_DEPENDENT = [
@@ -133,9 +149,8 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
     expect(checked.code).toBe(0)
     const [root, verdict] = checked.stdout.trimEnd().split('\n')
     expect(root).toMatch(/^[0-9a-f]{64}$/)
-    // This host is AMD: the cross-check runs an Intel model of the ledger's level.
     expect(verdict).toBe(
-      'portable: the build under qemu-user -cpu Haswell (intel, x86-64-v3) gave the same root (build.isa x86-64-v3)'
+      `portable: the build under qemu-user ${crossCpu('x86-64-v3')} gave the same root (build.isa x86-64-v3)`
     )
   })
 
@@ -146,7 +161,9 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
     expect(checked.stderr).toContain('note: the ledger does not pin build.isa')
     const lines = checked.stdout.trimEnd().split('\n')
     expect(lines[1]).toMatch(
-      /^not portable: the build under qemu-user -cpu Nehalem \(intel, x86-64-v2\) gave root [0-9a-f]{12}, not the native one \(unpinned ledger\)$/
+      new RegExp(
+        `^not portable: the build under qemu-user ${escapeRegExp(crossCpu('x86-64-v2'))} gave root [0-9a-f]{12}, not the native one \\(unpinned ledger\\)$`
+      )
     )
     expect(lines[2]).toMatch(/^ {2}changed {2}config\.json \(/)
     expect(lines.slice(3, 5)).toEqual([
@@ -161,7 +178,7 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
     const result = JSON.parse(json.stdout)
     expect(result.isa).toBeNull()
     expect(result.crossCheck).toMatchObject({
-      cpu: { name: 'Nehalem', level: 'x86-64-v2' },
+      cpu: { name: CROSS_MODEL['x86-64-v2'].name, level: 'x86-64-v2' },
       verdict: 'not portable',
       nativePrograms: [],
       diff: { changed: [{ path: 'config.json' }], added: [], removed: [], same: 1 }
@@ -181,7 +198,7 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
     const checked = await cli('build', ledger, '--cross-check', '--out', out())
     expect(checked.code).toBe(1)
     expect(checked.stdout.trimEnd().split('\n').slice(1)).toEqual([
-      "inconclusive: the build under qemu-user -cpu Nehalem (intel, x86-64-v2) gave the same root, but it exec'd programs that ran on this machine's CPU, not the emulated one (build.isa x86-64-v2)",
+      `inconclusive: the build under qemu-user ${crossCpu('x86-64-v2')} gave the same root, but it exec'd programs that ran on this machine's CPU, not the emulated one (build.isa x86-64-v2)`,
       '  fix: run the interpreter itself as build.command (e.g. python3 train.py, not sh -c …)',
       '  ran natively, not emulated: cat (/proc/self/exe)'
     ])
