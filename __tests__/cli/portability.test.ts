@@ -50,7 +50,11 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   let count = 0
-  async function statement(command: string[], isa: string): Promise<string> {
+  async function statement(
+    command: string[],
+    isa: string,
+    options: string[] = []
+  ): Promise<string> {
     const file = path.join(dir, `statement-${++count}.json`)
     const init = await cli(
       'ledger',
@@ -63,6 +67,7 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
       'SEED=7',
       '--isa',
       isa,
+      ...options,
       '-o',
       file,
       '--',
@@ -187,6 +192,33 @@ describeDocker('build under qemu-user (--emulate-cpu, --cross-check)', () => {
       'config.json: 1 key differs',
       '  runner.process: "sh" → "qemu-x86_64-sta"'
     ])
+  })
+
+  it('a build that dies of a signal under qemu ends with its exit code, not at its time limit', async () => {
+    // qemu-user dies of a guest's fatal signal by raising it on itself, which the kernel does
+    // not deliver to a container's PID 1: without an init process the build hung until killed.
+    // Natively the shell is PID 1 (the contract has no init), ignores the signal and succeeds.
+    const ledger = await statement(
+      ['sh', '-c', 'echo "seed=$SEED" > /out/weights.bin; kill -SEGV $$'],
+      'x86-64-v2',
+      ['--timeout-seconds', '40']
+    )
+    const started = Date.now()
+    const crashed = await cli('build', ledger, '--emulate-cpu', 'Nehalem', '--out', out())
+    expect({ code: crashed.code, stderr: crashed.stderr }).toEqual({
+      code: 1,
+      stderr: expect.stringContaining(
+        'unverifiable: the build exited with code 139: see the log tail'
+      )
+    })
+    expect(crashed.stderr).toContain('qemu: uncaught target signal 11 (Segmentation fault)')
+    expect(Date.now() - started).toBeLessThan(30_000)
+
+    const checked = await cli('build', ledger, '--cross-check', '--out', out())
+    expect(checked.code).toBe(1)
+    expect(checked.stderr).toContain(
+      `unverifiable: --cross-check: the build under qemu-user ${crossCpu('x86-64-v2')} failed: the build exited with code 139: see the log tail`
+    )
   })
 
   it('--cross-check of a build that execs a program: inconclusive, naming it (exit 1)', async () => {

@@ -35,11 +35,12 @@ describe('emulatedRunArgs', () => {
       logDir: '/w/log'
     })
 
-  it('mounts qemu read-only and runs the resolved program under it, the rest unchanged', () => {
+  it('mounts qemu read-only and runs the resolved program under it behind an init, the rest unchanged', () => {
     const emulated = emulate('/usr/bin/qemu-x86_64-static', '/usr/bin/python3')
     const image = native.indexOf('--entrypoint')
     expect(emulated).toEqual([
       ...native.slice(0, image),
+      '--init',
       '--mount',
       `type=bind,src=/usr/bin/qemu-x86_64-static,dst=${QEMU_CONTAINER_PATH},readonly`,
       '--mount',

@@ -7326,6 +7326,10 @@ const QEMU_LOG_NAME = 'qemu.log';
 function findCpuModel(name) {
     return QEMU_CPU_MODELS.find(model => model.name === name);
 }
+/** How messages name the emulated CPU: `qemu-user -cpu Haswell (intel, x86-64-v3)`. */
+function describeCpuModel(model) {
+    return `qemu-user -cpu ${model.name} (${model.vendor}, ${model.level})`;
+}
 /** The model names, for an error message. */
 function cpuModelNames() {
     return QEMU_CPU_MODELS.map(m => `${m.name} (${m.level})`).join(', ');
@@ -7348,8 +7352,11 @@ function modelRunsLevel(model, isa) {
 /**
  * The `docker run` argv of `buildRunArgs` with the build under qemu-user: the emulator mounted
  * read-only, and the command prefixed with it, `-cpu MODEL` and a system-call log (qemu-user
- * emulates no `execve`: a program the build execs runs on the host's CPU, and the log shows it). Pure. `image` is the reference
- * the argv runs; the command after it is replaced by `program` and the command's arguments.
+ * emulates no `execve`: a program the build execs runs on the host's CPU, and the log shows it).
+ * Pure. `image` is the reference the argv runs; the command after it is replaced by `program`
+ * and the command's arguments. Docker's init runs as PID 1: qemu-user dies of a guest's fatal
+ * signal by raising it on itself, which the kernel ignores for a PID 1, so without it a crash
+ * under qemu hangs until the time limit.
  */
 function emulatedRunArgs(args, image, command, emulation) {
     const at = args.indexOf('--entrypoint');
@@ -7357,6 +7364,7 @@ function emulatedRunArgs(args, image, command, emulation) {
         throw new Error('emulatedRunArgs: the argv has no --entrypoint before the image');
     return [
         ...args.slice(0, at),
+        '--init',
         '--mount',
         bindMount(emulation.qemuPath, QEMU_CONTAINER_PATH, 'readonly'),
         '--mount',
@@ -11267,7 +11275,12 @@ async function chooseCrossCheckCpu(ledger, readCpuInfo = readProcCpuInfo) {
  */
 async function crossCheck(ledger, native, cpu, options, deps) {
     const { qemuPath, emulatedOutDir, ...reproduceOptions } = options;
-    const emulated = await reproduce(ledger, { ...reproduceOptions, keepOutputsIn: emulatedOutDir, emulate: { qemuPath, model: cpu } }, deps);
+    const emulated = await reproduce(ledger, { ...reproduceOptions, keepOutputsIn: emulatedOutDir, emulate: { qemuPath, model: cpu } }, deps).catch((error) => {
+        // The native build passed: say that it is the emulated one that failed.
+        if (!(error instanceof errors/* VerifyError */.Gz))
+            throw error;
+        throw new errors/* VerifyError */.Gz(error.verdict, `--cross-check: the build under ${describeCpuModel(cpu)} failed: ${error.message}`, error.detail, { code: error.code, cause: error });
+    });
     const root = emulated.outputs.root;
     const nativePrograms = emulated.nativePrograms ?? [];
     if (root === native.outputs.root)
@@ -11362,6 +11375,7 @@ function hashProgressLines(intervalMs, now = Date.now) {
 
 
 
+
 /** `3 of 8 segments re-run`, the escape chances, then one line per segment. */
 function segmentLines(segments) {
     return [
@@ -11448,7 +11462,7 @@ function diffLines(diff, explanations) {
 }
 /** `build --cross-check`'s verdict, then (when not portable) what differs, file by file. */
 function renderCrossCheckText(result, isa) {
-    const cpu = `qemu-user -cpu ${result.cpu.name} (${result.cpu.vendor}, ${result.cpu.level})`;
+    const cpu = describeCpuModel(result.cpu);
     const pinned = isa === undefined ? 'unpinned ledger' : `build.isa ${isa}`;
     const lines = result.verdict === 'portable'
         ? [`portable: the build under ${cpu} gave the same root (${pinned})`]

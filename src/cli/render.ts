@@ -5,6 +5,7 @@ import { hashProgressLines } from '../verify/progress.js'
 import { describeEntry, shortDigest, type Report, type SegmentsReport } from '../verify/report.js'
 import type { CrossCheckResult } from '../verify/cross-check.js'
 import type { IsaLevel } from '../protocol/isa.js'
+import { describeCpuModel } from '../reproduce/emulation.js'
 import type { ManifestDiff } from '../compare/manifest-diff.js'
 import type { CliIo } from './io.js'
 import { describeEscape, describeSpotCheck } from '../verify/segments.js'
@@ -99,7 +100,7 @@ function diffLines(diff: ManifestDiff, explanations?: Record<string, string[]>):
 
 /** `build --cross-check`'s verdict, then (when not portable) what differs, file by file. */
 export function renderCrossCheckText(result: CrossCheckResult, isa: IsaLevel | undefined): string {
-  const cpu = `qemu-user -cpu ${result.cpu.name} (${result.cpu.vendor}, ${result.cpu.level})`
+  const cpu = describeCpuModel(result.cpu)
   const pinned = isa === undefined ? 'unpinned ledger' : `build.isa ${isa}`
   const lines =
     result.verdict === 'portable'

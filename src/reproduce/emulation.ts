@@ -68,6 +68,11 @@ export function findCpuModel(name: string): QemuCpuModel | undefined {
   return QEMU_CPU_MODELS.find(model => model.name === name)
 }
 
+/** How messages name the emulated CPU: `qemu-user -cpu Haswell (intel, x86-64-v3)`. */
+export function describeCpuModel(model: QemuCpuModel): string {
+  return `qemu-user -cpu ${model.name} (${model.vendor}, ${model.level})`
+}
+
 /** The model names, for an error message. */
 export function cpuModelNames(): string {
   return QEMU_CPU_MODELS.map(m => `${m.name} (${m.level})`).join(', ')
@@ -96,8 +101,11 @@ export function modelRunsLevel(model: QemuCpuModel, isa: IsaLevel | undefined): 
 /**
  * The `docker run` argv of `buildRunArgs` with the build under qemu-user: the emulator mounted
  * read-only, and the command prefixed with it, `-cpu MODEL` and a system-call log (qemu-user
- * emulates no `execve`: a program the build execs runs on the host's CPU, and the log shows it). Pure. `image` is the reference
- * the argv runs; the command after it is replaced by `program` and the command's arguments.
+ * emulates no `execve`: a program the build execs runs on the host's CPU, and the log shows it).
+ * Pure. `image` is the reference the argv runs; the command after it is replaced by `program`
+ * and the command's arguments. Docker's init runs as PID 1: qemu-user dies of a guest's fatal
+ * signal by raising it on itself, which the kernel ignores for a PID 1, so without it a crash
+ * under qemu hangs until the time limit.
  */
 export function emulatedRunArgs(
   args: readonly string[],
@@ -110,6 +118,7 @@ export function emulatedRunArgs(
     throw new Error('emulatedRunArgs: the argv has no --entrypoint before the image')
   return [
     ...args.slice(0, at),
+    '--init',
     '--mount',
     bindMount(emulation.qemuPath, QEMU_CONTAINER_PATH, 'readonly'),
     '--mount',

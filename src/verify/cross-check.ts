@@ -1,13 +1,13 @@
 // The publisher's cross-CPU check (`verify-model build --cross-check`): the same build again
 // under qemu-user as a CPU of the ledger's level from the other vendor, and the two roots
 // compared. Never part of `verify` or the action.
-import { unverifiable } from '../errors.js'
+import { unverifiable, VerifyError } from '../errors.js'
 import type { Ledger } from '../protocol/ledger.js'
 import type { TreeDigest } from '../digest/types.js'
 import { diffManifests, type ManifestDiff } from '../compare/manifest-diff.js'
 import { explainMismatchLines } from '../compare/explain.js'
 import { parseCpuInfo, readProcCpuInfo, type CpuInfoReader } from '../reproduce/cpu-features.js'
-import { crossCheckModel, type QemuCpuModel } from '../reproduce/emulation.js'
+import { crossCheckModel, describeCpuModel, type QemuCpuModel } from '../reproduce/emulation.js'
 import { reproduce, type ReproduceDeps, type ReproduceOptions } from '../reproduce/index.js'
 
 export interface CrossCheckResult {
@@ -57,7 +57,16 @@ export async function crossCheck(
     ledger,
     { ...reproduceOptions, keepOutputsIn: emulatedOutDir, emulate: { qemuPath, model: cpu } },
     deps
-  )
+  ).catch((error: unknown) => {
+    // The native build passed: say that it is the emulated one that failed.
+    if (!(error instanceof VerifyError)) throw error
+    throw new VerifyError(
+      error.verdict,
+      `--cross-check: the build under ${describeCpuModel(cpu)} failed: ${error.message}`,
+      error.detail,
+      { code: error.code, cause: error }
+    )
+  })
   const root = emulated.outputs.root
   const nativePrograms = emulated.nativePrograms ?? []
   if (root === native.outputs.root)
