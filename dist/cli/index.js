@@ -4540,6 +4540,7 @@ __webpack_async_result__();
 /* harmony export */   B7: () => (/* binding */ parseThreshold),
 /* harmony export */   Fo: () => (/* binding */ collect),
 /* harmony export */   IG: () => (/* binding */ asUsageError),
+/* harmony export */   Pb: () => (/* binding */ readPrivateKeyFile),
 /* harmony export */   Q2: () => (/* binding */ printJson),
 /* harmony export */   UG: () => (/* binding */ verifySbaFile),
 /* harmony export */   Wr: () => (/* binding */ processIo),
@@ -4573,6 +4574,15 @@ function readInputFile(file, what) {
     catch (error) {
         const code = error.code;
         throw new UsageError(`cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? (0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .messageOf */ .bD)(error))}`);
+    }
+}
+/** A private key file given with `flag` (a key file of `keygen`, in any accepted form). */
+function readPrivateKeyFile(file, flag = '--key') {
+    try {
+        return (0,_protocol_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .parsePrivateKey */ .QW)(readInputFile(file, 'private key').toString('utf8'), `${flag} ${file}`);
+    }
+    catch (error) {
+        throw asUsageError(error);
     }
 }
 /** A --public-key value is a file holding the key, or the key itself (hex or base64). */
@@ -5636,7 +5646,7 @@ function registerDigest(program, context) {
 }
 
 // EXTERNAL MODULE: ./src/protocol/keys.ts
-var protocol_keys = __nccwpck_require__(1646);
+var keys = __nccwpck_require__(1646);
 ;// CONCATENATED MODULE: ./src/cli/commands/keygen.ts
 
 
@@ -5648,7 +5658,7 @@ function registerKeygen(program, context) {
         .requiredOption('-o, --out <prefix>', 'path prefix of the two files')
         .option('--json', 'print {keyId, privateKey, publicKey} paths as JSON')
         .action((options) => {
-        const pair = (0,protocol_keys/* generateKeyPair */.TZ)();
+        const pair = (0,keys/* generateKeyPair */.TZ)();
         const privatePath = `${options.out}.key`;
         const publicPath = `${options.out}.pub`;
         (0,external_node_fs_.writeFileSync)(privatePath, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
@@ -5670,7 +5680,6 @@ var ledger = __nccwpck_require__(6679);
 
 
 
-
 function registerSign(program, context) {
     program
         .command('sign')
@@ -5684,14 +5693,7 @@ function registerSign(program, context) {
         if (options.key.length === 0)
             throw new cli_io/* UsageError */.eb('at least one --key is required');
         const statement = (0,cli_io/* readInputFile */.jH)(statementPath, 'statement');
-        const keys = options.key.map(file => {
-            try {
-                return (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(file, 'private key').toString('utf8'), `--key ${file}`);
-            }
-            catch (error) {
-                throw (0,cli_io/* asUsageError */.IG)(error);
-            }
-        });
+        const keys = options.key.map(file => (0,cli_io/* readPrivateKeyFile */.Pb)(file));
         try {
             (0,ledger/* parseStatement */.By)(statement);
         }
@@ -6754,15 +6756,6 @@ function inclusionRoot(index, size, entry, hashes) {
 
 
 
-
-function readPrivateKeyFile(file, flag = '--key') {
-    try {
-        return (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(file, 'private key').toString('utf8'), `${flag} ${file}`);
-    }
-    catch (error) {
-        throw (0,cli_io/* asUsageError */.IG)(error);
-    }
-}
 /** A C2SP verifier key given as the string itself or as a file holding it. */
 function readVerifierKeyArg(value) {
     return (0,external_node_fs_.existsSync)(value) ? (0,external_node_fs_.readFileSync)(value, 'utf8').trim() : value.trim();
@@ -11766,7 +11759,6 @@ function segmentSelection(value) {
 
 
 
-
 function registerVerify(program, context) {
     withLogProofOptions((0,cli_io/* withTrustOptions */.b7)(program.command('verify')))
         .description('The whole protocol: signature, reproduction in the pinned image, comparison with the model.')
@@ -11850,13 +11842,7 @@ function readAttestOptions(options) {
     if (options.attestationOut === undefined) {
         throw new cli_io/* UsageError */.eb('--attest-key needs --attestation-out FILE: where the rebuild attestation is written');
     }
-    let key;
-    try {
-        key = (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(options.attestKey, 'private key').toString('utf8'), `--attest-key ${options.attestKey}`);
-    }
-    catch (error) {
-        throw (0,cli_io/* asUsageError */.IG)(error);
-    }
+    const key = (0,cli_io/* readPrivateKeyFile */.Pb)(options.attestKey, '--attest-key');
     const resolved = resolveVerifierId(options.verifierId, process.env, '--verifier-id');
     if ('error' in resolved)
         throw new cli_io/* UsageError */.eb(resolved.error);
@@ -11864,7 +11850,6 @@ function readAttestOptions(options) {
 }
 
 ;// CONCATENATED MODULE: ./src/cli/commands/transcript.ts
-
 
 
 
@@ -11891,14 +11876,7 @@ function registerTranscript(program, context) {
         .action(async (options) => {
         if (options.key.length === 0)
             throw new cli_io/* UsageError */.eb('at least one --key is required');
-        const keys = options.key.map(file => {
-            try {
-                return (0,protocol_keys/* parsePrivateKey */.QW)((0,cli_io/* readInputFile */.jH)(file, 'private key').toString('utf8'), `--key ${file}`);
-            }
-            catch (error) {
-                throw (0,cli_io/* asUsageError */.IG)(error);
-            }
-        });
+        const keys = options.key.map(file => (0,cli_io/* readPrivateKeyFile */.Pb)(file));
         const sbaBytes = (0,cli_io/* readInputFile */.jH)(options.sba, 'SBA');
         let digest;
         let segments;
@@ -12474,7 +12452,7 @@ function registerLogInit(log, context) {
         catch (error) {
             throw (0,cli_io/* asUsageError */.IG)(error);
         }
-        const vkey = await initLog(options.dir, options.origin, readPrivateKeyFile(options.key));
+        const vkey = await initLog(options.dir, options.origin, (0,cli_io/* readPrivateKeyFile */.Pb)(options.key));
         context.io.stdout(`${vkey}\n`);
     });
 }
@@ -12562,7 +12540,7 @@ function registerLogAppend(log, context) {
         .action(async (sbaPath, options) => {
         const verified = verifyEnvelopeFile(sbaPath, { publicKey: options.publicKey, threshold: '1' });
         const entry = entryOf(verified);
-        const appended = await appendEntries(options.dir, readPrivateKeyFile(options.key), [entry]);
+        const appended = await appendEntries(options.dir, (0,cli_io/* readPrivateKeyFile */.Pb)(options.key), [entry]);
         if (options.out) {
             const { proof } = await proveEntry(directorySource(options.dir), entry);
             (0,external_node_fs_.writeFileSync)(options.out, proof);
@@ -12731,7 +12709,7 @@ function registerLogCosign(log, context) {
         .option('--json', 'machine-readable output')
         .action(async (options) => {
         const logKey = readVerifierKeyArg(options.logKey);
-        const witness = { name: options.name, key: readPrivateKeyFile(options.key) };
+        const witness = { name: options.name, key: (0,cli_io/* readPrivateKeyFile */.Pb)(options.key) };
         const previous = readState(options.state);
         const source = openLog(options);
         try {

@@ -2,7 +2,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { messageOf, VerifyError } from '../errors.js'
 import { verifyAttestation, type VerifiedAttestation } from '../protocol/attestation.js'
-import { parsePublicKey, parsePublicKeys, type PublicKey } from '../protocol/keys.js'
+import {
+  parsePrivateKey,
+  parsePublicKey,
+  parsePublicKeys,
+  type PrivateKey,
+  type PublicKey
+} from '../protocol/keys.js'
 
 /** A mistake in how the CLI was called or in a file it was given: exit code 2. */
 export class UsageError extends Error {
@@ -27,6 +33,15 @@ export function readInputFile(file: string, what: string): Buffer {
     throw new UsageError(
       `cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? messageOf(error))}`
     )
+  }
+}
+
+/** A private key file given with `flag` (a key file of `keygen`, in any accepted form). */
+export function readPrivateKeyFile(file: string, flag = '--key'): PrivateKey {
+  try {
+    return parsePrivateKey(readInputFile(file, 'private key').toString('utf8'), `${flag} ${file}`)
+  } catch (error) {
+    throw asUsageError(error)
   }
 }
 

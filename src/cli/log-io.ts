@@ -5,7 +5,6 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { download } from '../download.js'
-import { parsePrivateKey, type PrivateKey } from '../protocol/keys.js'
 import { attestationDigest } from '../protocol/capability.js'
 import { parseEnvelope, verifyEnvelope } from '../protocol/envelope.js'
 import { formatEntry } from '../tlog/entry.js'
@@ -13,7 +12,6 @@ import { openSource, type LogSource } from '../tlog/source.js'
 import { verifyLogProof, type LogPolicy, type LogProofResult } from '../tlog/verify.js'
 import { logLine } from '../text/sanitize.js'
 import {
-  asUsageError,
   collect,
   readInputFile,
   readTrust,
@@ -21,14 +19,6 @@ import {
   type CliIo,
   type TrustOptions
 } from './io.js'
-
-export function readPrivateKeyFile(file: string, flag = '--key'): PrivateKey {
-  try {
-    return parsePrivateKey(readInputFile(file, 'private key').toString('utf8'), `${flag} ${file}`)
-  } catch (error) {
-    throw asUsageError(error)
-  }
-}
 
 /** A C2SP verifier key given as the string itself or as a file holding it. */
 export function readVerifierKeyArg(value: string): string {

@@ -8,7 +8,12 @@ import { computeCapability } from '../protocol/capability.js'
 import type { Ledger } from '../protocol/ledger.js'
 import { treeOfEntries, treeSha256 } from '../digest/tree.js'
 import type { HashProgress, ManifestEntry, TreeDigest } from '../digest/types.js'
-import { reproduce, type ReproducePhase, type ReproduceResult } from '../reproduce/index.js'
+import {
+  reproduce,
+  type PrepareOptions,
+  type ReproducePhase,
+  type ReproduceResult
+} from '../reproduce/index.js'
 import type { RandomInt, SegmentSelection } from '../segments/selection.js'
 import { describeEscape, spotCheckSegments } from './segments.js'
 import { diffManifests } from '../compare/manifest-diff.js'
@@ -46,7 +51,19 @@ export type Phase =
   | `segment ${number}`
   | 'rebuild-attestations'
 
-export interface VerifyRequest {
+/** The reproduction's options that a verification passes through as given (reproduce/index.ts). */
+type BuildLimits = Pick<
+  PrepareOptions,
+  | 'datasetDir'
+  | 'allowNetwork'
+  | 'allowGpu'
+  | 'runId'
+  | 'timeoutCapSeconds'
+  | 'memoryBytes'
+  | 'maxOutputBytes'
+>
+
+export interface VerifyRequest extends BuildLimits {
   mode: Mode
   sba: Uint8Array
   trustedKeys: PublicKey[]
@@ -59,16 +76,6 @@ export interface VerifyRequest {
    */
   modelHashed?: readonly ManifestEntry[]
   expectedCapability?: string
-  datasetDir?: string
-  allowNetwork: boolean
-  /** The caller's opt-in for a ledger asking `gpus: all`. */
-  allowGpu?: boolean
-  /** Labels the build container, so that a cancelled run's cleanup finds it. */
-  runId?: string
-  timeoutCapSeconds?: number
-  /** The build container's memory limit and the cap on what it may leave in /out (bytes). */
-  memoryBytes?: number
-  maxOutputBytes?: number
   /** Mode attested: the rebuild attestations and who may sign them (docs/protocol.md section 8). */
   rebuilds?: { candidates: RebuildCandidate[]; policy: RebuildPolicy }
   /** Staging area; the reproduced outputs are kept in `<workDir>/reproduced`. */

@@ -3,8 +3,8 @@ import type { Command } from 'commander'
 import { proveEntry } from '../../tlog/prove.js'
 import { directorySource } from '../../tlog/source.js'
 import { appendEntries } from '../../tlog/writer.js'
-import { collect, printJson } from '../io.js'
-import { entryOf, verifyEnvelopeFile, readPrivateKeyFile } from '../log-io.js'
+import { collect, printJson, readPrivateKeyFile } from '../io.js'
+import { entryOf, verifyEnvelopeFile } from '../log-io.js'
 import type { CliContext } from '../context.js'
 
 interface AppendOptions {

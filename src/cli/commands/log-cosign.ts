@@ -5,14 +5,8 @@ import { withLock } from '../../tlog/lock.js'
 import { cosignLatest, mergeCosignatures } from '../../tlog/witness.js'
 import { CHECKPOINT_FILE } from '../../tlog/tiles.js'
 import { LOCK_FILE, writeAtomically } from '../../tlog/writer.js'
-import { printJson } from '../io.js'
-import {
-  openLog,
-  readPrivateKeyFile,
-  readVerifierKeyArg,
-  withLogLocation,
-  type LogLocationOptions
-} from '../log-io.js'
+import { printJson, readPrivateKeyFile } from '../io.js'
+import { openLog, readVerifierKeyArg, withLogLocation, type LogLocationOptions } from '../log-io.js'
 import { readState, writeState } from '../log-state-file.js'
 import type { CliContext } from '../context.js'
 import { logLine } from '../../text/sanitize.js'

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { initLog } from '../../tlog/writer.js'
 import { checkKeyName } from '../../tlog/note.js'
 import { asUsageError } from '../io.js'
-import { readPrivateKeyFile } from '../log-io.js'
+import { readPrivateKeyFile } from '../io.js'
 import type { CliContext } from '../context.js'
 
 export function registerLogInit(log: Command, context: CliContext): void {

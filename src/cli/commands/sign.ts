@@ -1,9 +1,8 @@
 import { writeFileSync } from 'node:fs'
 import { Option, type Command } from 'commander'
 import { signEnvelope } from '../../protocol/envelope.js'
-import { parsePrivateKey } from '../../protocol/keys.js'
 import { parseStatement } from '../../protocol/ledger.js'
-import { asUsageError, collect, readInputFile, UsageError } from '../io.js'
+import { asUsageError, collect, readInputFile, readPrivateKeyFile, UsageError } from '../io.js'
 import type { CliContext } from '../context.js'
 
 export function registerSign(program: Command, context: CliContext): void {
@@ -20,16 +19,7 @@ export function registerSign(program: Command, context: CliContext): void {
     .action((statementPath: string, options: { key: string[]; out?: string; output?: string }) => {
       if (options.key.length === 0) throw new UsageError('at least one --key is required')
       const statement = readInputFile(statementPath, 'statement')
-      const keys = options.key.map(file => {
-        try {
-          return parsePrivateKey(
-            readInputFile(file, 'private key').toString('utf8'),
-            `--key ${file}`
-          )
-        } catch (error) {
-          throw asUsageError(error)
-        }
-      })
+      const keys = options.key.map(file => readPrivateKeyFile(file))
       try {
         parseStatement(statement)
       } catch (error) {

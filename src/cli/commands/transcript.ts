@@ -5,12 +5,11 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { parseEnvelope, signEnvelope, verifyEnvelope } from '../../protocol/envelope.js'
 import { attestationDigest } from '../../protocol/capability.js'
-import { parsePrivateKey } from '../../protocol/keys.js'
 import { parseStatement } from '../../protocol/ledger.js'
 import { unpackState } from '../../segments/state-archive.js'
 import { stateArchiveName } from '../../segments/run.js'
 import { createTranscriptStatement } from '../../segments/transcript.js'
-import { asUsageError, collect, readInputFile, UsageError } from '../io.js'
+import { asUsageError, collect, readInputFile, readPrivateKeyFile, UsageError } from '../io.js'
 import type { CliContext } from '../context.js'
 
 interface TranscriptSignOptions {
@@ -40,16 +39,7 @@ export function registerTranscript(program: Command, context: CliContext): void 
     .option('-o, --out <file>', 'write the transcript here instead of stdout')
     .action(async (options: TranscriptSignOptions) => {
       if (options.key.length === 0) throw new UsageError('at least one --key is required')
-      const keys = options.key.map(file => {
-        try {
-          return parsePrivateKey(
-            readInputFile(file, 'private key').toString('utf8'),
-            `--key ${file}`
-          )
-        } catch (error) {
-          throw asUsageError(error)
-        }
-      })
+      const keys = options.key.map(file => readPrivateKeyFile(file))
       const sbaBytes = readInputFile(options.sba, 'SBA')
       let digest: string
       let segments: number | undefined

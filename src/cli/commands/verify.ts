@@ -5,8 +5,8 @@ import type { Command } from 'commander'
 import { removeBuildTree } from '../../reproduce/cleanup.js'
 import { verifyModel } from '../../verify/pipeline.js'
 import {
-  asUsageError,
   readInputFile,
+  readPrivateKeyFile,
   readTrust,
   UsageError,
   withTrustOptions,
@@ -25,7 +25,7 @@ import type { CliContext } from '../context.js'
 import { stderrReporter } from '../render.js'
 import { outputReport } from '../report-output.js'
 import { resolveVerifierId } from '../../attest/verifier-id.js'
-import { parsePrivateKey, type PrivateKey } from '../../protocol/keys.js'
+import type { PrivateKey } from '../../protocol/keys.js'
 import { rebuildAttestationFor } from '../../verify/rebuild-attestation.js'
 import { readLogRequirement, withLogProofOptions, type LogProofOptions } from '../log-io.js'
 
@@ -152,15 +152,7 @@ function readAttestOptions(
       '--attest-key needs --attestation-out FILE: where the rebuild attestation is written'
     )
   }
-  let key: PrivateKey
-  try {
-    key = parsePrivateKey(
-      readInputFile(options.attestKey, 'private key').toString('utf8'),
-      `--attest-key ${options.attestKey}`
-    )
-  } catch (error) {
-    throw asUsageError(error)
-  }
+  const key = readPrivateKeyFile(options.attestKey, '--attest-key')
   const resolved = resolveVerifierId(options.verifierId, process.env, '--verifier-id')
   if ('error' in resolved) throw new UsageError(resolved.error)
   return { key, verifierId: resolved.verifierId, out: options.attestationOut }
