@@ -51,8 +51,8 @@ export type Phase =
   | `segment ${number}`
   | 'rebuild-attestations'
 
-/** The reproduction's options that a verification passes through as given (reproduce/index.ts). */
-type BuildLimits = Pick<
+/** What a verification hands the reproduction unchanged (documented in reproduce/index.ts). */
+type ReproductionSettings = Pick<
   PrepareOptions,
   | 'datasetDir'
   | 'allowNetwork'
@@ -63,7 +63,7 @@ type BuildLimits = Pick<
   | 'maxOutputBytes'
 >
 
-export interface VerifyRequest extends BuildLimits {
+export interface VerifyRequest extends ReproductionSettings {
   mode: Mode
   sba: Uint8Array
   trustedKeys: PublicKey[]
